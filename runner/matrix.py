@@ -1,0 +1,576 @@
+"""Stage 1: load the matrix file, validate every value, and expand it into cells.
+
+The matrix file (``matrix.yaml``) names version axes; the era data (``dockerfiles/eras.yaml``, which a
+matrix may extend or override) says how a stack of each era is installed. Every value that will reach a
+Dockerfile or a shell is validated here, with ``file:line: key: reason`` errors (exit code 2).
+"""
+
+import fnmatch
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import jsonschema
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from runner.errors import MatrixError, UsageError
+from runner.yamlload import LineDict, LineList, load_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_DIR = ROOT / "dockerfiles"
+ERAS_FILE = TEMPLATE_DIR / "eras.yaml"
+SCHEMA_FILE = Path(__file__).resolve().parent / "resources" / "matrix.schema.json"
+
+# Axes of the matrix: Keras itself, then the backend libraries in the order their layers are built
+# (heaviest and most shared first, Keras last, so cells that share a framework share its layer).
+BACKEND_AXES = ("tensorflow", "theano", "cntk", "jax", "torch")
+AXES = ("keras",) + BACKEND_AXES
+DEVICES = ("cpu", "gpu")
+_SHORT = {"keras": "keras", "tensorflow": "tf", "theano": "theano", "cntk": "cntk", "jax": "jax", "torch": "torch"}
+_OPS = {"===": "eq", "==": "", "!=": "ne", "~=": "compat", ">=": "ge", "<=": "le", ">": "gt", "<": "lt"}
+
+_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}$")
+_ABS_PATH = re.compile(r"^(/[A-Za-z0-9._+-]+)+$")
+_MIRROR = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+_IMAGE_REF = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Base:
+    """Where a cell's operating system comes from: a registry image, a debootstrap recipe, or both."""
+
+    name: str
+    image: Optional[str] = None
+    suite: Optional[str] = None
+    mirror: str = DEFAULT_MIRROR
+    variant: str = "minbase"
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory: str = "6g"
+    cpus: str = "2"
+    pids: int = 4096
+
+
+@dataclass(frozen=True)
+class Era:
+    name: str
+    python: str
+    template: str
+    base: str
+    apt: Tuple[str, ...] = ()
+    pip_bootstrap: Optional[str] = None
+    preinstall: Tuple[str, ...] = ()
+    constraints: Tuple[str, ...] = ()
+    packages: Tuple[Tuple[str, str], ...] = ()  # (axis, pip name)
+    symlinks: Tuple[Tuple[str, str, str], ...] = ()  # (when-axis, link, target)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One stack to build and measure. ``id`` is readable, stable, and derived from the content."""
+
+    id: str
+    group: str
+    era: Era
+    device: str
+    base: Base
+    keras: Optional[str]  # normalized PEP 440 specifier, e.g. "==2.3.1"
+    backends: Tuple[Tuple[str, str], ...]  # (axis, specifier) for each backend library the cell installs
+    requirements: Tuple[Tuple[str, str], ...]  # (axis, pip requirement) in layer order
+    epochs: int
+    timeout_minutes: int
+    limits: Limits
+    name: str = ""
+    description: str = ""
+
+    @property
+    def python(self):
+        return self.era.python
+
+    @property
+    def backend_names(self):
+        """KERAS_BACKEND values to train with: one per backend library the cell installs."""
+        return tuple(axis for axis, _ in self.backends)
+
+    def versions(self):
+        """The requested versions, axis -> specifier (absent axes omitted)."""
+        out = {"keras": self.keras} if self.keras else {}
+        out.update(dict(self.backends))
+        return out
+
+    def to_dict(self):
+        data = asdict(self)
+        data["python"] = self.python
+        data["versions"] = self.versions()
+        return data
+
+
+@dataclass
+class Matrix:
+    path: Path
+    cells: List[Cell]
+    profiles: Dict[str, List[str]] = field(default_factory=dict)
+    groups: List[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# Values
+
+
+def normalize_version(value, path, line, key):
+    """A version axis value -> a normalized specifier string ('==2.3.1', '<2.4,>=2.3'), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise MatrixError("expected a version string or null, got %s" % type(value).__name__, path, line, key)
+    text = str(value)
+    if text == "" or text != text.strip():
+        raise MatrixError("empty or padded version %r; write e.g. '2.3.1' or '>=2.3,<2.4'" % text, path, line, key)
+    try:
+        return "==" + str(Version(text))
+    except InvalidVersion:
+        pass
+    try:
+        spec = SpecifierSet(text)
+    except InvalidSpecifier:
+        spec = None
+    if not spec or not str(spec):
+        raise MatrixError(
+            "%r is not a PEP 440 version or specifier; write e.g. '2.3.1' or '>=2.3,<2.4'" % text, path, line, key
+        )
+    return str(spec)
+
+
+def _requirement(text, path, line, key, name_only=False):
+    if not isinstance(text, str) or not text or text != text.strip():
+        raise MatrixError("expected a pip requirement such as 'numpy<1.17', got %r" % (text,), path, line, key)
+    try:
+        req = Requirement(text)
+    except InvalidRequirement:
+        raise MatrixError("%r is not a valid pip requirement (PEP 508)" % text, path, line, key) from None
+    if req.url or req.marker:
+        raise MatrixError("%r: URLs and environment markers are not allowed here" % text, path, line, key)
+    if name_only and str(req.specifier):
+        raise MatrixError("%r: give the package name only; versions come from the matrix" % text, path, line, key)
+    return str(req)
+
+
+def version_slug(spec):
+    """'==2.3.1' -> '2.3.1'; '<2.4,>=2.3' -> 'ge2.3-lt2.4' (safe in image tags and file names)."""
+    parts = []
+    for item in sorted(SpecifierSet(spec), key=lambda s: (s.operator != "==", s.operator, s.version)):
+        parts.append(_OPS[item.operator] + item.version.replace("*", "x").replace("+", "_").replace("!", "e"))
+    return "-".join(parts)
+
+
+def cell_id(keras, backends, python, device):
+    parts = []
+    for axis, spec in (("keras", keras),) + tuple(backends):
+        if spec:
+            parts.append(_SHORT[axis] + version_slug(spec))
+    if not keras:
+        parts.insert(0, "nokeras")
+    parts.append("py" + python.replace(".", ""))
+    parts.append(device)
+    return "-".join(parts)[:128]
+
+
+# --------------------------------------------------------------------------------------------------
+# Schema
+
+
+def _schema():
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def _line_at(doc, path_parts):
+    node, line = doc, getattr(doc, "line", None)
+    for part in path_parts:
+        if isinstance(node, (LineDict, LineList)) and (
+            (isinstance(node, LineDict) and part in node) or (isinstance(node, LineList) and isinstance(part, int))
+        ):
+            line = node.line_of(part)
+            node = node[part]
+        else:
+            break
+    return line
+
+
+def _key_name(path_parts):
+    out = ""
+    for part in path_parts:
+        out += "[%d]" % part if isinstance(part, int) else ("." if out else "") + str(part)
+    return out or None
+
+
+def validate_schema(doc, path):
+    """Structural validation against the JSON Schema, reported as one clear line."""
+    if not isinstance(doc, dict):
+        raise MatrixError("the file must be a YAML mapping with at least 'version: 1'", path, getattr(doc, "line", None))
+    validator = jsonschema.Draft202012Validator(_schema())
+    errors = list(validator.iter_errors(doc))
+    if not errors:
+        return
+    error = min(errors, key=lambda e: (len(list(e.absolute_path)), str(e.message)))
+    error = jsonschema.exceptions.best_match([error])
+    parts = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in allowed)
+        if unknown:
+            parts.append(unknown[0])
+            raise MatrixError(
+                "unknown key %r; valid keys here: %s" % (unknown[0], ", ".join(allowed)),
+                path, _line_at(doc, parts), _key_name(parts),
+            )
+    if error.validator == "oneOf":
+        message = "invalid value %r (%s)" % (error.instance, error.schema.get("description", "see the schema")) \
+            if not isinstance(error.instance, (dict, list)) else "invalid value: %s" % error.message
+        if "description" not in error.schema and parts and parts[-1] in AXES:
+            message = "invalid value %r: expected a version string, null, or a list of them" % (error.instance,)
+    else:
+        message = error.message
+    raise MatrixError(message, path, _line_at(doc, parts), _key_name(parts))
+
+
+# --------------------------------------------------------------------------------------------------
+# Bases and eras
+
+
+def _parse_bases(raw, path):
+    bases = {}
+    for name, spec in (raw or {}).items():
+        line = raw.line_of(name)
+        image = spec.get("image")
+        if image is not None and not _IMAGE_REF.match(image):
+            raise MatrixError("%r is not a valid image reference" % image, path, spec.line_of("image"), "bases.%s.image" % name)
+        boot = spec.get("bootstrap") or {}
+        mirror = boot.get("mirror", DEFAULT_MIRROR)
+        if not _MIRROR.match(mirror):
+            raise MatrixError("%r is not a plain http(s) mirror URL" % mirror, path, line, "bases.%s.bootstrap.mirror" % name)
+        if image is None and not boot:
+            raise MatrixError("a base needs an 'image', a 'bootstrap', or both", path, line, "bases.%s" % name)
+        bases[name] = Base(name=name, image=image, suite=boot.get("suite"), mirror=mirror,
+                           variant=boot.get("variant", "minbase"))
+    return bases
+
+
+def _parse_era_fields(name, raw, path, inherit=None):
+    key = "eras.%s" % name
+    fields = dict(inherit or {})
+
+    def line(k):
+        return raw.line_of(k) if isinstance(raw, LineDict) else None
+
+    for k in ("python", "template", "base", "description"):
+        if k in raw:
+            fields[k] = raw[k]
+    if "template" in raw and not (TEMPLATE_DIR / ("%s.Dockerfile.j2" % raw["template"])).is_file():
+        known = sorted(p.name[: -len(".Dockerfile.j2")] for p in TEMPLATE_DIR.glob("*.Dockerfile.j2"))
+        raise MatrixError("no template %r; templates are: %s" % (raw["template"], ", ".join(known)),
+                          path, line("template"), key + ".template")
+    if "apt" in raw:
+        for index, pkg in enumerate(raw["apt"]):
+            if not isinstance(pkg, str) or not _APT_NAME.match(pkg):
+                raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index), key + ".apt")
+        fields["apt"] = tuple(raw["apt"])
+    if "pip_bootstrap" in raw:
+        try:
+            fields["pip_bootstrap"] = str(Version(raw["pip_bootstrap"]))
+        except InvalidVersion:
+            raise MatrixError("%r is not a pip version" % raw["pip_bootstrap"], path, line("pip_bootstrap"),
+                              key + ".pip_bootstrap") from None
+    for k in ("preinstall", "constraints"):
+        if k in raw:
+            fields[k] = tuple(_requirement(r, path, raw[k].line_of(i), "%s.%s" % (key, k)) for i, r in enumerate(raw[k]))
+    if "packages" in raw:
+        packages = dict(fields.get("packages", ()))
+        for axis, value in raw["packages"].items():
+            packages[axis] = value  # str or {cpu, gpu}; resolved per device below
+        fields["packages"] = packages
+    if "symlinks" in raw:
+        links = []
+        for index, item in enumerate(raw["symlinks"]):
+            for k in ("link", "target"):
+                if not _ABS_PATH.match(item[k]) or "/../" in item[k] + "/":
+                    raise MatrixError("%r is not a plain absolute path" % item[k], path, raw["symlinks"].line_of(index),
+                                      "%s.symlinks[%d].%s" % (key, index, k))
+            links.append((item["when"], item["link"], item["target"]))
+        fields["symlinks"] = tuple(links)
+    return fields
+
+
+def _resolve_packages(packages, device, path, key):
+    out = []
+    for axis, value in packages.items():
+        name = value if isinstance(value, str) else value.get(device) or value.get("cpu")
+        out.append((axis, _requirement(name, path, getattr(packages, "line", None), "%s.packages.%s" % (key, axis),
+                                       name_only=True)))
+    return tuple(out)
+
+
+def _parse_eras(raw, path):
+    """Era name -> {'cpu': Era, 'gpu': Era}."""
+    eras = {}
+    for name, spec in (raw or {}).items():
+        common = _parse_era_fields(name, spec, path)
+        per_device = {"cpu": common}
+        per_device["gpu"] = _parse_era_fields(name, spec.get("gpu") or {}, path, inherit=common)
+        eras[name] = {}
+        for device, fields in per_device.items():
+            fields = dict(fields)
+            fields["packages"] = _resolve_packages(fields.get("packages", {}), device, path, "eras.%s" % name)
+            eras[name][device] = (Era(name=name, **fields), path, spec.line)
+    return eras
+
+
+# --------------------------------------------------------------------------------------------------
+# Expansion
+
+
+def _as_list(value):
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _normalize_combo(combo, path, line, key):
+    out = {}
+    for k, v in combo.items():
+        out[k] = normalize_version(v, path, line, "%s.%s" % (key, k)) if k in AXES else v
+    return out
+
+
+def expand_group(group, path):
+    """GitHub Actions semantics: product of the axes, minus exclude, plus include."""
+    matrix = group["matrix"]
+    key = "groups[%s].matrix" % group["name"]
+    axes = []
+    for axis, values in matrix.items():
+        if axis in ("include", "exclude"):
+            continue
+        values_list = values if isinstance(values, LineList) else LineList([values])
+        normalized = []
+        for index, value in enumerate(_as_list(values)):
+            line = values_list.line_of(index) if isinstance(values, LineList) else matrix.line_of(axis)
+            normalized.append(normalize_version(value, path, line, "%s.%s" % (key, axis)) if axis in AXES else value)
+        axes.append((axis, normalized, matrix.line_of(axis)))
+    combos = []
+    if axes:
+        for values in itertools.product(*[a[1] for a in axes]):
+            combos.append((dict(zip([a[0] for a in axes], values)), matrix.line))
+    original_keys = {a[0] for a in axes}
+
+    excludes = matrix.get("exclude") or LineList()
+    for index, entry in enumerate(excludes):
+        entry = _normalize_combo(entry, path, excludes.line_of(index), "%s.exclude[%d]" % (key, index))
+        unknown = set(entry) - original_keys
+        if unknown:
+            raise MatrixError("exclude names %s, which is not an axis of this matrix" % ", ".join(sorted(unknown)),
+                              path, excludes.line_of(index), "%s.exclude[%d]" % (key, index))
+        combos = [(c, ln) for c, ln in combos if not all(c.get(k) == v for k, v in entry.items())]
+
+    includes = matrix.get("include") or LineList()
+    for index, entry in enumerate(includes):
+        line = includes.line_of(index)
+        entry = _normalize_combo(entry, path, line, "%s.include[%d]" % (key, index))
+        matched = False
+        for combo, _ in combos:
+            if all(combo[k] == v for k, v in entry.items() if k in original_keys and k in combo):
+                # Original values are never overwritten; added keys may be.
+                combo.update({k: v for k, v in entry.items() if k not in original_keys})
+                matched = True
+        if not matched:
+            combos.append((dict(entry), line))
+    return combos
+
+
+def _make_cell(combo, group, name, description, path, line, eras, bases, defaults):
+    key = "cell %s" % name if name else "groups[%s]" % group
+    device = combo.get("device", "cpu")
+    era_name = combo.get("era")
+    if not era_name:
+        raise MatrixError("no era for this cell; set 'era' (one of: %s)" % ", ".join(sorted(eras)), path, line, key)
+    if era_name not in eras:
+        raise MatrixError("unknown era %r; known eras: %s" % (era_name, ", ".join(sorted(eras))), path, line, key + ".era")
+    era, era_path, era_line = eras[era_name][device]
+    if era.base not in bases:
+        raise MatrixError("era %r names unknown base %r; known bases: %s" % (era_name, era.base, ", ".join(sorted(bases))),
+                          era_path, era_line, "eras.%s.base" % era_name)
+    packages = dict(era.packages)
+    keras = combo.get("keras")
+    backends = []
+    requirements = []
+    for axis in AXES:
+        spec = combo.get(axis)
+        if spec is None:
+            continue
+        if axis not in packages:
+            raise MatrixError("era %r has no package for %r (it has: %s)" % (era_name, axis, ", ".join(sorted(packages))),
+                              path, line, key + "." + axis)
+        if axis != "keras":
+            backends.append((axis, spec))
+    # Layer order: backends (heaviest, most shared) first, Keras last.
+    for axis, spec in backends + ([("keras", keras)] if keras else []):
+        requirements.append((axis, packages[axis] + spec))
+    limits = defaults["limits"]
+    return Cell(
+        id=cell_id(keras, tuple(backends), era.python, device),
+        group=group,
+        name=name or "",
+        description=description or "",
+        era=era,
+        device=device,
+        base=bases[era.base],
+        keras=keras,
+        backends=tuple(backends),
+        requirements=tuple(requirements),
+        epochs=combo.get("epochs", defaults["epochs"]),
+        timeout_minutes=combo.get("timeout_minutes", defaults["timeout_minutes"]),
+        limits=limits,
+    )
+
+
+def _read(path):
+    path = Path(path)
+    try:
+        if path.stat().st_size > 2 * 1024 * 1024:
+            raise MatrixError("the file is larger than 2 MiB; is it a matrix file?", path)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MatrixError("no such file", path) from None
+    except IsADirectoryError:
+        raise MatrixError("is a directory, not a matrix file", path) from None
+    except UnicodeDecodeError:
+        raise MatrixError("not UTF-8 text", path) from None
+    except OSError as exc:
+        raise MatrixError("cannot read: %s" % exc.strerror, path) from None
+    doc = load_yaml(text, path)
+    validate_schema(doc, path)
+    return doc
+
+
+def load_matrix(path, eras_file=ERAS_FILE):
+    """Read, validate and expand a matrix file. Raises MatrixError with file:line: key: reason."""
+    path = Path(path)
+    builtin = _read(eras_file) if eras_file else LineDict()
+    doc = _read(path)
+    bases = _parse_bases(builtin.get("bases"), eras_file)
+    bases.update(_parse_bases(doc.get("bases"), path))
+    eras = _parse_eras(builtin.get("eras"), eras_file)
+    eras.update(_parse_eras(doc.get("eras"), path))
+
+    raw_defaults = doc.get("defaults") or {}
+    raw_limits = raw_defaults.get("limits") or {}
+    defaults = {
+        "epochs": raw_defaults.get("epochs", 3),
+        "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
+        "limits": Limits(memory=raw_limits.get("memory", Limits.memory), cpus=str(raw_limits.get("cpus", Limits.cpus)),
+                         pids=raw_limits.get("pids", Limits.pids)),
+    }
+
+    cells = []
+    origin = {}
+    group_names = []
+
+    def add(cell, where, line):
+        if cell.id in origin:
+            raise MatrixError("duplicate cell %s (also from %s)" % (cell.id, origin[cell.id]), path, line)
+        origin[cell.id] = "%s, line %s" % (where, line)
+        cells.append(cell)
+
+    groups = doc.get("groups") or LineList()
+    for index, group in enumerate(groups):
+        name = group["name"]
+        if name in group_names:
+            raise MatrixError("duplicate group name %r" % name, path, groups.line_of(index), "groups[%d].name" % index)
+        group_names.append(name)
+        for combo, line in expand_group(group, path):
+            add(_make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults),
+                "group %s" % name, line)
+    named = doc.get("cells") or LineList()
+    for index, raw in enumerate(named):
+        line = named.line_of(index)
+        combo = _normalize_combo({k: v for k, v in raw.items() if k not in ("name", "description")},
+                                 path, line, "cells[%d]" % index)
+        if raw["name"] in group_names:
+            raise MatrixError("cell name %r is also a group name" % raw["name"], path, line, "cells[%d].name" % index)
+        add(_make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults),
+            "cell %s" % raw["name"], line)
+    if not cells:
+        raise MatrixError("the matrix has no cells; add a group under 'groups' or a cell under 'cells'", path)
+
+    profiles = {}
+    raw_profiles = doc.get("profiles") or {}
+    for name, patterns in raw_profiles.items():
+        for index, pattern in enumerate(patterns):
+            if not _select_one(cells, pattern):
+                raise MatrixError("pattern %r matches no cell or group" % pattern, path,
+                                  patterns.line_of(index), "profiles.%s" % name)
+        profiles[name] = list(patterns)
+    return Matrix(path=path, cells=cells, profiles=profiles, groups=group_names)
+
+
+# --------------------------------------------------------------------------------------------------
+# Selection
+
+
+def _select_one(cells, pattern):
+    return [c for c in cells if fnmatch.fnmatchcase(c.id, pattern) or c.group == pattern or c.name == pattern]
+
+
+_FILTER_KEYS = ("id", "group", "era", "device", "python") + AXES
+
+
+def _filter_value(cell, key):
+    if key in AXES:
+        spec = cell.versions().get(key)
+        return version_slug(spec) if spec else "none"
+    if key == "era":
+        return cell.era.name
+    return str(getattr(cell, key))
+
+
+def select(matrix, cells=(), filters=(), profile=None):
+    """Cells chosen by --cell globs (any), --filter key=glob (all) and --profile, in matrix order."""
+    chosen = list(matrix.cells)
+    if profile:
+        if profile not in matrix.profiles:
+            known = ", ".join(sorted(matrix.profiles)) or "none defined"
+            raise UsageError("unknown profile %r; profiles in %s: %s" % (profile, matrix.path, known))
+        wanted = {c.id for p in matrix.profiles[profile] for c in _select_one(matrix.cells, p)}
+        chosen = [c for c in chosen if c.id in wanted]
+    if cells:
+        wanted = set()
+        for pattern in cells:
+            found = _select_one(matrix.cells, pattern)
+            if not found:
+                raise UsageError("no cell matches --cell %r; `python -m runner plan %s` lists the ids"
+                                 % (pattern, matrix.path))
+            wanted.update(c.id for c in found)
+        chosen = [c for c in chosen if c.id in wanted]
+    for expr in filters:
+        key, sep, pattern = expr.partition("=")
+        if not sep or key not in _FILTER_KEYS:
+            raise UsageError("--filter takes KEY=GLOB with KEY one of %s; got %r" % (", ".join(_FILTER_KEYS), expr))
+        chosen = [c for c in chosen if fnmatch.fnmatchcase(_filter_value(c, key), pattern)]
+    return chosen
+
+
+def content_hash(*parts):
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8") if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()

@@ -1,0 +1,269 @@
+"""The run: bases -> build -> probe -> train -> record, cell after cell.
+
+A cell's failure becomes its status and never stops the others; each record is written the moment its
+cell ends; SIGINT/SIGTERM stop the run cleanly (containers removed, finished cells kept).
+"""
+
+import hashlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+from runner import __version__
+from runner.bases import ensure_base
+from runner.build import build_cell, find_ca_bundle, image_tag
+from runner.errors import Interrupted, RunnerError
+from runner.matrix import ROOT
+from runner.measure import probe_cell, train_backend
+from runner.results import KIND, SCHEMA_VERSION, ResultsWriter, now_iso
+
+
+@dataclass
+class RunOptions:
+    results_dir: Path = Path("results")
+    dockerfiles_dir: Path = ROOT / "dockerfiles" / "generated"
+    cache_dir: Path = ROOT / ".cache"
+    run_id: Optional[str] = None
+    ca_bundle: Optional[str] = None
+    allow_pull: bool = True
+    prune: bool = False
+    progress: str = "human"  # human | quiet | json
+    gpu: Optional[bool] = None  # None: use the GPU runtime when the engine has one
+    extra: dict = field(default_factory=dict)
+
+
+class Progress:
+    """What a person (or a CI log) sees while the run goes: which cell, which stage, elapsed."""
+
+    def __init__(self, mode, total, stream=None):
+        self.mode, self.total = mode, total
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+
+    def event(self, index, cell_id, stage, message=""):
+        elapsed = time.monotonic() - self.started
+        if self.mode == "json":
+            print(json.dumps({"t": round(elapsed, 1), "cell": cell_id, "index": index, "total": self.total,
+                              "stage": stage, "message": message}), file=self.stream, flush=True)
+        elif self.mode == "human":
+            where = "[%d/%d] %s" % (index, self.total, cell_id) if cell_id else "[run]"
+            print("%6.0fs %s: %s%s" % (elapsed, where, stage, (" - " + message) if message else ""),
+                  file=self.stream, flush=True)
+
+
+def git_sha():
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (out.stdout.strip() + ("-dirty" if dirty else "")) or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def host_facts():
+    cpu_model = None
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), None)
+    except OSError:
+        pass
+    return {"cpu_model": cpu_model, "cpus": os.cpu_count(), "os": platform.platform(), "hostname": platform.node()}
+
+
+def _reason(error):
+    if not error:
+        return None
+    return ("%s: %s" % (error.get("type"), (error.get("message") or "").strip().splitlines()[0:1] and
+                        (error.get("message") or "").strip().splitlines()[0]))[:300]
+
+
+def cell_status(cell, trainings, default_backend):
+    """Status and one-line reason from what was measured."""
+    if not trainings:
+        if default_backend.get("error"):
+            return "import_failed", _reason(default_backend["error"])
+        return "ok", None
+    failed = {name: t for name, t in trainings.items() if t["status"] != "ok"}
+    if not failed:
+        return "ok", None
+    first_name, first = next(iter(failed.items()))
+    reason = "%s: %s" % (first_name, _reason(first.get("error")) or first.get("stage"))
+    if len(failed) < len(trainings):
+        return "partial", reason
+    if any(t["status"] == "timeout" for t in failed.values()):
+        return "timeout", reason
+    if all(t.get("stage") == "import" for t in failed.values()):
+        return "import_failed", reason
+    return "train_failed", reason
+
+
+def _device_used(trainings):
+    seen = [bool((t.get("device") or {}).get("gpu")) for t in trainings.values() if t.get("device")]
+    if not seen:
+        return None
+    return "gpu" if all(seen) else ("cpu" if not any(seen) else "mixed")
+
+
+def base_record(cell):
+    return {
+        "schema_version": SCHEMA_VERSION, "cell_id": cell.id, "group": cell.group, "name": cell.name,
+        "era": cell.era.name, "description": cell.description, "versions": cell.versions(),
+        "requirements": [req for _, req in cell.requirements], "python": cell.python, "device": cell.device,
+        "device_used": None, "base_image": {"name": cell.base.name}, "status": "error", "reason": None,
+        "cached": False, "started_at": now_iso(), "finished_at": None, "seconds": None,
+        "build": {"status": "not_run", "seconds": None, "image": None, "image_id": None, "image_size": None,
+                  "dockerfile": None, "dockerfile_sha256": None, "log": None, "log_tail": None},
+        "probe": None, "installed": {}, "default_backend": {"backend": None, "error": None}, "trainings": {},
+    }
+
+
+class _Stop:
+    """Turns SIGTERM into the same clean stop as Ctrl-C."""
+
+    def __init__(self):
+        self.requested = False
+
+    def __enter__(self):
+        self._old = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        signal.signal(signal.SIGTERM, self._old)
+        return False
+
+
+def measure_cell(cell, engine, base, data_dir, options, progress, index, gpu_runtime, stop):
+    """Build, probe and train one cell. Never raises for a cell's own failure: returns its record."""
+    record = base_record(cell)
+    started = time.monotonic()
+    deadline = started + cell.timeout_minutes * 60
+
+    def remaining():
+        return max(1.0, deadline - time.monotonic())
+
+    def finish(status, reason=None):
+        record.update(status=status, reason=reason, finished_at=now_iso(),
+                      seconds=round(time.monotonic() - started, 2))
+        return record
+
+    record["base_image"] = base.to_dict()
+    use_gpu = cell.device == "gpu"
+    if use_gpu and not gpu_runtime:
+        return finish("skipped", "GPU cell, but the Docker engine has no GPU runtime (nvidia) on this host")
+    if base.ref is None:
+        return finish("build_failed", "base image %s unavailable: %s" % (cell.base.name, base.message))
+
+    progress.event(index, cell.id, "build")
+    log_path = Path(options.results_dir) / "logs" / ("%s.build.log" % cell.id)
+    status, reason, build = build_cell(cell, engine, base.ref, options.dockerfiles_dir, log_path,
+                                       options.ca_bundle, remaining(), should_stop=lambda: stop.requested)
+    record["build"] = build
+    if status:
+        progress.event(index, cell.id, status, reason or "")
+        return finish(status, reason)
+    image = image_tag(cell)
+
+    progress.event(index, cell.id, "probe", "build %.0fs" % build["seconds"])
+    probe, outcome = probe_cell(cell, engine, image, min(remaining(), 900), gpu=use_gpu)
+    if probe is None:
+        status = "timeout" if outcome.timed_out else "error"
+        return finish(status, "the probe gave no result (exit code %s): %s"
+                      % (outcome.exit_code, outcome.output.strip()[-300:]))
+    record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
+    record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
+    record["default_backend"] = probe.get("default_backend") or {"backend": None, "error": None}
+    progress.event(index, cell.id, "default backend", str(record["default_backend"].get("backend")
+                                                          or (record["default_backend"].get("error") or {}).get("type")))
+
+    cpuset = "0-%d" % (max(1, int(float(cell.limits.cpus))) - 1)
+    for backend in cell.backend_names:
+        progress.event(index, cell.id, "train " + backend)
+        training = train_backend(cell, engine, image, backend, data_dir, remaining(), cpuset=cpuset, gpu=use_gpu)
+        record["trainings"][backend] = training
+        summary = training["status"]
+        if training["status"] == "ok":
+            summary = "acc %.4f, steady epoch %.2fs" % (training["test_accuracy"] or 0, training["steady_epoch_seconds"] or 0)
+        progress.event(index, cell.id, "trained " + backend, summary)
+        if time.monotonic() >= deadline:
+            break
+    record["device_used"] = _device_used(record["trainings"])
+    status, reason = cell_status(cell, record["trainings"], record["default_backend"])
+    if time.monotonic() >= deadline and len(record["trainings"]) < len(cell.backend_names):
+        status, reason = "timeout", "the cell ran past its %d-minute limit" % cell.timeout_minutes
+    return finish(status, reason)
+
+
+def run_matrix(matrix, cells, engine, data, options):
+    """Measure every cell; write each record as it ends. Returns the run document."""
+    run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    options.results_dir = Path(options.results_dir) / run_id
+    options.ca_bundle = find_ca_bundle(options.ca_bundle)
+    facts = engine.describe()
+    gpu_runtime = facts["gpu_runtime"] if options.gpu is None else options.gpu
+    doc = {
+        "schema_version": SCHEMA_VERSION, "kind": KIND, "run_id": run_id, "started_at": now_iso(),
+        "finished_at": None, "complete": False,
+        "matrix": {"path": str(matrix.path), "sha256": hashlib.sha256(Path(matrix.path).read_bytes()).hexdigest(),
+                   "cells_total": len(matrix.cells), "cells_selected": [c.id for c in cells]},
+        "settings": {"ca_bundle_mounted": bool(options.ca_bundle), "allow_pull": options.allow_pull},
+        "provenance": {"runner_version": __version__, "git_sha": git_sha(), "docker_version": facts["docker_version"],
+                       "docker": facts, "host": host_facts(), "gpu_runtime": gpu_runtime,
+                       "data": {"source": data.source, "sha256": data.sha256}},
+        "cells": [],
+    }
+    writer = ResultsWriter(options.results_dir, doc)
+    progress = Progress(options.progress, len(cells))
+    progress.event(0, None, "start", "%d cells -> %s" % (len(cells), options.results_dir))
+    bases = {}
+    completed = False
+    with _Stop() as stop:
+        try:
+            for index, cell in enumerate(cells, 1):
+                if cell.base.name not in bases and not (cell.device == "gpu" and not gpu_runtime):
+                    progress.event(index, cell.id, "base " + cell.base.name)
+                    bases[cell.base.name] = ensure_base(cell.base, engine, lambda m: progress.event(index, cell.id, m),
+                                                        allow_pull=options.allow_pull)
+                    progress.event(index, cell.id, "base " + cell.base.name, bases[cell.base.name].source)
+                base = bases.get(cell.base.name) or _unused_base(cell)
+                try:
+                    record = measure_cell(cell, engine, base, data.path.parent, options, progress, index,
+                                          gpu_runtime, stop)
+                except KeyboardInterrupt:
+                    raise
+                except RunnerError as exc:
+                    record = base_record(cell)
+                    record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
+                writer.write_cell(record)
+                progress.event(index, cell.id, "done", "%s%s" % (record["status"],
+                                                                 (": " + record["reason"]) if record["reason"] else ""))
+                if options.prune and record["build"].get("status") == "built":
+                    engine.remove_image(image_tag(cell))
+            completed = True
+        except KeyboardInterrupt:
+            removed = engine.remove_managed_containers()
+            writer.finish(complete=False)
+            raise Interrupted("interrupted: %d finished cells kept in %s (%d containers removed)"
+                              % (len(doc["cells"]), options.results_dir, removed)) from None
+        finally:
+            if completed:
+                writer.finish(complete=True)
+    return doc
+
+
+def _unused_base(cell):
+    from runner.bases import BaseOutcome
+
+    return BaseOutcome(cell.base.name, None, "not needed")

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+"""Probe a cell's container: Python, installed packages, which backend libraries import, and which
+backend Keras selects by default (fresh HOME, no KERAS_BACKEND) or the exact error it raises.
+
+Nothing here knows which backend is the default: it only asks Keras and reports what it said.
+Runs on Python 2.7 and 3.x. Prints one JSON line after the marker.
+"""
+from __future__ import print_function
+
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import clean_env, clip, describe_exception, emit, parse_marker, run  # noqa: E402
+
+# Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
+LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch"]
+
+_DEFAULT_BACKEND_CODE = r"""
+from __future__ import print_function
+import json, sys
+sys.path.insert(0, %(here)r)
+from common import describe_exception, emit
+out = {}
+try:
+    import keras
+    out["keras_version"] = getattr(keras, "__version__", None)
+    from keras import backend as K
+    out["backend"] = K.backend()
+except BaseException as exc:  # SystemExit and friends are answers too
+    out["error"] = describe_exception(exc)
+emit(out)
+"""
+
+_IMPORT_CODE = r"""
+from __future__ import print_function
+import sys
+sys.path.insert(0, %(here)r)
+from common import describe_exception, emit
+out = {}
+try:
+    module = __import__(%(name)r)
+    out["version"] = str(getattr(module, "__version__", ""))
+    out["importable"] = True
+except BaseException as exc:
+    out["importable"] = False
+    out["error"] = describe_exception(exc)
+emit(out)
+"""
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fresh_home():
+    return tempfile.mkdtemp(prefix="home-", dir=os.environ.get("TMPDIR", "/tmp"))
+
+
+def default_backend():
+    home = fresh_home()
+    code, out, err, timed_out = run([sys.executable, "-c", _DEFAULT_BACKEND_CODE % {"here": HERE}],
+                                    env=clean_env(home), timeout=600)
+    result = parse_marker(out) or {}
+    if not result:
+        result["error"] = {"type": "timeout" if timed_out else "crash",
+                           "message": "the Keras import %s (exit code %s)" % (
+                               "timed out" if timed_out else "died without an answer", code)}
+    result["stderr_tail"] = clip(err, 2000)
+    keras_json = os.path.join(home, ".keras", "keras.json")
+    result["keras_json_written"] = os.path.exists(keras_json)
+    if result["keras_json_written"]:
+        with open(keras_json) as handle:
+            text = handle.read()
+        try:
+            result["keras_json"] = json.loads(text)
+        except ValueError:
+            result["keras_json"] = clip(text, 2000)
+    else:
+        result["keras_json"] = None
+    return result
+
+
+def library_imports():
+    found = {}
+    for name in LIBRARIES:
+        code, out, err, timed_out = run([sys.executable, "-c", _IMPORT_CODE % {"here": HERE, "name": name}],
+                                        env=clean_env(fresh_home()), timeout=300)
+        result = parse_marker(out)
+        if result is None:
+            result = {"importable": False, "error": {
+                "type": "timeout" if timed_out else "crash",
+                "message": "import %s %s (exit code %s): %s" % (
+                    name, "timed out" if timed_out else "crashed", code, clip(err, 500))}}
+        found[name] = result
+    return found
+
+
+def pip_freeze():
+    code, out, err, _ = run([sys.executable, "-m", "pip", "freeze", "--all"], timeout=120)
+    packages = {}
+    for line in out.splitlines():
+        if "==" in line:
+            name, _, version = line.partition("==")
+            packages[name.strip().lower()] = version.strip()
+    return packages
+
+
+def main():
+    result = {
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpu_count": multiprocessing.cpu_count(),
+        "image_keras_backend": os.environ.get("KERAS_BACKEND"),
+        "uid": os.getuid(),
+    }
+    try:
+        result["cpus_allowed"] = len(os.sched_getaffinity(0))
+    except AttributeError:
+        pass
+    result["installed"] = pip_freeze()
+    result["libraries"] = library_imports()
+    result["default_backend"] = default_backend()
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()

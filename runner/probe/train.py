@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+"""Train the reference model on MNIST with the backend named by KERAS_BACKEND and report per-epoch
+seconds and test accuracy. Runs on Python 2.7 and 3.x, Keras 1.x to 3.x. One JSON line after the marker.
+
+Reference model: 784 -> Dense(128, relu) -> Dense(10, softmax); adam; categorical cross-entropy; batch 128.
+Usage: train.py DATA.npz EPOCHS
+"""
+from __future__ import print_function
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import describe_exception, emit  # noqa: E402
+
+BATCH_SIZE = 128
+
+
+def device_seen(backend):
+    """Which device the backend library itself reports: the runner never assumes it."""
+    if backend == "tensorflow":
+        from tensorflow.python.client import device_lib
+        kinds = sorted(set(d.device_type for d in device_lib.list_local_devices()))
+        return {"devices": kinds, "gpu": "GPU" in kinds}
+    if backend == "theano":
+        import theano
+        return {"devices": [str(theano.config.device)], "gpu": str(theano.config.device).startswith(("gpu", "cuda"))}
+    if backend == "cntk":
+        import cntk
+        kinds = [str(d) for d in cntk.device.all_devices()]
+        return {"devices": kinds, "gpu": any("GPU" in k.upper() for k in kinds)}
+    if backend == "jax":
+        import jax
+        kinds = sorted(set(d.platform for d in jax.devices()))
+        return {"devices": kinds, "gpu": "gpu" in kinds or "cuda" in kinds}
+    if backend == "torch":
+        import torch
+        return {"devices": ["cuda"] if torch.cuda.is_available() else ["cpu"], "gpu": torch.cuda.is_available()}
+    return {"devices": [], "gpu": False}
+
+
+def main():
+    data_path, epochs = sys.argv[1], int(sys.argv[2])
+    requested = os.environ.get("KERAS_BACKEND")
+    result = {"backend": requested, "stage": "import", "epochs": epochs, "batch_size": BATCH_SIZE,
+              "threads": os.environ.get("OMP_NUM_THREADS")}
+    try:
+        import numpy as np
+        import keras
+        from keras import backend as K
+        from keras.layers import Dense
+        from keras.models import Sequential
+
+        result["keras_version"] = getattr(keras, "__version__", None)
+        result["backend_used"] = K.backend()
+        if result["backend_used"] != requested:
+            raise RuntimeError("Keras used backend %r although KERAS_BACKEND=%r" % (result["backend_used"], requested))
+        result["device"] = device_seen(result["backend_used"])
+
+        result["stage"] = "data"
+        with np.load(data_path) as data:
+            x_train = data["x_train"].reshape(-1, 784).astype("float32") / 255.0
+            x_test = data["x_test"].reshape(-1, 784).astype("float32") / 255.0
+            y_train = np.eye(10, dtype="float32")[data["y_train"]]
+            y_test = np.eye(10, dtype="float32")[data["y_test"]]
+        np.random.seed(0)
+
+        result["stage"] = "build"
+        major = int(str(result["keras_version"] or "2").split(".")[0])
+        if major >= 3:
+            model = Sequential([keras.Input(shape=(784,)), Dense(128, activation="relu"), Dense(10, activation="softmax")])
+        else:
+            model = Sequential()
+            model.add(Dense(128, input_dim=784, activation="relu"))
+            model.add(Dense(10, activation="softmax"))
+        model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
+
+        epoch_seconds = []
+
+        class EpochTimer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.time()
+
+            def on_epoch_end(self, epoch, logs=None):
+                epoch_seconds.append(time.time() - self.started)
+
+        result["stage"] = "train"
+        fit_args = {"batch_size": BATCH_SIZE, "verbose": 0, "callbacks": [EpochTimer()], "shuffle": True}
+        fit_args["nb_epoch" if major == 1 else "epochs"] = epochs  # Keras 1.x spelled it nb_epoch
+        started = time.time()
+        model.fit(x_train, y_train, **fit_args)
+        result["fit_seconds"] = time.time() - started
+        result["epoch_seconds"] = epoch_seconds
+
+        result["stage"] = "evaluate"
+        scores = model.evaluate(x_test, y_test, batch_size=BATCH_SIZE, verbose=0)
+        scores = scores if isinstance(scores, (list, tuple)) else [scores]
+        result["test_loss"] = float(scores[0])
+        result["test_accuracy"] = float(scores[-1])
+        result["status"] = "ok"
+    except BaseException as exc:
+        result["status"] = "failed"
+        result["error"] = describe_exception(exc)
+    emit(result)
+    return 0 if result["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

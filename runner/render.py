@@ -1,0 +1,85 @@
+"""Stage 2: render one Dockerfile per cell from the Jinja2 templates in dockerfiles/.
+
+One Jinja environment with StrictUndefined (a missing value is an error, never an empty string) and
+only deterministic inputs, so the same matrix gives byte-identical Dockerfiles.
+"""
+
+import shlex
+from pathlib import Path
+
+import jinja2
+
+from runner.errors import MatrixError, RunnerError
+from runner.matrix import TEMPLATE_DIR
+
+
+def bootstrap_tag(base):
+    """The local tag a registry-free base gets (see runner/bases.py)."""
+    return "keras-matrix/base:%s-%s" % (base.suite, base.variant)
+
+
+def default_base_image(base):
+    """What FROM uses unless the build passes another BASE_IMAGE (the registry image when there is one)."""
+    return base.image or bootstrap_tag(base)
+
+
+def _environment(template_dir):
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # Dockerfiles, not HTML; every value is validated and shell-quoted instead
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["shell_quote"] = lambda value: shlex.quote(str(value))
+    return env
+
+
+_ENV = {}
+
+
+def environment(template_dir=TEMPLATE_DIR):
+    key = str(template_dir)
+    if key not in _ENV:
+        _ENV[key] = _environment(template_dir)
+    return _ENV[key]
+
+
+def render_cell(cell, template_dir=TEMPLATE_DIR):
+    """The Dockerfile text for one cell."""
+    installed = {axis for axis, _ in cell.requirements}
+    context = {
+        "cell": cell,
+        "template": cell.era.template,
+        "base_image": default_base_image(cell.base),
+        "symlinks": [(link, target) for when, link, target in cell.era.symlinks if when in installed],
+    }
+    try:
+        template = environment(template_dir).get_template("%s.Dockerfile.j2" % cell.era.template)
+        text = template.render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise MatrixError("cell %s: template %s not found in %s" % (cell.id, exc.name, template_dir)) from None
+    except jinja2.TemplateError as exc:
+        raise RunnerError("cell %s: template %s failed: %s" % (cell.id, cell.era.template, exc)) from None
+    # Collapse runs of blank lines left by optional blocks: tidy and still deterministic.
+    lines = []
+    for line in text.splitlines():
+        if line.strip() or (lines and lines[-1].strip()):
+            lines.append(line.rstrip())
+    return "\n".join(lines).strip() + "\n"
+
+
+def write_cell(cell, out_dir, text=None):
+    """Write dockerfiles/generated/<cell id>/Dockerfile (only when it changed); return its path."""
+    text = text if text is not None else render_cell(cell)
+    path = Path(out_dir) / cell.id / "Dockerfile"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text() != text:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+    except OSError as exc:
+        raise RunnerError("cannot write %s: %s. Try another --out directory." % (path, exc.strerror)) from None
+    return path

@@ -1,0 +1,141 @@
+"""Stage: record. The results contract (runner/resources/results.schema.json) and its reader/writer.
+
+A run directory holds ``results.json`` (the whole run) and ``cells/<cell id>.json`` (one per finished cell).
+Both are rewritten atomically (temp file + rename) the moment a cell ends, so killing a run never loses
+a finished cell and never leaves a half-written file.
+"""
+
+import datetime
+import json
+import os
+import statistics
+import tempfile
+from pathlib import Path
+
+import jsonschema
+
+from runner.errors import ResultsError
+
+SCHEMA_VERSION = 1
+KIND = "keras-matrix-results"
+SCHEMA_FILE = Path(__file__).resolve().parent / "resources" / "results.schema.json"
+MAX_RESULTS_BYTES = 64 * 1024 * 1024
+
+# The documented status set (README "Results"). Order: best to worst, used for sorting and colours.
+STATUSES = {
+    "ok": "every backend trained",
+    "partial": "some backends trained, some failed",
+    "train_failed": "Keras imported but no backend trained",
+    "import_failed": "Keras or every backend failed to import",
+    "unsatisfiable": "pip found no distribution for this Python/platform, or no solution to the pins",
+    "build_failed": "the image did not build",
+    "timeout": "the cell ran past its time limit",
+    "skipped": "not run (for example a GPU cell on an engine without a GPU runtime)",
+    "error": "the runner could not measure this cell (see reason)",
+}
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def atomic_write_json(path, data):
+    """Write JSON so that readers see the old file or the new one, never a torn one."""
+    path = Path(path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % path.name, dir=str(path.parent))
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise ResultsError("cannot write results to %s: %s. Try --results-dir with a writable directory that has space."
+                           % (path, exc.strerror or exc)) from None
+
+
+def summarize_epochs(epoch_seconds):
+    """First epoch apart (compilation, warm-up); median and [min, max] of the rest."""
+    if not epoch_seconds:
+        return {"first_epoch_seconds": None, "steady_epoch_seconds": None, "steady_epoch_spread": None}
+    steady = epoch_seconds[1:] or epoch_seconds[:1]
+    return {
+        "first_epoch_seconds": round(epoch_seconds[0], 4),
+        "steady_epoch_seconds": round(statistics.median(steady), 4),
+        "steady_epoch_spread": [round(min(steady), 4), round(max(steady), 4)],
+    }
+
+
+class ResultsWriter:
+    """Owns one run directory: writes each cell as it ends and keeps results.json current."""
+
+    def __init__(self, run_dir, run_doc, keep_cells=()):
+        self.run_dir = Path(run_dir)
+        self.doc = run_doc
+        self.doc.setdefault("cells", [])
+        for record in keep_cells:
+            self._put(record)
+        self.flush()
+
+    def _put(self, record):
+        cells = [c for c in self.doc["cells"] if c["cell_id"] != record["cell_id"]]
+        cells.append(record)
+        self.doc["cells"] = cells
+
+    def write_cell(self, record):
+        record.setdefault("schema_version", SCHEMA_VERSION)
+        atomic_write_json(self.run_dir / "cells" / ("%s.json" % record["cell_id"]), record)
+        self._put(record)
+        self.flush()
+
+    def flush(self):
+        atomic_write_json(self.run_dir / "results.json", self.doc)
+
+    def finish(self, complete):
+        self.doc["finished_at"] = now_iso()
+        self.doc["complete"] = bool(complete)
+        self.flush()
+
+
+def _schema():
+    return json.loads(SCHEMA_FILE.read_text())
+
+
+def validate_results(doc, source="results"):
+    """Raise ResultsError unless doc is a results document of a version we read."""
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ResultsError("%s is not a keras-matrix results file (no \"kind\": \"%s\")" % (source, KIND))
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ResultsError("%s has schema_version %r; this runner reads version %d"
+                           % (source, doc.get("schema_version"), SCHEMA_VERSION))
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise ResultsError("%s is malformed at %s: %s" % (source, where, error.message[:300]))
+    return doc
+
+
+def load_results(path):
+    """Read and validate a results file (results.json of a run, or a merged/published one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            raise ResultsError("%s is larger than %d MiB; is it a results file?" % (path, MAX_RESULTS_BYTES >> 20))
+        with path.open(encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except FileNotFoundError:
+        raise ResultsError("%s: no such results file" % path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError("cannot read %s: %s" % (path, exc)) from None
+    except (ValueError, RecursionError) as exc:
+        raise ResultsError("%s is not valid JSON: %s" % (path, str(exc)[:200])) from None
+    return validate_results(doc, str(path))
