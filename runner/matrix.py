@@ -171,7 +171,13 @@ def _requirement(text, path, line, key, name_only=False):
 def version_slug(spec):
     """'==2.3.1' -> '2.3.1'; '<2.4,>=2.3' -> 'ge2.3-lt2.4' (safe in image tags and file names)."""
     parts = []
-    for item in sorted(SpecifierSet(spec), key=lambda s: (s.operator != "==", s.operator, s.version)):
+    def order(item):  # lower bounds before upper bounds: 'ge2.3-lt2.4' reads naturally
+        try:
+            return (Version(item.version.replace(".*", "")), item.operator)
+        except InvalidVersion:
+            return (Version("0"), item.operator + item.version)
+
+    for item in sorted(SpecifierSet(spec), key=order):
         parts.append(_OPS[item.operator] + item.version.replace("*", "x").replace("+", "_").replace("!", "e"))
     return "-".join(parts)
 

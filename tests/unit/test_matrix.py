@@ -1,0 +1,230 @@
+"""Loading, validating and expanding matrix files."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from runner.errors import MatrixError, UsageError
+from runner.matrix import load_matrix, normalize_version, select, version_slug
+from tests.conftest import ROOT
+
+
+def write(tmp_path, text, name="m.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_shipped_matrix_spans_every_keras_minor_line():
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    lines = {".".join(c.keras.lstrip("=").split(".")[:2]) for c in matrix.cells}
+    expected = {"1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4"} | {"2.%d" % n for n in range(6, 16)} \
+        | {"3.%d" % n for n in range(0, 16)}
+    assert expected <= lines
+    backends = {axis for c in matrix.cells for axis in c.backend_names}
+    assert {"tensorflow", "theano", "cntk", "jax"} <= backends
+    assert {c.device for c in matrix.cells} == {"cpu", "gpu"}
+    # Every multi-backend Keras 2.0-2.3 cell has all three backends of its era.
+    legacy = [c for c in matrix.cells if c.group == "keras2-multibackend"]
+    assert legacy and all(set(c.backend_names) == {"tensorflow", "theano", "cntk"} for c in legacy)
+    # The quick profile resolves to real cells.
+    assert len(select(matrix, profile="quick")) == 2
+
+
+def test_include_exclude_follow_github_actions_semantics(tmp_path):
+    path = write(tmp_path, """
+        version: 1
+        groups:
+          - name: g
+            matrix:
+              era: py27
+              keras: ["2.2.5", "2.3.1"]
+              theano: "1.0.5"
+              device: [cpu, gpu]
+              exclude:
+                - {keras: "2.2.5", device: gpu}
+              include:
+                - {keras: "2.3.1", tensorflow: "1.15.0"}     # adds a key to matching combos
+                - {era: py27, keras: "2.0.9", theano: "1.0.4"}  # matches nothing: a new combo
+        """)
+    cells = {c.id: c for c in load_matrix(path).cells}
+    assert sorted(cells) == sorted([
+        "keras2.2.5-theano1.0.5-py27-cpu",
+        "keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu",
+        "keras2.3.1-tf1.15.0-theano1.0.5-py27-gpu",
+        "keras2.0.9-theano1.0.4-py27-cpu",
+    ])
+    assert cells["keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu"].requirements == (
+        ("tensorflow", "tensorflow==1.15.0"), ("theano", "Theano==1.0.5"), ("keras", "keras==2.3.1"))
+    assert cells["keras2.3.1-tf1.15.0-theano1.0.5-py27-gpu"].requirements[0] == ("tensorflow", "tensorflow-gpu==1.15.0")
+
+
+def test_include_never_overwrites_an_original_value(tmp_path):
+    path = write(tmp_path, """
+        version: 1
+        groups:
+          - name: g
+            matrix:
+              era: py27
+              keras: "2.3.1"
+              theano: ["1.0.4", "1.0.5"]
+              include:
+                - {theano: "1.0.5", cntk: "2.7.post2"}
+        """)
+    ids = [c.id for c in load_matrix(path).cells]
+    assert ids == ["keras2.3.1-theano1.0.4-py27-cpu", "keras2.3.1-theano1.0.5-cntk2.7.post2-py27-cpu"]
+
+
+def test_versions_keep_their_text_and_specifiers_are_normalized():
+    assert normalize_version("2.10", "f", 1, "k") == "==2.10"  # YAML would have made this 2.1
+    assert normalize_version(">=2.3,<2.4", "f", 1, "k") == "<2.4,>=2.3"
+    assert version_slug("<2.4,>=2.3") == "ge2.3-lt2.4"
+    assert normalize_version(None, "f", 1, "k") is None
+
+
+BAD_VALUES = [
+    ('"2.0\\nRUN curl x | sh"', "not a PEP 440 version"),
+    ('">=1; rm -rf /"', "not a PEP 440 version"),
+    ('""', "empty or padded version"),
+    ('"$(reboot)"', "not a PEP 440 version"),
+    ('"2.3.1 "', "empty or padded version"),
+    ("{a: 1}", "invalid value"),
+    ("true", "invalid value"),
+]
+
+
+@pytest.mark.parametrize("value,message", BAD_VALUES)
+def test_bad_versions_are_rejected_with_file_line_and_key(tmp_path, value, message):
+    path = write(tmp_path, """
+        version: 1
+        groups:
+          - name: g
+            matrix:
+              era: py27
+              keras: %s
+        """ % value)
+    with pytest.raises(MatrixError) as err:
+        load_matrix(path)
+    assert message in str(err.value)
+    assert str(err.value).startswith("%s:7: " % path)
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("text,message", [
+    ("version: 1\nkerass: 1\n", "unknown key 'kerass'"),
+    ("version: 2\n", "1 was expected"),
+    ("- a\n- b\n", "must be a YAML mapping"),
+    ("version: 1\nversion: 1\n", "duplicate key 'version'"),
+    ("version: [1\n", "invalid YAML"),
+    ("version: 1\ngroups: {}\n", "is not of type 'array'"),
+    ("version: 1\n", "no cells"),
+    ("version: 1\ncells:\n  - {name: a, keras: '2.3.1', era: nope}\n", "unknown era 'nope'"),
+    ("version: 1\ncells:\n  - {name: a, keras: '2.3.1', era: py27, jax: '0.4.1'}\n", "has no package for 'jax'"),
+    ("version: 1\ncells:\n  - {name: a, keras: '2.3.1', era: py27, device: tpu}\n", "is not one of"),
+    ("version: 1\ncells:\n  - {name: a, keras: '2.3.1', era: py27}\n  - {name: b, keras: '2.3.1', era: py27}\n",
+     "duplicate cell keras2.3.1-py27-cpu"),
+    ("version: 1\ncells:\n  - {name: a, keras: '2.3.1', era: py27}\nprofiles: {q: [nothing-*]}\n", "matches no cell"),
+])
+def test_bad_matrix_files_give_one_clear_error(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(MatrixError) as err:
+        load_matrix(path)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"apt": ["python3; rm -rf /"]}, "is not a Debian package name"),
+    ({"constraints": ["numpy<1.17; rm -rf /"]}, "is not a valid pip requirement"),
+    ({"constraints": ["evil @ https://example.invalid/x.whl"]}, "URLs and environment markers are not allowed"),
+    ({"packages": {"keras": "keras==2.0"}}, "give the package name only"),
+    ({"packages": {"keras": "keras$(id)"}}, "is not a valid pip requirement"),
+    ({"symlinks": [{"when": "keras", "link": "/a b", "target": "/b"}]}, "is not a plain absolute path"),
+    ({"symlinks": [{"when": "keras", "link": "/a/../../etc/passwd", "target": "/b"}]}, "is not a plain absolute path"),
+    ({"pip_bootstrap": "20.3.4; echo"}, "is not a pip version"),
+    ({"template": "../../etc/passwd"}, "does not match"),
+    ({"template": "nosuch"}, "no template 'nosuch'"),
+    ({"python": "3.11; echo"}, "does not match"),
+    ({"base": "elsewhere"}, "unknown base 'elsewhere'"),
+    ({"preinstall": ["x\nRUN curl evil | sh"]}, "is not a valid pip requirement"),
+])
+def test_every_era_field_is_validated_before_a_template_sees_it(tmp_path, override, message):
+    import json
+
+    era = {"python": "3.11", "template": "py3-cpu", "base": "debian-bookworm", "packages": {"keras": "keras"}}
+    era.update(override)
+    doc = {"version": 1, "eras": {"mine": era}, "cells": [{"name": "a", "era": "mine", "keras": "3.0.0"}]}
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(doc))  # JSON is YAML
+    with pytest.raises(MatrixError) as err:
+        load_matrix(path)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("base_yaml,message", [
+    ("image: 'debian:12; rm -rf /'", "is not a valid image reference"),
+    ("image: \"debian\\nRUN x\"", "is not a valid image reference"),
+    ("bootstrap: {suite: bookworm, mirror: 'http://x/$(id)'}", "is not a plain http(s) mirror URL"),
+    ("bootstrap: {suite: 'bookworm; id'}", "does not match"),
+])
+def test_base_fields_are_validated(tmp_path, base_yaml, message):
+    path = write(tmp_path, """
+        version: 1
+        bases:
+          mine:
+            %s
+        eras:
+          mine: {python: "3.11", template: py3-cpu, base: mine, packages: {keras: keras}}
+        cells:
+          - {name: a, era: mine, keras: "3.0.0"}
+        """ % base_yaml)
+    with pytest.raises(MatrixError) as err:
+        load_matrix(path)
+    assert message in str(err.value)
+
+
+def test_selection_by_cell_filter_and_profile():
+    matrix = load_matrix(ROOT / "matrix.yaml")
+    assert [c.id for c in select(matrix, cells=["keras2.3.1-theano1.0.5-py27-cpu"])] == ["keras2.3.1-theano1.0.5-py27-cpu"]
+    assert all(c.device == "cpu" and c.era.name == "py27" for c in select(matrix, filters=["device=cpu", "era=py27"]))
+    assert {c.group for c in select(matrix, cells=["keras1"])} == {"keras1"}
+    assert all(c.keras == "==3.15.1" for c in select(matrix, filters=["keras=3.15.*"]))
+    with pytest.raises(UsageError):
+        select(matrix, cells=["no-such-cell"])
+    with pytest.raises(UsageError):
+        select(matrix, filters=["colour=blue"])
+    with pytest.raises(UsageError):
+        select(matrix, profile="nope")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "runner"] + list(args), capture_output=True, text=True,
+                          cwd=str(ROOT), timeout=120)
+
+
+def test_cli_bad_matrix_exits_2_with_one_line_and_no_traceback(tmp_path):
+    path = write(tmp_path, "version: 1\ngroups:\n  - name: x\n    matrix:\n      keras: '>=1; rm -rf /'\n      era: py27\n")
+    proc = run_cli("plan", str(path))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert ":5: groups[x].matrix.keras:" in proc.stderr
+
+
+def test_cli_plan_lists_the_shipped_matrix_as_table_and_json():
+    proc = run_cli("plan", "matrix.yaml")
+    assert proc.returncode == 0
+    assert "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu" in proc.stdout
+    import json
+
+    proc = run_cli("plan", "matrix.yaml", "--format", "json", "--filter", "device=gpu")
+    cells = json.loads(proc.stdout)
+    assert cells and all(c["device"] == "gpu" for c in cells)
+
+
+def test_cli_every_command_has_help():
+    for command in ("plan", "render", "run", "report", "diff"):
+        proc = run_cli(command, "--help")
+        assert proc.returncode == 0 and "usage:" in proc.stdout
