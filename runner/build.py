@@ -53,7 +53,8 @@ def classify_build_failure(log_text, timed_out):
     return "build_failed", (failed[-1].strip()[:300] if failed else "docker build failed (see the log)")
 
 
-def build_cell(cell, engine, base_ref, dockerfiles_dir, log_path, ca_bundle, timeout, should_stop=None):
+def build_cell(cell, engine, base_ref, dockerfiles_dir, log_path, ca_bundle, timeout, should_stop=None,
+               on_step=None):
     """-> (status or None when built, reason, build record dict)."""
     text = render_cell(cell)
     dockerfile = write_cell(cell, dockerfiles_dir, text)
@@ -67,7 +68,7 @@ def build_cell(cell, engine, base_ref, dockerfiles_dir, log_path, ca_bundle, tim
         dockerfile.parent, image_tag(cell), build_args={"BASE_IMAGE": base_ref},
         secrets={"ca_bundle": ca_bundle} if ca_bundle else {},
         labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"]},
-        log_path=log_path, timeout=timeout, should_stop=should_stop,
+        log_path=log_path, timeout=timeout, should_stop=should_stop, on_step=on_step,
     )
     record["seconds"] = round(outcome.seconds, 2)
     if outcome.ok:

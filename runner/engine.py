@@ -4,6 +4,7 @@ owned end to end here, so no caller can leak a container.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -15,6 +16,7 @@ from typing import Dict, List, Optional
 from runner.errors import EngineError
 
 LABEL = "org.keras-matrix.managed"
+_STEP = re.compile(r"^#\d+ \[[^\]]*?(\d+/\d+)\] (.*)$")  # BuildKit: "#9 [stage-0 5/11] RUN ..."
 TAIL_BYTES = 16000
 
 
@@ -176,7 +178,7 @@ class DockerEngine:
             return False
 
     def build(self, context, tag, build_args=None, secrets=None, labels=None, log_path=None, timeout=3600,
-              should_stop=None):
+              should_stop=None, on_step=None):
         """BuildKit build through the CLI, output streamed to log_path; killed at the timeout."""
         if self.cli is None:
             self.cli = _find_buildkit_cli()
@@ -205,6 +207,9 @@ class DockerEngine:
                     line = raw.decode("utf-8", "replace")
                     log.write(line)
                     chunks.append(line)
+                    step = _STEP.match(line)
+                    if step and on_step:
+                        on_step("step %s: %s" % (step.group(1), _short_step(step.group(2))))
                     if len(chunks) > 4000:
                         del chunks[:2000]
                     if should_stop and should_stop():
@@ -293,6 +298,13 @@ class DockerEngine:
             except self._docker.errors.APIError:
                 pass
         return removed
+
+
+def _short_step(instruction):
+    """'RUN --mount=... if [...]; fi; pip install x' -> 'RUN pip install x' (what a person wants to see)."""
+    text = re.sub(r"--mount=\S+\s*", "", instruction)
+    text = re.sub(r"if \[.*?fi;\s*", "", text)
+    return re.sub(r"\s+", " ", text)[:100]
 
 
 def _kill(proc):

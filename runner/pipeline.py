@@ -169,7 +169,8 @@ def measure_cell(cell, engine, base, data_dir, options, progress, index, gpu_run
     progress.event(index, cell.id, "build")
     log_path = Path(options.results_dir) / "logs" / ("%s.build.log" % cell.id)
     status, reason, build = build_cell(cell, engine, base.ref, options.dockerfiles_dir, log_path,
-                                       options.ca_bundle, remaining(), should_stop=lambda: stop.requested)
+                                       options.ca_bundle, remaining(), should_stop=lambda: stop.requested,
+                                       on_step=lambda m: progress.event(index, cell.id, "build", m))
     record["build"] = build
     if status:
         progress.event(index, cell.id, status, reason or "")

@@ -1,0 +1,133 @@
+"""The run loop with a fake engine: statuses, isolation of failures, results written as cells end.
+(The real engine is exercised by tests/integration.)"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.data import MnistData
+from runner.engine import BuildOutcome, RunOutcome
+from runner.errors import Interrupted
+from runner.matrix import load_matrix
+from runner.pipeline import RunOptions, cell_status, run_matrix
+from runner.probe import MARKER
+from runner.results import validate_results
+
+MATRIX = """
+version: 1
+cells:
+  - {name: good, era: py27, keras: "2.3.1", tensorflow: "1.15.0", theano: "1.0.5"}
+  - {name: nowheel, era: py311, keras: "2.3.1", tensorflow: "1.15.0"}
+  - {name: half, era: py27, keras: "2.2.5", tensorflow: "1.14.0", theano: "1.0.5"}
+  - {name: gpu, era: py311, keras: "3.15.1", tensorflow: "2.21.0", device: gpu}
+  - {name: broken, era: py27, keras: "2.1.6", theano: "1.0.5"}
+"""
+
+
+class FakeEngine:
+    """Scripted answers per image; records what the runner asked for."""
+
+    def __init__(self, interrupt_on=None):
+        self.runs = []
+        self.interrupt_on = interrupt_on
+
+    def describe(self):
+        return {"docker_version": "fake", "gpu_runtime": False}
+
+    def image(self, ref):
+        return {"Id": "sha256:base", "Config": {"Labels": {}}}
+
+    def pull(self, ref, timeout=600):
+        return True, "ok"
+
+    def build(self, context, tag, **kwargs):
+        if "tf1.15.0-py311" in tag:
+            return BuildOutcome(ok=False, seconds=1, log_tail="#9 1.2 ERROR: No matching distribution found for tensorflow==1.15.0\n")
+        if "keras2.1.6" in tag:
+            return BuildOutcome(ok=False, seconds=1, log_tail="#7 3.0 E: Unable to locate package python2.7\n")
+        return BuildOutcome(ok=True, seconds=2, image_id="sha256:img", image_size=1000)
+
+    def run(self, spec):
+        self.runs.append(spec)
+        if self.interrupt_on and self.interrupt_on in spec.image:
+            raise KeyboardInterrupt
+        if spec.command[1].endswith("probe.py"):
+            result = {"python": "2.7.18", "installed": {"keras": "2.3.1"}, "libraries": {},
+                      "default_backend": {"backend": "tensorflow", "error": None, "keras_json": {"backend": "tensorflow"},
+                                          "keras_json_written": True}}
+            return RunOutcome(0, "noise\n" + MARKER + json.dumps(result) + "\n", 1.0)
+        backend = spec.env["KERAS_BACKEND"]
+        if "keras2.2.5" in spec.image and backend == "theano":
+            result = {"status": "failed", "stage": "train", "error": {"type": "RuntimeError", "message": "boom"}}
+            return RunOutcome(1, MARKER + json.dumps(result) + "\n", 1.0)
+        result = {"status": "ok", "stage": "evaluate", "backend_used": backend, "epoch_seconds": [3.0, 2.0, 2.2],
+                  "test_accuracy": 0.97, "test_loss": 0.1, "device": {"devices": ["CPU"], "gpu": False}}
+        return RunOutcome(0, MARKER + json.dumps(result) + "\n", 8.0)
+
+    def remove_image(self, ref):
+        return True
+
+    def remove_managed_containers(self):
+        return 0
+
+
+@pytest.fixture
+def setup(tmp_path):
+    matrix_path = tmp_path / "m.yaml"
+    matrix_path.write_text(MATRIX)
+    matrix = load_matrix(matrix_path)
+    data = MnistData(path=tmp_path / "data" / "mnist.npz", sha256="x", source="cache")
+    options = RunOptions(results_dir=tmp_path / "results", dockerfiles_dir=tmp_path / "df", run_id="t",
+                         progress="quiet", ca_bundle="/nonexistent")
+    return matrix, data, options
+
+
+def test_every_cell_gets_its_status_and_failures_do_not_stop_the_others(setup):
+    matrix, data, options = setup
+    doc = run_matrix(matrix, matrix.cells, FakeEngine(), data, options)
+    status = {c["name"]: c["status"] for c in doc["cells"]}
+    assert status == {"good": "ok", "nowheel": "unsatisfiable", "half": "partial", "gpu": "skipped",
+                      "broken": "build_failed"}
+    validate_results(json.loads((Path(options.results_dir) / "results.json").read_text()))
+    by_name = {c["name"]: c for c in doc["cells"]}
+    assert "No matching distribution" in by_name["nowheel"]["reason"]
+    assert by_name["half"]["reason"].startswith("theano: RuntimeError: boom")
+    assert by_name["good"]["trainings"]["tensorflow"]["steady_epoch_seconds"] == 2.1
+    assert by_name["good"]["trainings"]["tensorflow"]["first_epoch_seconds"] == 3.0
+    assert "no GPU runtime" in by_name["gpu"]["reason"]
+
+
+def test_containers_get_no_network_read_only_data_and_the_backend_under_test(setup):
+    matrix, data, options = setup
+    engine = FakeEngine()
+    run_matrix(matrix, matrix.cells[:1], engine, data, options)
+    probe, *trainings = engine.runs
+    assert "KERAS_BACKEND" not in probe.env and probe.env["HOME"] == "/tmp/home"
+    assert [t.env["KERAS_BACKEND"] for t in trainings] == ["tensorflow", "theano"]
+    for spec in engine.runs:
+        assert all(m.read_only for m in spec.mounts)
+        assert spec.user != "0" and spec.cpus == "2"
+    assert trainings[0].env["OMP_NUM_THREADS"] == "2" and trainings[0].cpuset == "0-1"
+
+
+def test_an_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(setup):
+    matrix, data, options = setup
+    with pytest.raises(Interrupted):
+        run_matrix(matrix, matrix.cells, FakeEngine(interrupt_on="keras2.2.5"), data, options)
+    doc = validate_results(json.loads((Path(options.results_dir) / "results.json").read_text()))
+    assert doc["complete"] is False
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel"]
+    assert (Path(options.results_dir) / "cells" / "keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu.json").exists()
+
+
+@pytest.mark.parametrize("trainings,default,expected", [
+    ({}, {"error": {"type": "ImportError", "message": "No module named tensorflow"}}, "import_failed"),
+    ({}, {"backend": "tensorflow", "error": None}, "ok"),
+    ({"a": {"status": "failed", "stage": "import"}, "b": {"status": "failed", "stage": "import"}}, {}, "import_failed"),
+    ({"a": {"status": "failed", "stage": "train"}}, {}, "train_failed"),
+    ({"a": {"status": "timeout", "stage": "train"}}, {}, "timeout"),
+    ({"a": {"status": "ok"}, "b": {"status": "failed", "stage": "train"}}, {}, "partial"),
+])
+def test_status_taxonomy(trainings, default, expected):
+    assert cell_status(None, trainings, default)[0] == expected
