@@ -99,18 +99,23 @@ def library_imports():
 
 
 def pip_freeze():
+    """-> (name -> version, error text or None)."""
     code, out, err, _ = run([sys.executable, "-m", "pip", "freeze", "--all"], timeout=120)
+    if code != 0:
+        return {}, clip("pip freeze failed (exit code %s): %s" % (code, err), 1000)
     packages = {}
     for line in out.splitlines():
         if "==" in line:
             name, _, version = line.partition("==")
             packages[name.strip().lower()] = version.strip()
-    return packages
+    return packages, None
 
 
 def main():
     result = {
         "python": platform.python_version(),
+        "executable": sys.executable,
+        "prefix": sys.prefix,
         "python_implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpu_count": multiprocessing.cpu_count(),
@@ -121,7 +126,7 @@ def main():
         result["cpus_allowed"] = len(os.sched_getaffinity(0))
     except AttributeError:
         pass
-    result["installed"] = pip_freeze()
+    result["installed"], result["pip_freeze_error"] = pip_freeze()
     result["libraries"] = library_imports()
     result["default_backend"] = default_backend()
     emit(result)

@@ -54,7 +54,9 @@ RUN ln -sf /usr/lib/x86_64-linux-gnu/libmpi.so.40 /usr/lib/x86_64-linux-gnu/libm
  && ln -sf /usr/lib/x86_64-linux-gnu/libmpi_cxx.so.40 /usr/lib/x86_64-linux-gnu/libmpi_cxx.so.1
 
 # The probe and training scripts are mounted read-only at run time, never baked in; they call this name.
-RUN ln -sf /usr/bin/python2.7 /usr/local/bin/matrix-python
+# A wrapper, not a symlink: a venv's Python reached through a symlink elsewhere would not find its venv.
+RUN printf '#!/bin/sh\nexec %s "$@"\n' /usr/bin/python2.7 > /usr/local/bin/matrix-python \
+ && chmod 755 /usr/local/bin/matrix-python
 LABEL org.keras-matrix.cell="keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu" \
       org.keras-matrix.era="py27" \
       org.keras-matrix.device="cpu"

@@ -28,7 +28,9 @@ RUN --mount=type=secret,id=ca_bundle \
     /opt/venv/bin/python -m pip install --prefer-binary keras==2.9.0
 
 # The probe and training scripts are mounted read-only at run time, never baked in; they call this name.
-RUN ln -sf /opt/venv/bin/python /usr/local/bin/matrix-python
+# A wrapper, not a symlink: a venv's Python reached through a symlink elsewhere would not find its venv.
+RUN printf '#!/bin/sh\nexec %s "$@"\n' /opt/venv/bin/python > /usr/local/bin/matrix-python \
+ && chmod 755 /usr/local/bin/matrix-python
 LABEL org.keras-matrix.cell="keras2.9.0-tf2.9.3-py39-cpu" \
       org.keras-matrix.era="py39" \
       org.keras-matrix.device="cpu"

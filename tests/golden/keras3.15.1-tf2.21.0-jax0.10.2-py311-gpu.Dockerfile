@@ -31,7 +31,9 @@ RUN --mount=type=secret,id=ca_bundle \
     /opt/venv/bin/python -m pip install --prefer-binary keras==3.15.1
 
 # The probe and training scripts are mounted read-only at run time, never baked in; they call this name.
-RUN ln -sf /opt/venv/bin/python /usr/local/bin/matrix-python
+# A wrapper, not a symlink: a venv's Python reached through a symlink elsewhere would not find its venv.
+RUN printf '#!/bin/sh\nexec %s "$@"\n' /opt/venv/bin/python > /usr/local/bin/matrix-python \
+ && chmod 755 /usr/local/bin/matrix-python
 LABEL org.keras-matrix.cell="keras3.15.1-tf2.21.0-jax0.10.2-py311-gpu" \
       org.keras-matrix.era="py311" \
       org.keras-matrix.device="gpu"
