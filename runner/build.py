@@ -39,6 +39,17 @@ def find_ca_bundle(explicit=None):
     return None
 
 
+def _shorten_versions(message):
+    """pip lists every version it saw; keep the count and the range."""
+    def shorten(match):
+        versions = [v.strip() for v in match.group(1).split(",") if v.strip()]
+        if len(versions) <= 4:
+            return match.group(0)
+        return "(pip saw %d versions: %s ... %s)" % (len(versions), versions[0], versions[-1])
+
+    return re.sub(r"\(from versions: ([^)]*)\)", shorten, message)
+
+
 def classify_build_failure(log_text, timed_out):
     """-> (status, one-line reason)."""
     if timed_out:
@@ -46,7 +57,7 @@ def classify_build_failure(log_text, timed_out):
     pip_errors = _PIP_ERROR.findall(log_text)
     if _UNSATISFIABLE.search(log_text):
         reason = next((e for e in pip_errors if _UNSATISFIABLE.search(e)), None) or pip_errors[-1:] or ["pip found no solution"]
-        return "unsatisfiable", (reason if isinstance(reason, str) else reason[0])[:300]
+        return "unsatisfiable", _shorten_versions(reason if isinstance(reason, str) else reason[0])[:300]
     if pip_errors:
         return "build_failed", pip_errors[-1][:300]
     failed = [line for line in log_text.splitlines() if "ERROR" in line or "failed" in line.lower()]

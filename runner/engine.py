@@ -16,7 +16,8 @@ from typing import Dict, List, Optional
 from runner.errors import EngineError
 
 LABEL = "org.keras-matrix.managed"
-_STEP = re.compile(r"^#\d+ \[[^\]]*?(\d+/\d+)\] (.*)$")  # BuildKit: "#9 [stage-0 5/11] RUN ..."
+_STEP = re.compile(r"^#(\d+) \[[^\]]*?(\d+/\d+)\] (.*)$")  # BuildKit: "#9 [stage-0 5/11] RUN ..."
+_STEP_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ ")  # "#9 12.3 Collecting ...": the step is really running
 TAIL_BYTES = 16000
 
 
@@ -194,6 +195,7 @@ class DockerEngine:
         started = time.monotonic()
         log_path = Path(log_path) if log_path else None
         chunks = []
+        pending_steps = {}
         timed_out = False
         with open(str(log_path), "w") if log_path else open(os.devnull, "w") as log:
             log.write("$ %s\n" % " ".join(argv))
@@ -207,9 +209,8 @@ class DockerEngine:
                     line = raw.decode("utf-8", "replace")
                     log.write(line)
                     chunks.append(line)
-                    step = _STEP.match(line)
-                    if step and on_step:
-                        on_step("step %s: %s" % (step.group(1), _short_step(step.group(2))))
+                    if on_step:
+                        _report_step(line, pending_steps, on_step)
                     if len(chunks) > 4000:
                         del chunks[:2000]
                     if should_stop and should_stop():
@@ -298,6 +299,17 @@ class DockerEngine:
             except self._docker.errors.APIError:
                 pass
         return removed
+
+
+def _report_step(line, pending, on_step):
+    """Announce a build step when it first prints output, so cached steps stay quiet."""
+    step = _STEP.match(line)
+    if step:
+        pending[step.group(1)] = "step %s: %s" % (step.group(2), _short_step(step.group(3)))
+        return
+    running = _STEP_OUTPUT.match(line)
+    if running and running.group(1) in pending:
+        on_step(pending.pop(running.group(1)))
 
 
 def _short_step(instruction):
