@@ -122,6 +122,23 @@ def cmd_report(args):
     return 0
 
 
+def cmd_merge(args):
+    from runner.merge import merge_results
+    from runner.results import atomic_write_json, load_results
+
+    expected = None
+    if args.matrix:
+        from runner.matrix import load_matrix
+
+        expected = [c.id for c in load_matrix(args.matrix).cells]
+    doc = merge_results([load_results(p) for p in args.results], expected_cells=expected,
+                        allow_duplicates=args.allow_duplicates)
+    atomic_write_json(args.output, doc)
+    print("merged %d cells from %d files into %s" % (len(doc["cells"]), len(args.results), args.output),
+          file=sys.stderr)
+    return 0
+
+
 def cmd_diff(args):
     from runner.diff import diff_results, format_diff, has_regressions
     from runner.results import load_results
@@ -176,6 +193,13 @@ def build_parser():
     report.add_argument("--out", "-o", help="write index.html, summary.md, junit.xml, results.json, findings.json here")
     report.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
     report.set_defaults(func=cmd_report)
+
+    merge = sub.add_parser("merge", help="combine results files (CI shards) into one", epilog=EPILOG)
+    merge.add_argument("results", nargs="+", help="results.json files or run directories")
+    merge.add_argument("-o", "--output", required=True, help="the merged results file to write")
+    merge.add_argument("--matrix", help="check that every cell of this matrix has a result")
+    merge.add_argument("--allow-duplicates", action="store_true", help="a cell in several files: the last wins")
+    merge.set_defaults(func=cmd_merge)
 
     diff = sub.add_parser("diff", help="what broke, got fixed, changed default backend or got slower", epilog=EPILOG)
     diff.add_argument("old")

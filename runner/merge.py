@@ -1,0 +1,43 @@
+"""Merge results documents (CI shards, or reruns) into one run. A report of the merge is the same as a
+report of one run holding the same cells."""
+
+from runner.errors import ResultsError
+from runner.results import KIND, SCHEMA_VERSION, now_iso
+
+
+def merge_results(docs, expected_cells=None, allow_duplicates=False):
+    """One document with every cell of `docs`, in order. Duplicate cell ids are an error (a shard ran
+    twice, or two shards overlap) unless allow_duplicates, when the last one wins. With expected_cells
+    (e.g. the plan of the matrix), a missing cell is an error naming it."""
+    if not docs:
+        raise ResultsError("nothing to merge")
+    cells, origin, duplicates = {}, {}, []
+    for doc in docs:
+        for record in doc["cells"]:
+            cell_id = record["cell_id"]
+            if cell_id in cells:
+                duplicates.append("%s (runs %s and %s)" % (cell_id, origin[cell_id], doc["run_id"]))
+            cells[cell_id] = record
+            origin[cell_id] = doc["run_id"]
+    if duplicates and not allow_duplicates:
+        raise ResultsError("the same cell is in more than one results file: %s" % "; ".join(duplicates[:5]))
+    if expected_cells is not None:
+        missing = [c for c in expected_cells if c not in cells]
+        if missing:
+            raise ResultsError("%d expected cells have no result: %s%s" % (
+                len(missing), ", ".join(missing[:5]), " ..." if len(missing) > 5 else ""))
+    first = docs[0]
+    merged = {
+        "schema_version": SCHEMA_VERSION, "kind": KIND,
+        "run_id": "+".join(sorted({d["run_id"] for d in docs})) if len(docs) > 1 else first["run_id"],
+        "started_at": min((d.get("started_at") or "") for d in docs) or None,
+        "finished_at": max((d.get("finished_at") or "") for d in docs) or now_iso(),
+        "complete": all(d.get("complete") for d in docs),
+        "matrix": first.get("matrix", {}),
+        "settings": first.get("settings", {}),
+        "provenance": dict(first["provenance"], merged_from=[
+            {"run_id": d["run_id"], "git_sha": d["provenance"].get("git_sha"),
+             "host": d["provenance"].get("host"), "cells": len(d["cells"])} for d in docs]),
+        "cells": list(cells.values()),
+    }
+    return merged

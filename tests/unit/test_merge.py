@@ -1,0 +1,36 @@
+"""Merging shard results: every cell once, duplicates and missing cells named."""
+
+import pytest
+
+from runner.errors import ResultsError
+from runner.merge import merge_results
+from runner.results import validate_results
+
+
+def doc(run_id, *cell_ids, complete=True):
+    cells = [{"cell_id": c, "status": "ok", "versions": {"keras": "==2.3.1"}, "python": "2.7", "device": "cpu",
+              "trainings": {}, "default_backend": {"backend": "tensorflow", "error": None},
+              "build": {"status": "built"}} for c in cell_ids]
+    return {"schema_version": 1, "kind": "keras-matrix-results", "run_id": run_id, "complete": complete,
+            "started_at": "2026-11-25T02:00:00+00:00", "finished_at": "2026-11-25T03:00:00+00:00",
+            "provenance": {"runner_version": "0.1.0", "git_sha": "abc"}, "cells": cells}
+
+
+def test_shards_merge_into_one_valid_run_with_every_cell_once():
+    merged = merge_results([doc("s1", "a", "b"), doc("s2", "c")], expected_cells=["a", "b", "c"])
+    validate_results(merged)
+    assert [c["cell_id"] for c in merged["cells"]] == ["a", "b", "c"]
+    assert merged["complete"] is True and merged["run_id"] == "s1+s2"
+    assert [m["run_id"] for m in merged["provenance"]["merged_from"]] == ["s1", "s2"]
+
+
+def test_duplicate_and_missing_cells_are_named():
+    with pytest.raises(ResultsError, match="b \\(runs s1 and s2\\)"):
+        merge_results([doc("s1", "a", "b"), doc("s2", "b")])
+    assert len(merge_results([doc("s1", "a", "b"), doc("s2", "b")], allow_duplicates=True)["cells"]) == 2
+    with pytest.raises(ResultsError, match="1 expected cells have no result: c"):
+        merge_results([doc("s1", "a", "b")], expected_cells=["a", "b", "c"])
+
+
+def test_an_incomplete_shard_makes_the_merge_incomplete():
+    assert merge_results([doc("s1", "a"), doc("s2", "b", complete=False)])["complete"] is False
