@@ -185,7 +185,10 @@ def measure_cell(cell, engine, base, data_dir, options, progress, index, gpu_run
                       % (outcome.exit_code, outcome.output.strip()[-300:]))
     record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
     record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
-    record["default_backend"] = probe.get("default_backend") or {"backend": None, "error": None}
+    default = probe.get("default_backend") if isinstance(probe.get("default_backend"), dict) else {}
+    for key in ("backend", "error", "keras_version", "keras_json", "keras_json_written", "stderr_tail"):
+        default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
+    record["default_backend"] = default
     progress.event(index, cell.id, "default backend", str(record["default_backend"].get("backend")
                                                           or (record["default_backend"].get("error") or {}).get("type")))
 

@@ -1,0 +1,340 @@
+"""Stage: report. Findings: what a run shows, computed only from its results.
+
+Nothing here knows which backend Keras picks, which versions exist or what failed before: every statement
+is read from the records (``default_backend.backend``, ``installed``, ``trainings``...) and cites the
+cells it comes from. The small accessors at the top are shared by the other report modules.
+
+A finding is ``{"id", "title", "text", "cells"}`` plus ``level`` (info | warning | error) and ``items``
+(the lines of ``text``, each with the cells it cites) so a report can link every line to its cells.
+"""
+
+import re
+import statistics
+from collections import Counter, OrderedDict
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from runner.results import STATUSES
+
+# Backend libraries in the order reports show them; anything unknown follows, sorted.
+BACKEND_ORDER = ("tensorflow", "theano", "cntk", "jax", "torch")
+SHORT_NAMES = {"tensorflow": "tf"}
+OK_STATUSES = ("ok", "partial")
+FAILURE_STATUSES = ("train_failed", "import_failed", "unsatisfiable", "build_failed", "timeout", "error")
+MAX_MESSAGE = 300
+
+Cell = Dict[str, Any]
+Finding = Dict[str, Any]
+
+
+# ---- accessors shared by report.py, htmlreport.py and diff.py ------------------------------------------
+
+def one_line(value: Any, limit: int = MAX_MESSAGE) -> str:
+    """First non-empty line of an untrusted value, clipped: what fits in a sentence or a table cell."""
+    text = "" if value is None else str(value)
+    line = next((part.strip() for part in re.split(r"[\r\n\u2028\u2029]+", text) if part.strip()), "")
+    line = re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", line)
+    return line if len(line) <= limit else line[:limit - 1] + "\u2026"
+
+
+def spec_version(spec: Optional[str]) -> Optional[str]:
+    """'==2.3.1' -> '2.3.1'; any other specifier stays as written ('>=2.3,<2.4')."""
+    if spec is None:
+        return None
+    try:
+        specs = list(SpecifierSet(spec))
+    except InvalidSpecifier:
+        return spec
+    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
+        return specs[0].version
+    return spec
+
+
+def version_key(version: Optional[str]) -> Tuple:
+    """Sort key: real versions in version order, then anything else by its text, then None."""
+    if version is None:
+        return (2, "")
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version)
+
+
+def keras_version(cell: Cell) -> Optional[str]:
+    """The Keras actually installed (pip freeze) when known, else the one requested."""
+    installed = cell.get("installed") or {}
+    if installed.get("keras"):
+        return str(installed["keras"])
+    return spec_version((cell.get("versions") or {}).get("keras"))
+
+
+def keras_line(version: Optional[str]) -> Optional[str]:
+    """'2.3.1' -> '2.3' (a Keras major.minor line); specifiers stay whole."""
+    if version is None:
+        return None
+    try:
+        release = Version(version).release
+    except InvalidVersion:
+        return version
+    return "%d.%d" % (release[0], release[1] if len(release) > 1 else 0)
+
+
+def backend_sort_key(name: str) -> Tuple[int, str]:
+    return (BACKEND_ORDER.index(name), "") if name in BACKEND_ORDER else (len(BACKEND_ORDER), name)
+
+
+def cell_backends(cell: Cell) -> List[str]:
+    """Backend libraries the cell requested, plus any it trained, in report order."""
+    names = set(k for k in (cell.get("versions") or {}) if k != "keras") | set(cell.get("trainings") or {})
+    return sorted(names, key=backend_sort_key)
+
+
+def combo_label(cell: Cell, with_versions: bool = True) -> str:
+    """The backend-library combination from the requested versions: 'tf 1.15.0 + theano 1.0.5'."""
+    versions = cell.get("versions") or {}
+    parts = []
+    for name in sorted((k for k in versions if k != "keras"), key=backend_sort_key):
+        short = SHORT_NAMES.get(name, name)
+        parts.append("%s %s" % (short, spec_version(versions[name])) if with_versions else short)
+    return " + ".join(parts) or "no backend library"
+
+
+def default_of(cell: Cell) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
+    """(backend Keras reported, error it raised); both None when the cell never got to the probe."""
+    default = cell.get("default_backend") or {}
+    error = default.get("error")
+    return default.get("backend"), (error if isinstance(error, dict) else None)
+
+
+def error_text(error: Optional[Dict[str, Any]], limit: int = MAX_MESSAGE) -> str:
+    """'ImportError: No module named tensorflow' (one line, clipped)."""
+    if not error:
+        return ""
+    message = one_line(error.get("message"), limit)
+    return one_line(error.get("type") or "error", 80) + (": " + message if message else "")
+
+
+def training_device(training: Dict[str, Any], cell: Cell) -> str:
+    """The device a training actually ran on, as the backend library reported it."""
+    device = training.get("device")
+    if isinstance(device, dict) and device.get("gpu") is not None:
+        return "gpu" if device.get("gpu") else "cpu"
+    return str(cell.get("device") or "cpu")
+
+
+def ok_steady(training: Dict[str, Any]) -> Optional[float]:
+    """Steady epoch seconds of a training that finished, else None (failed runs have no timing to trust)."""
+    value = training.get("steady_epoch_seconds")
+    if training.get("status") == "ok" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _count(n: int, word: str) -> str:
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: str = "info",
+             text: Optional[str] = None) -> Finding:
+    cells = list(OrderedDict.fromkeys(c for _, item_cells in items for c in item_cells))
+    return {"id": fid, "title": title, "text": text if text is not None else "\n".join(t for t, _ in items),
+            "cells": cells, "level": level, "items": [{"text": t, "cells": list(c)} for t, c in items]}
+
+
+# ---- the findings ------------------------------------------------------------------------------------
+
+def _default_backend(cells: List[Cell]) -> List[Finding]:
+    """Which default each Keras version reported, and where in the version order it changes."""
+    groups: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
+    for cell in cells:
+        backend, error = default_of(cell)
+        if backend is None and error is None:
+            continue  # never probed (build failed, skipped...): it says nothing about the default
+        version = keras_version(cell) or "unknown"
+        group = groups.setdefault(version, {"backends": Counter(), "errors": Counter(), "cells": [],
+                                            "backend_cells": []})
+        group["cells"].append(cell["cell_id"])
+        if backend is not None:
+            group["backends"][str(backend)] += 1
+            group["backend_cells"].append(cell["cell_id"])
+        else:
+            group["errors"][one_line((error or {}).get("type") or "error", 80)] += 1
+    if not groups:
+        return []
+    ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
+    items = []
+    for version, group in ordered:
+        said = ["%s (%s)" % (b, _count(n, "cell")) for b, n in sorted(group["backends"].items())]
+        said += ["raised %s (%s)" % (e, _count(n, "cell")) for e, n in sorted(group["errors"].items())]
+        items.append(("Keras %s: %s" % (version, "; ".join(said)), group["cells"]))
+    reported = sorted({b for _, g in ordered for b in g["backends"]})
+    if reported:
+        title = "Default backend reported by Keras (fresh HOME, no KERAS_BACKEND): %s" % ", ".join(reported)
+    else:
+        title = "No Keras version reported a default backend: every probe raised"
+    findings = [_finding("default-backend", title, items)]
+
+    # Boundaries: consecutive versions (in version order) whose reported defaults differ.
+    answered = [(v, g) for v, g in ordered if g["backends"]]
+    for (old_v, old_g), (new_v, new_g) in zip(answered, answered[1:]):
+        old_set, new_set = sorted(old_g["backends"]), sorted(new_g["backends"])
+        if old_set != new_set:
+            text = ("The default backend changes between Keras %s (%s) and Keras %s (%s)."
+                    % (old_v, " / ".join(old_set), new_v, " / ".join(new_set)))
+            findings.append(_finding("default-backend-change-%s-%s" % (old_v, new_v),
+                                     "Default backend changes from %s to %s at Keras %s"
+                                     % (" / ".join(old_set), " / ".join(new_set), new_v),
+                                     [(text, old_g["backend_cells"] + new_g["backend_cells"])]))
+    for version, group in answered:
+        if len(group["backends"]) > 1:
+            findings.append(_finding("default-backend-disagrees-%s" % version,
+                                     "Cells with Keras %s disagree on the default backend" % version,
+                                     [("Keras %s reported %s in different cells (the installed libraries differ)."
+                                       % (version, " and ".join(sorted(group["backends"]))),
+                                       group["backend_cells"])], level="warning"))
+    return findings
+
+
+def _default_errors(cells: List[Cell]) -> List[Finding]:
+    """Cells where asking Keras for its default raised, and whether other backends still trained."""
+    items = []
+    for cell in cells:
+        backend, error = default_of(cell)
+        if error is None or backend is not None:
+            continue
+        trainings = cell.get("trainings") or {}
+        trained = sorted((n for n, t in trainings.items() if t.get("status") == "ok"), key=backend_sort_key)
+        failed = sorted((n for n, t in trainings.items() if t.get("status") != "ok"), key=backend_sort_key)
+        keras_json = (cell.get("default_backend") or {}).get("keras_json")
+        named = keras_json.get("backend") if isinstance(keras_json, dict) else None
+        text = "%s (Keras %s): importing Keras with no KERAS_BACKEND raised %s" % (
+            cell["cell_id"], keras_version(cell) or "unknown", error_text(error))
+        if named:
+            text += "; the keras.json it wrote names %s" % one_line(named, 40)
+        text += ". Keras raised instead of falling back to another backend"
+        if trained:
+            text += "; with KERAS_BACKEND set, %s still trained" % ", ".join(trained)
+            if failed:
+                text += " (%s did not)" % ", ".join(failed)
+        elif failed:
+            text += "; with KERAS_BACKEND set, no backend trained either (%s failed)" % ", ".join(failed)
+        else:
+            text += "; the cell has no backend library to try"
+        items.append((text + ".", [cell["cell_id"]]))
+    if not items:
+        return []
+    return [_finding("default-backend-errors", "Keras raised instead of choosing a default backend in %s"
+                     % _count(len(items), "cell"), items, level="warning")]
+
+
+def _fallbacks(cells: List[Cell]) -> List[Finding]:
+    """Keras reported a backend other than the one its own keras.json names: it fell back."""
+    items = []
+    for cell in cells:
+        backend, _ = default_of(cell)
+        keras_json = (cell.get("default_backend") or {}).get("keras_json")
+        named = keras_json.get("backend") if isinstance(keras_json, dict) else None
+        if backend is not None and named is not None and str(named) != str(backend):
+            items.append(("%s (Keras %s): keras.json names %s but Keras reported %s: it fell back."
+                          % (cell["cell_id"], keras_version(cell) or "unknown", one_line(named, 40),
+                             one_line(backend, 40)), [cell["cell_id"]]))
+    if not items:
+        return []
+    return [_finding("default-backend-fallback", "Keras fell back to another backend in %s"
+                     % _count(len(items), "cell"), items, level="warning")]
+
+
+def _failures(cells: List[Cell]) -> List[Finding]:
+    """Every status but ok, with the reasons grouped: which stacks fail and why."""
+    findings = []
+    for status in STATUSES:
+        if status == "ok":
+            continue
+        members = [c for c in cells if c.get("status") == status]
+        if not members:
+            continue
+        by_reason: "OrderedDict[str, List[str]]" = OrderedDict()
+        for cell in members:
+            by_reason.setdefault(one_line(cell.get("reason")) or "(no reason recorded)", []).append(cell["cell_id"])
+        items = [("%s \u2014 %s" % (reason, ", ".join(ids)), ids) for reason, ids in by_reason.items()]
+        level = "info" if status == "skipped" else ("warning" if status == "partial" else "error")
+        findings.append(_finding("status-%s" % status, "%s %s: %s" % (
+            _count(len(members), "cell"), status, STATUSES[status]), items, level=level))
+    return findings
+
+
+def _fastest(cells: List[Cell]) -> List[Finding]:
+    """Per Keras major.minor line and device: backends ranked by median steady epoch seconds."""
+    lines: "Dict[Tuple[str, str], Dict[str, List[Tuple[float, str]]]]" = {}
+    for cell in cells:
+        line = keras_line(keras_version(cell)) or "unknown"
+        for name, training in (cell.get("trainings") or {}).items():
+            steady = ok_steady(training)
+            if steady is None:
+                continue
+            key = (line, training_device(training, cell))
+            lines.setdefault(key, {}).setdefault(name, []).append((steady, cell["cell_id"]))
+    if not lines:
+        return []
+    items = []
+    for (line, device) in sorted(lines, key=lambda k: (version_key(k[0]), k[1])):
+        per_backend = lines[(line, device)]
+        ranked = sorted(((statistics.median(s for s, _ in runs), name, runs) for name, runs in per_backend.items()),
+                        key=lambda r: (r[0], r[1]))
+        cited = [cell_id for _, _, runs in ranked for _, cell_id in runs]
+        described = ["%s %.2fs (%s)" % (name, median, _count(len(runs), "cell")) for median, name, runs in ranked]
+        if len(ranked) == 1:
+            median, name, runs = ranked[0]
+            text = "Keras %s on %s: only %s trained (median steady epoch %.2fs, %s)" % (
+                line, device, name, median, _count(len(runs), "cell"))
+        else:
+            text = "Keras %s on %s: %s is fastest; median steady epoch %s" % (
+                line, device, ranked[0][1], ", ".join(described))
+        items.append((text, list(OrderedDict.fromkeys(cited))))
+    return [_finding("fastest-backend", "Fastest backend per Keras line (median steady-state epoch seconds, "
+                     "finished trainings only)", items)]
+
+
+def _gpu(cells: List[Cell]) -> List[Finding]:
+    """GPU cells whose backend library saw no GPU: a silent CPU fallback is a finding, never a pass."""
+    silent, seen = [], []
+    for cell in cells:
+        if cell.get("device") != "gpu":
+            continue
+        for name, training in sorted((cell.get("trainings") or {}).items(), key=lambda kv: backend_sort_key(kv[0])):
+            device = training.get("device")
+            if not isinstance(device, dict) or device.get("gpu") is None:
+                continue
+            if device.get("gpu") is False:
+                devices = ", ".join(one_line(d, 40) for d in (device.get("devices") or [])) or "none"
+                silent.append(("%s: a GPU was requested but %s saw none (devices: %s); training %s."
+                               % (cell["cell_id"], name, devices, one_line(training.get("status"), 20)),
+                               [cell["cell_id"]]))
+            else:
+                seen.append(cell["cell_id"])
+    findings = []
+    if silent:
+        findings.append(_finding("gpu-silent-cpu-fallback", "GPU requested but the framework saw none in %s "
+                                 "(silent CPU fallback)" % _count(len({c for _, ids in silent for c in ids}), "cell"),
+                                 silent, level="error"))
+    elif seen:
+        ids = list(OrderedDict.fromkeys(seen))
+        findings.append(_finding("gpu-used", "Every GPU training saw a GPU",
+                                 [("All %s that reported their devices trained on a GPU: %s"
+                                   % (_count(len(ids), "GPU cell"), ", ".join(ids)), ids)]))
+    return findings
+
+
+def compute_findings(doc: Dict[str, Any]) -> List[Finding]:
+    """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
+    cells = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
+    findings: List[Finding] = []
+    for compute in (_default_backend, _default_errors, _fallbacks, _gpu, _failures, _fastest):
+        findings.extend(compute(cells))
+    return findings
+
+
+def cited_cells(findings: Iterable[Finding]) -> List[str]:
+    return list(OrderedDict.fromkeys(c for f in findings for c in f["cells"]))
