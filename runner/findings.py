@@ -108,12 +108,25 @@ def default_of(cell: Cell) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
     return default.get("backend"), (error if isinstance(error, dict) else None)
 
 
+def error_type(error: Optional[Dict[str, Any]]) -> str:
+    """'builtins.ImportError' / 'exceptions.ImportError' (Python 2) -> 'ImportError'; others stay qualified."""
+    kind = one_line((error or {}).get("type") or "error", 80)
+    module, _, name = kind.rpartition(".")
+    return name if module in ("builtins", "exceptions") else kind
+
+
 def error_text(error: Optional[Dict[str, Any]], limit: int = MAX_MESSAGE) -> str:
     """'ImportError: No module named tensorflow' (one line, clipped)."""
     if not error:
         return ""
     message = one_line(error.get("message"), limit)
-    return one_line(error.get("type") or "error", 80) + (": " + message if message else "")
+    return error_type(error) + (": " + message if message else "")
+
+
+def cell_label(cell: Cell) -> str:
+    """'Keras 2.3.1 + theano 1.0.5 (cpu)': the stack in words, for sentences that cite the cell id apart."""
+    return "Keras %s + %s (%s)" % (keras_version(cell) or "?", combo_label(cell),
+                                   one_line(cell.get("device"), 10) or "?")
 
 
 def training_device(training: Dict[str, Any], cell: Cell) -> str:
@@ -160,15 +173,31 @@ def _default_backend(cells: List[Cell]) -> List[Finding]:
             group["backends"][str(backend)] += 1
             group["backend_cells"].append(cell["cell_id"])
         else:
-            group["errors"][one_line((error or {}).get("type") or "error", 80)] += 1
+            group["errors"][error_type(error)] += 1
     if not groups:
         return []
     ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
-    items = []
+    # Consecutive versions with the same answers read as one range: 'Keras 2.4.3 to 2.15.0 (12 versions)'.
+    runs: List[List[Tuple[str, Dict[str, Any]]]] = []
     for version, group in ordered:
-        said = ["%s (%s)" % (b, _count(n, "cell")) for b, n in sorted(group["backends"].items())]
-        said += ["raised %s (%s)" % (e, _count(n, "cell")) for e, n in sorted(group["errors"].items())]
-        items.append(("Keras %s: %s" % (version, "; ".join(said)), group["cells"]))
+        key = (sorted(group["backends"]), sorted(group["errors"]))
+        if runs and (sorted(runs[-1][0][1]["backends"]), sorted(runs[-1][0][1]["errors"])) == key:
+            runs[-1].append((version, group))
+        else:
+            runs.append([(version, group)])
+    items = []
+    for run in runs:
+        backends: Counter = Counter()
+        errors: Counter = Counter()
+        cited: List[str] = []
+        for _, group in run:
+            backends.update(group["backends"])
+            errors.update(group["errors"])
+            cited += group["cells"]
+        said = ["%s (%s)" % (b, _count(n, "cell")) for b, n in sorted(backends.items())]
+        said += ["raised %s (%s)" % (e, _count(n, "cell")) for e, n in sorted(errors.items())]
+        versions = run[0][0] if len(run) == 1 else "%s to %s (%d versions)" % (run[0][0], run[-1][0], len(run))
+        items.append(("Keras %s: %s" % (versions, "; ".join(said)), cited))
     reported = sorted({b for _, g in ordered for b in g["backends"]})
     if reported:
         title = "Default backend reported by Keras (fresh HOME, no KERAS_BACKEND): %s" % ", ".join(reported)
@@ -209,8 +238,7 @@ def _default_errors(cells: List[Cell]) -> List[Finding]:
         failed = sorted((n for n, t in trainings.items() if t.get("status") != "ok"), key=backend_sort_key)
         keras_json = (cell.get("default_backend") or {}).get("keras_json")
         named = keras_json.get("backend") if isinstance(keras_json, dict) else None
-        text = "%s (Keras %s): importing Keras with no KERAS_BACKEND raised %s" % (
-            cell["cell_id"], keras_version(cell) or "unknown", error_text(error))
+        text = "%s: importing Keras with no KERAS_BACKEND raised %s" % (cell_label(cell), error_text(error))
         if named:
             text += "; the keras.json it wrote names %s" % one_line(named, 40)
         text += ". Keras raised instead of falling back to another backend"
@@ -237,9 +265,8 @@ def _fallbacks(cells: List[Cell]) -> List[Finding]:
         keras_json = (cell.get("default_backend") or {}).get("keras_json")
         named = keras_json.get("backend") if isinstance(keras_json, dict) else None
         if backend is not None and named is not None and str(named) != str(backend):
-            items.append(("%s (Keras %s): keras.json names %s but Keras reported %s: it fell back."
-                          % (cell["cell_id"], keras_version(cell) or "unknown", one_line(named, 40),
-                             one_line(backend, 40)), [cell["cell_id"]]))
+            items.append(("%s: keras.json names %s but Keras reported %s: it fell back."
+                          % (cell_label(cell), one_line(named, 40), one_line(backend, 40)), [cell["cell_id"]]))
     if not items:
         return []
     return [_finding("default-backend-fallback", "Keras fell back to another backend in %s"
@@ -258,7 +285,8 @@ def _failures(cells: List[Cell]) -> List[Finding]:
         by_reason: "OrderedDict[str, List[str]]" = OrderedDict()
         for cell in members:
             by_reason.setdefault(one_line(cell.get("reason")) or "(no reason recorded)", []).append(cell["cell_id"])
-        items = [("%s \u2014 %s" % (reason, ", ".join(ids)), ids) for reason, ids in by_reason.items()]
+        items = [(reason if len(ids) == 1 else "%s (%d cells)" % (reason, len(ids)), ids)
+                 for reason, ids in by_reason.items()]
         level = "info" if status == "skipped" else ("warning" if status == "partial" else "error")
         findings.append(_finding("status-%s" % status, "%s %s: %s" % (
             _count(len(members), "cell"), status, STATUSES[status]), items, level=level))
@@ -278,21 +306,39 @@ def _fastest(cells: List[Cell]) -> List[Finding]:
             lines.setdefault(key, {}).setdefault(name, []).append((steady, cell["cell_id"]))
     if not lines:
         return []
-    items = []
-    for (line, device) in sorted(lines, key=lambda k: (version_key(k[0]), k[1])):
+    items: List[Tuple[str, List[str]]] = []
+    only: Optional[Dict[str, Any]] = None  # a run of consecutive lines where a single backend trained
+
+    def close_only() -> None:
+        if only is None:
+            return
+        lines_text = only["lines"][0] if len(only["lines"]) == 1 else "%s to %s" % (only["lines"][0], only["lines"][-1])
+        low, high = min(only["medians"]), max(only["medians"])
+        times = "%.2fs" % low if len(only["medians"]) == 1 else "%.2fs to %.2fs" % (low, high)
+        items.append(("Keras %s on %s: only %s trained (median steady epoch %s, %s)" % (
+            lines_text, only["device"], only["name"], times, _count(len(only["cells"]), "cell")), only["cells"]))
+
+    for (line, device) in sorted(lines, key=lambda k: (k[1], version_key(k[0]))):
         per_backend = lines[(line, device)]
         ranked = sorted(((statistics.median(s for s, _ in runs), name, runs) for name, runs in per_backend.items()),
                         key=lambda r: (r[0], r[1]))
-        cited = [cell_id for _, _, runs in ranked for _, cell_id in runs]
-        described = ["%s %.2fs (%s)" % (name, median, _count(len(runs), "cell")) for median, name, runs in ranked]
+        cited = list(OrderedDict.fromkeys(cell_id for _, _, runs in ranked for _, cell_id in runs))
         if len(ranked) == 1:
-            median, name, runs = ranked[0]
-            text = "Keras %s on %s: only %s trained (median steady epoch %.2fs, %s)" % (
-                line, device, name, median, _count(len(runs), "cell"))
-        else:
-            text = "Keras %s on %s: %s is fastest; median steady epoch %s" % (
-                line, device, ranked[0][1], ", ".join(described))
-        items.append((text, list(OrderedDict.fromkeys(cited))))
+            median, name = ranked[0][0], ranked[0][1]
+            if only is not None and (only["name"], only["device"]) == (name, device):
+                only["lines"].append(line)
+                only["medians"].append(median)
+                only["cells"] += cited
+            else:
+                close_only()
+                only = {"name": name, "device": device, "lines": [line], "medians": [median], "cells": cited}
+            continue
+        close_only()
+        only = None
+        described = ["%s %.2fs (%s)" % (name, median, _count(len(runs), "cell")) for median, name, runs in ranked]
+        items.append(("Keras %s on %s: %s is fastest; median steady epoch %s" % (
+            line, device, ranked[0][1], ", ".join(described)), cited))
+    close_only()
     return [_finding("fastest-backend", "Fastest backend per Keras line (median steady-state epoch seconds, "
                      "finished trainings only)", items)]
 
@@ -309,8 +355,8 @@ def _gpu(cells: List[Cell]) -> List[Finding]:
                 continue
             if device.get("gpu") is False:
                 devices = ", ".join(one_line(d, 40) for d in (device.get("devices") or [])) or "none"
-                silent.append(("%s: a GPU was requested but %s saw none (devices: %s); training %s."
-                               % (cell["cell_id"], name, devices, one_line(training.get("status"), 20)),
+                silent.append(("%s: a GPU was requested but %s saw none (devices: %s); the training %s."
+                               % (cell_label(cell), name, devices, one_line(training.get("status"), 20)),
                                [cell["cell_id"]]))
             else:
                 seen.append(cell["cell_id"])
@@ -322,8 +368,8 @@ def _gpu(cells: List[Cell]) -> List[Finding]:
     elif seen:
         ids = list(OrderedDict.fromkeys(seen))
         findings.append(_finding("gpu-used", "Every GPU training saw a GPU",
-                                 [("All %s that reported their devices trained on a GPU: %s"
-                                   % (_count(len(ids), "GPU cell"), ", ".join(ids)), ids)]))
+                                 [("All %s that reported their devices trained on a GPU."
+                                   % _count(len(ids), "GPU cell"), ids)]))
     return findings
 
 

@@ -19,8 +19,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from tabulate import tabulate
 
 from runner.errors import ResultsError
-from runner.findings import (backend_sort_key, cell_backends, compute_findings, default_of,
-                             error_text, one_line)
+from runner.findings import (backend_sort_key, cell_backends, compute_findings, default_of, error_text, error_type,
+                             one_line)
 from runner.results import STATUSES
 
 FORMATS = ("terminal", "markdown")
@@ -32,7 +32,7 @@ JUNIT_TEXT_LIMIT = 20000  # characters of a failure's body (log tails are alread
 Doc = Dict[str, Any]
 Cell = Dict[str, Any]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#!])")
 
@@ -49,8 +49,10 @@ def clip(text: Optional[str], limit: int) -> str:
 
 
 def term_text(value: Any, limit: int = CELL_LIMIT) -> str:
-    """One line with no control characters: container output must not move the cursor or recolour a terminal."""
-    return one_line(_CONTROL.sub(" ", "" if value is None else str(value)), limit)
+    """One line (line breaks become spaces) with no control characters: container output must not move the
+    cursor, recolour a terminal or break a table row."""
+    text = re.sub(r"\s+", " ", _CONTROL.sub(" ", "" if value is None else str(value))).strip()
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def md_text(value: Any, limit: int = MD_CELL_LIMIT) -> str:
@@ -83,7 +85,8 @@ def training_summary(training: Optional[Dict[str, Any]]) -> str:
         return "-"  # requested, never trained: the cell failed or stopped before
     status = training.get("status")
     if status == "ok":
-        return "%s %s" % (fmt_seconds(training.get("steady_epoch_seconds")), fmt_accuracy(training.get("test_accuracy")))
+        return "%s %s" % (fmt_seconds(training.get("steady_epoch_seconds")),
+                          fmt_accuracy(training.get("test_accuracy")))
     error = training.get("error") or {}
     kind = str(error.get("type") or training.get("stage") or "").rsplit(".", 1)[-1]
     return "%s: %s" % (status, kind) if kind and kind != status else str(status)
@@ -95,7 +98,7 @@ def default_summary(cell: Cell) -> str:
     if backend is not None:
         return str(backend)
     if error is not None:
-        return "error: %s" % str(error.get("type") or "error").rsplit(".", 1)[-1]
+        return "error: %s" % error_type(error)
     return "-"
 
 
@@ -103,6 +106,10 @@ def device_summary(cell: Cell) -> str:
     """Requested device, and the device used when the backends saw another one (a silent fallback)."""
     device, used = cell.get("device") or "-", cell.get("device_used")
     return "%s (used %s)" % (device, used) if used and used != device else str(device)
+
+
+def yes_no(value: Any) -> str:
+    return "yes" if value is True else ("no" if value is False else "unknown")
 
 
 def python_summary(cell: Cell) -> str:
@@ -161,7 +168,8 @@ def render_table(doc: Doc, fmt: str) -> str:
         row[1] = "%s %s" % (STATUS_MARKS.get(row[1].replace("\\_", "_"), "\u274c"), row[1])
     body = tabulate(rows, headers=[md_text(h) for h in headers],
                     tablefmt="github", disable_numparse=True) if rows else "_no cells_"
-    return "### keras-matrix run %s%s\n\n%s\n\n%s\n" % (md_text(doc.get("run_id"), 80), complete, md_text(counts_line(doc), 400), body)
+    return "### keras-matrix run %s%s\n\n%s\n\n%s\n" % (md_text(doc.get("run_id"), 80), complete,
+                                                      md_text(counts_line(doc), 400), body)
 
 
 # ---- Markdown summary (summary.md) ---------------------------------------------------------------------
@@ -172,8 +180,11 @@ def findings_markdown(findings: List[Dict[str, Any]]) -> str:
         lines.append("_no findings: the run has no cells_")
     for finding in findings:
         lines.append("- **%s**" % md_text(finding["title"], 300))
-        for item in finding.get("items") or [{"text": finding["text"]}]:
-            lines.append("  - %s" % md_text(item["text"], 600))
+        for item in finding.get("items") or [{"text": finding["text"], "cells": finding["cells"]}]:
+            cells = item.get("cells") or []
+            cited = ", ".join(md_text(c, 140) for c in cells[:6])
+            cited += " and %d more" % (len(cells) - 6) if len(cells) > 6 else ""
+            lines.append("  - %s%s" % (md_text(item["text"], 600), " (%s)" % cited if cited else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -194,7 +205,7 @@ def summary_markdown(doc: Doc, findings: Optional[List[Dict[str, Any]]] = None) 
     meta = "runner %s (%s), Docker %s, GPU runtime: %s" % (
         md_text(prov.get("runner_version") or "?", 40), md_text(prov.get("git_sha") or "no git sha", 40),
         md_text(prov.get("docker_version") or "?", 40),
-        {True: "yes", False: "no"}.get(prov.get("gpu_runtime"), "unknown"))
+        yes_no(prov.get("gpu_runtime")))
     parts = [render_table(doc, "markdown"), meta + "\n", findings_markdown(findings), failures_markdown(doc),
              "<!-- Generated by keras-matrix from results.json; do not edit -->\n"]
     return "\n".join(p for p in parts if p)
@@ -202,13 +213,16 @@ def summary_markdown(doc: Doc, findings: Optional[List[Dict[str, Any]]] = None) 
 
 # ---- JUnit XML -----------------------------------------------------------------------------------------
 
-def _testcases(cell: Cell) -> List[Tuple[str, str, Optional[str], Optional[str], Optional[float], Optional[str]]]:
+Case = Tuple[str, str, Optional[str], Optional[str], Optional[float], Optional[str]]
+
+
+def _testcases(cell: Cell) -> List[Case]:
     """(name, outcome pass|failure|skipped, message, body, seconds, output) per backend of the cell."""
     status = cell.get("status")
     trainings = cell.get("trainings") or {}
     reason = cell.get("reason") or status
     names = cell_backends(cell) or ["keras"]
-    cases = []
+    cases: List[Case] = []
     for name in names:
         training = trainings.get(name)
         if training is not None:
@@ -221,7 +235,8 @@ def _testcases(cell: Cell) -> List[Tuple[str, str, Optional[str], Optional[str],
             else:
                 body = "stage: %s\n%s\n\n%s" % (training.get("stage"), error_text(training.get("error"), 2000),
                                                 training.get("log_tail") or "")
-                message = "%s: %s" % (training.get("status"), error_text(training.get("error"), 500) or training.get("stage"))
+                message = "%s: %s" % (training.get("status"),
+                                      error_text(training.get("error"), 500) or training.get("stage"))
                 cases.append((name, "failure", message, body, seconds, out))
         elif status == "skipped":
             cases.append((name, "skipped", one_line(reason, 500), None, None, None))
@@ -240,7 +255,7 @@ def junit_xml(doc: Doc) -> str:
     """JUnit XML: one testsuite per cell, one testcase per backend of the cell (or 'keras' when it has none)."""
     prov = doc.get("provenance") or {}
     root = ET.Element("testsuites", name="keras-matrix %s" % xml_text(doc.get("run_id"), 200))
-    totals = Counter()
+    totals: Counter = Counter()
     for cell in doc.get("cells") or []:
         cell_id = xml_text(cell.get("cell_id"), 200)
         cases = _testcases(cell)

@@ -1,0 +1,165 @@
+"""Stage: report. What changed between two runs: cells broken, fixed, with another default backend, slower,
+faster, added, removed. A pure function of two results documents (compare runs of the same host: timings
+from different machines say little, and the diff says so when the hosts differ)."""
+
+from typing import Any, Dict, List, Optional
+
+from runner.findings import FAILURE_STATUSES, OK_STATUSES, backend_sort_key, default_of, error_type, ok_steady
+from runner.report import md_text, term_text
+
+Doc = Dict[str, Any]
+Diff = Dict[str, Any]
+SECTIONS = ("broken", "fixed", "default_changed", "slower", "faster", "status_changed", "added", "removed")
+
+
+def _default_label(cell: Dict[str, Any]) -> Optional[str]:
+    """'tensorflow', 'error: ImportError', or None when the cell never reached the probe."""
+    backend, error = default_of(cell)
+    if backend is not None:
+        return str(backend)
+    if error is not None:
+        return "error: %s" % error_type(error)
+    return None
+
+
+def _trained(cell: Dict[str, Any]) -> List[str]:
+    trainings = cell.get("trainings") or {}
+    return sorted((n for n, t in trainings.items() if t.get("status") == "ok"), key=backend_sort_key)
+
+
+def _host(doc: Doc) -> Optional[str]:
+    host = (doc.get("provenance") or {}).get("host")
+    if not isinstance(host, dict):
+        return None
+    return "%s, %s CPUs" % (host.get("cpu_model"), host.get("cpus"))
+
+
+def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> Diff:
+    """Compare two runs cell by cell (by cell id).
+
+    broken: a cell that worked (ok/partial) now fails, or a backend that trained no longer does.
+    fixed: the reverse. default_changed: both runs probed the default backend and the answers differ.
+    slower/faster: a backend's steady epoch seconds changed by more than slower_threshold (0.25 = 25%),
+    finished trainings only. status_changed: every other change of status (e.g. build_failed -> timeout)."""
+    if slower_threshold < 0:
+        raise ValueError("slower_threshold must be >= 0, not %r" % slower_threshold)
+    old_cells = {c["cell_id"]: c for c in old_doc.get("cells") or []}
+    new_cells = {c["cell_id"]: c for c in new_doc.get("cells") or []}
+    result: Diff = {section: [] for section in SECTIONS}
+    result.update(old_run=old_doc.get("run_id"), new_run=new_doc.get("run_id"), threshold=slower_threshold,
+                  unchanged=0, compared=0)
+    old_host, new_host = _host(old_doc), _host(new_doc)
+    result["hosts_differ"] = bool(old_host and new_host and old_host != new_host)
+    result["hosts"] = {"old": old_host, "new": new_host}
+
+    for cell_id, new in new_cells.items():
+        old = old_cells.get(cell_id)
+        if old is None:
+            result["added"].append({"cell_id": cell_id, "status": new.get("status")})
+            continue
+        result["compared"] += 1
+        before, after = old.get("status"), new.get("status")
+        changed = False
+        lost = [n for n in _trained(old) if n not in _trained(new)]
+        gained = [n for n in _trained(new) if n not in _trained(old)]
+        entry = {"cell_id": cell_id, "old_status": before, "new_status": after, "reason": new.get("reason")}
+        if (before in OK_STATUSES and after in FAILURE_STATUSES) or (lost and after != "skipped"):
+            result["broken"].append(dict(entry, backends=lost))
+            changed = True
+        if (before in FAILURE_STATUSES and after in OK_STATUSES) or (gained and before != "skipped"):
+            result["fixed"].append(dict(entry, reason=None, old_reason=old.get("reason"), backends=gained))
+            changed = True
+        if before != after and not changed:
+            result["status_changed"].append(dict(entry, old_reason=old.get("reason")))
+            changed = True
+        old_default, new_default = _default_label(old), _default_label(new)
+        if old_default is not None and new_default is not None and old_default != new_default:
+            result["default_changed"].append({"cell_id": cell_id, "old": old_default, "new": new_default})
+            changed = True
+        old_trainings, new_trainings = old.get("trainings") or {}, new.get("trainings") or {}
+        for name in sorted(set(old_trainings) & set(new_trainings), key=backend_sort_key):
+            was, now = ok_steady(old_trainings[name]), ok_steady(new_trainings[name])
+            if was is None or now is None or was <= 0:
+                continue
+            change = now / was - 1.0
+            timing = {"cell_id": cell_id, "backend": name, "old_seconds": was, "new_seconds": now,
+                      "change": round(change, 4)}
+            if change > slower_threshold:
+                result["slower"].append(timing)
+                changed = True
+            elif change < -slower_threshold:
+                result["faster"].append(timing)
+                changed = True
+        if not changed:
+            result["unchanged"] += 1
+    for cell_id, old in old_cells.items():
+        if cell_id not in new_cells:
+            result["removed"].append({"cell_id": cell_id, "status": old.get("status")})
+    return result
+
+
+def has_regressions(diff: Diff) -> bool:
+    """Something broke, got slower, or Keras picks another default backend."""
+    return bool(diff.get("broken") or diff.get("slower") or diff.get("default_changed"))
+
+
+def _lines(diff: Diff, text) -> List[List[str]]:
+    """Per section: its heading and its lines, with `text` escaping every value from the documents."""
+    def pct(change: float) -> str:
+        return "%+.0f%%" % (100 * change)
+
+    sections = []
+    for name, heading, render in (
+        ("broken", "Broken", lambda e: "%s: %s -> %s%s%s" % (
+            text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]),
+            (" (no longer trains: %s)" % text(", ".join(e["backends"]))) if e.get("backends") else "",
+            (": " + text(e["reason"], 200)) if e.get("reason") else "")),
+        ("fixed", "Fixed", lambda e: "%s: %s -> %s%s" % (
+            text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]),
+            (" (trains again: %s)" % text(", ".join(e["backends"]))) if e.get("backends") else "")),
+        ("default_changed", "Default backend changed", lambda e: "%s: %s -> %s" % (
+            text(e["cell_id"]), text(e["old"]), text(e["new"]))),
+        ("slower", "Slower (steady epoch, more than %d%%)" % round(100 * diff["threshold"]),
+         lambda e: "%s %s: %.2fs -> %.2fs (%s)" % (text(e["cell_id"]), text(e["backend"]), e["old_seconds"],
+                                                    e["new_seconds"], pct(e["change"]))),
+        ("faster", "Faster (steady epoch, more than %d%%)" % round(100 * diff["threshold"]),
+         lambda e: "%s %s: %.2fs -> %.2fs (%s)" % (text(e["cell_id"]), text(e["backend"]), e["old_seconds"],
+                                                    e["new_seconds"], pct(e["change"]))),
+        ("status_changed", "Other status changes", lambda e: "%s: %s -> %s" % (
+            text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]))),
+        ("added", "Added", lambda e: "%s (%s)" % (text(e["cell_id"]), text(e["status"]))),
+        ("removed", "Removed", lambda e: "%s (was %s)" % (text(e["cell_id"]), text(e["status"]))),
+    ):
+        if diff.get(name):
+            sections.append(["%s (%d)" % (heading, len(diff[name]))] + [render(e) for e in diff[name]])
+    return sections
+
+
+def format_diff(diff: Diff, fmt: str = "terminal") -> str:
+    """The diff as text for a terminal, or as Markdown for a pull request or job summary."""
+    if fmt not in ("terminal", "markdown"):
+        raise ValueError("format must be terminal or markdown, not %r" % fmt)
+    verdict = "REGRESSIONS" if has_regressions(diff) else "no regressions"
+    if fmt == "terminal":
+        text = term_text
+        out = ["keras-matrix diff %s -> %s: %s (%d cells compared, %d unchanged)" % (
+            text(diff.get("old_run")), text(diff.get("new_run")), verdict, diff["compared"], diff["unchanged"])]
+        if diff.get("hosts_differ"):
+            out.append("note: the runs come from different hosts (%s / %s); timings are not comparable"
+                       % (text(diff["hosts"]["old"], 120), text(diff["hosts"]["new"], 120)))
+        for section in _lines(diff, text):
+            out.append("")
+            out.append(section[0])
+            out.extend("  " + line for line in section[1:])
+        return "\n".join(out) + "\n"
+    text = md_text
+    mark = "\u274c" if has_regressions(diff) else "\u2705"
+    out = ["### keras-matrix diff %s \u2192 %s: %s %s" % (text(diff.get("old_run")), text(diff.get("new_run")),
+                                                          mark, verdict),
+           "", "%d cells compared, %d unchanged." % (diff["compared"], diff["unchanged"])]
+    if diff.get("hosts_differ"):
+        out += ["", "> The runs come from different hosts (%s / %s): timings are not comparable."
+                % (text(diff["hosts"]["old"], 120), text(diff["hosts"]["new"], 120))]
+    for section in _lines(diff, text):
+        out += ["", "**%s**" % section[0], ""] + ["- %s" % line for line in section[1:]]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,470 @@
+"""Stage: report. One self-contained HTML page (index.html) from a results document.
+
+No CDN, no fonts, no requests: inline CSS, inline JS, and the timing chart as inline SVG drawn here, so the
+page opens from file:// and from a CI artifact alike. Everything shown comes from the results; values from
+containers are untrusted: Jinja2 autoescapes every one, the SVG is built with explicit escaping, and the
+one JSON blob the script reads is encoded so that it cannot close its <script> element.
+"""
+
+import datetime
+import html
+import json
+import statistics
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import jinja2
+from markupsafe import Markup
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from runner.findings import (backend_sort_key, cell_backends, combo_label, compute_findings, default_of, error_text,
+                             error_type, keras_version, ok_steady, one_line, training_device, version_key)
+from runner.report import (clip, default_summary, device_summary, fmt_accuracy, fmt_seconds, python_summary,
+                           status_counts, training_summary, yes_no)
+from runner.results import STATUSES
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "resources"
+TEMPLATE = "report.html.j2"
+TEXT_LIMIT = 8000      # characters of one message or log tail shown in the page
+SHORT_LIMIT = 300
+# Bars and legend: one colour per backend library (status colours are separate, in the template's CSS).
+BACKEND_COLOURS = {"tensorflow": "#e8710a", "theano": "#3b6fd4", "cntk": "#8e44ad", "jax": "#0f9d8a",
+                   "torch": "#c2185b"}
+OTHER_COLOURS = ("#6d4c41", "#546e7a", "#9e9d24", "#00838f")
+SHORT_BACKEND = {"tensorflow": "tf"}
+INSTALLED_OF_INTEREST = ("keras", "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "theano", "cntk", "cntk-gpu",
+                         "jax", "jaxlib", "torch", "numpy", "h5py", "scipy", "protobuf")
+# With more exact combinations than this, the matrix starts grouped by library set (readable); both views exist.
+MAX_EXACT_COLUMNS = 6
+
+Doc = Dict[str, Any]
+Cell = Dict[str, Any]
+
+
+def safe_json(value: Any) -> Markup:
+    """JSON that is safe inside <script>: no '</script>', no '<!--', no line terminators JS rejects."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    for raw, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("'", "\\u0027"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return Markup(text)
+
+
+def status_class(status: Any) -> str:
+    """CSS class for a status; unknown values (from an unvalidated file) never become class names."""
+    return "st-%s" % status if status in STATUSES else "st-unknown"
+
+
+def backend_colour(name: str, order: List[str]) -> str:
+    if name in BACKEND_COLOURS:
+        return BACKEND_COLOURS[name]
+    others = [n for n in order if n not in BACKEND_COLOURS]
+    return OTHER_COLOURS[others.index(name) % len(OTHER_COLOURS)] if name in others else OTHER_COLOURS[0]
+
+
+def _bytes(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024
+    return "-"
+
+
+def _when(value: Any) -> str:
+    return str(value).replace("T", " ").replace("+00:00", " UTC") if value else "-"
+
+
+def _duration(start: Any, end: Any) -> str:
+    try:
+        delta = datetime.datetime.fromisoformat(str(end)) - datetime.datetime.fromisoformat(str(start))
+        seconds = delta.total_seconds()
+    except (TypeError, ValueError):
+        return ""
+    if seconds < 0:
+        return ""
+    hours, rest = divmod(int(seconds), 3600)
+    return ("%dh %02dm" % (hours, rest // 60)) if hours else ("%dm %02ds" % divmod(rest, 60))
+
+
+def _secs(value: Any) -> str:
+    return fmt_seconds(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def _num(value: Any, fmt: str = "%.4g") -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return fmt % value
+
+
+def _text(value: Any, limit: int = TEXT_LIMIT) -> Optional[str]:
+    """Clipped text for a <pre>, or None when there is nothing to show."""
+    if value is None or value == "":
+        return None
+    return clip(str(value), limit)
+
+
+def _error_view(error: Any) -> Optional[Dict[str, Any]]:
+    if not isinstance(error, dict):
+        return None
+    return {"type": one_line(error.get("type") or "error", 200), "message": _text(error.get("message")) or "",
+            "traceback": _text(error.get("traceback_tail"))}
+
+
+# ---- one cell --------------------------------------------------------------------------------------------
+
+def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str, Any]:
+    device = training.get("device") if isinstance(training.get("device"), dict) else None
+    if device is None:
+        device_text = "-"
+    else:
+        devices = ", ".join(one_line(d, 60) for d in device.get("devices") or []) or "none"
+        device_text = "%s (%s)" % (devices, "GPU" if device.get("gpu") else "no GPU")
+    spread = training.get("steady_epoch_spread")
+    spread_text = "-"
+    if isinstance(spread, list) and len(spread) == 2 and all(isinstance(x, (int, float)) for x in spread):
+        spread_text = "%s \u2013 %s" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))
+    epochs = [x for x in training.get("epoch_seconds") or [] if isinstance(x, (int, float))]
+    silent_cpu = cell.get("device") == "gpu" and device is not None and device.get("gpu") is False
+    status = one_line(training.get("status"), 20)
+    return {
+        "name": name, "status": status,
+        "css": "tr-%s" % status if status in ("ok", "failed", "timeout", "skipped") else "tr-failed",
+        "stage": one_line(training.get("stage"), 40) or "-",
+        "backend_used": one_line(training.get("backend_used"), 40) or "-",
+        "keras_version": one_line(training.get("keras_version"), 40) or "-",
+        "epochs": ", ".join(fmt_seconds(x) for x in epochs) or "-", "epoch_count": len(epochs),
+        "first": _secs(training.get("first_epoch_seconds")), "steady": _secs(training.get("steady_epoch_seconds")),
+        "spread": spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
+        "loss": _num(training.get("test_loss")), "device": device_text, "silent_cpu": silent_cpu,
+        "threads": one_line(training.get("threads"), 20) or "-", "seconds": _secs(training.get("seconds")),
+        "exit_code": "-" if training.get("exit_code") is None else one_line(training.get("exit_code"), 20),
+        "oom": bool(training.get("oom_killed")), "error": _error_view(training.get("error")),
+        "log_tail": _text(training.get("log_tail")), "summary": training_summary(training),
+    }
+
+
+def _compact_summary(training: Optional[Dict[str, Any]]) -> str:
+    """'2.25s · 97.5%' or '\u2717 RuntimeError': a table cell, the full story is in the details."""
+    if training is None:
+        return "-"
+    if training.get("status") == "ok":
+        return training_summary(training).replace(" ", " \u00b7 ")
+    error = training.get("error")
+    return "\u2717 %s" % (error_type(error) if error else one_line(training.get("status"), 20))
+
+
+def _versions_view(cell: Cell) -> List[Dict[str, Any]]:
+    """Requested vs installed, one row per library the cell asked for or that matters for the stack."""
+    versions = cell.get("versions") or {}
+    installed = cell.get("installed") or {}
+    names = list(versions)
+    names += [n for n in INSTALLED_OF_INTEREST if n in installed and n not in names]
+    rows = []
+    for name in names:
+        requested = versions.get(name)
+        got = installed.get(name)
+        shown = one_line(got, 100) if got else ("not installed" if requested and installed else "-")
+        rows.append({"name": one_line(name, 60), "requested": one_line(requested, 100) if requested else "",
+                     "installed": shown,
+                     "mismatch": bool(requested and got and not _satisfies(str(got), str(requested))),
+                     "missing": bool(requested and installed and not got)})
+    return rows
+
+
+def _satisfies(version: str, spec: str) -> bool:
+    """Whether pip installed what was asked; unparsable values are not called a mismatch."""
+    try:
+        return SpecifierSet(spec).contains(Version(version), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return True
+
+
+def _libraries_view(cell: Cell) -> List[Dict[str, Any]]:
+    libraries = (cell.get("probe") or {}).get("libraries") or {}
+    rows = []
+    for name, info in libraries.items():
+        info = info if isinstance(info, dict) else {}
+        rows.append({"name": one_line(name, 60), "importable": bool(info.get("importable")),
+                     "version": one_line(info.get("version"), 60) or "-",
+                     "error": one_line(((info.get("error") or {}).get("type") or "") + ": " +
+                                       str((info.get("error") or {}).get("message") or ""), SHORT_LIMIT)
+                     if isinstance(info.get("error"), dict) else ""})
+    return rows
+
+
+def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
+    cell_id = str(cell.get("cell_id"))
+    status = str(cell.get("status"))
+    trainings = cell.get("trainings") or {}
+    requested = cell_backends(cell)
+    backend, error = default_of(cell)
+    default = cell.get("default_backend") or {}
+    keras_json = default.get("keras_json")
+    build = cell.get("build") or {}
+    probe = cell.get("probe") or {}
+    version = keras_version(cell)
+    per_backend = OrderedDict()  # one column per backend of the whole run, in the cells table
+    for name in backends:
+        training = trainings.get(name)
+        if name not in requested:
+            per_backend[name] = {"text": "", "sort": "", "css": "", "title": ""}
+        elif training is None:
+            per_backend[name] = {"text": "-", "sort": "", "css": "tr-none", "title": "not run"}
+        else:
+            steady = ok_steady(training)
+            outcome = training.get("status")
+            per_backend[name] = {
+                "text": _compact_summary(training), "sort": "" if steady is None else "%.6f" % steady,
+                "css": "tr-%s" % outcome if outcome in ("ok", "failed", "timeout", "skipped") else "tr-failed",
+                "title": error_text(training.get("error"), SHORT_LIMIT) or one_line(outcome, 20)}
+    # Short per-backend lines for the matrix: 'tf 2.25s', 'cntk failed'.
+    short = []
+    for name in sorted(trainings, key=backend_sort_key):
+        training = trainings[name]
+        steady = ok_steady(training)
+        label = SHORT_BACKEND.get(name, name)
+        short.append({"label": label, "value": fmt_seconds(steady) if steady is not None else
+                      one_line(training.get("status"), 20), "ok": steady is not None,
+                      "is_default": backend is not None and name == backend})
+    search = " ".join([cell_id, status, str(cell.get("reason") or ""), default_summary(cell), combo_label(cell),
+                       str(cell.get("group") or ""), str(cell.get("name") or ""), str(cell.get("python") or ""),
+                       "keras %s" % version if version else ""]).lower()
+    return {
+        "id": cell_id, "anchor": "cell-%s" % cell_id, "status": status, "css": status_class(status),
+        "status_rank": list(STATUSES).index(status) if status in STATUSES else len(STATUSES),
+        "status_text": STATUSES.get(status, "unknown status"),
+        "reason": one_line(cell.get("reason"), SHORT_LIMIT) if cell.get("reason") else "",
+        "reason_full": _text(cell.get("reason")),
+        "group": one_line(cell.get("group"), 80), "name": one_line(cell.get("name"), 80),
+        "era": one_line(cell.get("era"), 40), "description": one_line(cell.get("description"), SHORT_LIMIT),
+        "device": one_line(cell.get("device"), 10) or "-", "device_text": device_summary(cell),
+        "silent_cpu": cell.get("device") == "gpu" and cell.get("device_used") in ("cpu", "mixed"),
+        "python": one_line(cell.get("python"), 20) or "-", "python_seen": python_summary(cell),
+        "keras": version or "-", "keras_sort": str(version_key(version)), "combo": combo_label(cell),
+        "libset": combo_label(cell, with_versions=False),
+        "combo_parts": combo_label(cell).split(" + ") if set(cell.get("versions") or {}) - {"keras"} else [],
+        "default_label": default_summary(cell), "default_backend": one_line(backend, 60) if backend else None,
+        "default_error": _error_view(error),
+        "default_error_short": error_type(error) if error else None,
+        "keras_json": (json.dumps(keras_json, indent=2, sort_keys=True) if isinstance(keras_json, dict)
+                       else _text(keras_json)),
+        "keras_json_written": default.get("keras_json_written"),
+        "default_keras_version": one_line(default.get("keras_version"), 40) or "-",
+        "stderr_tail": _text(default.get("stderr_tail")),
+        "probed": backend is not None or error is not None,
+        "versions": _versions_view(cell),
+        "installed_all": [(one_line(k, 100), one_line(v, 100))
+                          for k, v in sorted((cell.get("installed") or {}).items())],
+        "requirements": [one_line(r, 200) for r in cell.get("requirements") or []],
+        "libraries": _libraries_view(cell),
+        "probe_python": one_line(probe.get("python"), 40) or "-",
+        "probe_platform": one_line(probe.get("platform"), 200) or "-",
+        "probe_cpus": one_line(probe.get("cpus_allowed") or probe.get("cpu_count"), 20) or "-",
+        "trainings": [_training_view(n, trainings[n], cell) for n in sorted(trainings, key=backend_sort_key)],
+        "untrained": [n for n in requested if n not in trainings],
+        "per_backend": per_backend, "short": short,
+        "build": {"status": one_line(build.get("status"), 20) or "-",
+                  "seconds": _secs(build.get("seconds")), "image": one_line(build.get("image"), 200) or "-",
+                  "image_id": one_line(build.get("image_id"), 100) or "-",
+                  "size": _bytes(build.get("image_size")), "dockerfile": one_line(build.get("dockerfile"), 300) or "-",
+                  "dockerfile_sha256": one_line(build.get("dockerfile_sha256"), 80) or "-",
+                  "log": one_line(build.get("log"), 300) or "-", "log_tail": _text(build.get("log_tail"))},
+        "base_image": ", ".join("%s: %s" % (one_line(k, 40), one_line(v, 120))
+                                for k, v in sorted((cell.get("base_image") or {}).items())) or "-",
+        "cached": bool(cell.get("cached")),
+        "started": _when(cell.get("started_at")), "finished": _when(cell.get("finished_at")),
+        "seconds": fmt_seconds(cell.get("seconds")) if isinstance(cell.get("seconds"), (int, float)) else "-",
+        "seconds_sort": "%.3f" % cell["seconds"] if isinstance(cell.get("seconds"), (int, float)) else "",
+        "search": search,
+    }
+
+
+# ---- the pivot matrix ------------------------------------------------------------------------------------
+
+def _pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
+    """Rows: Keras versions (version order). Columns: backend-library combinations, each split by the devices
+    its cells use (CPU and GPU side by side; a combination with no GPU cell gets no empty GPU column)."""
+    first_keras: Dict[str, Tuple] = {}
+    devices: Dict[str, set] = {}
+    slots: Dict[Tuple[Any, Any, Any], List[Dict[str, Any]]] = {}
+    rows: Dict[str, Tuple] = {}
+    for view in views:
+        column, keras = view[key], view["keras"]
+        order = version_key(None if keras == "-" else keras)
+        rows[keras] = order
+        first_keras[column] = min(first_keras.get(column, order), order)
+        devices.setdefault(column, set()).add(view["device"])
+        slots.setdefault((keras, column, view["device"]), []).append(view)
+    columns = [{"label": c, "devices": sorted(devices[c])}
+               for c in sorted(first_keras, key=lambda c: (first_keras[c], c))]
+    return {
+        "columns": columns,
+        "rows": [{"keras": keras, "slots": [slots.get((keras, col["label"], device), []) for col in columns
+                                            for device in col["devices"]]}
+                 for keras in sorted(rows, key=lambda r: rows[r])],
+    }
+
+
+# ---- the timing chart (inline SVG) ----------------------------------------------------------------------
+
+def _nice_step(maximum: float, ticks: int = 6) -> float:
+    raw = maximum / max(1, ticks)
+    magnitude = 10 ** int(f"{raw:e}".split("e")[1])
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * magnitude:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def timing_chart(doc: Doc, device: str, backends: List[str]) -> Optional[Markup]:
+    """Horizontal bars: steady epoch seconds per cell and backend (finished trainings on `device`)."""
+    groups = []
+    for cell in doc.get("cells") or []:
+        bars = []
+        for name in sorted(cell.get("trainings") or {}, key=backend_sort_key):
+            training = cell["trainings"][name]
+            steady = ok_steady(training)
+            if steady is None or training_device(training, cell) != device:
+                continue
+            bars.append((name, steady, training))
+        if bars:
+            groups.append((str(cell.get("cell_id")), bars))
+    if not groups:
+        return None
+    esc = html.escape
+    longest = max(len(cell_id) for cell_id, _ in groups)
+    label_w = min(460, 16 + 6.7 * longest)
+    width, value_w, bar_h, gap, group_gap = 1100, 64, 13, 2, 9
+    plot_x = label_w + 8
+    plot_w = width - plot_x - value_w
+    maximum = max(s for _, bars in groups for _, s, _ in bars) or 1.0
+    step = _nice_step(maximum)
+    top = (maximum // step + 1) * step if maximum % step else maximum
+    legend_h, axis_h = 26, 20
+    height = legend_h + axis_h + sum(len(b) * (bar_h + gap) + group_gap for _, b in groups) + 6
+    used = [n for n in backends if any(n == b for _, bars in groups for b, _, _ in bars)]
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 %d %d" width="100%%" '
+           'aria-label="%s">' % (width, height, esc("Steady-state epoch seconds per cell and backend on %s" % device))]
+    x = plot_x
+    for name in used:  # legend
+        out.append('<rect x="%.1f" y="6" width="12" height="12" rx="2" fill="%s"/>'
+                   % (x, backend_colour(name, backends)))
+        out.append('<text x="%.1f" y="16" class="lg">%s</text>' % (x + 17, esc(name)))
+        x += 30 + 7.5 * len(name)
+    y0 = legend_h + axis_h
+    value = 0.0
+    while value <= top + 1e-9:  # grid and axis labels
+        gx = plot_x + plot_w * value / top
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/>' % (gx, y0 - 4, gx, height - 4))
+        out.append('<text x="%.1f" y="%d" class="ax" text-anchor="middle">%s</text>'
+                   % (gx, y0 - 8, esc(("%g" % round(value, 6)) + "s")))
+        value += step
+    y = y0
+    for cell_id, bars in groups:
+        group_h = len(bars) * (bar_h + gap)
+        out.append('<a href="#cell-%s"><text x="%.1f" y="%.1f" class="cl" text-anchor="end">%s</text>'
+                   '<title>%s</title></a>'
+                   % (esc(cell_id), label_w, y + group_h / 2 + 4, esc(cell_id), esc("details of %s" % cell_id)))
+        for name, steady, training in bars:
+            w = max(1.0, plot_w * steady / top)
+            spread = training.get("steady_epoch_spread") or []
+            tip = "%s \u00b7 %s: steady epoch %s%s, first epoch %s, accuracy %s" % (
+                cell_id, name, fmt_seconds(steady),
+                (" (%s \u2013 %s)" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))) if len(spread) == 2 else "",
+                _secs(training.get("first_epoch_seconds")),
+                fmt_accuracy(training.get("test_accuracy")))
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title></rect>'
+                       % (plot_x, y, w, bar_h, backend_colour(name, backends), esc(tip)))
+            out.append('<text x="%.1f" y="%.1f" class="bv">%s %s</text>' % (
+                plot_x + w + 4, y + bar_h - 2.5, esc(fmt_seconds(steady)), esc(SHORT_BACKEND.get(name, name))))
+            y += bar_h + gap
+        y += group_gap
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# ---- the page ----------------------------------------------------------------------------------------------
+
+def _provenance(doc: Doc) -> List[Tuple[str, str]]:
+    prov = doc.get("provenance") or {}
+    host: Dict[str, Any] = prov["host"] if isinstance(prov.get("host"), dict) else {}
+    data: Dict[str, Any] = prov["data"] if isinstance(prov.get("data"), dict) else {}
+    matrix: Dict[str, Any] = doc["matrix"] if isinstance(doc.get("matrix"), dict) else {}
+    started, finished = doc.get("started_at"), doc.get("finished_at")
+    took = _duration(started, finished)
+    rows = [
+        ("Run", "%s%s" % (one_line(doc.get("run_id"), 120),
+                          "" if doc.get("complete", True) else " (incomplete: interrupted or under way)")),
+        ("Date", "%s \u2192 %s%s" % (_when(started), _when(finished), (" (%s)" % took) if took else "")),
+        ("Runner", "keras-matrix %s, git %s" % (one_line(prov.get("runner_version") or "?", 40),
+                                                 one_line(prov.get("git_sha") or "unknown", 60))),
+        ("Docker", one_line(prov.get("docker_version") or "unknown", 80)),
+        ("Host", ", ".join(p for p in (
+            one_line(host.get("cpu_model"), 120), ("%s CPUs" % host["cpus"]) if host.get("cpus") else "",
+            ("%s memory" % _bytes(host["memory_bytes"])) if host.get("memory_bytes") else "",
+            one_line(host.get("os"), 120), one_line(host.get("hostname"), 80)) if p) or "unknown"),
+        ("GPU runtime", yes_no(prov.get("gpu_runtime"))),
+        ("Data", "%s, sha256 %s" % (one_line(data.get("source") or "unknown", 80),
+                                    one_line(data.get("sha256") or "-", 80)) if data else "unknown"),
+        ("Matrix", "%s%s" % (one_line(matrix.get("path") or "-", 200),
+                             (", sha256 %s" % one_line(matrix["sha256"], 80)) if matrix.get("sha256") else "")),
+    ]
+    merged = prov.get("merged_from")
+    if isinstance(merged, list) and merged:
+        rows.append(("Merged from", "; ".join("%s (%s cells, git %s)" % (
+            one_line(m.get("run_id"), 60), m.get("cells", "?"), one_line(m.get("git_sha") or "?", 40))
+            for m in merged if isinstance(m, dict))))
+    return rows
+
+
+_ENV: Optional[jinja2.Environment] = None
+
+
+def environment() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
+                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        _ENV.filters["safe_json"] = safe_json
+    return _ENV
+
+
+def render_html(doc: Doc, findings: Optional[List[Dict[str, Any]]] = None) -> str:
+    """The report page. A pure function of the document (and its findings)."""
+    findings = compute_findings(doc) if findings is None else findings
+    cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
+    backends = sorted({n for c in cells for n in cell_backends(c)}, key=backend_sort_key)
+    views = [_cell_view(c, backends) for c in cells]
+    known = {v["id"] for v in views}
+    exact = _pivot(views, "combo")
+    libsets = _pivot(views, "libset")
+    charts = [(d, timing_chart(doc, d, backends)) for d in ("cpu", "gpu")]
+    steady_all = [s for s in (ok_steady(t) for c in cells for t in (c.get("trainings") or {}).values())
+                  if s is not None]
+    finding_views = [{
+        "id": one_line(f.get("id"), 120), "title": f.get("title") or "", "level": f.get("level") or "info",
+        "items": [{"text": i.get("text") or "", "cells": [c for c in i.get("cells") or [] if c in known]}
+                  for i in (f.get("items") or [{"text": f.get("text") or "", "cells": f.get("cells") or []}])],
+    } for f in findings]
+    context = {
+        "run_id": one_line(doc.get("run_id"), 120) or "?",
+        "complete": doc.get("complete", True) is not False,
+        "provenance": _provenance(doc),
+        "counts": [(s, n, status_class(s), STATUSES.get(s, "unknown status")) for s, n in status_counts(doc)],
+        "total": len(views),
+        "statuses": [(s, status_class(s), d) for s, d in STATUSES.items()],
+        "backends": [(n, backend_colour(n, backends)) for n in backends],
+        "cells": views,
+        "findings": finding_views,
+        "pivots": [("exact", "exact versions", exact), ("libset", "library sets", libsets)],
+        "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
+        "charts": [(d, svg) for d, svg in charts if svg is not None],
+        "median_steady": fmt_seconds(statistics.median(steady_all)) if steady_all else "-",
+        "data": {"statuses": list(STATUSES), "cells": len(views)},
+    }
+    return environment().get_template(TEMPLATE).render(**context)

