@@ -21,6 +21,8 @@ def _add_selection(parser):
     group.add_argument("--filter", action="append", default=[], metavar="KEY=GLOB",
                        help="keep cells whose KEY matches GLOB, e.g. device=cpu, keras=2.*, era=py27 (repeatable; all must match)")
     group.add_argument("--profile", metavar="NAME", help="a named selection from the matrix's profiles (e.g. quick)")
+    group.add_argument("--shard", metavar="I/N", help="only shard I of N (deterministic, balanced by expected cost; "
+                                                      "applied after the other selections)")
 
 
 def _load(args):
@@ -28,6 +30,10 @@ def _load(args):
 
     matrix = load_matrix(args.matrix)
     cells = select(matrix, args.cell, args.filter, args.profile)
+    if args.shard:
+        from runner.shard import select_shard
+
+        cells = select_shard(cells, args.shard)
     if not cells:
         raise UsageError("the selection matches no cell of %s" % args.matrix)
     return matrix, cells
@@ -41,6 +47,11 @@ def cmd_plan(args):
     matrix, cells = _load(args)
     if args.format == "json":
         print(json.dumps([c.to_dict() for c in cells], indent=2, default=str))
+        return 0
+    if args.format == "github-matrix":
+        from runner.shard import github_matrix
+
+        print(json.dumps(github_matrix(cells, args.shards), separators=(",", ":")))
         return 0
     if args.format == "ids":
         print("\n".join(c.id for c in cells))
@@ -160,7 +171,9 @@ def build_parser():
 
     plan = sub.add_parser("plan", help="list the cells a matrix expands to", epilog=EPILOG)
     plan.add_argument("matrix", help="matrix file (matrix.yaml)")
-    plan.add_argument("--format", choices=["table", "json", "ids"], default="table")
+    plan.add_argument("--format", choices=["table", "json", "ids", "github-matrix"], default="table",
+                      help="github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
+    plan.add_argument("--shards", type=int, metavar="N", help="with --format github-matrix: one entry per shard")
     _add_selection(plan)
     plan.set_defaults(func=cmd_plan)
 

@@ -26,6 +26,10 @@ def merge_results(docs, expected_cells=None, allow_duplicates=False):
         if missing:
             raise ResultsError("%d expected cells have no result: %s%s" % (
                 len(missing), ", ".join(missing[:5]), " ..." if len(missing) > 5 else ""))
+    ordered = list(cells.values())
+    if expected_cells is not None:  # matrix order, so a merged report reads like an unsharded one
+        rank = {cell_id: index for index, cell_id in enumerate(expected_cells)}
+        ordered.sort(key=lambda record: rank.get(record["cell_id"], len(rank)))
     first = docs[0]
     merged = {
         "schema_version": SCHEMA_VERSION, "kind": KIND,
@@ -38,6 +42,6 @@ def merge_results(docs, expected_cells=None, allow_duplicates=False):
         "provenance": dict(first["provenance"], merged_from=[
             {"run_id": d["run_id"], "git_sha": d["provenance"].get("git_sha"),
              "host": d["provenance"].get("host"), "cells": len(d["cells"])} for d in docs]),
-        "cells": list(cells.values()),
+        "cells": ordered,
     }
     return merged

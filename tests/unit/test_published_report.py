@@ -1,0 +1,47 @@
+"""The published evidence in reports/: a real run of the full matrix, every cell accounted for, and
+reports that are exactly what the renderer makes from its results.json (never edited by hand)."""
+
+import json
+
+import pytest
+
+from runner.matrix import load_matrix
+from runner.report import write_reports
+from runner.results import load_results
+from tests.conftest import ROOT
+
+REPORTS = ROOT / "reports"
+
+
+@pytest.fixture(scope="module")
+def published():
+    return load_results(REPORTS / "results.json")  # validates against the results schema
+
+
+def test_every_cell_of_the_shipped_matrix_has_a_record(published):
+    expected = {c.id for c in load_matrix(ROOT / "matrix.yaml").cells}
+    recorded = [c["cell_id"] for c in published["cells"]]
+    assert len(recorded) == len(set(recorded))
+    assert set(recorded) == expected
+
+
+def test_the_published_run_is_real_and_complete(published):
+    assert published["complete"] is True
+    assert published["provenance"]["git_sha"] and published["provenance"]["docker_version"]
+    cpu = [c for c in published["cells"] if c["device"] == "cpu"]
+    assert all(c["status"] != "skipped" for c in cpu)
+    measured = [c for c in cpu if c["status"] in ("ok", "partial")]
+    assert measured and all(c["default_backend"]["backend"] or c["default_backend"]["error"] for c in cpu
+                            if c["probe"] is not None)
+    for cell in measured:
+        for training in cell["trainings"].values():
+            if training["status"] == "ok":
+                assert training["test_accuracy"] > 0.9 and len(training["epoch_seconds"]) >= 2
+
+
+def test_published_reports_are_generated_from_results_json(published, tmp_path):
+    written = write_reports(published, tmp_path)
+    for name in ("summary.md", "junit.xml", "findings.json", "index.html"):
+        assert (REPORTS / name).read_text() == written[name].read_text(), "%s was edited or is stale: " \
+            "regenerate with python -m runner report reports/results.json -o reports/" % name
+    assert json.loads((REPORTS / "findings.json").read_text())["findings"]
