@@ -26,3 +26,23 @@ def test_runner_service_plans_the_matrix_through_the_host_engine(e2e_run):
     proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", "--profile", "quick", **env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu" in proc.stdout
+
+
+def test_runner_service_runs_a_cell_end_to_end(e2e_run):
+    """The runner in its container measures a real cell through the host's engine (image cached by e2e_run)."""
+    import json
+    import shutil
+
+    env = {"KERAS_MATRIX_BASE": "keras-matrix/base:bookworm-minbase"}
+    assert compose("build", "runner", **env).returncode == 0
+    results = ROOT / "results" / "compose-test"
+    shutil.rmtree(str(results), ignore_errors=True)
+    proc = compose("run", "--rm", "runner", "run", "tests/data/e2e-matrix.yaml", "--cell",
+                   "keras3.15.1-tf2.21.0-py311-cpu", "--results-dir", "results", "--run-id", "compose-test",
+                   "--progress", "quiet", timeout=1800, **env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((results / "results.json").read_text())
+    (cell,) = doc["cells"]
+    assert cell["status"] == "ok", cell["reason"]
+    assert cell["trainings"]["tensorflow"]["test_accuracy"] > 0.9
+    shutil.rmtree(str(results), ignore_errors=True)
