@@ -87,7 +87,10 @@ def cmd_run(args):
     engine = DockerEngine()
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
-                         gpu=False if args.no_gpu else None)
+                         gpu=False if args.no_gpu else None, resume=args.resume)
+    if args.resume and not args.run_id:
+        raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
+                         % args.results_dir)
     if args.dockerfiles_dir:
         options.dockerfiles_dir = Path(args.dockerfiles_dir)
     if args.cache_dir:
@@ -197,6 +200,8 @@ def build_parser():
     opts.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
     opts.add_argument("--no-gpu", action="store_true", help="skip GPU cells even when a GPU runtime exists")
     opts.add_argument("--prune", action="store_true", help="remove each cell's image once it is measured")
+    opts.add_argument("--resume", action="store_true",
+                      help="continue the run --run-id: keep its finished cells, run the others")
     opts.add_argument("--progress", choices=["human", "quiet", "json"], default="human",
                       help="progress on stderr: human lines, nothing, or JSON lines for CI")
     run.set_defaults(func=cmd_run)

@@ -111,6 +111,13 @@ class DockerEngine:
 
     # -- facts ---------------------------------------------------------------------------------------
 
+    def alive(self):
+        """Does the daemon still answer? (A run checks this when a cell fails in an engine call.)"""
+        try:
+            return bool(self.client.ping())
+        except Exception:
+            return False
+
     def describe(self):
         info = self._info
         runtimes = sorted((info.get("Runtimes") or {}).keys())

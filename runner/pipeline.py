@@ -19,7 +19,7 @@ from typing import List, Optional
 from runner import __version__
 from runner.bases import ensure_base
 from runner.build import build_cell, find_ca_bundle, image_tag
-from runner.errors import Interrupted, RunnerError
+from runner.errors import EngineError, Interrupted, RunnerError
 from runner.matrix import ROOT
 from runner.measure import probe_cell, train_backend
 from runner.results import KIND, SCHEMA_VERSION, ResultsWriter, now_iso
@@ -36,6 +36,7 @@ class RunOptions:
     prune: bool = False
     progress: str = "human"  # human | quiet | json
     gpu: Optional[bool] = None  # None: use the GPU runtime when the engine has one
+    resume: bool = False  # keep the finished cells of an existing run directory and run only the rest
     extra: dict = field(default_factory=dict)
 
 
@@ -228,8 +229,15 @@ def run_matrix(matrix, cells, engine, data, options):
                        "data": {"source": data.source, "sha256": data.sha256}},
         "cells": [],
     }
-    writer = ResultsWriter(options.results_dir, doc)
+    kept = _resumable(options) if options.resume else []
+    if kept:
+        done = {record["cell_id"] for record in kept}
+        doc["resumed_from"] = {"cells_kept": sorted(done)}
+        cells = [cell for cell in cells if cell.id not in done]
+    writer = ResultsWriter(options.results_dir, doc, keep_cells=kept)
     progress = Progress(options.progress, len(cells))
+    if kept:
+        progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
     progress.event(0, None, "start", "%d cells -> %s" % (len(cells), options.results_dir))
     bases = {}
     completed = False
@@ -248,6 +256,12 @@ def run_matrix(matrix, cells, engine, data, options):
                 except KeyboardInterrupt:
                     raise
                 except RunnerError as exc:
+                    if not engine.alive():
+                        writer.finish(complete=False)
+                        raise EngineError(
+                            "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
+                            "Try: restart the engine, then run again with --resume --run-id %s"
+                            % (cell.id, len(doc["cells"]), options.results_dir, run_id)) from None
                     record = base_record(cell)
                     record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
                 writer.write_cell(record)
@@ -265,6 +279,17 @@ def run_matrix(matrix, cells, engine, data, options):
             if completed:
                 writer.finish(complete=True)
     return doc
+
+
+def _resumable(options):
+    """Records of a previous, interrupted run in the same directory (errors and timeouts are run again)."""
+    from runner.results import load_results
+
+    path = Path(options.results_dir) / "results.json"
+    if not path.exists():
+        return []
+    previous = load_results(path)
+    return [record for record in previous["cells"] if record["status"] not in ("error", "timeout")]
 
 
 def _unused_base(cell):

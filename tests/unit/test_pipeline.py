@@ -8,7 +8,7 @@ import pytest
 
 from runner.data import MnistData
 from runner.engine import BuildOutcome, RunOutcome
-from runner.errors import Interrupted
+from runner.errors import EngineError, Interrupted, ResultsError
 from runner.matrix import load_matrix
 from runner.pipeline import RunOptions, cell_status, run_matrix
 from runner.probe import MARKER
@@ -28,9 +28,14 @@ cells:
 class FakeEngine:
     """Scripted answers per image; records what the runner asked for."""
 
-    def __init__(self, interrupt_on=None):
+    def __init__(self, interrupt_on=None, daemon_dies_on=None):
         self.runs = []
         self.interrupt_on = interrupt_on
+        self.daemon_dies_on = daemon_dies_on
+        self.dead = False
+
+    def alive(self):
+        return not self.dead
 
     def describe(self):
         return {"docker_version": "fake", "gpu_runtime": False}
@@ -50,6 +55,9 @@ class FakeEngine:
 
     def run(self, spec):
         self.runs.append(spec)
+        if self.dead or (self.daemon_dies_on and self.daemon_dies_on in spec.image):
+            self.dead = True
+            raise EngineError("cannot create a container: connection refused")
         if self.interrupt_on and self.interrupt_on in spec.image:
             raise KeyboardInterrupt
         if spec.command[1].endswith("probe.py"):
@@ -131,3 +139,28 @@ def test_an_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(setup):
 ])
 def test_status_taxonomy(trainings, default, expected):
     assert cell_status(None, trainings, default)[0] == expected
+
+
+def test_a_daemon_that_dies_mid_run_stops_cleanly_and_resume_continues(setup):
+    matrix, data, options = setup
+    with pytest.raises(EngineError, match="stopped answering during cell keras2.2.5.*--resume --run-id t"):
+        run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5"), data, options)
+    run_dir = Path(options.results_dir)
+    assert [c["name"] for c in json.loads((run_dir / "results.json").read_text())["cells"]] == ["good", "nowheel"]
+
+    engine = FakeEngine()
+    options.results_dir, options.resume = run_dir.parent, True
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "half", "gpu", "broken"]
+    assert doc["complete"] is True and sorted(doc["resumed_from"]["cells_kept"]) == sorted(
+        ["keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu", "keras2.3.1-tf1.15.0-py311-cpu"])
+    assert not any("keras2.3.1-tf1.15.0-theano" in spec.image for spec in engine.runs)  # not measured again
+
+
+def test_an_unwritable_results_directory_is_a_clear_error(setup, tmp_path):
+    matrix, data, options = setup
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    options.results_dir = blocker
+    with pytest.raises(ResultsError, match="cannot write results to .*not-a-directory"):
+        run_matrix(matrix, matrix.cells[:1], FakeEngine(), data, options)
