@@ -6,7 +6,7 @@ ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-docker python3-yaml python3-jinja2 \
-      python3-tabulate python3-packaging python3-jsonschema python3-pip docker.io debootstrap git ca-certificates tar \
+      python3-tabulate python3-packaging python3-numpy python3-jsonschema python3-pip docker.io debootstrap git ca-certificates tar \
  && rm -rf /var/lib/apt/lists/*
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 LABEL org.keras-matrix.image="runner"
