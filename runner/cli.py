@@ -14,6 +14,16 @@ EPILOG = "Exit codes: 0 ok, 1 regression (diff --fail-on-regression) or internal
          "3 Docker engine problem, 4 data problem, 5 results problem, 130 interrupted."
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("expected a whole number from 1 to 64, got %r" % text)
+    return value
+
+
 def _add_selection(parser):
     group = parser.add_argument_group("selecting cells")
     group.add_argument("--cell", action="append", default=[], metavar="GLOB",
@@ -87,7 +97,8 @@ def cmd_run(args):
     engine = DockerEngine()
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
-                         gpu=False if args.no_gpu else None, resume=args.resume)
+                         gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
+                         jobs=args.jobs)
     if args.resume and not args.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
                          % args.results_dir)
@@ -195,11 +206,16 @@ def build_parser():
     opts.add_argument("--results-dir", default="results", help="where runs go: RESULTS_DIR/RUN_ID/ (default: results)")
     opts.add_argument("--run-id", help="name of this run's directory (default: UTC timestamp)")
     opts.add_argument("--dockerfiles-dir", help="where rendered Dockerfiles go (default: dockerfiles/generated)")
-    opts.add_argument("--cache-dir", help="data cache (default: .cache)")
+    opts.add_argument("--cache-dir", help="data and results cache (default: .cache)")
     opts.add_argument("--ca-bundle", help="CA bundle mounted into builds as a secret (default: the host's)")
     opts.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
     opts.add_argument("--no-gpu", action="store_true", help="skip GPU cells even when a GPU runtime exists")
     opts.add_argument("--prune", action="store_true", help="remove each cell's image once it is measured")
+    opts.add_argument("--rerun", action="store_true",
+                      help="measure every cell again, even one whose Dockerfile, base, scripts and data are "
+                           "unchanged since its cached result (.cache/results)")
+    opts.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+                      help="images built in parallel (default: 2-4 by CPU count); trainings never overlap builds")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
     opts.add_argument("--progress", choices=["human", "quiet", "json"], default="human",

@@ -176,6 +176,13 @@ class DockerEngine:
         if proc.returncode != 0 or tar.returncode != 0:
             raise EngineError("docker import of %s failed: %s" % (tag, (proc.stderr or "").strip()[:300]))
 
+    def disk_usage(self):
+        """Bytes the engine's image layers take (shared layers counted once), or None if it cannot say."""
+        try:
+            return int(self.client.df().get("LayersSize") or 0)
+        except Exception:  # a slow or old daemon: disk accounting is a report, never a failure
+            return None
+
     def remove_image(self, ref):
         try:
             self.client.images.remove(ref, force=True, noprune=False)

@@ -277,6 +277,7 @@ def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "base_image": ", ".join("%s: %s" % (one_line(k, 40), one_line(v, 120))
                                 for k, v in sorted((cell.get("base_image") or {}).items())) or "-",
         "cached": bool(cell.get("cached")),
+        "measured_in_run": one_line(cell.get("measured_in_run"), 80) or "-",
         "started": _when(cell.get("started_at")), "finished": _when(cell.get("finished_at")),
         "seconds": fmt_seconds(cell.get("seconds")) if isinstance(cell.get("seconds"), (int, float)) else "-",
         "seconds_sort": "%.3f" % cell["seconds"] if isinstance(cell.get("seconds"), (int, float)) else "",

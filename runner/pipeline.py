@@ -1,4 +1,4 @@
-"""The run: bases -> build -> probe -> train -> record, cell after cell.
+"""The run: bases -> cache -> build (in parallel) -> probe -> train (alone on the cores) -> record.
 
 A cell's failure becomes its status and never stops the others; each record is written the moment its
 cell ends; SIGINT/SIGTERM stop the run cleanly (containers removed, finished cells kept).
@@ -11,7 +11,10 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -19,9 +22,11 @@ from typing import List, Optional
 from runner import __version__
 from runner.bases import ensure_base
 from runner.build import build_cell, find_ca_bundle, image_tag
+from runner.cache import ResultCache, cell_key
 from runner.errors import EngineError, Interrupted, RunnerError
 from runner.matrix import ROOT
 from runner.measure import probe_cell, train_backend
+from runner.render import render_cell
 from runner.results import KIND, SCHEMA_VERSION, ResultsWriter, now_iso
 
 
@@ -37,6 +42,8 @@ class RunOptions:
     progress: str = "human"  # human | quiet | json
     gpu: Optional[bool] = None  # None: use the GPU runtime when the engine has one
     resume: bool = False  # keep the finished cells of an existing run directory and run only the rest
+    rerun: bool = False  # measure every cell again, even when its inputs are unchanged since a cached result
+    jobs: Optional[int] = None  # parallel builds (None: default_jobs())
     extra: dict = field(default_factory=dict)
 
 
@@ -146,37 +153,123 @@ class _Stop:
         return False
 
 
-def measure_cell(cell, engine, base, data_dir, options, progress, index, gpu_runtime, stop):
-    """Build, probe and train one cell. Never raises for a cell's own failure: returns its record."""
+class TrainingGate:
+    """Builds run in parallel with each other, but a timed training never shares the cores with a build:
+    a training waits for running builds to end, and no build starts while a training runs."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._builds = 0
+        self._training = False
+
+    def _wait(self, predicate):
+        with self._cond:
+            while not predicate():
+                self._cond.wait(timeout=1.0)  # bounded waits: Ctrl-C is never stuck behind a lock
+
+    @contextmanager
+    def building(self):
+        with self._cond:
+            while self._training:
+                self._cond.wait(timeout=1.0)
+            self._builds += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._builds -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def training(self):
+        with self._cond:
+            self._training = True
+        try:
+            self._wait(lambda: self._builds == 0)
+            yield
+        finally:
+            with self._cond:
+                self._training = False
+                self._cond.notify_all()
+
+
+def default_jobs():
+    """Builds are mostly downloads and unpacking: two at a time even on a small machine, at most four."""
+    return max(2, min(4, (os.cpu_count() or 2) // 2))
+
+
+@dataclass
+class CellJob:
+    """One cell's way through the run: either a record known before any build (skipped, no base, cached)
+    or a build running in the pool, then its measurement."""
+    index: int
+    cell: object
+    base: object
+    record: Optional[dict] = None
+    cache_key: Optional[str] = None
+    build: Optional[Future] = None
+
+
+def _finish(record, status, reason=None, seconds=None):
+    record.update(status=status, reason=reason, finished_at=now_iso(), seconds=seconds)
+    return record
+
+
+def prepare_job(job, gpu_runtime, cache, data, options):
+    """The record of a cell that needs no build, or None. Sets the job's cache key."""
+    cell, base = job.cell, job.base
     record = base_record(cell)
+    record["base_image"] = base.to_dict()
+    if cell.device == "gpu" and not gpu_runtime:
+        return _finish(record, "skipped", "GPU cell, but the Docker engine has no GPU runtime (nvidia) on this host", 0)
+    if base.ref is None:
+        return _finish(record, "build_failed", "base image %s unavailable: %s" % (cell.base.name, base.message), 0)
+    job.cache_key = cell_key(cell, render_cell(cell), base.image_id, data.sha256, cell.device)
+    cached = None if options.rerun else cache.get(job.cache_key, cell.id)
+    if cached is not None:
+        cached.update(cached=True, cache_key=job.cache_key)
+        return cached
+    return None
+
+
+def build_job(job, engine, options, progress, gate, stop):
+    """Runs in the build pool. -> (status or None when built, reason, build record)."""
+    cell = job.cell
+    with gate.building():
+        if stop.requested:
+            raise KeyboardInterrupt
+        progress.event(job.index, cell.id, "build")
+        log_path = Path(options.results_dir) / "logs" / ("%s.build.log" % cell.id)
+        outcome = build_cell(cell, engine, job.base.ref, options.dockerfiles_dir, log_path, options.ca_bundle,
+                             cell.timeout_minutes * 60, should_stop=lambda: stop.requested,
+                             on_step=lambda m: progress.event(job.index, cell.id, "build", m))
+    if stop.requested:
+        raise KeyboardInterrupt
+    return outcome
+
+
+def measure_job(job, engine, data_dir, options, progress, gate):
+    """Probe and train one built cell. Never raises for a cell's own failure: returns its record."""
+    cell, index = job.cell, job.index
+    record = base_record(cell)
+    record["base_image"] = job.base.to_dict()
+    record["cache_key"] = job.cache_key
+    status, reason, build = job.build.result()
+    record["build"] = build
     started = time.monotonic()
-    deadline = started + cell.timeout_minutes * 60
+    deadline = started + max(60.0, cell.timeout_minutes * 60 - (build["seconds"] or 0))
 
     def remaining():
         return max(1.0, deadline - time.monotonic())
 
     def finish(status, reason=None):
-        record.update(status=status, reason=reason, finished_at=now_iso(),
-                      seconds=round(time.monotonic() - started, 2))
-        return record
+        return _finish(record, status, reason, round((build["seconds"] or 0) + time.monotonic() - started, 2))
 
-    record["base_image"] = base.to_dict()
-    use_gpu = cell.device == "gpu"
-    if use_gpu and not gpu_runtime:
-        return finish("skipped", "GPU cell, but the Docker engine has no GPU runtime (nvidia) on this host")
-    if base.ref is None:
-        return finish("build_failed", "base image %s unavailable: %s" % (cell.base.name, base.message))
-
-    progress.event(index, cell.id, "build")
-    log_path = Path(options.results_dir) / "logs" / ("%s.build.log" % cell.id)
-    status, reason, build = build_cell(cell, engine, base.ref, options.dockerfiles_dir, log_path,
-                                       options.ca_bundle, remaining(), should_stop=lambda: stop.requested,
-                                       on_step=lambda m: progress.event(index, cell.id, "build", m))
-    record["build"] = build
     if status:
         progress.event(index, cell.id, status, reason or "")
         return finish(status, reason)
     image = image_tag(cell)
+    use_gpu = cell.device == "gpu"
 
     progress.event(index, cell.id, "probe", "build %.0fs" % build["seconds"])
     probe, outcome = probe_cell(cell, engine, image, min(remaining(), 900), gpu=use_gpu)
@@ -196,7 +289,8 @@ def measure_cell(cell, engine, base, data_dir, options, progress, index, gpu_run
     cpuset = "0-%d" % (max(1, int(float(cell.limits.cpus))) - 1)
     for backend in cell.backend_names:
         progress.event(index, cell.id, "train " + backend)
-        training = train_backend(cell, engine, image, backend, data_dir, remaining(), cpuset=cpuset, gpu=use_gpu)
+        with gate.training():
+            training = train_backend(cell, engine, image, backend, data_dir, remaining(), cpuset=cpuset, gpu=use_gpu)
         record["trainings"][backend] = training
         summary = training["status"]
         if training["status"] == "ok":
@@ -211,11 +305,27 @@ def measure_cell(cell, engine, base, data_dir, options, progress, index, gpu_run
     return finish(status, reason)
 
 
+def _resolve_bases(cells, engine, options, progress, gpu_runtime):
+    bases = {}
+    for index, cell in enumerate(cells, 1):
+        if cell.base.name in bases or (cell.device == "gpu" and not gpu_runtime):
+            continue
+        progress.event(index, cell.id, "base " + cell.base.name)
+        bases[cell.base.name] = ensure_base(cell.base, engine, lambda m: progress.event(index, cell.id, m),
+                                            allow_pull=options.allow_pull)
+        progress.event(index, cell.id, "base " + cell.base.name, bases[cell.base.name].source)
+    return bases
+
+
 def run_matrix(matrix, cells, engine, data, options):
-    """Measure every cell; write each record as it ends. Returns the run document."""
+    """Measure every cell; write each record as it ends. Returns the run document.
+
+    Builds run ahead in a pool of options.jobs; cells are measured one at a time, in matrix order, with
+    each timed training alone on its cores (TrainingGate)."""
     run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     options.results_dir = Path(options.results_dir) / run_id
     options.ca_bundle = find_ca_bundle(options.ca_bundle)
+    jobs = options.jobs or default_jobs()
     facts = engine.describe()
     gpu_runtime = facts["gpu_runtime"] if options.gpu is None else options.gpu
     doc = {
@@ -223,10 +333,12 @@ def run_matrix(matrix, cells, engine, data, options):
         "finished_at": None, "complete": False,
         "matrix": {"path": str(matrix.path), "sha256": hashlib.sha256(Path(matrix.path).read_bytes()).hexdigest(),
                    "cells_total": len(matrix.cells), "cells_selected": [c.id for c in cells]},
-        "settings": {"ca_bundle_mounted": bool(options.ca_bundle), "allow_pull": options.allow_pull},
+        "settings": {"ca_bundle_mounted": bool(options.ca_bundle), "allow_pull": options.allow_pull,
+                     "jobs": jobs, "rerun": options.rerun, "prune": options.prune},
         "provenance": {"runner_version": __version__, "git_sha": git_sha(), "docker_version": facts["docker_version"],
                        "docker": facts, "host": host_facts(), "gpu_runtime": gpu_runtime,
                        "data": {"source": data.source, "sha256": data.sha256}},
+        "disk": {"layers_bytes_start": engine.disk_usage(), "layers_bytes_peak": None, "layers_bytes_end": None},
         "cells": [],
     }
     kept = _resumable(options) if options.resume else []
@@ -238,47 +350,70 @@ def run_matrix(matrix, cells, engine, data, options):
     progress = Progress(options.progress, len(cells))
     if kept:
         progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
-    progress.event(0, None, "start", "%d cells -> %s" % (len(cells), options.results_dir))
-    bases = {}
+    progress.event(0, None, "start", "%d cells -> %s (%d parallel builds)" % (len(cells), options.results_dir, jobs))
+    cache = ResultCache(Path(options.cache_dir) / "results")
+    gate = TrainingGate()
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build")
     completed = False
     with _Stop() as stop:
         try:
+            bases = _resolve_bases(cells, engine, options, progress, gpu_runtime)
+            plan = []
             for index, cell in enumerate(cells, 1):
-                if cell.base.name not in bases and not (cell.device == "gpu" and not gpu_runtime):
-                    progress.event(index, cell.id, "base " + cell.base.name)
-                    bases[cell.base.name] = ensure_base(cell.base, engine, lambda m: progress.event(index, cell.id, m),
-                                                        allow_pull=options.allow_pull)
-                    progress.event(index, cell.id, "base " + cell.base.name, bases[cell.base.name].source)
-                base = bases.get(cell.base.name) or _unused_base(cell)
-                try:
-                    record = measure_cell(cell, engine, base, data.path.parent, options, progress, index,
-                                          gpu_runtime, stop)
-                except KeyboardInterrupt:
-                    raise
-                except RunnerError as exc:
-                    if not engine.alive():
-                        writer.finish(complete=False)
-                        raise EngineError(
-                            "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
-                            "Try: restart the engine, then run again with --resume --run-id %s"
-                            % (cell.id, len(doc["cells"]), options.results_dir, run_id)) from None
-                    record = base_record(cell)
-                    record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
+                job = CellJob(index, cell, bases.get(cell.base.name) or _unused_base(cell))
+                job.record = prepare_job(job, gpu_runtime, cache, data, options)
+                if job.record is None:
+                    job.build = pool.submit(build_job, job, engine, options, progress, gate, stop)
+                plan.append(job)
+            for job in plan:
+                cell = job.cell
+                record = job.record
+                if record is None:
+                    try:
+                        record = measure_job(job, engine, data.path.parent, options, progress, gate)
+                    except KeyboardInterrupt:
+                        raise
+                    except RunnerError as exc:
+                        if not engine.alive():
+                            raise EngineError(
+                                "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
+                                "Try: restart the engine, then run again with --resume --run-id %s"
+                                % (cell.id, len(doc["cells"]), options.results_dir, run_id)) from None
+                        record = base_record(cell)
+                        record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
+                    record["measured_in_run"] = run_id
+                    cache.put(job.cache_key, record)
                 writer.write_cell(record)
-                progress.event(index, cell.id, "done", "%s%s" % (record["status"],
-                                                                 (": " + record["reason"]) if record["reason"] else ""))
+                progress.event(job.index, cell.id, "done", "%s%s%s" % (
+                    record["status"], " (cached)" if record.get("cached") else "",
+                    (": " + record["reason"]) if record["reason"] else ""))
                 if options.prune and record["build"].get("status") == "built":
                     engine.remove_image(image_tag(cell))
+                _note_disk(doc, engine)
             completed = True
         except KeyboardInterrupt:
+            stop.requested = True
+            pool.shutdown(wait=True, cancel_futures=True)
             removed = engine.remove_managed_containers()
             writer.finish(complete=False)
             raise Interrupted("interrupted: %d finished cells kept in %s (%d containers removed)"
                               % (len(doc["cells"]), options.results_dir, removed)) from None
+        except BaseException:
+            stop.requested = True  # builds still queued or running stop too
+            writer.finish(complete=False)
+            raise
         finally:
+            pool.shutdown(wait=True, cancel_futures=True)
             if completed:
+                doc["disk"]["layers_bytes_end"] = engine.disk_usage()
                 writer.finish(complete=True)
     return doc
+
+
+def _note_disk(doc, engine):
+    used = engine.disk_usage()
+    if used is not None:
+        doc["disk"]["layers_bytes_peak"] = max(used, doc["disk"]["layers_bytes_peak"] or 0)
 
 
 def _resumable(options):

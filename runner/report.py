@@ -132,7 +132,8 @@ def table_rows(doc: Doc) -> Tuple[List[str], List[List[str]]]:
     for cell in doc.get("cells") or []:
         trainings = cell.get("trainings") or {}
         requested = set(cell_backends(cell))
-        row = [str(cell.get("cell_id")), str(cell.get("status")), default_summary(cell)]
+        status = str(cell.get("status")) + (" (cached)" if cell.get("cached") else "")
+        row = [str(cell.get("cell_id")), status, default_summary(cell)]
         for name in backends:
             row.append(training_summary(trainings.get(name)) if name in requested else "")
         row += [python_summary(cell), device_summary(cell)]

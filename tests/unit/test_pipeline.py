@@ -2,6 +2,8 @@
 (The real engine is exercised by tests/integration.)"""
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -28,8 +30,14 @@ cells:
 class FakeEngine:
     """Scripted answers per image; records what the runner asked for."""
 
-    def __init__(self, interrupt_on=None, daemon_dies_on=None):
+    def __init__(self, interrupt_on=None, daemon_dies_on=None, build_seconds=0.0):
         self.runs = []
+        self.builds = []
+        self.build_seconds = build_seconds
+        self.active_builds = 0
+        self.most_parallel_builds = 0
+        self.trainings_during_builds = 0
+        self.lock = threading.Lock()
         self.interrupt_on = interrupt_on
         self.daemon_dies_on = daemon_dies_on
         self.dead = False
@@ -47,6 +55,13 @@ class FakeEngine:
         return True, "ok"
 
     def build(self, context, tag, **kwargs):
+        with self.lock:
+            self.builds.append(tag)
+            self.active_builds += 1
+            self.most_parallel_builds = max(self.most_parallel_builds, self.active_builds)
+        time.sleep(self.build_seconds)
+        with self.lock:
+            self.active_builds -= 1
         if "tf1.15.0-py311" in tag:
             return BuildOutcome(ok=False, seconds=1, log_tail="#9 1.2 ERROR: No matching distribution found for tensorflow==1.15.0\n")
         if "keras2.1.6" in tag:
@@ -66,6 +81,8 @@ class FakeEngine:
                                           "keras_json_written": True}}
             return RunOutcome(0, "noise\n" + MARKER + json.dumps(result) + "\n", 1.0)
         backend = spec.env["KERAS_BACKEND"]
+        if self.active_builds:
+            self.trainings_during_builds += 1
         if "keras2.2.5" in spec.image and backend == "theano":
             result = {"status": "failed", "stage": "train", "error": {"type": "RuntimeError", "message": "boom"}}
             return RunOutcome(1, MARKER + json.dumps(result) + "\n", 1.0)
@@ -75,6 +92,9 @@ class FakeEngine:
 
     def remove_image(self, ref):
         return True
+
+    def disk_usage(self):
+        return 1000 * len(self.builds)
 
     def remove_managed_containers(self):
         return 0
@@ -87,7 +107,7 @@ def setup(tmp_path):
     matrix = load_matrix(matrix_path)
     data = MnistData(path=tmp_path / "data" / "mnist.npz", sha256="x", source="cache")
     options = RunOptions(results_dir=tmp_path / "results", dockerfiles_dir=tmp_path / "df", run_id="t",
-                         progress="quiet", ca_bundle="/nonexistent")
+                         progress="quiet", ca_bundle="/nonexistent", cache_dir=tmp_path / "cache")
     return matrix, data, options
 
 
@@ -164,3 +184,51 @@ def test_an_unwritable_results_directory_is_a_clear_error(setup, tmp_path):
     options.results_dir = blocker
     with pytest.raises(ResultsError, match="cannot write results to .*not-a-directory"):
         run_matrix(matrix, matrix.cells[:1], FakeEngine(), data, options)
+
+
+def _again(options, run_id, **changes):
+    return RunOptions(results_dir=Path(options.results_dir).parent, dockerfiles_dir=options.dockerfiles_dir,
+                      run_id=run_id, progress="quiet", ca_bundle="/nonexistent", cache_dir=options.cache_dir, **changes)
+
+
+def test_an_unchanged_cell_is_neither_rebuilt_nor_measured_again(setup):
+    matrix, data, options = setup
+    first = run_matrix(matrix, matrix.cells, FakeEngine(), data, options)
+    engine = FakeEngine()
+    second = run_matrix(matrix, matrix.cells, engine, data, _again(options, "warm"))
+    status = {c["name"]: (c["status"], c["cached"]) for c in second["cells"]}
+    # Reproducible outcomes come from the cache; a build failure (maybe the network) is tried again.
+    assert status == {"good": ("ok", True), "nowheel": ("unsatisfiable", True), "half": ("partial", True),
+                      "gpu": ("skipped", False), "broken": ("build_failed", False)}
+    assert engine.builds == ["keras-matrix/cell:keras2.1.6-theano1.0.5-py27-cpu"] and engine.runs == []
+    good = {c["name"]: c for c in first["cells"]}["good"]
+    cached_good = {c["name"]: c for c in second["cells"]}["good"]
+    assert cached_good["trainings"] == good["trainings"] and cached_good["measured_in_run"] == "t"
+    validate_results(json.loads((Path(options.results_dir).parent / "warm" / "results.json").read_text()))
+
+    engine = FakeEngine()
+    rerun = run_matrix(matrix, matrix.cells, engine, data, _again(options, "rerun", rerun=True))
+    assert not any(c["cached"] for c in rerun["cells"]) and len(engine.builds) == 4
+
+
+def test_changing_one_cell_measures_only_that_cell(setup, tmp_path):
+    matrix, data, options = setup
+    run_matrix(matrix, matrix.cells, FakeEngine(), data, options)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(MATRIX.replace('theano: "1.0.5"}\n  - {name: nowheel', 'theano: "1.0.5", epochs: 5}\n  - {name: nowheel'))
+    matrix = load_matrix(changed)
+    engine = FakeEngine()
+    doc = run_matrix(matrix, matrix.cells, engine, data, _again(options, "changed"))
+    measured = sorted({spec.image for spec in engine.runs})
+    assert measured == ["keras-matrix/cell:keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu"]
+    assert {c["name"]: c["cached"] for c in doc["cells"]}["good"] is False
+
+
+def test_builds_run_in_parallel_but_never_during_a_timed_training(setup):
+    matrix, data, options = setup
+    options.jobs = 3
+    engine = FakeEngine(build_seconds=0.2)
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert engine.trainings_during_builds == 0 and engine.most_parallel_builds >= 2
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "half", "gpu", "broken"]  # matrix order kept
+    assert doc["settings"]["jobs"] == 3 and doc["disk"]["layers_bytes_peak"] == 4000
