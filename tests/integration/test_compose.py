@@ -39,7 +39,7 @@ def test_runner_service_runs_a_cell_end_to_end(e2e_run):
     shutil.rmtree(str(results), ignore_errors=True)
     proc = compose("run", "--rm", "runner", "run", "tests/data/e2e-matrix.yaml", "--cell",
                    "keras3.15.1-tf2.21.0-py311-cpu", "--results-dir", "results", "--run-id", "compose-test",
-                   "--progress", "quiet", timeout=1800, **env)
+                   "--progress", "quiet", "--rerun", timeout=1800, **env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((results / "results.json").read_text())
     (cell,) = doc["cells"]

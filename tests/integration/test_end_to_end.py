@@ -106,7 +106,8 @@ def test_killing_the_run_midway_keeps_every_finished_cell(e2e_run, tmp_path):
     """SIGTERM during the second cell: exit 130, the first cell's record intact, nothing left running."""
     results_dir = tmp_path / "results"
     proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(E2E_MATRIX), "--results-dir",
-                             str(results_dir), "--run-id", "killed", "--cell", LEGACY, "--cell", MODERN],
+                             str(results_dir), "--run-id", "killed", "--cell", LEGACY, "--cell", MODERN,
+                             "--rerun"],
                             cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = results_dir / "killed" / "cells" / ("%s.json" % LEGACY)
     deadline = time.time() + 900
@@ -125,6 +126,22 @@ def test_killing_the_run_midway_keeps_every_finished_cell(e2e_run, tmp_path):
     from runner.engine import DockerEngine, LABEL
 
     assert DockerEngine().client.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+def test_a_warm_rerun_reuses_unchanged_cells_without_building_or_measuring(e2e_run, tmp_path):
+    """Same matrix, same scripts, same data: every reproducible result comes back from the cache."""
+    _, _, measured = e2e_run
+    proc = run_cli("run", E2E_MATRIX, "--cell", LEGACY, "--cell", MODERN, "--cell", UNSATISFIABLE,
+                   "--results-dir", tmp_path, "--run-id", "warm", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ": build" not in proc.stderr and ": train " not in proc.stderr  # nothing built, nothing trained
+    doc = validate_results(json.loads((tmp_path / "warm" / "results.json").read_text()))
+    for cell_id, record in cells(doc).items():
+        assert record["cached"] is True and record["measured_in_run"] in ("e2e", "killed"), cell_id
+        if record["measured_in_run"] == "e2e":  # (the kill test measures the legacy cell again)
+            assert record["trainings"] == cells(measured)[cell_id]["trainings"]
+    assert cells(doc)[MODERN]["measured_in_run"] == "e2e"
+    assert "(cached)" in proc.stdout
 
 
 def test_missing_daemon_is_a_clear_error_not_a_traceback(tmp_path):
