@@ -369,18 +369,23 @@ def run_matrix(matrix, cells, engine, data, options):
                 cell = job.cell
                 record = job.record
                 if record is None:
+                    engine_died = EngineError(
+                        "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
+                        "Try: restart the engine, then run again with --resume --run-id %s"
+                        % (cell.id, len(doc["cells"]), options.results_dir, run_id))
                     try:
                         record = measure_job(job, engine, data.path.parent, options, progress, gate)
                     except KeyboardInterrupt:
                         raise
                     except RunnerError as exc:
                         if not engine.alive():
-                            raise EngineError(
-                                "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
-                                "Try: restart the engine, then run again with --resume --run-id %s"
-                                % (cell.id, len(doc["cells"]), options.results_dir, run_id)) from None
+                            raise engine_died from None
                         record = base_record(cell)
                         record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
+                    # A build or container that failed because the engine went away is not the cell's result.
+                    if record["status"] in ("error", "build_failed", "timeout", "train_failed", "partial") \
+                            and not engine.alive():
+                        raise engine_died from None
                     record["measured_in_run"] = run_id
                     cache.put(job.cache_key, record)
                 writer.write_cell(record)

@@ -7,7 +7,10 @@ The cells reuse the e2e matrix's images (same Dockerfiles), so only the fault it
 import errno
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,51 @@ def test_soak_repeated_runs_leave_no_containers_images_or_temporary_files(tmp_pa
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert by_name(doc)["modern"]["status"] == "ok", attempt
     assert _footprint(engine) == before
+
+
+def _stop_dockerd():
+    pid = int(Path("/var/run/docker.pid").read_text().strip())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    pytest.fail("dockerd did not stop within 120 s")
+
+
+def test_the_engine_stopping_mid_run_keeps_finished_cells_and_resume_finishes(tmp_path, e2e_run):
+    """The real daemon is stopped during the second cell: exit 3 with a resume hint, the first cell kept;
+    after the engine is back, --resume measures only what is missing."""
+    from tests.integration.conftest import ROOT
+
+    matrix = write_matrix(tmp_path, "cells:\n  - %s\n  - %s\n" % (UNSATISFIABLE, MODERN))
+    argv = [sys.executable, "-m", "runner", "run", str(matrix), "--results-dir", str(tmp_path / "results"),
+            "--run-id", "r", "--rerun"]
+    proc = subprocess.Popen(argv, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = tmp_path / "results" / "r" / "cells" / "keras2.3.1-tf1.15.0-py311-cpu.json"
+    try:
+        deadline = time.time() + 900
+        while not first.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert first.exists(), "the first cell never finished"
+        time.sleep(2)  # into the second cell's build or probe
+        _stop_dockerd()
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        restarted = subprocess.run(["bash", str(ROOT / ".ci" / "ensure-docker.sh")], capture_output=True, text=True)
+        if proc.poll() is None:
+            proc.kill()
+    assert restarted.returncode == 0, restarted.stderr
+    assert proc.returncode == 3, stderr[-3000:]
+    assert "--resume --run-id r" in stderr and "Traceback" not in stderr
+    doc = validate_results(json.loads((tmp_path / "results" / "r" / "results.json").read_text()))
+    assert doc["complete"] is False and [c["name"] for c in doc["cells"]] == ["unsatisfiable"]
+
+    resumed = run_cli(*(argv[3:] + ["--resume"]), timeout=1800)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    doc = validate_results(json.loads((tmp_path / "results" / "r" / "results.json").read_text()))
+    assert doc["complete"] is True and doc["resumed_from"]["cells_kept"] == ["keras2.3.1-tf1.15.0-py311-cpu"]
+    assert by_name(doc)["modern"]["status"] == "ok"

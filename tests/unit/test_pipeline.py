@@ -30,7 +30,8 @@ cells:
 class FakeEngine:
     """Scripted answers per image; records what the runner asked for."""
 
-    def __init__(self, interrupt_on=None, daemon_dies_on=None, build_seconds=0.0):
+    def __init__(self, interrupt_on=None, daemon_dies_on=None, build_seconds=0.0, die_in_build=False):
+        self.die_in_build = die_in_build
         self.runs = []
         self.builds = []
         self.build_seconds = build_seconds
@@ -62,6 +63,9 @@ class FakeEngine:
         time.sleep(self.build_seconds)
         with self.lock:
             self.active_builds -= 1
+        if self.daemon_dies_on and self.daemon_dies_on in tag and kwargs.get("labels") is not None and self.die_in_build:
+            self.dead = True
+            return BuildOutcome(ok=False, seconds=1, log_tail="ERROR: Cannot connect to the Docker daemon\n")
         if "tf1.15.0-py311" in tag:
             return BuildOutcome(ok=False, seconds=1, log_tail="#9 1.2 ERROR: No matching distribution found for tensorflow==1.15.0\n")
         if "keras2.1.6" in tag:
@@ -70,7 +74,7 @@ class FakeEngine:
 
     def run(self, spec):
         self.runs.append(spec)
-        if self.dead or (self.daemon_dies_on and self.daemon_dies_on in spec.image):
+        if (self.dead and not self.die_in_build) or (self.daemon_dies_on and self.daemon_dies_on in spec.image):
             self.dead = True
             raise EngineError("cannot create a container: connection refused")
         if self.interrupt_on and self.interrupt_on in spec.image:
@@ -232,3 +236,11 @@ def test_builds_run_in_parallel_but_never_during_a_timed_training(setup):
     assert engine.trainings_during_builds == 0 and engine.most_parallel_builds >= 2
     assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "half", "gpu", "broken"]  # matrix order kept
     assert doc["settings"]["jobs"] == 3 and doc["disk"]["layers_bytes_peak"] == 4000
+
+
+def test_a_daemon_that_dies_during_a_build_is_not_recorded_as_a_build_failure(setup):
+    matrix, data, options = setup
+    with pytest.raises(EngineError, match="stopped answering during cell keras2.2.5"):
+        run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5", die_in_build=True), data, options)
+    doc = json.loads((Path(options.results_dir) / "results.json").read_text())
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel"] and doc["complete"] is False
