@@ -62,7 +62,7 @@ def test_sharded_runs_merged_equal_one_unsharded_run(tmp_path):
 
     def run(cells, run_id):
         options = RunOptions(results_dir=tmp_path / "results", dockerfiles_dir=tmp_path / "df", run_id=run_id,
-                             progress="quiet", ca_bundle="/nonexistent")
+                             progress="quiet", ca_bundle="/nonexistent", cache_dir=tmp_path / "cache" / run_id)
         return run_matrix(matrix, cells, FakeEngine(), data, options)
 
     single = run(matrix.cells, "single")
