@@ -3,6 +3,7 @@ everything else through the Docker SDK. The container lifecycle (limits, timeout
 owned end to end here, so no caller can leak a container.
 """
 
+import functools
 import os
 import re
 import shutil
@@ -12,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
+
+import requests
 
 from runner.errors import EngineError
 
@@ -63,6 +66,21 @@ class RunSpec:
     user: str = "65534:65534"  # nobody: the frameworks need no root to train
 
 
+def _engine_call(method):
+    """A lost connection to the daemon (it stopped, its socket vanished) is an EngineError with a clear
+    message, whatever the SDK or requests raised: the run stops cleanly and can be resumed."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (EngineError, KeyboardInterrupt):
+            raise
+        except (self._docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise EngineError("the Docker engine stopped answering (%s: %s)"
+                              % (type(exc).__name__, str(exc).splitlines()[0][:200] if str(exc) else "")) from None
+    return wrapper
+
+
 def tail(text, limit=TAIL_BYTES):
     return text if len(text) <= limit else "...[earlier output clipped]...\n" + text[-limit:]
 
@@ -112,9 +130,14 @@ class DockerEngine:
     # -- facts ---------------------------------------------------------------------------------------
 
     def alive(self):
-        """Does the daemon still answer? (A run checks this when a cell fails in an engine call.)"""
+        """Does the daemon still answer? (A run checks this when a cell fails in an engine call.)
+        Asked on a new connection: a daemon shutting down still serves the pooled ones it has."""
         try:
-            return bool(self.client.ping())
+            fresh = self._docker.from_env(timeout=10, version=self._version.get("ApiVersion"))
+            try:
+                return bool(fresh.ping())
+            finally:
+                fresh.close()
         except Exception:
             return False
 
@@ -139,6 +162,7 @@ class DockerEngine:
 
     # -- images --------------------------------------------------------------------------------------
 
+    @_engine_call
     def image(self, ref):
         """Image attributes, or None when the engine has no such image."""
         try:
@@ -183,6 +207,7 @@ class DockerEngine:
         except Exception:  # a slow or old daemon: disk accounting is a report, never a failure
             return None
 
+    @_engine_call
     def remove_image(self, ref):
         try:
             self.client.images.remove(ref, force=True, noprune=False)
@@ -248,6 +273,7 @@ class DockerEngine:
 
     # -- containers ----------------------------------------------------------------------------------
 
+    @_engine_call
     def run(self, spec):
         """Run one container to completion under limits; always removed afterwards."""
         docker = self._docker
@@ -298,11 +324,12 @@ class DockerEngine:
         finally:
             try:
                 container.remove(force=True)
-            except docker.errors.APIError:
+            except Exception:  # never mask the error that got us here (the daemon may be gone)
                 pass
         return RunOutcome(exit_code=exit_code, output=output, seconds=time.monotonic() - started,
                           timed_out=timed_out, oom_killed=oom)
 
+    @_engine_call
     def remove_managed_containers(self):
         """Remove every container this tool started (after an interrupt)."""
         removed = 0

@@ -137,10 +137,11 @@ def test_a_warm_rerun_reuses_unchanged_cells_without_building_or_measuring(e2e_r
     assert ": build" not in proc.stderr and ": train " not in proc.stderr  # nothing built, nothing trained
     doc = validate_results(json.loads((tmp_path / "warm" / "results.json").read_text()))
     for cell_id, record in cells(doc).items():
-        assert record["cached"] is True and record["measured_in_run"] in ("e2e", "killed"), cell_id
-        if record["measured_in_run"] == "e2e":  # (the kill test measures the legacy cell again)
+        # Measured by an earlier run of this session (e2e_run, or a later test that measured it again).
+        assert record["cached"] is True and record["measured_in_run"] not in (None, "warm"), cell_id
+        if record["measured_in_run"] == "e2e":
             assert record["trainings"] == cells(measured)[cell_id]["trainings"]
-    assert cells(doc)[MODERN]["measured_in_run"] == "e2e"
+    assert cells(doc)[MODERN]["trainings"]["tensorflow"]["test_accuracy"] > 0.9
     assert "(cached)" in proc.stdout
 
 
