@@ -5,7 +5,7 @@
   warm      the same command again (nothing changed: every result comes from the cache)
   changed   the same matrix with one cell's Keras changed (only that cell may be built and measured)
   naive     the same Dockerfiles built by a plain sequential `docker build` loop from another unseen base
-            and an empty pip cache, plus the same measurement time as the cold run
+            and an empty pip cache, plus the same measurement time as the cold run; again with --no-cache
   overhead  the same stack's training in the container vs. in a plain virtualenv on the host
             (same Python minor, same packages, same thread counts, same CPUs; medians of repeated runs)
   plan      plan + render of a generated 10,000-cell matrix
@@ -37,7 +37,7 @@ from tabulate import tabulate  # noqa: E402
 from runner.bases import ensure_base  # noqa: E402
 from runner.build import find_ca_bundle  # noqa: E402
 from runner.data import prepare_mnist  # noqa: E402
-from runner.engine import DockerEngine  # noqa: E402
+from runner.engine import DockerEngine, _find_buildkit_cli  # noqa: E402
 from runner.matrix import load_matrix  # noqa: E402
 from runner.measure import PROBE_DIR, _env, parse_marker, train_backend  # noqa: E402
 from runner.pipeline import host_facts  # noqa: E402
@@ -71,13 +71,13 @@ def unseen_base(engine, label):
         raise SystemExit("bench: no bookworm base: %s" % base.message)
     tag = "keras-matrix/bench-base:%s" % label
     dockerfile = "FROM %s\nRUN echo %s > /etc/keras-matrix-bench\n" % (base.ref, uuid.uuid4().hex)
-    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input=dockerfile.encode(), check=True,
+    subprocess.run([_find_buildkit_cli(), "build", "-q", "-t", tag, "-"], input=dockerfile.encode(), check=True,
                    env=dict(os.environ, DOCKER_BUILDKIT="1"), stdout=subprocess.DEVNULL)
     return tag
 
 
 def empty_pip_cache():
-    subprocess.run(["docker", "builder", "prune", "-af", "--filter", "type=exec.cachemount"], check=True,
+    subprocess.run([_find_buildkit_cli(), "builder", "prune", "-af", "--filter", "type=exec.cachemount"], check=True,
                    stdout=subprocess.DEVNULL)
 
 
@@ -93,15 +93,18 @@ def runner_run(matrix, work, run_id):
     return seconds, json.loads((work / "results" / run_id / "results.json").read_text())
 
 
-def naive_loop(matrix_path, work, ca_bundle):
-    """What a hand-written script does: render, then `docker build` each Dockerfile, one after another."""
+def naive_loop(matrix_path, work, ca_bundle, no_cache=False):
+    """What a hand-written script does: render, then `docker build` each Dockerfile, one after another
+    (with no_cache: `docker build --no-cache`, what scripts wanting fresh images do)."""
     started = time.monotonic()
     for cell in load_matrix(matrix_path).cells:
         dockerfile = write_cell(cell, work / "naive", render_cell(cell))
-        argv = ["docker", "build", "-q", "-t", "keras-matrix/bench-naive:%s" % cell.id,
+        argv = [_find_buildkit_cli(), "build", "-q", "-t", "keras-matrix/bench-naive:%s" % cell.id,
                 "--build-arg", "BASE_IMAGE=%s" % cell.base.image]
         if ca_bundle:
             argv += ["--secret", "id=ca_bundle,src=%s" % ca_bundle]
+        if no_cache:
+            argv.append("--no-cache")
         subprocess.run(argv + [str(dockerfile.parent)], check=True, env=dict(os.environ, DOCKER_BUILDKIT="1"),
                        stdout=subprocess.DEVNULL)
     return time.monotonic() - started
@@ -217,6 +220,10 @@ def main():
         empty_pip_cache()
         naive_matrix = write_matrix(work / "matrix-naive.yaml", unseen_base(engine, "naive"), KERAS)
         naive_build_seconds = naive_loop(naive_matrix, work, find_ca_bundle())
+        log("naive baseline with --no-cache (unseen base, empty pip cache mount)")
+        empty_pip_cache()
+        nocache_matrix = write_matrix(work / "matrix-nocache.yaml", unseen_base(engine, "nocache"), KERAS)
+        nocache_build_seconds = naive_loop(nocache_matrix, work, find_ca_bundle(), no_cache=True)
         result["runs"] = {
             "cold_seconds": cold_seconds, "warm_seconds": warm_seconds, "changed_seconds": changed_seconds,
             "cold_build_seconds_per_cell": {c["cell_id"]: c["build"]["seconds"] for c in cold["cells"]},
@@ -225,15 +232,21 @@ def main():
             "changed_measured_cells": [c["cell_id"] for c in changed["cells"] if not c["cached"]],
             "measurement_seconds": measured, "jobs": cold["settings"]["jobs"],
             "naive_build_seconds": naive_build_seconds, "naive_total_seconds": naive_build_seconds + measured,
+            "naive_nocache_build_seconds": nocache_build_seconds,
+            "naive_nocache_total_seconds": nocache_build_seconds + measured,
+            "disk_layers_bytes_start": cold.get("disk", {}).get("layers_bytes_start"),
             "disk_layers_bytes_peak": cold.get("disk", {}).get("layers_bytes_peak"),
         }
         if not args.skip_overhead:
             log("container vs. host virtualenv training")
             result["overhead"] = overhead(engine, matrix, cold, work, data, args.repeats)
-    finally:
+    finally:  # leave nothing of the bench's own behind (its cells' images included)
+        bench_cells = ["keras-matrix/cell:keras%s-tf%s-py311-cpu" % (v, TENSORFLOW) for v in KERAS + [CHANGED_KERAS[1]]]
         for image in engine.client.images.list(name="keras-matrix/bench-naive") + \
                 engine.client.images.list(name="keras-matrix/bench-base"):
             engine.remove_image(image.id)
+        for tag in bench_cells:
+            engine.remove_image(tag)
         shutil.rmtree(str(work), ignore_errors=True)
 
     runs = result["runs"]
@@ -245,7 +258,10 @@ def main():
         ["changed one cell: cells measured", ", ".join(runs["changed_measured_cells"]) or "none", "only that cell"],
         ["naive loop (builds %.0f s + same measuring %.0f s) / cold" % (runs["naive_build_seconds"], runs["measurement_seconds"]),
          "%.2fx" % (runs["naive_total_seconds"] / runs["cold_seconds"]), ">= 1.5x"],
-        ["peak image layers", "%.2f GB" % ((runs["disk_layers_bytes_peak"] or 0) / 1e9), ""],
+        ["naive --no-cache loop (builds %.0f s + same measuring) / cold" % runs["naive_nocache_build_seconds"],
+         "%.2fx" % (runs["naive_nocache_total_seconds"] / runs["cold_seconds"]), ">= 1.5x"],
+        ["image layers added by the cold run (peak)", "%.2f GB" % (((runs["disk_layers_bytes_peak"] or 0)
+                                                                     - (runs["disk_layers_bytes_start"] or 0)) / 1e9), ""],
     ]
     if "overhead" in result and "overhead" in result["overhead"]:
         o = result["overhead"]
