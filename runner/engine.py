@@ -3,6 +3,7 @@ everything else through the Docker SDK. The container lifecycle (limits, timeout
 owned end to end here, so no caller can leak a container.
 """
 
+import calendar
 import functools
 import os
 import re
@@ -330,6 +331,25 @@ class DockerEngine:
                           timed_out=timed_out, oom_killed=oom)
 
     @_engine_call
+    def remove_stale_containers(self, older_than=60.0):
+        """Remove containers of this tool that ended over older_than seconds ago: left behind when the daemon
+        stopped under a run (it could not remove them then). Running ones, maybe another run's, stay."""
+        removed = 0
+        now = time.time()
+        for status in ("exited", "dead", "created"):
+            for container in self.client.containers.list(all=True, filters={"label": LABEL, "status": status}):
+                state = container.attrs.get("State") or {}
+                ended = _docker_time(state.get("FinishedAt")) or _docker_time(container.attrs.get("Created"))
+                if ended is not None and now - ended < older_than:
+                    continue
+                try:
+                    container.remove(force=True)
+                    removed += 1
+                except self._docker.errors.APIError:
+                    pass
+        return removed
+
+    @_engine_call
     def remove_managed_containers(self):
         """Remove every container this tool started (after an interrupt)."""
         removed = 0
@@ -340,6 +360,16 @@ class DockerEngine:
             except self._docker.errors.APIError:
                 pass
         return removed
+
+
+def _docker_time(text):
+    """Epoch seconds of a Docker timestamp ('2026-11-27T09:30:01.123456789Z'), None for unset/zero ones."""
+    if not text or text.startswith("0001-"):
+        return None
+    try:
+        return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
 
 
 def _report_step(line, pending, on_step):

@@ -351,6 +351,9 @@ def run_matrix(matrix, cells, engine, data, options):
     if kept:
         progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
     progress.event(0, None, "start", "%d cells -> %s (%d parallel builds)" % (len(cells), options.results_dir, jobs))
+    stale = engine.remove_stale_containers()
+    if stale:
+        progress.event(0, None, "cleanup", "removed %d containers an earlier run left when the engine stopped" % stale)
     cache = ResultCache(Path(options.cache_dir) / "results")
     gate = TrainingGate()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build")

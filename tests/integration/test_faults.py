@@ -167,7 +167,7 @@ def _stop_dockerd():
     pytest.fail("dockerd did not stop within 120 s")
 
 
-def test_the_engine_stopping_mid_run_keeps_finished_cells_and_resume_finishes(tmp_path, e2e_run):
+def test_the_engine_stopping_mid_run_keeps_finished_cells_and_resume_finishes(tmp_path, engine, e2e_run):
     """The real daemon is stopped during the second cell: exit 3 with a resume hint, the first cell kept;
     after the engine is back, --resume measures only what is missing."""
     from tests.integration.conftest import ROOT
@@ -200,3 +200,10 @@ def test_the_engine_stopping_mid_run_keeps_finished_cells_and_resume_finishes(tm
     doc = validate_results(json.loads((tmp_path / "results" / "r" / "results.json").read_text()))
     assert doc["complete"] is True and doc["resumed_from"]["cells_kept"] == ["keras2.3.1-tf1.15.0-py311-cpu"]
     assert by_name(doc)["modern"]["status"] == "ok"
+    # The container the stopped daemon could not remove is gone too (removed at the start of the resumed run
+    # once it has been dead a minute, or by the engine itself on restart).
+    deadline = time.time() + 90
+    while managed_containers(engine) and time.time() < deadline:
+        time.sleep(5)
+        run_cli("run", matrix, "--results-dir", tmp_path / "again", "--progress", "quiet", timeout=600)
+    assert managed_containers(engine) == []

@@ -103,6 +103,9 @@ class FakeEngine:
     def remove_managed_containers(self):
         return 0
 
+    def remove_stale_containers(self):
+        return 0
+
 
 @pytest.fixture
 def setup(tmp_path):
@@ -244,3 +247,10 @@ def test_a_daemon_that_dies_during_a_build_is_not_recorded_as_a_build_failure(se
         run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5", die_in_build=True), data, options)
     doc = json.loads((Path(options.results_dir) / "results.json").read_text())
     assert [c["name"] for c in doc["cells"]] == ["good", "nowheel"] and doc["complete"] is False
+
+
+def test_docker_timestamps_parse_and_unset_ones_are_none():
+    from runner.engine import _docker_time
+
+    assert _docker_time("2026-11-27T09:30:01.123456789Z") == 1795771801
+    assert _docker_time("0001-01-01T00:00:00Z") is None and _docker_time("") is None and _docker_time("bad") is None
