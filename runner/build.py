@@ -65,9 +65,9 @@ def classify_build_failure(log_text, timed_out):
 
 
 def build_cell(cell, engine, base_ref, dockerfiles_dir, log_path, ca_bundle, timeout, should_stop=None,
-               on_step=None):
-    """-> (status or None when built, reason, build record dict)."""
-    text = render_cell(cell)
+               on_step=None, text=None):
+    """-> (status or None when built, reason, build record dict). text: the Dockerfile, if already rendered."""
+    text = text if text is not None else render_cell(cell)
     dockerfile = write_cell(cell, dockerfiles_dir, text)
     record = {
         "status": "not_run", "seconds": None, "image": image_tag(cell), "image_id": None, "image_size": None,

@@ -27,28 +27,28 @@ def _scripts_digest():
     return digest.hexdigest()
 
 
-def cell_key(cell, dockerfile_text, base_image_id, data_sha256, device_mode):
-    """sha256 over the cell's measurement inputs. device_mode: what the GPU request will be (cpu | gpu)."""
-    inputs = {
-        "key_version": KEY_VERSION,
-        "cell": cell.id,
-        "dockerfile_sha256": hashlib.sha256(dockerfile_text.encode()).hexdigest(),
-        "base_image_id": base_image_id,
-        "scripts_sha256": _scripts_digest(),
-        "data_sha256": data_sha256,
-        "epochs": cell.epochs,
-        "backends": list(cell.backend_names),
-        "limits": [str(cell.limits.cpus), str(cell.limits.memory), str(cell.limits.pids)],
-        "device": device_mode,
-    }
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-
 class ResultCache:
     """One JSON file per key under DIR (default .cache/results). Corrupt entries are ignored, not fatal."""
 
     def __init__(self, directory):
         self.directory = Path(directory)
+        self.scripts_sha256 = _scripts_digest()  # once per run: the scripts are the same for every cell
+
+    def key(self, cell, dockerfile_text, base_image_id, data_sha256):
+        """sha256 over the cell's measurement inputs."""
+        inputs = {
+            "key_version": KEY_VERSION,
+            "cell": cell.id,
+            "dockerfile_sha256": hashlib.sha256(dockerfile_text.encode()).hexdigest(),
+            "base_image_id": base_image_id,
+            "scripts_sha256": self.scripts_sha256,
+            "data_sha256": data_sha256,
+            "epochs": cell.epochs,
+            "backends": list(cell.backend_names),
+            "limits": [str(cell.limits.cpus), str(cell.limits.memory), str(cell.limits.pids)],
+            "device": cell.device,
+        }
+        return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
     def _path(self, key):
         return self.directory / ("%s.json" % key)

@@ -334,26 +334,24 @@ class DockerEngine:
     def remove_stale_containers(self, older_than=60.0):
         """Remove containers of this tool that ended over older_than seconds ago: left behind when the daemon
         stopped under a run (it could not remove them then). Running ones, maybe another run's, stay."""
-        removed = 0
         now = time.time()
+        stale = []
         for status in ("exited", "dead", "created"):
             for container in self.client.containers.list(all=True, filters={"label": LABEL, "status": status}):
                 state = container.attrs.get("State") or {}
                 ended = _docker_time(state.get("FinishedAt")) or _docker_time(container.attrs.get("Created"))
-                if ended is not None and now - ended < older_than:
-                    continue
-                try:
-                    container.remove(force=True)
-                    removed += 1
-                except self._docker.errors.APIError:
-                    pass
-        return removed
+                if ended is None or now - ended >= older_than:
+                    stale.append(container)
+        return self._remove_containers(stale)
 
     @_engine_call
     def remove_managed_containers(self):
         """Remove every container this tool started (after an interrupt)."""
+        return self._remove_containers(self.client.containers.list(all=True, filters={"label": LABEL}))
+
+    def _remove_containers(self, containers):
         removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": LABEL}):
+        for container in containers:
             try:
                 container.remove(force=True)
                 removed += 1

@@ -22,7 +22,7 @@ from typing import List, Optional
 from runner import __version__
 from runner.bases import ensure_base
 from runner.build import build_cell, find_ca_bundle, image_tag
-from runner.cache import ResultCache, cell_key
+from runner.cache import ResultCache
 from runner.errors import EngineError, Interrupted, RunnerError
 from runner.matrix import ROOT
 from runner.measure import probe_cell, train_backend
@@ -206,6 +206,7 @@ class CellJob:
     cell: object
     base: object
     record: Optional[dict] = None
+    dockerfile: Optional[str] = None  # rendered once: the text keyed in the cache is the text built
     cache_key: Optional[str] = None
     build: Optional[Future] = None
 
@@ -224,7 +225,8 @@ def prepare_job(job, gpu_runtime, cache, data, options):
         return _finish(record, "skipped", "GPU cell, but the Docker engine has no GPU runtime (nvidia) on this host", 0)
     if base.ref is None:
         return _finish(record, "build_failed", "base image %s unavailable: %s" % (cell.base.name, base.message), 0)
-    job.cache_key = cell_key(cell, render_cell(cell), base.image_id, data.sha256, cell.device)
+    job.dockerfile = render_cell(cell)
+    job.cache_key = cache.key(cell, job.dockerfile, base.image_id, data.sha256)
     cached = None if options.rerun else cache.get(job.cache_key, cell.id)
     if cached is not None:
         cached.update(cached=True, cache_key=job.cache_key)
@@ -242,7 +244,7 @@ def build_job(job, engine, options, progress, gate, stop):
         log_path = Path(options.results_dir) / "logs" / ("%s.build.log" % cell.id)
         outcome = build_cell(cell, engine, job.base.ref, options.dockerfiles_dir, log_path, options.ca_bundle,
                              cell.timeout_minutes * 60, should_stop=lambda: stop.requested,
-                             on_step=lambda m: progress.event(job.index, cell.id, "build", m))
+                             on_step=lambda m: progress.event(job.index, cell.id, "build", m), text=job.dockerfile)
     if stop.requested:
         raise KeyboardInterrupt
     return outcome
