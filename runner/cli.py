@@ -98,7 +98,7 @@ def cmd_run(args):
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
-                         jobs=args.jobs)
+                         jobs=args.jobs, lanes=args.lanes)
     if args.resume and not args.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
                          % args.results_dir)
@@ -216,6 +216,9 @@ def build_parser():
                            "unchanged since its cached result (.cache/results)")
     opts.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
                       help="images built in parallel (default: 2-4 by CPU count); trainings never overlap builds")
+    opts.add_argument("--lanes", type=_positive_int, metavar="N",
+                      help="cells measured at once, each pinned to cores of its own (default: as many as the "
+                           "engine's CPUs and memory hold at the cells' limits; 1 measures one cell at a time)")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
     opts.add_argument("--progress", choices=["human", "quiet", "json"], default="human",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runner.engine import Mount, RunSpec, tail
 from runner.probe import MARKER
-from runner.results import summarize_epochs
+from runner.results import now_iso, summarize_epochs
 
 PROBE_DIR = Path(__file__).resolve().parent / "probe"
 IN_CONTAINER_PROBE = "/opt/keras-matrix"
@@ -56,15 +56,17 @@ def _spec(cell, image, command, timeout, data_dir=None, extra_env=None, cpuset=N
                    cpuset=cpuset, gpu=gpu, timeout=timeout)
 
 
-def probe_cell(cell, engine, image, timeout, gpu=False):
+def probe_cell(cell, engine, image, timeout, cpuset=None, gpu=False):
     """-> (probe dict or None, RunOutcome)."""
-    outcome = engine.run(_spec(cell, image, ["matrix-python", IN_CONTAINER_PROBE + "/probe.py"], timeout, gpu=gpu))
+    outcome = engine.run(_spec(cell, image, ["matrix-python", IN_CONTAINER_PROBE + "/probe.py"], timeout,
+                               cpuset=cpuset, gpu=gpu))
     return parse_marker(outcome.output), outcome
 
 
 def train_backend(cell, engine, image, backend, data_dir, timeout, cpuset=None, gpu=False):
     """Train the reference model with KERAS_BACKEND=backend. -> training record for the results."""
     command = ["matrix-python", IN_CONTAINER_PROBE + "/train.py", IN_CONTAINER_DATA + "/mnist.npz", str(cell.epochs)]
+    started_at = now_iso()
     outcome = engine.run(_spec(cell, image, command, timeout, data_dir=data_dir,
                                extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu))
     parsed = parse_marker(outcome.output) or {}
@@ -79,10 +81,14 @@ def train_backend(cell, engine, image, backend, data_dir, timeout, cpuset=None, 
         "test_accuracy": parsed.get("test_accuracy"),
         "test_loss": parsed.get("test_loss"),
         "threads": parsed.get("threads"),
+        "cpuset": cpuset,
+        "cpus_allowed": parsed.get("cpus_allowed") if isinstance(parsed.get("cpus_allowed"), list) else None,
         "error": parsed.get("error"),
         "exit_code": outcome.exit_code,
         "oom_killed": outcome.oom_killed,
         "seconds": round(outcome.seconds, 2),
+        "started_at": started_at,
+        "finished_at": now_iso(),
         "log_tail": None,
     }
     record.update(summarize_epochs(epochs))

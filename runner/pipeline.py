@@ -6,6 +6,7 @@ cell ends; SIGINT/SIGTERM stop the run cleanly (containers removed, finished cel
 
 import hashlib
 import json
+import math
 import os
 import platform
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ class RunOptions:
     resume: bool = False  # keep the finished cells of an existing run directory and run only the rest
     rerun: bool = False  # measure every cell again, even when its inputs are unchanged since a cached result
     jobs: Optional[int] = None  # parallel builds (None: default_jobs())
+    lanes: Optional[int] = None  # cells measured at once, each on its own cores (None: default_lanes())
     extra: dict = field(default_factory=dict)
 
 
@@ -155,12 +157,13 @@ class _Stop:
 
 class TrainingGate:
     """Builds run in parallel with each other, but a timed training never shares the cores with a build:
-    a training waits for running builds to end, and no build starts while a training runs."""
+    a training waits for running builds to end, and no build starts while a training runs. Trainings of
+    different cells may run together: CorePool gives each its own cores."""
 
     def __init__(self):
         self._cond = threading.Condition()
         self._builds = 0
-        self._training = False
+        self._trainings = 0
 
     def _wait(self, predicate):
         with self._cond:
@@ -170,7 +173,7 @@ class TrainingGate:
     @contextmanager
     def building(self):
         with self._cond:
-            while self._training:
+            while self._trainings:
                 self._cond.wait(timeout=1.0)
             self._builds += 1
         try:
@@ -183,14 +186,77 @@ class TrainingGate:
     @contextmanager
     def training(self):
         with self._cond:
-            self._training = True
+            self._trainings += 1
         try:
             self._wait(lambda: self._builds == 0)
             yield
         finally:
             with self._cond:
-                self._training = False
+                self._trainings -= 1
                 self._cond.notify_all()
+
+
+def cores_for(cell, host_cpus):
+    """How many whole cores a cell's containers are pinned to: its CPU limit rounded up, at most the host's."""
+    return max(1, min(host_cpus, math.ceil(float(cell.limits.cpus))))
+
+
+def cpuset_text(cores):
+    """[0, 1, 2, 5] -> '0-2,5' (Docker's --cpuset-cpus syntax)."""
+    parts, run = [], []
+    for core in sorted(cores):
+        if run and core != run[-1] + 1:
+            parts.append(run)
+            run = []
+        run.append(core)
+    if run:
+        parts.append(run)
+    return ",".join(str(r[0]) if len(r) == 1 else "%d-%d" % (r[0], r[-1]) for r in parts)
+
+
+class CorePool:
+    """The engine host's cores, lent to one cell at a time each: cells measured at the same time (lanes)
+    probe and train on disjoint cores, so one cell's timing never shares a core with another's."""
+
+    def __init__(self, count):
+        self.count = max(1, int(count or 1))
+        self._free = list(range(self.count))
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def cores(self, wanted):
+        wanted = max(1, min(self.count, wanted))
+        with self._cond:
+            while len(self._free) < wanted:
+                self._cond.wait(timeout=1.0)
+            taken, self._free = self._free[:wanted], self._free[wanted:]
+        try:
+            yield cpuset_text(taken)
+        finally:
+            with self._cond:
+                self._free = sorted(self._free + taken)
+                self._cond.notify_all()
+
+
+def default_lanes(cells, host_cpus, host_memory_bytes):
+    """Cells measured at once: as many as the host's cores hold side by side (each cell on its own cores),
+    and no more than its memory holds at the cells' memory limits."""
+    cells = list(cells)
+    if not cells:
+        return 1
+    by_cores = host_cpus // max(cores_for(c, host_cpus) for c in cells)
+    limit = max(memory_bytes(c.limits.memory) for c in cells)
+    by_memory = host_memory_bytes // limit if host_memory_bytes and limit else by_cores
+    return max(1, min(by_cores, by_memory))
+
+
+def memory_bytes(text):
+    """'6g' -> bytes (Docker's units: b, k, m, g; binary multiples)."""
+    text = str(text).strip().lower()
+    scale = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    if text[-1:] in scale:
+        return int(float(text[:-1]) * scale[text[-1]])
+    return int(float(text))
 
 
 def default_jobs():
@@ -250,8 +316,9 @@ def build_job(job, engine, options, progress, gate, stop):
     return outcome
 
 
-def measure_job(job, engine, data_dir, options, progress, gate):
-    """Probe and train one built cell. Never raises for a cell's own failure: returns its record."""
+def measure_job(job, engine, data_dir, options, progress, gate, core_pool, stop):
+    """Probe and train one built cell on cores of its own. Runs in a measurement lane. Never raises for a
+    cell's own failure: returns its record."""
     cell, index = job.cell, job.index
     record = base_record(cell)
     record["base_image"] = job.base.to_dict()
@@ -267,39 +334,52 @@ def measure_job(job, engine, data_dir, options, progress, gate):
     def finish(status, reason=None):
         return _finish(record, status, reason, round((build["seconds"] or 0) + time.monotonic() - started, 2))
 
+    def checked():
+        if stop.requested:  # never start a container once the run is stopping
+            raise KeyboardInterrupt
+
     if status:
         progress.event(index, cell.id, status, reason or "")
         return finish(status, reason)
     image = image_tag(cell)
     use_gpu = cell.device == "gpu"
 
-    progress.event(index, cell.id, "probe", "build %.0fs" % build["seconds"])
-    probe, outcome = probe_cell(cell, engine, image, min(remaining(), 900), gpu=use_gpu)
-    if probe is None:
-        status = "timeout" if outcome.timed_out else "error"
-        return finish(status, "the probe gave no result (exit code %s): %s"
-                      % (outcome.exit_code, outcome.output.strip()[-300:]))
-    record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
-    record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
-    default = probe.get("default_backend") if isinstance(probe.get("default_backend"), dict) else {}
-    for key in ("backend", "error", "keras_version", "keras_json", "keras_json_written", "stderr_tail"):
-        default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
-    record["default_backend"] = default
-    progress.event(index, cell.id, "default backend", str(record["default_backend"].get("backend")
-                                                          or (record["default_backend"].get("error") or {}).get("type")))
+    with core_pool.cores(cores_for(cell, core_pool.count)) as cpuset:
+        record["cpuset"], record["measure_started_at"] = cpuset, now_iso()
+        checked()
+        progress.event(index, cell.id, "probe", "build %.0fs, CPUs %s" % (build["seconds"], cpuset))
+        probe, outcome = probe_cell(cell, engine, image, min(remaining(), 900), cpuset=cpuset, gpu=use_gpu)
+        container_seconds = outcome.seconds
+        if probe is None:
+            checked()
+            status = "timeout" if outcome.timed_out else "error"
+            return finish(status, "the probe gave no result (exit code %s): %s"
+                          % (outcome.exit_code, outcome.output.strip()[-300:]))
+        record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
+        record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
+        default = probe.get("default_backend") if isinstance(probe.get("default_backend"), dict) else {}
+        for key in ("backend", "error", "keras_version", "keras_json", "keras_json_written", "stderr_tail"):
+            default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
+        record["default_backend"] = default
+        progress.event(index, cell.id, "default backend", str(record["default_backend"].get("backend")
+                                                              or (record["default_backend"].get("error") or {}).get("type")))
 
-    cpuset = "0-%d" % (max(1, int(float(cell.limits.cpus))) - 1)
-    for backend in cell.backend_names:
-        progress.event(index, cell.id, "train " + backend)
-        with gate.training():
-            training = train_backend(cell, engine, image, backend, data_dir, remaining(), cpuset=cpuset, gpu=use_gpu)
-        record["trainings"][backend] = training
-        summary = training["status"]
-        if training["status"] == "ok":
-            summary = "acc %.4f, steady epoch %.2fs" % (training["test_accuracy"] or 0, training["steady_epoch_seconds"] or 0)
-        progress.event(index, cell.id, "trained " + backend, summary)
-        if time.monotonic() >= deadline:
-            break
+        for backend in cell.backend_names:
+            progress.event(index, cell.id, "train " + backend)
+            with gate.training():
+                checked()
+                training = train_backend(cell, engine, image, backend, data_dir, remaining(), cpuset=cpuset, gpu=use_gpu)
+            checked()
+            container_seconds += training["seconds"]
+            record["trainings"][backend] = training
+            summary = training["status"]
+            if training["status"] == "ok":
+                summary = "acc %.4f, steady epoch %.2fs" % (training["test_accuracy"] or 0, training["steady_epoch_seconds"] or 0)
+            progress.event(index, cell.id, "trained " + backend, summary)
+            if time.monotonic() >= deadline:
+                break
+    # Container time alone: what measuring this cell costs without waiting for cores or builds.
+    record["measure_seconds"] = round(container_seconds, 2)
     record["device_used"] = _device_used(record["trainings"])
     status, reason = cell_status(cell, record["trainings"], record["default_backend"])
     if time.monotonic() >= deadline and len(record["trainings"]) < len(cell.backend_names):
@@ -322,13 +402,16 @@ def _resolve_bases(cells, engine, options, progress, gpu_runtime):
 def run_matrix(matrix, cells, engine, data, options):
     """Measure every cell; write each record as it ends. Returns the run document.
 
-    Builds run ahead in a pool of options.jobs; cells are measured one at a time, in matrix order, with
-    each timed training alone on its cores (TrainingGate)."""
+    Builds run ahead in a pool of options.jobs. Built cells are measured in options.lanes lanes, each
+    lane on cores of its own (CorePool), and no timed training ever runs while a build does (TrainingGate)."""
     run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     options.results_dir = Path(options.results_dir) / run_id
     options.ca_bundle = find_ca_bundle(options.ca_bundle)
     jobs = options.jobs or default_jobs()
     facts = engine.describe()
+    host_cpus = facts.get("cpus") or os.cpu_count() or 1
+    core_pool = CorePool(host_cpus)
+    lanes = options.lanes or default_lanes(cells, host_cpus, facts.get("memory_bytes"))
     gpu_runtime = facts["gpu_runtime"] if options.gpu is None else options.gpu
     doc = {
         "schema_version": SCHEMA_VERSION, "kind": KIND, "run_id": run_id, "started_at": now_iso(),
@@ -336,7 +419,7 @@ def run_matrix(matrix, cells, engine, data, options):
         "matrix": {"path": str(matrix.path), "sha256": hashlib.sha256(Path(matrix.path).read_bytes()).hexdigest(),
                    "cells_total": len(matrix.cells), "cells_selected": [c.id for c in cells]},
         "settings": {"ca_bundle_mounted": bool(options.ca_bundle), "allow_pull": options.allow_pull,
-                     "jobs": jobs, "rerun": options.rerun, "prune": options.prune},
+                     "jobs": jobs, "lanes": lanes, "rerun": options.rerun, "prune": options.prune},
         "provenance": {"runner_version": __version__, "git_sha": git_sha(), "docker_version": facts["docker_version"],
                        "docker": facts, "host": host_facts(), "gpu_runtime": gpu_runtime,
                        "data": {"source": data.source, "sha256": data.sha256}},
@@ -352,72 +435,106 @@ def run_matrix(matrix, cells, engine, data, options):
     progress = Progress(options.progress, len(cells))
     if kept:
         progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
-    progress.event(0, None, "start", "%d cells -> %s (%d parallel builds)" % (len(cells), options.results_dir, jobs))
+    progress.event(0, None, "start", "%d cells -> %s (%d parallel builds, %d measuring at once on %d CPUs)"
+                   % (len(cells), options.results_dir, jobs, lanes, host_cpus))
     stale = engine.remove_stale_containers()
     if stale:
         progress.event(0, None, "cleanup", "removed %d containers an earlier run left when the engine stopped" % stale)
     cache = ResultCache(Path(options.cache_dir) / "results")
     gate = TrainingGate()
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build")
+    builders = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="build")
+    measurers = ThreadPoolExecutor(max_workers=lanes, thread_name_prefix="measure")
     completed = False
+
+    def record_done(job, record):
+        writer.write_cell(record)
+        progress.event(job.index, job.cell.id, "done", "%s%s%s" % (
+            record["status"], " (cached)" if record.get("cached") else "",
+            (": " + record["reason"]) if record["reason"] else ""))
+        if options.prune and record["build"].get("status") == "built":
+            engine.remove_image(image_tag(job.cell))
+        _note_disk(doc, engine)
+
+    def stop_all():
+        """Stop builds and lanes: nothing new starts, running containers are removed, threads end."""
+        stop.requested = True
+        builders.shutdown(wait=False, cancel_futures=True)
+        measurers.shutdown(wait=False, cancel_futures=True)
+        removed = 0
+        try:
+            if engine.alive():
+                removed = engine.remove_managed_containers()
+        except RunnerError:
+            pass  # the engine went away: its containers went with it
+        builders.shutdown(wait=True)
+        measurers.shutdown(wait=True)
+        return removed
+
     with _Stop() as stop:
         try:
             bases = _resolve_bases(cells, engine, options, progress, gpu_runtime)
-            plan = []
+            measuring = {}
             for index, cell in enumerate(cells, 1):
                 job = CellJob(index, cell, bases.get(cell.base.name) or _unused_base(cell))
                 job.record = prepare_job(job, gpu_runtime, cache, data, options)
                 if job.record is None:
-                    job.build = pool.submit(build_job, job, engine, options, progress, gate, stop)
-                plan.append(job)
-            for job in plan:
-                cell = job.cell
-                record = job.record
-                if record is None:
-                    engine_died = EngineError(
-                        "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
-                        "Try: restart the engine, then run again with --resume --run-id %s"
-                        % (cell.id, len(doc["cells"]), options.results_dir, run_id))
+                    job.build = builders.submit(build_job, job, engine, options, progress, gate, stop)
+                    measuring[measurers.submit(measure_job, job, engine, data.path.parent, options, progress, gate,
+                                               core_pool, stop)] = job
+                else:
+                    record_done(job, job.record)
+            while measuring:
+                # Short waits: Ctrl-C and SIGTERM reach this thread between them.
+                finished, _ = wait(list(measuring), timeout=1.0, return_when=FIRST_COMPLETED)
+                engine_died = None
+                for future in sorted(finished, key=lambda f: measuring[f].index):
+                    job = measuring.pop(future)
                     try:
-                        record = measure_job(job, engine, data.path.parent, options, progress, gate)
-                    except KeyboardInterrupt:
-                        raise
-                    except RunnerError as exc:
-                        if not engine.alive():
-                            raise engine_died from None
-                        record = base_record(cell)
-                        record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
-                    # A build or container that failed because the engine went away is not the cell's result.
-                    if record["status"] in ("error", "build_failed", "timeout", "train_failed", "partial") \
-                            and not engine.alive():
-                        raise engine_died from None
-                    record["measured_in_run"] = run_id
-                    cache.put(job.cache_key, record)
-                writer.write_cell(record)
-                progress.event(job.index, cell.id, "done", "%s%s%s" % (
-                    record["status"], " (cached)" if record.get("cached") else "",
-                    (": " + record["reason"]) if record["reason"] else ""))
-                if options.prune and record["build"].get("status") == "built":
-                    engine.remove_image(image_tag(cell))
-                _note_disk(doc, engine)
+                        record_done(job, _measured_record(job, future, engine, cache, run_id, options, doc))
+                    except EngineError as exc:  # keep what the other lanes finished, then stop
+                        engine_died = engine_died or exc
+                if engine_died:
+                    raise engine_died
             completed = True
         except KeyboardInterrupt:
-            stop.requested = True
-            pool.shutdown(wait=True, cancel_futures=True)
-            removed = engine.remove_managed_containers()
+            removed = stop_all()
             writer.finish(complete=False)
             raise Interrupted("interrupted: %d finished cells kept in %s (%d containers removed)"
                               % (len(doc["cells"]), options.results_dir, removed)) from None
         except BaseException:
-            stop.requested = True  # builds still queued or running stop too
+            stop_all()
             writer.finish(complete=False)
             raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            builders.shutdown(wait=True, cancel_futures=True)
+            measurers.shutdown(wait=True, cancel_futures=True)
             if completed:
                 doc["disk"]["layers_bytes_end"] = engine.disk_usage()
                 writer.finish(complete=True)
     return doc
+
+
+def _measured_record(job, future, engine, cache, run_id, options, doc):
+    """The record a lane produced (or an error record for a runner failure); raises EngineError when the
+    engine itself went away, since then the failure is not the cell's result."""
+    cell = job.cell
+    engine_died = EngineError(
+        "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
+        "Try: restart the engine, then run again with --resume --run-id %s"
+        % (cell.id, len(doc["cells"]), options.results_dir, run_id))
+    try:
+        record = future.result()
+    except RunnerError as exc:
+        if not engine.alive():
+            raise engine_died from None
+        record = base_record(cell)
+        record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
+    # A build or container that failed because the engine went away is not the cell's result.
+    if record["status"] in ("error", "build_failed", "timeout", "train_failed", "partial") and not engine.alive():
+        raise engine_died from None
+    record["measured_in_run"] = run_id
+    cache.put(job.cache_key, record)
+    return record
 
 
 def _note_disk(doc, engine):

@@ -87,7 +87,9 @@ class ResultsWriter:
     def _put(self, record):
         cells = [c for c in self.doc["cells"] if c["cell_id"] != record["cell_id"]]
         cells.append(record)
-        self.doc["cells"] = cells
+        # Cells measured side by side end in any order; the document keeps the matrix's.
+        order = {cell_id: i for i, cell_id in enumerate((self.doc.get("matrix") or {}).get("cells_selected") or [])}
+        self.doc["cells"] = sorted(cells, key=lambda c: order.get(c["cell_id"], len(order)))
 
     def write_cell(self, record):
         record.setdefault("schema_version", SCHEMA_VERSION)

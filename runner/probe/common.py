@@ -71,6 +71,23 @@ def parse_marker(stdout):
     return None
 
 
+def cpus_allowed():
+    """The CPU ids this process may run on, as the kernel sees them (its pinning, not the runner's word)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # Python 2.7: read the kernel's list, e.g. "0-1,4"
+        try:
+            with open("/proc/self/status") as handle:
+                text = next(line for line in handle if line.startswith("Cpus_allowed_list:")).split(":", 1)[1]
+        except (IOError, OSError, StopIteration):
+            return None
+        cpus = []
+        for part in text.strip().split(","):
+            low, _, high = part.partition("-")
+            cpus.extend(range(int(low), int(high or low) + 1))
+        return cpus
+
+
 def clean_env(home, extra=None):
     """The environment of a fresh user: a new empty HOME and no KERAS_BACKEND."""
     env = dict(os.environ)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import clean_env, clip, describe_exception, emit, parse_marker, run  # noqa: E402
+from common import clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run  # noqa: E402
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
 LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch"]
@@ -122,10 +122,9 @@ def main():
         "image_keras_backend": os.environ.get("KERAS_BACKEND"),
         "uid": os.getuid(),
     }
-    try:
-        result["cpus_allowed"] = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
+    allowed = cpus_allowed()
+    if allowed is not None:
+        result["cpus_allowed"] = len(allowed)
     result["installed"], result["pip_freeze_error"] = pip_freeze()
     result["libraries"] = library_imports()
     result["default_backend"] = default_backend()

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import describe_exception, emit  # noqa: E402
+from common import cpus_allowed, describe_exception, emit  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -44,7 +44,7 @@ def main():
     data_path, epochs = sys.argv[1], int(sys.argv[2])
     requested = os.environ.get("KERAS_BACKEND")
     result = {"backend": requested, "stage": "import", "epochs": epochs, "batch_size": BATCH_SIZE,
-              "threads": os.environ.get("OMP_NUM_THREADS")}
+              "threads": os.environ.get("OMP_NUM_THREADS"), "cpus_allowed": cpus_allowed()}
     try:
         import numpy as np
         import keras

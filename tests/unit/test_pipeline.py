@@ -30,8 +30,12 @@ cells:
 class FakeEngine:
     """Scripted answers per image; records what the runner asked for."""
 
-    def __init__(self, interrupt_on=None, daemon_dies_on=None, build_seconds=0.0, die_in_build=False):
+    def __init__(self, interrupt_on=None, daemon_dies_on=None, build_seconds=0.0, die_in_build=False, cpus=None,
+                 run_seconds=0.0):
         self.die_in_build = die_in_build
+        self.cpus, self.run_seconds = cpus, run_seconds
+        self.active_runs = {}  # container name -> cpuset, while it runs
+        self.overlapping_runs = []  # cpusets of runs that found others running
         self.runs = []
         self.builds = []
         self.build_seconds = build_seconds
@@ -47,7 +51,7 @@ class FakeEngine:
         return not self.dead
 
     def describe(self):
-        return {"docker_version": "fake", "gpu_runtime": False}
+        return {"docker_version": "fake", "gpu_runtime": False, "cpus": self.cpus, "memory_bytes": 64 << 30}
 
     def image(self, ref):
         return {"Id": "sha256:base", "Config": {"Labels": {}}}
@@ -79,6 +83,14 @@ class FakeEngine:
             raise EngineError("cannot create a container: connection refused")
         if self.interrupt_on and self.interrupt_on in spec.image:
             raise KeyboardInterrupt
+        key = object()
+        with self.lock:
+            if self.active_runs:
+                self.overlapping_runs.append(sorted(list(self.active_runs.values()) + [spec.cpuset]))
+            self.active_runs[key] = spec.cpuset
+        time.sleep(self.run_seconds)
+        with self.lock:
+            del self.active_runs[key]
         if spec.command[1].endswith("probe.py"):
             result = {"python": "2.7.18", "installed": {"keras": "2.3.1"}, "libraries": {},
                       "default_backend": {"backend": "tensorflow", "error": None, "keras_json": {"backend": "tensorflow"},
@@ -152,7 +164,8 @@ def test_an_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(setup):
         run_matrix(matrix, matrix.cells, FakeEngine(interrupt_on="keras2.2.5"), data, options)
     doc = validate_results(json.loads((Path(options.results_dir) / "results.json").read_text()))
     assert doc["complete"] is False
-    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel"]
+    # The GPU cell's skip was known before any build, so it is recorded at once.
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "gpu"]
     assert (Path(options.results_dir) / "cells" / "keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu.json").exists()
 
 
@@ -173,14 +186,15 @@ def test_a_daemon_that_dies_mid_run_stops_cleanly_and_resume_continues(setup):
     with pytest.raises(EngineError, match="stopped answering during cell keras2.2.5.*--resume --run-id t"):
         run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5"), data, options)
     run_dir = Path(options.results_dir)
-    assert [c["name"] for c in json.loads((run_dir / "results.json").read_text())["cells"]] == ["good", "nowheel"]
+    assert [c["name"] for c in json.loads((run_dir / "results.json").read_text())["cells"]] == ["good", "nowheel", "gpu"]
 
     engine = FakeEngine()
     options.results_dir, options.resume = run_dir.parent, True
     doc = run_matrix(matrix, matrix.cells, engine, data, options)
     assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "half", "gpu", "broken"]
     assert doc["complete"] is True and sorted(doc["resumed_from"]["cells_kept"]) == sorted(
-        ["keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu", "keras2.3.1-tf1.15.0-py311-cpu"])
+        ["keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu", "keras2.3.1-tf1.15.0-py311-cpu",
+         "keras3.15.1-tf2.21.0-py311-gpu"])
     assert not any("keras2.3.1-tf1.15.0-theano" in spec.image for spec in engine.runs)  # not measured again
 
 
@@ -246,7 +260,7 @@ def test_a_daemon_that_dies_during_a_build_is_not_recorded_as_a_build_failure(se
     with pytest.raises(EngineError, match="stopped answering during cell keras2.2.5"):
         run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5", die_in_build=True), data, options)
     doc = json.loads((Path(options.results_dir) / "results.json").read_text())
-    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel"] and doc["complete"] is False
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "gpu"] and doc["complete"] is False
 
 
 def test_docker_timestamps_parse_and_unset_ones_are_none():
@@ -254,3 +268,95 @@ def test_docker_timestamps_parse_and_unset_ones_are_none():
 
     assert _docker_time("2026-11-27T09:30:01.123456789Z") == 1795771801
     assert _docker_time("0001-01-01T00:00:00Z") is None and _docker_time("") is None and _docker_time("bad") is None
+
+
+LANES_MATRIX = """
+version: 1
+defaults: {limits: {cpus: 2, memory: 4g}}
+cells:
+  - {name: a, era: py27, keras: "2.3.1", tensorflow: "1.15.0"}
+  - {name: b, era: py27, keras: "2.2.5", tensorflow: "1.14.0"}
+  - {name: c, era: py27, keras: "2.2.4", tensorflow: "1.13.2"}
+  - {name: d, era: py27, keras: "2.2.2", tensorflow: "1.12.3"}
+"""
+
+
+def test_cells_measured_side_by_side_get_disjoint_cores_and_never_meet_a_build(setup, tmp_path):
+    _, data, options = setup
+    path = tmp_path / "lanes.yaml"
+    path.write_text(LANES_MATRIX)
+    matrix = load_matrix(path)
+    engine = FakeEngine(cpus=4, run_seconds=0.15, build_seconds=0.1)
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert doc["settings"]["lanes"] == 2  # 4 CPUs hold two 2-core cells
+    assert [c["name"] for c in doc["cells"]] == ["a", "b", "c", "d"]  # matrix order, whatever ended first
+    assert engine.overlapping_runs, "two lanes never measured at the same time"
+    for cpusets in engine.overlapping_runs:  # containers running together never share a core
+        cores = [core for cpuset in cpusets for core in _cores(cpuset)]
+        assert len(cores) == len(set(cores))
+    assert {spec.cpuset for spec in engine.runs} <= {"0-1", "2-3"}
+    assert engine.trainings_during_builds == 0
+    for cell in doc["cells"]:
+        assert cell["cpuset"] in ("0-1", "2-3") and cell["trainings"]["tensorflow"]["cpuset"] == cell["cpuset"]
+        assert cell["measure_seconds"] == 9.0  # probe 1 s + training 8 s, as the engine reported
+
+
+def test_one_lane_measures_one_cell_at_a_time(setup, tmp_path):
+    _, data, options = setup
+    path = tmp_path / "lanes.yaml"
+    path.write_text(LANES_MATRIX)
+    matrix = load_matrix(path)
+    options.lanes = 1
+    engine = FakeEngine(cpus=4, run_seconds=0.05)
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert doc["settings"]["lanes"] == 1 and engine.overlapping_runs == []
+
+
+def _cores(cpuset):
+    cores = []
+    for part in cpuset.split(","):
+        low, _, high = part.partition("-")
+        cores.extend(range(int(low), int(high or low) + 1))
+    return cores
+
+
+@pytest.mark.parametrize("cores,text", [([0], "0"), ([0, 1], "0-1"), ([3, 0, 1, 2], "0-3"), ([0, 1, 2, 5], "0-2,5"),
+                                        ([1, 3, 5], "1,3,5")])
+def test_cpuset_text(cores, text):
+    from runner.pipeline import cpuset_text
+
+    assert cpuset_text(cores) == text and sorted(_cores(text)) == sorted(cores)
+
+
+def test_default_lanes_fit_the_cores_and_the_memory(tmp_path):
+    from runner.pipeline import default_lanes
+
+    def cells(text):
+        path = tmp_path / "m.yaml"
+        path.write_text("version: 1\n" + text)
+        return load_matrix(path).cells
+
+    two_core = cells('defaults: {limits: {cpus: 2, memory: 6g}}\ncells:\n  - {name: x, era: py311, keras: "3.0.5", tensorflow: "2.16.2"}\n')
+    assert default_lanes(two_core, 2, 64 << 30) == 1
+    assert default_lanes(two_core, 16, 64 << 30) == 8
+    assert default_lanes(two_core, 16, 20 << 30) == 3  # three 6g limits fit in 20 GiB, not four
+    assert default_lanes(two_core, 1, None) == 1
+    odd = cells('defaults: {limits: {cpus: "1.5", memory: 2g}}\ncells:\n  - {name: x, era: py311, keras: "3.0.5", tensorflow: "2.16.2"}\n')
+    assert default_lanes(odd, 8, None) == 4  # 1.5 CPUs is pinned to 2 whole cores
+
+
+def test_the_core_pool_lends_disjoint_cores_and_waits_when_none_are_free():
+    from runner.pipeline import CorePool
+
+    pool = CorePool(3)
+    with pool.cores(2) as first:
+        assert first == "0-1"
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(pool.cores(2).__enter__()))
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive() and got == []  # only core 2 is free
+    waiter.join(3)
+    assert got == ["0-1"]
+    with CorePool(2).cores(8) as everything:  # more than the host has: all of it, never a deadlock
+        assert everything == "0-1"

@@ -1,0 +1,42 @@
+"""Measurement lanes on the real engine: two one-core cells measured at once, each on a core of its own.
+The kernel inside each container says which cores it may use; the test believes that, not the runner."""
+
+import json
+
+from runner.results import validate_results
+from tests.integration.conftest import ROOT, run_cli
+
+LANES_MATRIX = ROOT / "tests" / "data" / "lanes-matrix.yaml"
+
+
+def _cores(cpuset):
+    cores = []
+    for part in cpuset.split(","):
+        low, _, high = part.partition("-")
+        cores.extend(range(int(low), int(high or low) + 1))
+    return cores
+
+
+def test_two_lanes_measure_two_cells_at_once_on_disjoint_cores(engine, tmp_path):
+    proc = run_cli("run", LANES_MATRIX, "--results-dir", tmp_path, "--run-id", "lanes", "--rerun", "--lanes", "2",
+                   timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = validate_results(json.loads((tmp_path / "lanes" / "results.json").read_text()))
+    assert doc["settings"]["lanes"] == 2
+    assert [c["name"] for c in doc["cells"]] == ["lane-tensorflow", "lane-jax"]  # matrix order
+    trainings = []
+    for cell in doc["cells"]:
+        assert cell["status"] == "ok", (cell["cell_id"], cell["reason"])
+        (backend, training), = cell["trainings"].items()
+        assert training["test_accuracy"] > 0.9, (cell["cell_id"], training)
+        # One core each, and the container's own view of its affinity is exactly the runner's cpuset.
+        assert len(_cores(cell["cpuset"])) == 1 and training["cpuset"] == cell["cpuset"]
+        assert training["cpus_allowed"] == _cores(cell["cpuset"]), (backend, training["cpus_allowed"])
+        assert training["threads"] == "1"
+        trainings.append(training)
+    first, second = trainings
+    assert set(_cores(doc["cells"][0]["cpuset"])).isdisjoint(_cores(doc["cells"][1]["cpuset"]))
+    # The two cells were measured at the same time: each lane got its cores before the other lane's cell ended.
+    starts = [c["measure_started_at"] for c in doc["cells"]]
+    ends = [c["finished_at"] for c in doc["cells"]]
+    assert max(starts) < min(ends), (starts, ends)
