@@ -9,6 +9,7 @@
             another (their summed container time); again with --no-cache
   overhead  the same stack's training in the container vs. in a plain virtualenv on the host
             (same Python minor, same packages, same thread counts, same CPUs; medians of repeated runs)
+  lanes     a one-core training alone vs. beside a twin on another core (what measurement lanes do)
   plan      plan + render of a generated 10,000-cell matrix
 
 Prints a table and writes JSON (default bench/results.json). Needs the Docker engine and the network the
@@ -18,6 +19,7 @@ builds need; empties the engine's pip cache mounts (type exec.cachemount), nothi
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,6 +171,38 @@ def overhead(engine, matrix_path, cold_doc, work, data, repeats):
             "container_median": container_median, "overhead": container_median / host_median - 1}
 
 
+def lanes_interference(engine, matrix_path, data, repeats):
+    """Does a neighbour on the other cores slow a timed training down? The first bench cell, limited to one
+    core, trains alone on core 0, then at the same time as a twin on core 1 (what two lanes do);
+    interleaved repeats; median steady epoch of the core-0 runs on each side."""
+    if (engine.describe().get("cpus") or 1) < 2:
+        return {"skipped": "one CPU: no two lanes fit"}
+    cell = load_matrix(matrix_path).cells[0]
+    cell = dataclasses.replace(cell, limits=dataclasses.replace(cell.limits, cpus="1"))
+    image = "keras-matrix/cell:%s" % cell.id
+
+    def train(core):
+        return train_backend(cell, engine, image, "tensorflow", data.path.parent, 900, cpuset=str(core))
+
+    alone, beside = [], []
+    for attempt in range(repeats):
+        run = train(0)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pair = [pool.submit(train, core) for core in (0, 1)]
+            together = pair[0].result()
+            pair[1].result()
+        if run["status"] != "ok" or together["status"] != "ok":
+            return {"skipped": "a training failed: %s" % (run.get("error") or together.get("error"))}
+        alone.append(run["steady_epoch_seconds"])
+        beside.append(together["steady_epoch_seconds"])
+        log("lanes %d/%d: alone %.3fs, beside a neighbour %.3fs per steady epoch" % (attempt + 1, repeats, alone[-1],
+                                                                                   beside[-1]))
+    alone_median, beside_median = statistics.median(alone), statistics.median(beside)
+    return {"cell": cell.id, "repeats": repeats, "alone_steady_epoch_seconds": alone,
+            "beside_steady_epoch_seconds": beside, "alone_median": alone_median, "beside_median": beside_median,
+            "slowdown": beside_median / alone_median - 1}
+
+
 def plan_render_10k(work):
     """A generated matrix of 10,000 cells: load + validate + expand, then render every Dockerfile."""
     keras = ", ".join('"3.0.%d"' % i for i in range(100))
@@ -245,6 +280,8 @@ def main():
         if not args.skip_overhead:
             log("container vs. host virtualenv training")
             result["overhead"] = overhead(engine, matrix, cold, work, data, args.repeats)
+            log("lanes: a training alone vs. beside a neighbour on another core")
+            result["lanes_interference"] = lanes_interference(engine, matrix, data, args.repeats)
     finally:  # leave nothing of the bench's own behind (its cells' images included)
         bench_cells = ["keras-matrix/cell:keras%s-tf%s-py311-cpu" % (v, TENSORFLOW) for v in KERAS + [CHANGED_KERAS[1]]]
         for image in engine.client.images.list(name="keras-matrix/bench-naive") + \
@@ -275,6 +312,13 @@ def main():
                      % (o["container_median"], o["host_median"], 100 * o["overhead"]), "< 5%"])
     elif "overhead" in result:
         rows.append(["container vs host training", result["overhead"]["skipped"], "< 5%"])
+    lanes = result.get("lanes_interference")
+    if lanes and "slowdown" in lanes:
+        rows.append(["one-core training beside a neighbour on another core vs alone (steady epoch median)",
+                     "%.3f s vs %.3f s = %+.1f%%" % (lanes["beside_median"], lanes["alone_median"], 100 * lanes["slowdown"]),
+                     ""])
+    elif lanes:
+        rows.append(["one-core training beside a neighbour vs alone", lanes["skipped"], ""])
     print(tabulate(rows, headers=["measure", "value", "target"], tablefmt="github"))
     Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     log("wrote %s" % args.out)

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -222,9 +222,18 @@ class CorePool:
         self.count = max(1, int(count or 1))
         self._free = list(range(self.count))
         self._cond = threading.Condition()
+        self._gpu = threading.Lock()
 
     @contextmanager
-    def cores(self, wanted):
+    def cores(self, wanted, gpu=False):
+        """Cores for one cell; a GPU cell also takes the GPU alone (the engine exposes all its GPUs to each
+        GPU container, so two at once would share them). The GPU is taken first, and nobody holding cores
+        ever waits for it: no deadlock."""
+        with (self._gpu if gpu else nullcontext()), self._lend(wanted) as cpuset:
+            yield cpuset
+
+    @contextmanager
+    def _lend(self, wanted):
         wanted = max(1, min(self.count, wanted))
         with self._cond:
             while len(self._free) < wanted:
@@ -344,7 +353,7 @@ def measure_job(job, engine, data_dir, options, progress, gate, core_pool, stop)
     image = image_tag(cell)
     use_gpu = cell.device == "gpu"
 
-    with core_pool.cores(cores_for(cell, core_pool.count)) as cpuset:
+    with core_pool.cores(cores_for(cell, core_pool.count), gpu=use_gpu) as cpuset:
         record["cpuset"], record["measure_started_at"] = cpuset, now_iso()
         checked()
         progress.event(index, cell.id, "probe", "build %.0fs, CPUs %s" % (build["seconds"], cpuset))

@@ -31,10 +31,12 @@ class FakeEngine:
     """Scripted answers per image; records what the runner asked for."""
 
     def __init__(self, interrupt_on=None, daemon_dies_on=None, build_seconds=0.0, die_in_build=False, cpus=None,
-                 run_seconds=0.0):
+                 run_seconds=0.0, gpu_runtime=False):
+        self.gpu_runtime = gpu_runtime
         self.die_in_build = die_in_build
         self.cpus, self.run_seconds = cpus, run_seconds
-        self.active_runs = {}  # container name -> cpuset, while it runs
+        self.active_runs = {}  # -> (cpuset, gpu) of each container while it runs
+        self.gpu_runs_together = 0
         self.overlapping_runs = []  # cpusets of runs that found others running
         self.runs = []
         self.builds = []
@@ -51,7 +53,7 @@ class FakeEngine:
         return not self.dead
 
     def describe(self):
-        return {"docker_version": "fake", "gpu_runtime": False, "cpus": self.cpus, "memory_bytes": 64 << 30}
+        return {"docker_version": "fake", "gpu_runtime": self.gpu_runtime, "cpus": self.cpus, "memory_bytes": 64 << 30}
 
     def image(self, ref):
         return {"Id": "sha256:base", "Config": {"Labels": {}}}
@@ -86,8 +88,10 @@ class FakeEngine:
         key = object()
         with self.lock:
             if self.active_runs:
-                self.overlapping_runs.append(sorted(list(self.active_runs.values()) + [spec.cpuset]))
-            self.active_runs[key] = spec.cpuset
+                self.overlapping_runs.append(sorted([c for c, _ in self.active_runs.values()] + [spec.cpuset]))
+                if spec.gpu and any(gpu for _, gpu in self.active_runs.values()):
+                    self.gpu_runs_together += 1
+            self.active_runs[key] = (spec.cpuset, spec.gpu)
         time.sleep(self.run_seconds)
         with self.lock:
             del self.active_runs[key]
@@ -360,3 +364,16 @@ def test_the_core_pool_lends_disjoint_cores_and_waits_when_none_are_free():
     assert got == ["0-1"]
     with CorePool(2).cores(8) as everything:  # more than the host has: all of it, never a deadlock
         assert everything == "0-1"
+
+
+def test_gpu_cells_never_share_the_gpu_even_in_separate_lanes(setup, tmp_path):
+    _, data, options = setup
+    path = tmp_path / "gpu.yaml"
+    path.write_text(LANES_MATRIX.replace('}\n', ', device: gpu}\n').replace("limits: {cpus: 2, memory: 4g}, device: gpu}",
+                                                                          "limits: {cpus: 2, memory: 4g}}"))
+    matrix = load_matrix(path)
+    assert all(cell.device == "gpu" for cell in matrix.cells)
+    engine = FakeEngine(cpus=4, run_seconds=0.1, gpu_runtime=True)
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert doc["settings"]["lanes"] == 2 and engine.runs and all(spec.gpu for spec in engine.runs)
+    assert engine.gpu_runs_together == 0
