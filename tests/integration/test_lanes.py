@@ -2,6 +2,10 @@
 The kernel inside each container says which cores it may use; the test believes that, not the runner."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 from runner.results import validate_results
 from tests.integration.conftest import ROOT, run_cli
@@ -40,3 +44,26 @@ def test_two_lanes_measure_two_cells_at_once_on_disjoint_cores(engine, tmp_path)
     starts = [c["measure_started_at"] for c in doc["cells"]]
     ends = [c["finished_at"] for c in doc["cells"]]
     assert max(starts) < min(ends), (starts, ends)
+
+
+def test_stopping_a_run_while_two_lanes_measure_removes_both_lanes_containers(engine, tmp_path):
+    from runner.engine import LABEL
+
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "runner", "run", str(LANES_MATRIX), "--results-dir",
+                                 str(tmp_path), "--run-id", "stopped", "--rerun", "--lanes", "2"],
+                                cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+        deadline = time.time() + 900
+        while log.read_text().count(": probe - ") < 2 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        assert log.read_text().count(": probe - ") == 2, log.read_text()[-2000:]
+        time.sleep(1)  # both lanes are in a container now
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    text = log.read_text()
+    assert proc.returncode == 130, text[-2000:]
+    assert "interrupted" in text and "Traceback" not in text
+    assert engine.client.containers.list(all=True, filters={"label": LABEL}) == []
+    doc = validate_results(json.loads((tmp_path / "stopped" / "results.json").read_text()))
+    assert doc["complete"] is False
