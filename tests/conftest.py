@@ -19,3 +19,12 @@ def _no_docker_in_unit_tests(request, monkeypatch):
     if "integration" in Path(str(request.node.fspath)).parts:
         return
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/keras-matrix-unit-tests.sock")
+
+
+def cores_of(cpuset):
+    """'0-2,5' -> [0, 1, 2, 5]: Docker's --cpuset-cpus syntax, read independently of the runner's code."""
+    cores = []
+    for part in cpuset.split(","):
+        low, _, high = part.partition("-")
+        cores.extend(range(int(low), int(high or low) + 1))
+    return cores

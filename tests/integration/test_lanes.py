@@ -8,17 +8,11 @@ import sys
 import time
 
 from runner.results import validate_results
+from tests.conftest import cores_of
 from tests.integration.conftest import ROOT, run_cli
 
 LANES_MATRIX = ROOT / "tests" / "data" / "lanes-matrix.yaml"
 
-
-def _cores(cpuset):
-    cores = []
-    for part in cpuset.split(","):
-        low, _, high = part.partition("-")
-        cores.extend(range(int(low), int(high or low) + 1))
-    return cores
 
 
 def test_two_lanes_measure_two_cells_at_once_on_disjoint_cores(engine, tmp_path):
@@ -34,12 +28,12 @@ def test_two_lanes_measure_two_cells_at_once_on_disjoint_cores(engine, tmp_path)
         (backend, training), = cell["trainings"].items()
         assert training["test_accuracy"] > 0.9, (cell["cell_id"], training)
         # One core each, and the container's own view of its affinity is exactly the runner's cpuset.
-        assert len(_cores(cell["cpuset"])) == 1 and training["cpuset"] == cell["cpuset"]
-        assert training["cpus_allowed"] == _cores(cell["cpuset"]), (backend, training["cpus_allowed"])
+        assert len(cores_of(cell["cpuset"])) == 1 and training["cpuset"] == cell["cpuset"]
+        assert training["cpus_allowed"] == cores_of(cell["cpuset"]), (backend, training["cpus_allowed"])
         assert training["threads"] == "1"
         trainings.append(training)
     first, second = trainings
-    assert set(_cores(doc["cells"][0]["cpuset"])).isdisjoint(_cores(doc["cells"][1]["cpuset"]))
+    assert set(cores_of(doc["cells"][0]["cpuset"])).isdisjoint(cores_of(doc["cells"][1]["cpuset"]))
     # The two cells were measured at the same time: each lane got its cores before the other lane's cell ended.
     starts = [c["measure_started_at"] for c in doc["cells"]]
     ends = [c["finished_at"] for c in doc["cells"]]

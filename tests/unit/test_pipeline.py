@@ -15,6 +15,7 @@ from runner.matrix import load_matrix
 from runner.pipeline import RunOptions, cell_status, run_matrix
 from runner.probe import MARKER
 from runner.results import validate_results
+from tests.conftest import cores_of
 
 MATRIX = """
 version: 1
@@ -296,7 +297,7 @@ def test_cells_measured_side_by_side_get_disjoint_cores_and_never_meet_a_build(s
     assert [c["name"] for c in doc["cells"]] == ["a", "b", "c", "d"]  # matrix order, whatever ended first
     assert engine.overlapping_runs, "two lanes never measured at the same time"
     for cpusets in engine.overlapping_runs:  # containers running together never share a core
-        cores = [core for cpuset in cpusets for core in _cores(cpuset)]
+        cores = [core for cpuset in cpusets for core in cores_of(cpuset)]
         assert len(cores) == len(set(cores))
     assert {spec.cpuset for spec in engine.runs} <= {"0-1", "2-3"}
     assert engine.trainings_during_builds == 0
@@ -316,20 +317,13 @@ def test_one_lane_measures_one_cell_at_a_time(setup, tmp_path):
     assert doc["settings"]["lanes"] == 1 and engine.overlapping_runs == []
 
 
-def _cores(cpuset):
-    cores = []
-    for part in cpuset.split(","):
-        low, _, high = part.partition("-")
-        cores.extend(range(int(low), int(high or low) + 1))
-    return cores
-
 
 @pytest.mark.parametrize("cores,text", [([0], "0"), ([0, 1], "0-1"), ([3, 0, 1, 2], "0-3"), ([0, 1, 2, 5], "0-2,5"),
                                         ([1, 3, 5], "1,3,5")])
 def test_cpuset_text(cores, text):
     from runner.pipeline import cpuset_text
 
-    assert cpuset_text(cores) == text and sorted(_cores(text)) == sorted(cores)
+    assert cpuset_text(cores) == text and sorted(cores_of(text)) == sorted(cores)
 
 
 def test_default_lanes_fit_the_cores_and_the_memory(tmp_path):
