@@ -1,4 +1,4 @@
-"""The run: bases -> cache -> build (in parallel) -> probe -> train (alone on the cores) -> record.
+"""The run: bases -> cache -> build (in parallel) -> probe -> train (in lanes on disjoint cores) -> record.
 
 A cell's failure becomes its status and never stops the others; each record is written the moment its
 cell ends; SIGINT/SIGTERM stop the run cleanly (containers removed, finished cells kept).
@@ -364,12 +364,7 @@ def measure_job(job, engine, data_dir, options, progress, gate, core_pool, stop)
             status = "timeout" if outcome.timed_out else "error"
             return finish(status, "the probe gave no result (exit code %s): %s"
                           % (outcome.exit_code, outcome.output.strip()[-300:]))
-        record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
-        record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
-        default = probe.get("default_backend") if isinstance(probe.get("default_backend"), dict) else {}
-        for key in ("backend", "error", "keras_version", "keras_json", "keras_json_written", "stderr_tail"):
-            default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
-        record["default_backend"] = default
+        _record_probe(record, probe)
         progress.event(index, cell.id, "default backend", str(record["default_backend"].get("backend")
                                                               or (record["default_backend"].get("error") or {}).get("type")))
 
@@ -394,6 +389,16 @@ def measure_job(job, engine, data_dir, options, progress, gate, core_pool, stop)
     if time.monotonic() >= deadline and len(record["trainings"]) < len(cell.backend_names):
         status, reason = "timeout", "the cell ran past its %d-minute limit" % cell.timeout_minutes
     return finish(status, reason)
+
+
+def _record_probe(record, probe):
+    """What the probe container reported, in the record's shape."""
+    record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
+    record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
+    default = probe.get("default_backend") if isinstance(probe.get("default_backend"), dict) else {}
+    for key in ("backend", "error", "keras_version", "keras_json", "keras_json_written", "stderr_tail"):
+        default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
+    record["default_backend"] = default
 
 
 def _resolve_bases(cells, engine, options, progress, gpu_runtime):
