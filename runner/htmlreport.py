@@ -416,6 +416,11 @@ def _provenance(doc: Doc) -> List[Tuple[str, str]]:
         ("Matrix", "%s%s" % (one_line(matrix.get("path") or "-", 200),
                              (", sha256 %s" % one_line(matrix["sha256"], 80)) if matrix.get("sha256") else "")),
     ]
+    settings: Dict[str, Any] = doc["settings"] if isinstance(doc.get("settings"), dict) else {}
+    if isinstance(settings.get("lanes"), int):
+        # Whether timings were taken side by side is part of reading them.
+        rows.append(("Measured", "%d cell%s at once, each on cores of its own; %s builds at once"
+                     % (settings["lanes"], "" if settings["lanes"] == 1 else "s", one_line(settings.get("jobs"), 10))))
     merged = prov.get("merged_from")
     if isinstance(merged, list) and merged:
         rows.append(("Merged from", "; ".join("%s (%s cells, git %s)" % (

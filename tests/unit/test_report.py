@@ -273,3 +273,15 @@ def test_html_survives_an_unknown_status_without_using_it_as_a_class():
     cell = minimal_cell(status='ok" onmouseover="x')
     page = render_html(minimal_doc(cell))
     assert 'onmouseover="x' not in page and "st-unknown" in page
+
+
+def test_html_says_how_many_cells_were_measured_at_once_and_on_which_cores():
+    training = {"status": "ok", "epoch_seconds": [1.0, 0.5, 0.5], "steady_epoch_seconds": 0.5, "cpuset": "2-3",
+                "threads": "2", "test_accuracy": 0.97}
+    doc = minimal_doc(minimal_cell(trainings={"tensorflow": training}, cpuset="2-3"))
+    doc["settings"] = {"jobs": 2, "lanes": 4}
+    page = render_html(doc)
+    assert "4 cells at once, each on cores of its own; 2 builds at once" in page
+    assert '<td class="mono">2-3</td>' in page
+    doc["settings"] = {"jobs": 2}  # a run from before lanes: nothing claimed
+    assert "at once, each on cores" not in render_html(doc)
