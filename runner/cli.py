@@ -217,8 +217,9 @@ def build_parser():
     opts.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
                       help="images built in parallel (default: 2-4 by CPU count); trainings never overlap builds")
     opts.add_argument("--lanes", type=_positive_int, metavar="N",
-                      help="cells measured at once, each pinned to cores of its own (default: as many as the "
-                           "engine's CPUs and memory hold at the cells' limits; 1 measures one cell at a time)")
+                      help="cells measured at once, each pinned to cores of its own; never more than the engine's "
+                           "CPUs hold at the cells' CPU limits (default: as many as its CPUs and memory hold; "
+                           "1 measures one cell at a time)")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
     opts.add_argument("--progress", choices=["human", "quiet", "json"], default="human",

@@ -45,7 +45,7 @@ class RunOptions:
     resume: bool = False  # keep the finished cells of an existing run directory and run only the rest
     rerun: bool = False  # measure every cell again, even when its inputs are unchanged since a cached result
     jobs: Optional[int] = None  # parallel builds (None: default_jobs())
-    lanes: Optional[int] = None  # cells measured at once, each on its own cores (None: default_lanes())
+    lanes: Optional[int] = None  # cells measured at once, each on its own cores (None: as many as fit, lanes_for())
     extra: dict = field(default_factory=dict)
 
 
@@ -247,13 +247,16 @@ class CorePool:
                 self._cond.notify_all()
 
 
-def default_lanes(cells, host_cpus, host_memory_bytes):
-    """Cells measured at once: as many as the host's cores hold side by side (each cell on its own cores),
-    and no more than its memory holds at the cells' memory limits."""
+def lanes_for(cells, host_cpus, host_memory_bytes, requested=None):
+    """Cells measured at once: never more than the host's cores hold side by side (each cell on cores of
+    its own); by default also no more than its memory holds at the cells' memory limits, and at most
+    `requested` when given."""
     cells = list(cells)
     if not cells:
         return 1
-    by_cores = host_cpus // max(cores_for(c, host_cpus) for c in cells)
+    by_cores = max(1, host_cpus // max(cores_for(c, host_cpus) for c in cells))
+    if requested:
+        return min(requested, by_cores)
     limit = max(memory_bytes(c.limits.memory) for c in cells)
     by_memory = host_memory_bytes // limit if host_memory_bytes and limit else by_cores
     return max(1, min(by_cores, by_memory))
@@ -425,7 +428,7 @@ def run_matrix(matrix, cells, engine, data, options):
     facts = engine.describe()
     host_cpus = facts.get("cpus") or os.cpu_count() or 1
     core_pool = CorePool(host_cpus)
-    lanes = options.lanes or default_lanes(cells, host_cpus, facts.get("memory_bytes"))
+    lanes = lanes_for(cells, host_cpus, facts.get("memory_bytes"), options.lanes)
     gpu_runtime = facts["gpu_runtime"] if options.gpu is None else options.gpu
     doc = {
         "schema_version": SCHEMA_VERSION, "kind": KIND, "run_id": run_id, "started_at": now_iso(),

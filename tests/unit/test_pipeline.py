@@ -326,8 +326,8 @@ def test_cpuset_text(cores, text):
     assert cpuset_text(cores) == text and sorted(cores_of(text)) == sorted(cores)
 
 
-def test_default_lanes_fit_the_cores_and_the_memory(tmp_path):
-    from runner.pipeline import default_lanes
+def test_lanes_fit_the_cores_and_the_memory(tmp_path):
+    from runner.pipeline import lanes_for
 
     def cells(text):
         path = tmp_path / "m.yaml"
@@ -335,12 +335,14 @@ def test_default_lanes_fit_the_cores_and_the_memory(tmp_path):
         return load_matrix(path).cells
 
     two_core = cells('defaults: {limits: {cpus: 2, memory: 6g}}\ncells:\n  - {name: x, era: py311, keras: "3.0.5", tensorflow: "2.16.2"}\n')
-    assert default_lanes(two_core, 2, 64 << 30) == 1
-    assert default_lanes(two_core, 16, 64 << 30) == 8
-    assert default_lanes(two_core, 16, 20 << 30) == 3  # three 6g limits fit in 20 GiB, not four
-    assert default_lanes(two_core, 1, None) == 1
+    assert lanes_for(two_core, 2, 64 << 30) == 1
+    assert lanes_for(two_core, 16, 64 << 30) == 8
+    assert lanes_for(two_core, 16, 20 << 30) == 3  # three 6g limits fit in 20 GiB, not four
+    assert lanes_for(two_core, 1, None) == 1
     odd = cells('defaults: {limits: {cpus: "1.5", memory: 2g}}\ncells:\n  - {name: x, era: py311, keras: "3.0.5", tensorflow: "2.16.2"}\n')
-    assert default_lanes(odd, 8, None) == 4  # 1.5 CPUs is pinned to 2 whole cores
+    assert lanes_for(odd, 8, None) == 4  # 1.5 CPUs is pinned to 2 whole cores
+    assert lanes_for(two_core, 16, 20 << 30, requested=5) == 5  # asked for: memory limits are caps, not use
+    assert lanes_for(two_core, 2, 64 << 30, requested=4) == 1  # but never more than the cores hold
 
 
 def test_the_core_pool_lends_disjoint_cores_and_waits_when_none_are_free():
