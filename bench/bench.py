@@ -44,7 +44,7 @@ from runner.data import prepare_mnist  # noqa: E402
 from runner.engine import DockerEngine, _find_buildkit_cli  # noqa: E402
 from runner.matrix import load_matrix  # noqa: E402
 from runner.measure import PROBE_DIR, _env, parse_marker, train_backend  # noqa: E402
-from runner.pipeline import host_facts  # noqa: E402
+from runner.pipeline import cores_for, cpuset_text, host_facts  # noqa: E402
 from runner.render import render_cell, write_cell  # noqa: E402
 from runner.results import summarize_epochs  # noqa: E402
 
@@ -147,19 +147,19 @@ def overhead(engine, matrix_path, cold_doc, work, data, repeats):
                    check=True)
     env = dict(os.environ, **_env(cell, {"KERAS_BACKEND": "tensorflow"}))
     image = "keras-matrix/cell:%s" % cell.id
+    cpuset = cpuset_text(range(cores_for(cell, os.cpu_count() or 1)))  # as a run pins the cell's first lane
     host, container = [], []
     for attempt in range(repeats):  # interleaved, so drifts of the machine hit both sides alike
         with tempfile.TemporaryDirectory() as home:
             env["HOME"] = home
-            proc = subprocess.run(["taskset", "-c", "0-%d" % (int(float(cell.limits.cpus)) - 1),
+            proc = subprocess.run(["taskset", "-c", cpuset,
                                    str(venv / "bin" / "python"), str(PROBE_DIR / "train.py"), str(data.path),
                                    str(cell.epochs)], env=env, capture_output=True, text=True)
         parsed = parse_marker(proc.stdout) or {}
         if parsed.get("status") != "ok":
             return {"skipped": "host training failed: %s" % (proc.stdout + proc.stderr)[-500:]}
         host.append(summarize_epochs(parsed["epoch_seconds"])["steady_epoch_seconds"])
-        run = train_backend(cell, engine, image, "tensorflow", data.path.parent, 900,
-                            cpuset="0-%d" % (int(float(cell.limits.cpus)) - 1))
+        run = train_backend(cell, engine, image, "tensorflow", data.path.parent, 900, cpuset=cpuset)
         if run["status"] != "ok":
             return {"skipped": "container training failed: %s" % run.get("error")}
         container.append(run["steady_epoch_seconds"])

@@ -263,12 +263,8 @@ def lanes_for(cells, host_cpus, host_memory_bytes, requested=None):
 
 
 def memory_bytes(text):
-    """'6g' -> bytes (Docker's units: b, k, m, g; binary multiples)."""
-    text = str(text).strip().lower()
-    scale = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    if text[-1:] in scale:
-        return int(float(text[:-1]) * scale[text[-1]])
-    return int(float(text))
+    """'6g' -> bytes: the matrix schema's memory limits are digits then k, m or g (binary multiples)."""
+    return int(text[:-1]) << {"k": 10, "m": 20, "g": 30}[text[-1]]
 
 
 def default_jobs():
@@ -473,19 +469,15 @@ def run_matrix(matrix, cells, engine, data, options):
         _note_disk(doc, engine)
 
     def stop_all():
-        """Stop builds and lanes: nothing new starts, running containers are removed, threads end."""
+        """Stop builds and lanes: nothing new starts and running containers are removed, so the threads
+        end soon (the `finally` below waits for them)."""
         stop.requested = True
         builders.shutdown(wait=False, cancel_futures=True)
         measurers.shutdown(wait=False, cancel_futures=True)
-        removed = 0
         try:
-            if engine.alive():
-                removed = engine.remove_managed_containers()
+            return engine.remove_managed_containers() if engine.alive() else 0
         except RunnerError:
-            pass  # the engine went away: its containers went with it
-        builders.shutdown(wait=True)
-        measurers.shutdown(wait=True)
-        return removed
+            return 0  # the engine went away: its containers went with it
 
     with _Stop() as stop:
         try:
@@ -535,20 +527,21 @@ def _measured_record(job, future, engine, cache, run_id, options, doc):
     """The record a lane produced (or an error record for a runner failure); raises EngineError when the
     engine itself went away, since then the failure is not the cell's result."""
     cell = job.cell
-    engine_died = EngineError(
-        "the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
-        "Try: restart the engine, then run again with --resume --run-id %s"
-        % (cell.id, len(doc["cells"]), options.results_dir, run_id))
+
+    def engine_died():
+        return EngineError("the Docker engine stopped answering during cell %s; %d finished cells are kept in %s. "
+                           "Try: restart the engine, then run again with --resume --run-id %s"
+                           % (cell.id, len(doc["cells"]), options.results_dir, run_id))
     try:
         record = future.result()
     except RunnerError as exc:
         if not engine.alive():
-            raise engine_died from None
+            raise engine_died() from None
         record = base_record(cell)
         record.update(status="error", reason=str(exc)[:300], finished_at=now_iso())
     # A build or container that failed because the engine went away is not the cell's result.
     if record["status"] in ("error", "build_failed", "timeout", "train_failed", "partial") and not engine.alive():
-        raise engine_died from None
+        raise engine_died() from None
     record["measured_in_run"] = run_id
     cache.put(job.cache_key, record)
     return record

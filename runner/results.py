@@ -80,6 +80,9 @@ class ResultsWriter:
         self.run_dir = Path(run_dir)
         self.doc = run_doc
         self.doc.setdefault("cells", [])
+        # Cells measured side by side end in any order; the document keeps the matrix's.
+        selected = (self.doc.get("matrix") or {}).get("cells_selected") or []
+        self._order = {cell_id: i for i, cell_id in enumerate(selected)}
         for record in keep_cells:
             self._put(record)
         self.flush()
@@ -87,9 +90,7 @@ class ResultsWriter:
     def _put(self, record):
         cells = [c for c in self.doc["cells"] if c["cell_id"] != record["cell_id"]]
         cells.append(record)
-        # Cells measured side by side end in any order; the document keeps the matrix's.
-        order = {cell_id: i for i, cell_id in enumerate((self.doc.get("matrix") or {}).get("cells_selected") or [])}
-        self.doc["cells"] = sorted(cells, key=lambda c: order.get(c["cell_id"], len(order)))
+        self.doc["cells"] = sorted(cells, key=lambda c: self._order.get(c["cell_id"], len(self._order)))
 
     def write_cell(self, record):
         record.setdefault("schema_version", SCHEMA_VERSION)
