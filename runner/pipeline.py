@@ -254,7 +254,8 @@ def lanes_for(cells, host_cpus, host_memory_bytes, requested=None):
     cells = list(cells)
     if not cells:
         return 1
-    by_cores = max(1, host_cpus // max(cores_for(c, host_cpus) for c in cells))
+    # Never more lanes than cells: the recorded number is how many were measured at once.
+    by_cores = max(1, min(len(cells), host_cpus // max(cores_for(c, host_cpus) for c in cells)))
     if requested:
         return min(requested, by_cores)
     limit = max(memory_bytes(c.limits.memory) for c in cells)

@@ -334,15 +334,18 @@ def test_lanes_fit_the_cores_and_the_memory(tmp_path):
         path.write_text("version: 1\n" + text)
         return load_matrix(path).cells
 
-    two_core = cells('defaults: {limits: {cpus: 2, memory: 6g}}\ncells:\n  - {name: x, era: py311, keras: "3.0.5", tensorflow: "2.16.2"}\n')
+    two_core = cells('defaults: {limits: {cpus: 2, memory: 6g}}\ncells:\n' + "".join(
+        '  - {name: x%d, era: py311, keras: "3.0.%d", tensorflow: "2.16.2"}\n' % (i, i) for i in range(10)))
     assert lanes_for(two_core, 2, 64 << 30) == 1
     assert lanes_for(two_core, 16, 64 << 30) == 8
     assert lanes_for(two_core, 16, 20 << 30) == 3  # three 6g limits fit in 20 GiB, not four
     assert lanes_for(two_core, 1, None) == 1
-    odd = cells('defaults: {limits: {cpus: "1.5", memory: 2g}}\ncells:\n  - {name: x, era: py311, keras: "3.0.5", tensorflow: "2.16.2"}\n')
+    odd = cells('defaults: {limits: {cpus: "1.5", memory: 2g}}\ncells:\n' + "".join(
+        '  - {name: x%d, era: py311, keras: "3.0.%d", tensorflow: "2.16.2"}\n' % (i, i) for i in range(10)))
     assert lanes_for(odd, 8, None) == 4  # 1.5 CPUs is pinned to 2 whole cores
     assert lanes_for(two_core, 16, 20 << 30, requested=5) == 5  # asked for: memory limits are caps, not use
     assert lanes_for(two_core, 2, 64 << 30, requested=4) == 1  # but never more than the cores hold
+    assert lanes_for(two_core[:3], 16, 64 << 30) == 3 and lanes_for(two_core[:1], 16, 64 << 30, requested=4) == 1
 
 
 def test_the_core_pool_lends_disjoint_cores_and_waits_when_none_are_free():
