@@ -1,0 +1,111 @@
+"""Every file the tool writes or reads from a user goes through here.
+
+Writes are atomic (a temp file in the same directory, fsync, rename): a reader sees the old file or the
+new one, never half of one, and an interrupted write leaves no temp file. The target must be a regular
+file or absent: a FIFO, device or directory planted at that name is refused, and a symlink there is
+replaced, never written through. Reads are capped and only from regular files, so a FIFO or /dev/zero
+given as input fails at once instead of hanging or filling memory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional, Type, Union
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class FileProblem(OSError):
+    """A path the tool will not read or write (not a regular file, too large); carries a plain message."""
+
+
+def _check_target(path: Path) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISREG(st.st_mode):
+        return  # a link is replaced by the rename, never followed
+    raise FileProblem("%s exists and is not a regular file; refusing to replace it" % path)
+
+
+def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o644,
+                       error: Optional[Type[Exception]] = None, hint: str = "") -> Path:
+    """Write data to path atomically. OSError (or `error(message)` when given) on failure."""
+    path = Path(path)
+    tmp: Optional[str] = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _check_target(path)
+        fd, tmp = tempfile.mkstemp(prefix=".%s." % path.name, suffix=".tmp", dir=str(path.parent))
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes 0600; results and reports are meant to be read
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        if error is None:
+            raise
+        raise error("cannot write %s: %s.%s" % (path, exc.strerror or exc, (" " + hint) if hint else "")) from None
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def atomic_write_text(path: PathLike, text: str, mode: int = 0o644,
+                      error: Optional[Type[Exception]] = None, hint: str = "") -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, error=error, hint=hint)
+
+
+def atomic_write_with(path: PathLike, write: Callable[[object], None], mode: int = 0o644) -> Path:
+    """Atomic write through a callback that gets a binary file object (numpy's savez, say)."""
+    path = Path(path)
+    _check_target(path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % path.name, suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_capped(path: PathLike, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; FileProblem otherwise (FIFO, device, too big).
+
+    Opened without blocking, then checked with fstat on the very file opened, so a FIFO swapped in after a
+    check cannot make the read hang."""
+    path = Path(path)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise FileProblem("%s is not a regular file (a pipe or device?); give a %s" % (path, what))
+        if st.st_size > limit:
+            raise FileProblem("%s is %d bytes, more than the %d a %s may have" % (path, st.st_size, limit, what))
+        chunks = []
+        total = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:  # grew while read
+                raise FileProblem("%s is more than the %d bytes a %s may have" % (path, limit, what))
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -1,0 +1,229 @@
+"""The results records: one definition of every record the tool writes and reads, and of its statuses.
+
+Records stay plain JSON objects (dicts) on disk and in memory, so a results file written by one version
+re-renders byte-identically in the next; their shapes are TypedDicts, checked by mypy where they are
+built and read, and checked against ``resources/results.schema.json`` by a test (tests/unit/test_records.py).
+Every module that names a status or a backend takes it from here.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from typing import Any, Dict, List, Optional, Tuple, TypedDict, Union
+
+SCHEMA_VERSION = 1
+KIND = "keras-matrix-results"
+
+
+class _TextEnum(str, enum.Enum):
+    """A str-valued enum whose members print and serialise as their value ('ok', not 'Status.OK')."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class Status(_TextEnum):
+    """A cell's outcome. Order: best to worst (report sorting and colours follow it)."""
+
+    OK = "ok"
+    PARTIAL = "partial"
+    TRAIN_FAILED = "train_failed"
+    IMPORT_FAILED = "import_failed"
+    UNSATISFIABLE = "unsatisfiable"
+    BUILD_FAILED = "build_failed"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+    @property
+    def meaning(self) -> str:
+        return STATUS_MEANINGS[self]
+
+
+STATUS_MEANINGS: Dict[Status, str] = {
+    Status.OK: "every backend trained",
+    Status.PARTIAL: "some backends trained, some failed",
+    Status.TRAIN_FAILED: "Keras imported but no backend trained",
+    Status.IMPORT_FAILED: "Keras or every backend failed to import",
+    Status.UNSATISFIABLE: "pip found no distribution for this Python/platform, or no solution to the pins",
+    Status.BUILD_FAILED: "the image did not build",
+    Status.TIMEOUT: "the cell ran past its time limit",
+    Status.SKIPPED: "not run (for example a GPU cell on an engine without a GPU runtime)",
+    Status.ERROR: "the runner could not measure this cell (see reason)",
+}
+
+# A stack that worked (at least partly), and the outcomes that say it did not.
+OK_STATUSES = frozenset({Status.OK, Status.PARTIAL})
+FAILURE_STATUSES = (Status.TRAIN_FAILED, Status.IMPORT_FAILED, Status.UNSATISFIABLE, Status.BUILD_FAILED,
+                    Status.TIMEOUT, Status.ERROR)
+# Outcomes that are a property of the stack, not of the moment: a cache may reuse them.
+REPRODUCIBLE_STATUSES = frozenset({Status.OK, Status.PARTIAL, Status.TRAIN_FAILED, Status.IMPORT_FAILED,
+                                   Status.UNSATISFIABLE})
+# Outcomes a resumed run measures again.
+RETRY_ON_RESUME = frozenset({Status.ERROR, Status.TIMEOUT})
+
+
+class TrainingStatus(_TextEnum):
+    OK = "ok"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+
+
+class BuildStatus(_TextEnum):
+    BUILT = "built"
+    CACHED = "cached"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    NOT_RUN = "not_run"
+
+
+# The backend libraries Keras can run on, in the order their layers are built and reports list them
+# (heaviest and most shared first). Short names are what cell ids and narrow tables use.
+BACKENDS = ("tensorflow", "theano", "cntk", "jax", "torch")
+SHORT_NAMES: Dict[str, str] = {"keras": "keras", "tensorflow": "tf", "theano": "theano", "cntk": "cntk",
+                               "jax": "jax", "torch": "torch"}
+
+
+def short_name(name: str) -> str:
+    return SHORT_NAMES.get(name, name)
+
+
+def backend_sort_key(name: str) -> Tuple[int, str]:
+    """Known backends in BACKENDS order, then any other name alphabetically."""
+    return (BACKENDS.index(name), "") if name in BACKENDS else (len(BACKENDS), name)
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+# ---- record shapes (keys as in results.schema.json) ---------------------------------------------------
+
+class ErrorInfo(TypedDict, total=False):
+    """An exception a container reported: its type and message (and where it came from)."""
+
+    type: str
+    message: Optional[str]
+    traceback_tail: Optional[str]
+
+
+class BuildRecord(TypedDict):
+    status: str  # BuildStatus
+    seconds: Optional[float]
+    image: Optional[str]
+    image_id: Optional[str]
+    image_size: Optional[int]
+    dockerfile: Optional[str]
+    dockerfile_sha256: Optional[str]
+    log: Optional[str]
+    log_tail: Optional[str]
+
+
+class DefaultBackend(TypedDict, total=False):
+    """What Keras chose with a clean HOME and no KERAS_BACKEND, or the exception it raised."""
+
+    backend: Optional[str]
+    error: Optional[ErrorInfo]
+    keras_version: Optional[str]
+    keras_json: Union[Dict[str, Any], str, None]
+    keras_json_written: Optional[bool]
+    stderr_tail: Optional[str]
+
+
+class TrainingRecord(TypedDict, total=False):
+    status: str  # TrainingStatus
+    stage: Optional[str]
+    backend_used: Optional[str]
+    keras_version: Optional[str]
+    device: Optional[Dict[str, Any]]
+    epoch_seconds: List[float]
+    first_epoch_seconds: Optional[float]
+    steady_epoch_seconds: Optional[float]
+    steady_epoch_spread: Optional[List[float]]
+    test_accuracy: Optional[float]
+    test_loss: Optional[float]
+    threads: Union[str, int, None]
+    cpuset: Optional[str]
+    cpus_allowed: Optional[List[int]]
+    error: Optional[ErrorInfo]
+    exit_code: Optional[int]
+    oom_killed: Optional[bool]
+    seconds: Optional[float]
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    log_tail: Optional[str]
+
+
+class CellRecord(TypedDict, total=False):
+    """One cell's result: what was asked, what was installed, what Keras said, how each backend trained."""
+
+    schema_version: int
+    cell_id: str
+    group: str
+    name: str
+    era: str
+    description: str
+    versions: Dict[str, str]
+    requirements: List[str]
+    python: str
+    device: str
+    device_used: Optional[str]
+    base_image: Dict[str, Any]
+    status: str  # Status
+    reason: Optional[str]
+    cached: bool
+    cache_key: Optional[str]
+    measured_in_run: Optional[str]
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    seconds: Optional[float]
+    build: BuildRecord
+    probe: Optional[Dict[str, Any]]
+    installed: Dict[str, str]
+    default_backend: DefaultBackend
+    trainings: Dict[str, TrainingRecord]
+    cpuset: Optional[str]
+    measure_started_at: Optional[str]
+    measure_seconds: Optional[float]
+
+
+class RunDocument(TypedDict, total=False):
+    """A whole run (results.json): settings, provenance, and the cells in matrix order."""
+
+    schema_version: int
+    kind: str
+    run_id: str
+    started_at: Optional[str]
+    finished_at: Optional[str]
+    complete: bool
+    matrix: Dict[str, Any]
+    settings: Dict[str, Any]
+    provenance: Dict[str, Any]
+    disk: Dict[str, Optional[int]]
+    resumed_from: Dict[str, Any]
+    merged_from: List[Dict[str, Any]]
+    cells: List[CellRecord]
+
+
+def new_build_record(image: Optional[str] = None, dockerfile: Optional[str] = None,
+                     dockerfile_sha256: Optional[str] = None, log: Optional[str] = None) -> BuildRecord:
+    return BuildRecord(status=BuildStatus.NOT_RUN.value, seconds=None, image=image, image_id=None,
+                       image_size=None, dockerfile=dockerfile, dockerfile_sha256=dockerfile_sha256, log=log,
+                       log_tail=None)
+
+
+def empty_default_backend() -> DefaultBackend:
+    return DefaultBackend(backend=None, error=None)
+
+
+def status_of(record: Dict[str, Any]) -> Optional[Status]:
+    """The record's status as a Status, or None when it names none we know (a foreign or damaged record)."""
+    try:
+        return Status(record.get("status"))
+    except ValueError:
+        return None
