@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 import requests
 
@@ -65,6 +65,48 @@ class RunSpec:
     timeout: float = 1800
     name: Optional[str] = None
     user: str = "65534:65534"  # nobody: the frameworks need no root to train
+
+
+class Engine(Protocol):
+    """What the run needs from a container engine. DockerEngine is the real one; tests/fakes.py has the
+    fake the unit tests use (type-checked against this protocol)."""
+
+    def alive(self) -> bool:
+        """Does the daemon still answer (asked on a fresh connection)?"""
+
+    def describe(self) -> Dict[str, Any]:
+        """Facts for provenance and scheduling: docker_version, cpus, memory_bytes, gpu_runtime, ..."""
+
+    def image(self, ref: str) -> Optional[Dict[str, Any]]:
+        """Image attributes, or None when the engine has no such image."""
+
+    def pull(self, ref: str, timeout: float = 600) -> Tuple[bool, str]:
+        """Pull an image. -> (ok, last line of the engine's message)."""
+
+    def import_rootfs(self, rootfs: Path, tag: str, labels: Dict[str, str]) -> None:
+        """Make an image from a root file system directory (the registry-free base)."""
+
+    def disk_usage(self) -> Optional[int]:
+        """Bytes the image layers take, or None when the engine cannot say."""
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image; False when there was none."""
+
+    def build(self, context: Path, tag: str, build_args: Optional[Dict[str, str]] = None,
+              secrets: Optional[Dict[str, str]] = None, labels: Optional[Dict[str, str]] = None,
+              log_path: Optional[Path] = None, timeout: float = 3600,
+              should_stop: Optional[Callable[[], bool]] = None,
+              on_step: Optional[Callable[[str], None]] = None) -> "BuildOutcome":
+        """Build context/Dockerfile as tag with BuildKit; the log streamed to log_path."""
+
+    def run(self, spec: "RunSpec") -> "RunOutcome":
+        """Run one container to completion under the spec's limits; it is always removed."""
+
+    def remove_stale_containers(self, older_than: float = 60.0) -> int:
+        """Remove this tool's containers that ended long ago (left by an engine that stopped)."""
+
+    def remove_managed_containers(self) -> int:
+        """Remove every container this tool started (after an interrupt)."""
 
 
 def _engine_call(method):
