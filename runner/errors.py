@@ -15,7 +15,7 @@ class MatrixError(RunnerError):
 
     exit_code = 2
 
-    def __init__(self, message, path=None, line=None, key=None):
+    def __init__(self, message: str, path: object = None, line: "int | None" = None, key: object = None) -> None:
         self.path = path
         self.line = line
         self.key = key

@@ -9,6 +9,7 @@ import fnmatch
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner.errors import MatrixError, UsageError
+from runner.fileio import FileProblem, read_capped
 from runner.yamlload import LineDict, LineList, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,7 @@ _IMAGE_REF = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -261,11 +264,11 @@ def _parse_bases(raw, path):
     for name, spec in (raw or {}).items():
         line = raw.line_of(name)
         image = spec.get("image")
-        if image is not None and not _IMAGE_REF.match(image):
+        if image is not None and not _IMAGE_REF.fullmatch(image):
             raise MatrixError("%r is not a valid image reference" % image, path, spec.line_of("image"), "bases.%s.image" % name)
         boot = spec.get("bootstrap") or {}
         mirror = boot.get("mirror", DEFAULT_MIRROR)
-        if not _MIRROR.match(mirror):
+        if not _MIRROR.fullmatch(mirror):
             raise MatrixError("%r is not a plain http(s) mirror URL" % mirror, path, line, "bases.%s.bootstrap.mirror" % name)
         if image is None and not boot:
             raise MatrixError("a base needs an 'image', a 'bootstrap', or both", path, line, "bases.%s" % name)
@@ -290,7 +293,7 @@ def _parse_era_fields(name, raw, path, inherit=None):
                           path, line("template"), key + ".template")
     if "apt" in raw:
         for index, pkg in enumerate(raw["apt"]):
-            if not isinstance(pkg, str) or not _APT_NAME.match(pkg):
+            if not isinstance(pkg, str) or not _APT_NAME.fullmatch(pkg):
                 raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index), key + ".apt")
         fields["apt"] = tuple(raw["apt"])
     if "pip_bootstrap" in raw:
@@ -311,7 +314,7 @@ def _parse_era_fields(name, raw, path, inherit=None):
         links = []
         for index, item in enumerate(raw["symlinks"]):
             for k in ("link", "target"):
-                if not _ABS_PATH.match(item[k]) or "/../" in item[k] + "/":
+                if not _ABS_PATH.fullmatch(item[k]) or "/../" in item[k] + "/":
                     raise MatrixError("%r is not a plain absolute path" % item[k], path, raw["symlinks"].line_of(index),
                                       "%s.symlinks[%d].%s" % (key, index, k))
             links.append((item["when"], item["link"], item["target"]))
@@ -358,7 +361,10 @@ def _normalize_combo(combo, path, line, key):
     return out
 
 
-def expand_group(group, path):
+MAX_CELLS = 100000
+
+
+def expand_group(group, path, budget=MAX_CELLS):
     """GitHub Actions semantics: product of the axes, minus exclude, plus include."""
     matrix = group["matrix"]
     key = "groups[%s].matrix" % group["name"]
@@ -372,13 +378,19 @@ def expand_group(group, path):
             line = values_list.line_of(index) if isinstance(values, LineList) else matrix.line_of(axis)
             normalized.append(normalize_version(value, path, line, "%s.%s" % (key, axis)) if axis in AXES else value)
         axes.append((axis, normalized, matrix.line_of(axis)))
+    excludes = matrix.get("exclude") or LineList()
+    includes = matrix.get("include") or LineList()
+    size = math.prod(len(a[1]) for a in axes) if axes else 0
+    if size + len(includes) > budget or size * (len(excludes) + len(includes)) > 50 * budget:
+        raise MatrixError("this group expands to %d cells (with %d include and %d exclude entries); the limit is "
+                          "%d cells in a matrix: split it or narrow the axes" % (size, len(includes), len(excludes),
+                                                                                 budget), path, matrix.line, key)
     combos = []
     if axes:
         for values in itertools.product(*[a[1] for a in axes]):
             combos.append((dict(zip([a[0] for a in axes], values)), matrix.line))
     original_keys = {a[0] for a in axes}
 
-    excludes = matrix.get("exclude") or LineList()
     for index, entry in enumerate(excludes):
         entry = _normalize_combo(entry, path, excludes.line_of(index), "%s.exclude[%d]" % (key, index))
         unknown = set(entry) - original_keys
@@ -387,7 +399,6 @@ def expand_group(group, path):
                               path, excludes.line_of(index), "%s.exclude[%d]" % (key, index))
         combos = [(c, ln) for c, ln in combos if not all(c.get(k) == v for k, v in entry.items())]
 
-    includes = matrix.get("include") or LineList()
     for index, entry in enumerate(includes):
         line = includes.line_of(index)
         entry = _normalize_combo(entry, path, line, "%s.include[%d]" % (key, index))
@@ -448,23 +459,92 @@ def _make_cell(combo, group, name, description, path, line, eras, bases, default
     )
 
 
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _check_template_inputs(cell, path, line):
+    """The last word before rendering: every value a template or a tag can see is one line of plain text,
+    whatever validation let through above (descriptions are the one multi-line field; no template uses them)."""
+    era, base, limits = cell.era, cell.base, cell.limits
+    values = (cell.id, cell.group, cell.name, cell.device, cell.keras, cell.backends, cell.requirements,
+              era.name, era.python, era.template, era.base, era.apt, era.pip_bootstrap, era.preinstall,
+              era.constraints, era.packages, era.symlinks, base.name, base.image, base.suite, base.mirror,
+              base.variant, limits.memory, limits.cpus)
+    for text in _strings(values):
+        if _UNSAFE_TEXT.search(text):
+            raise MatrixError("cell %s: %r holds a line break or control character" % (cell.id.strip(), text),
+                              path, line)
+
+
+MAX_MATRIX_BYTES = 2 * 1024 * 1024
+
+
+_MEMORY = re.compile(r"([0-9]{1,13})([kmg])")
+_CPUS = re.compile(r"[0-9]{1,4}(\.[0-9]{1,3})?")
+MIN_MEMORY, MAX_MEMORY = 64 << 20, 4 << 40
+MIN_CPUS, MAX_CPUS = 0.1, 1024.0
+MIN_PIDS, MAX_PIDS = 16, 100000
+
+
+def _parse_limits(raw, path):
+    """Container limits with sane bounds: 0 means "no limit" to the engine, so it is refused, not passed."""
+    key = "defaults.limits"
+    memory = raw.get("memory", Limits.memory)
+    match = _MEMORY.fullmatch(memory) if isinstance(memory, str) else None
+    size = int(match.group(1)) << {"k": 10, "m": 20, "g": 30}[match.group(2)] if match else 0
+    if not MIN_MEMORY <= size <= MAX_MEMORY:
+        raise MatrixError("memory %r: give a size from 64m to 4096g, e.g. '6g'" % (memory,), path,
+                          raw.line_of("memory") if isinstance(raw, LineDict) else None, key + ".memory")
+    cpus = raw.get("cpus", Limits.cpus)
+    text = str(cpus) if isinstance(cpus, (str, int)) and not isinstance(cpus, bool) else ""
+    if not (_CPUS.fullmatch(text) and MIN_CPUS <= float(text) <= MAX_CPUS):
+        raise MatrixError("cpus %r: give a number of CPUs from %s to %d, e.g. '2'" % (cpus, MIN_CPUS, MAX_CPUS),
+                          path, raw.line_of("cpus") if isinstance(raw, LineDict) else None, key + ".cpus")
+    pids = raw.get("pids", Limits.pids)
+    if isinstance(pids, bool) or not isinstance(pids, int) or not MIN_PIDS <= pids <= MAX_PIDS:
+        raise MatrixError("pids %r: give a whole number from %d to %d" % (pids, MIN_PIDS, MAX_PIDS), path,
+                          raw.line_of("pids") if isinstance(raw, LineDict) else None, key + ".pids")
+    return Limits(memory=memory, cpus=text, pids=pids)
+
+
 def _read(path):
     path = Path(path)
     try:
-        if path.stat().st_size > 2 * 1024 * 1024:
-            raise MatrixError("the file is larger than 2 MiB; is it a matrix file?", path)
-        text = path.read_text(encoding="utf-8")
+        text = read_capped(path, MAX_MATRIX_BYTES, "matrix file").decode("utf-8")
     except FileNotFoundError:
         raise MatrixError("no such file", path) from None
     except IsADirectoryError:
         raise MatrixError("is a directory, not a matrix file", path) from None
     except UnicodeDecodeError:
         raise MatrixError("not UTF-8 text", path) from None
+    except FileProblem as exc:
+        raise MatrixError(str(exc), path) from None
     except OSError as exc:
         raise MatrixError("cannot read: %s" % exc.strerror, path) from None
     doc = load_yaml(text, path)
+    _check_single_line(doc, path)
     validate_schema(doc, path)
     return doc
+
+
+def _check_single_line(node, path, key=""):
+    """No key or value except a description may hold a line break or control character: every value can
+    reach a Dockerfile, a shell, an image tag or a cell id, and `$` in a pattern lets a trailing newline by."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for k, value in items:
+        where = ("%s[%d]" % (key, k)) if isinstance(node, list) else ("%s.%s" % (key, k) if key else str(k))
+        line = node.line_of(k) if isinstance(node, (LineDict, LineList)) else None
+        if isinstance(k, str) and _UNSAFE_TEXT.search(k):
+            raise MatrixError("the key %r holds a line break or control character" % k, path, line, key or None)
+        if isinstance(value, str) and _UNSAFE_TEXT.search(value) and k != "description":
+            raise MatrixError("%r holds a line break or control character; values must be one line" % value,
+                              path, line, where)
+        _check_single_line(value, path, where)
 
 
 def load_matrix(path, eras_file=ERAS_FILE):
@@ -482,8 +562,7 @@ def load_matrix(path, eras_file=ERAS_FILE):
     defaults = {
         "epochs": raw_defaults.get("epochs", 3),
         "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
-        "limits": Limits(memory=raw_limits.get("memory", Limits.memory), cpus=str(raw_limits.get("cpus", Limits.cpus)),
-                         pids=raw_limits.get("pids", Limits.pids)),
+        "limits": _parse_limits(raw_limits, path),
     }
 
     cells = []
@@ -491,6 +570,7 @@ def load_matrix(path, eras_file=ERAS_FILE):
     group_names = []
 
     def add(cell, where, line):
+        _check_template_inputs(cell, path, line)
         if cell.id in origin:
             raise MatrixError("duplicate cell %s (also from %s)" % (cell.id, origin[cell.id]), path, line)
         origin[cell.id] = "%s, line %s" % (where, line)
@@ -502,7 +582,7 @@ def load_matrix(path, eras_file=ERAS_FILE):
         if name in group_names:
             raise MatrixError("duplicate group name %r" % name, path, groups.line_of(index), "groups[%d].name" % index)
         group_names.append(name)
-        for combo, line in expand_group(group, path):
+        for combo, line in expand_group(group, path, MAX_CELLS - len(cells)):
             add(_make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults),
                 "group %s" % name, line)
     named = doc.get("cells") or LineList()

@@ -85,7 +85,7 @@ def test_versions_keep_their_text_and_specifiers_are_normalized():
 
 
 BAD_VALUES = [
-    ('"2.0\\nRUN curl x | sh"', "not a PEP 440 version"),
+    ('"2.0\\nRUN curl x | sh"', "line break"),
     ('">=1; rm -rf /"', "not a PEP 440 version"),
     ('""', "empty or padded version"),
     ('"$(reboot)"', "not a PEP 440 version"),
@@ -148,7 +148,13 @@ def test_bad_matrix_files_give_one_clear_error(tmp_path, text, message):
     ({"template": "nosuch"}, "no template 'nosuch'"),
     ({"python": "3.11; echo"}, "does not match"),
     ({"base": "elsewhere"}, "unknown base 'elsewhere'"),
-    ({"preinstall": ["x\nRUN curl evil | sh"]}, "is not a valid pip requirement"),
+    ({"preinstall": ["x\nRUN curl evil | sh"]}, "line break"),
+    # A pattern ending in `$` lets a trailing newline by; every field is checked whole.
+    ({"python": "3.11\n"}, "line break"),
+    ({"apt": ["python3\n"]}, "line break"),
+    ({"symlinks": [{"when": "keras", "link": "/usr/bin/x\n", "target": "/b"}]}, "line break"),
+    ({"template": "py3-cpu\n"}, "line break"),
+    ({"base": "debian-bookworm\n"}, "line break"),
 ])
 def test_every_era_field_is_validated_before_a_template_sees_it(tmp_path, override, message):
     import json
@@ -165,7 +171,10 @@ def test_every_era_field_is_validated_before_a_template_sees_it(tmp_path, overri
 
 @pytest.mark.parametrize("base_yaml,message", [
     ("image: 'debian:12; rm -rf /'", "is not a valid image reference"),
-    ("image: \"debian\\nRUN x\"", "is not a valid image reference"),
+    ("image: \"debian\\nRUN x\"", "line break"),
+    ("image: \"debian:12\\n\"", "line break"),
+    ("bootstrap: {suite: bookworm, mirror: \"http://x/\\n\"}", "line break"),
+    ("bootstrap: {suite: \"bookworm\\n\"}", "line break"),
     ("bootstrap: {suite: bookworm, mirror: 'http://x/$(id)'}", "is not a plain http(s) mirror URL"),
     ("bootstrap: {suite: 'bookworm; id'}", "does not match"),
 ])
