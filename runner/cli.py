@@ -8,20 +8,11 @@ import traceback
 from pathlib import Path
 
 from runner import __version__
-from runner.errors import RunnerError, UsageError
+from runner.errors import ResultsError, RunnerError, UsageError
+from runner.validate import check_run_dir, existing_file, fraction, run_id, whole_number
 
 EPILOG = "Exit codes: 0 ok, 1 regression (diff --fail-on-regression) or internal error, 2 bad matrix or usage, " \
          "3 Docker engine problem, 4 data problem, 5 results problem, 130 interrupted."
-
-
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError("expected a whole number from 1 to 64, got %r" % text)
-    return value
 
 
 def _add_selection(parser):
@@ -29,7 +20,8 @@ def _add_selection(parser):
     group.add_argument("--cell", action="append", default=[], metavar="GLOB",
                        help="cell id glob, group name or named cell (repeatable; any matches)")
     group.add_argument("--filter", action="append", default=[], metavar="KEY=GLOB",
-                       help="keep cells whose KEY matches GLOB, e.g. device=cpu, keras=2.*, era=py27 (repeatable; all must match)")
+                       help="keep cells whose KEY matches GLOB, e.g. device=cpu, keras=2.*, era=py27 "
+                            "(repeatable; all must match)")
     group.add_argument("--profile", metavar="NAME", help="a named selection from the matrix's profiles (e.g. quick)")
     group.add_argument("--shard", metavar="I/N", help="only shard I of N (deterministic, balanced by expected cost; "
                                                       "applied after the other selections)")
@@ -93,15 +85,19 @@ def cmd_run(args):
     from runner.engine import DockerEngine
     from runner.pipeline import RunOptions, run_matrix
 
+    if args.resume and not args.run_id:
+        raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
+                         % args.results_dir)
+    if args.run_id is not None:
+        check_run_dir(Path(args.results_dir), run_id(args.run_id), args.resume)
+    if args.ca_bundle is not None:
+        existing_file(args.ca_bundle, "--ca-bundle")
     matrix, cells = _load(args)
     engine = DockerEngine()
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
                          jobs=args.jobs, lanes=args.lanes)
-    if args.resume and not args.run_id:
-        raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
-                         % args.results_dir)
     if args.dockerfiles_dir:
         options.dockerfiles_dir = Path(args.dockerfiles_dir)
     if args.cache_dir:
@@ -148,8 +144,9 @@ def cmd_report(args):
 
 
 def cmd_merge(args):
+    from runner.fileio import atomic_write_text
     from runner.merge import merge_results
-    from runner.results import atomic_write_json, load_results
+    from runner.results import load_results
 
     expected = None
     if args.matrix:
@@ -157,8 +154,10 @@ def cmd_merge(args):
 
         expected = [c.id for c in load_matrix(args.matrix).cells]
     doc = merge_results([load_results(p) for p in args.results], expected_cells=expected,
-                        allow_duplicates=args.allow_duplicates)
-    atomic_write_json(args.output, doc)
+                        allow_duplicates=args.allow_duplicates, allow_mixed_matrices=args.allow_mixed_matrices)
+    # fileio refuses a FIFO, device or directory at the output name instead of replacing it
+    atomic_write_text(args.output, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
+                      error=ResultsError, hint="Give -o a regular file in a writable directory.")
     print("merged %d cells from %d files into %s" % (len(doc["cells"]), len(args.results), args.output),
           file=sys.stderr)
     return 0
@@ -168,9 +167,18 @@ def cmd_diff(args):
     from runner.diff import diff_results, format_diff, has_regressions
     from runner.results import load_results
 
-    diff = diff_results(load_results(args.old), load_results(args.new), slower_threshold=args.threshold)
+    old, new = load_results(args.old), load_results(args.new)
+    diff = diff_results(old, new, slower_threshold=args.threshold)
     print(format_diff(diff, args.format))
-    return 1 if args.fail_on_regression and has_regressions(diff) else 0
+    # A cell that vanished from the new run is a regression nobody measured; diff.py only compares pairs.
+    new_ids = {cell["cell_id"] for cell in new["cells"]}
+    removed = [cell["cell_id"] for cell in old["cells"] if cell["cell_id"] not in new_ids]
+    if removed and not args.allow_removed:
+        print("%d cells of %s have no result in %s: %s%s (--allow-removed accepts that)" % (
+            len(removed), args.old, args.new, ", ".join(removed[:5]), " ..." if len(removed) > 5 else ""),
+            file=sys.stderr)
+    regressed = has_regressions(diff) or bool(removed and not args.allow_removed)
+    return 1 if args.fail_on_regression and regressed else 0
 
 
 def build_parser():
@@ -187,7 +195,8 @@ def build_parser():
     plan.add_argument("matrix", help="matrix file (matrix.yaml)")
     plan.add_argument("--format", choices=["table", "json", "ids", "github-matrix"], default="table",
                       help="github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
-    plan.add_argument("--shards", type=int, metavar="N", help="with --format github-matrix: one entry per shard")
+    plan.add_argument("--shards", type=whole_number(1, 1000), metavar="N",
+                      help="with --format github-matrix: one entry per shard")
     _add_selection(plan)
     plan.set_defaults(func=cmd_plan)
 
@@ -214,9 +223,9 @@ def build_parser():
     opts.add_argument("--rerun", action="store_true",
                       help="measure every cell again, even one whose Dockerfile, base, scripts and data are "
                            "unchanged since its cached result (.cache/results)")
-    opts.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+    opts.add_argument("--jobs", "-j", type=whole_number(1, 64), metavar="N",
                       help="images built in parallel (default: 2-4 by CPU count); trainings never overlap builds")
-    opts.add_argument("--lanes", type=_positive_int, metavar="N",
+    opts.add_argument("--lanes", type=whole_number(1, 64), metavar="N",
                       help="cells measured at once, each pinned to cores of its own; never more than the engine's "
                            "CPUs hold at the cells' CPU limits (default: as many as its CPUs and memory hold; "
                            "1 measures one cell at a time)")
@@ -237,14 +246,19 @@ def build_parser():
     merge.add_argument("-o", "--output", required=True, help="the merged results file to write")
     merge.add_argument("--matrix", help="check that every cell of this matrix has a result")
     merge.add_argument("--allow-duplicates", action="store_true", help="a cell in several files: the last wins")
+    merge.add_argument("--allow-mixed-matrices", action="store_true",
+                       help="merge results of different matrix files (by default their sha256 must agree)")
     merge.set_defaults(func=cmd_merge)
 
     diff = sub.add_parser("diff", help="what broke, got fixed, changed default backend or got slower", epilog=EPILOG)
     diff.add_argument("old")
     diff.add_argument("new")
-    diff.add_argument("--threshold", type=float, default=0.25, help="slower when steady epoch time grows by more (0.25 = 25%%)")
+    diff.add_argument("--threshold", type=fraction(0, 1000), default=0.25,
+                      help="slower when steady epoch time grows by more (0.25 = 25%%)")
     diff.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
     diff.add_argument("--fail-on-regression", action="store_true", help="exit 1 when something broke or slowed down")
+    diff.add_argument("--allow-removed", action="store_true",
+                      help="a cell of OLD missing from NEW is not a regression")
     diff.set_defaults(func=cmd_diff)
     return parser
 

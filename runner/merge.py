@@ -1,17 +1,40 @@
 """Merge results documents (CI shards, or reruns) into one run. A report of the merge is the same as a
 report of one run holding the same cells."""
 
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
 from runner.errors import ResultsError
-from runner.results import KIND, SCHEMA_VERSION, now_iso
+from runner.records import KIND, SCHEMA_VERSION, now_iso
+
+Doc = Dict[str, Any]
 
 
-def merge_results(docs, expected_cells=None, allow_duplicates=False):
+def _matrix_hash(doc: Doc) -> Optional[str]:
+    matrix = doc.get("matrix")
+    value = matrix.get("sha256") if isinstance(matrix, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def merge_results(docs: Sequence[Doc], expected_cells: Optional[Sequence[str]] = None,
+                  allow_duplicates: bool = False, allow_mixed_matrices: bool = False) -> Doc:
     """One document with every cell of `docs`, in order. Duplicate cell ids are an error (a shard ran
-    twice, or two shards overlap) unless allow_duplicates, when the last one wins. With expected_cells
-    (e.g. the plan of the matrix), a missing cell is an error naming it."""
+    twice, or two shards overlap) unless allow_duplicates, when the last one wins. Shards of different
+    matrix files (their recorded sha256 differ) are an error unless allow_mixed_matrices. With
+    expected_cells (e.g. the plan of the matrix), a missing cell is an error naming it."""
     if not docs:
         raise ResultsError("nothing to merge")
-    cells, origin, duplicates = {}, {}, []
+    hashes: Dict[Optional[str], str] = {}
+    for doc in docs:
+        hashes.setdefault(_matrix_hash(doc), doc["run_id"])
+    if len(hashes) > 1 and not allow_mixed_matrices:
+        raise ResultsError("the results come from different matrix files (%s); merge shards of one matrix, or "
+                           "pass --allow-mixed-matrices" % "; ".join(
+                               "run %s: sha256 %s" % (run, (digest or "none")[:12]) for digest, run in hashes.items()))
+    cells: Dict[str, Any] = {}
+    origin: Dict[str, str] = {}
+    duplicates: List[str] = []
     for doc in docs:
         for record in doc["cells"]:
             cell_id = record["cell_id"]

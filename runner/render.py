@@ -4,12 +4,15 @@ One Jinja environment with StrictUndefined (a missing value is an error, never a
 only deterministic inputs, so the same matrix gives byte-identical Dockerfiles.
 """
 
+import os
 import shlex
 from pathlib import Path
+from typing import Any, Optional, Union
 
 import jinja2
 
 from runner.errors import MatrixError, RunnerError
+from runner.fileio import atomic_write_text, read_capped
 from runner.matrix import TEMPLATE_DIR
 
 
@@ -70,16 +73,27 @@ def render_cell(cell, template_dir=TEMPLATE_DIR):
     return "\n".join(lines).strip() + "\n"
 
 
-def write_cell(cell, out_dir, text=None):
-    """Write dockerfiles/generated/<cell id>/Dockerfile (only when it changed); return its path."""
-    text = text if text is not None else render_cell(cell)
-    path = Path(out_dir) / cell.id / "Dockerfile"
+def write_cell(cell: Any, out_dir: Union[str, Path], text: Optional[str] = None) -> Path:
+    """Write dockerfiles/generated/<cell id>/Dockerfile (only when it changed); return its path.
+
+    Atomic through runner.fileio (a random temp name, never a fixed one a symlink could be planted at);
+    a directory made here is removed again if the write does not happen (Ctrl-C, full disk)."""
+    text = text if text is not None else render_cell(cell)  # type: ignore[no-untyped-call]
+    directory = Path(out_dir) / str(cell.id)
+    path = directory / "Dockerfile"
+    created = not os.path.lexists(directory)
+    written = False
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() or not path.is_file() or read_capped(path, 1 << 20, "Dockerfile") != text.encode():
+            atomic_write_text(path, text)
+        written = True
     except OSError as exc:
-        raise RunnerError("cannot write %s: %s. Try another --out directory." % (path, exc.strerror)) from None
+        raise RunnerError("cannot write %s: %s. Try another --out directory." % (path, exc.strerror or exc)) from None
+    finally:
+        if created and not written:
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
     return path

@@ -11,10 +11,12 @@ import os
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any, Dict, List, Tuple, Union
 
 import jsonschema
 
 from runner.errors import ResultsError
+from runner.fileio import FileProblem, read_capped
 
 SCHEMA_VERSION = 1
 KIND = "keras-matrix-results"
@@ -111,34 +113,62 @@ def _schema():
     return json.loads(SCHEMA_FILE.read_text())
 
 
-def validate_results(doc, source="results"):
+def validate_results(doc: object, source: str = "results") -> Dict[str, Any]:
     """Raise ResultsError unless doc is a results document of a version we read."""
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise ResultsError("%s is not a keras-matrix results file (no \"kind\": \"%s\")" % (source, KIND))
     if doc.get("schema_version") != SCHEMA_VERSION:
         raise ResultsError("%s has schema_version %r; this runner reads version %d"
                            % (source, doc.get("schema_version"), SCHEMA_VERSION))
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(_schema()).iter_errors(doc))
+    schema = json.loads(SCHEMA_FILE.read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top)"
         raise ResultsError("%s is malformed at %s: %s" % (source, where, error.message[:300]))
     return doc
 
 
-def load_results(path):
-    """Read and validate a results file (results.json of a run, or a merged/published one)."""
+class _Refused(ValueError):
+    """JSON that json.loads accepts but a results file must not hold."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused("%s is not a number JSON allows" % name)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 30:
+        raise _Refused("an integer of %d digits" % len(text.lstrip("-")))
+    return int(text)
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused("duplicate key %r" % key[:80])
+        out[key] = value
+    return out
+
+
+def load_results(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read and validate a results file (results.json of a run, or a merged/published one).
+
+    Only a regular file of at most MAX_RESULTS_BYTES is read (a FIFO or device fails at once); NaN,
+    Infinity, integers of more than 30 digits and duplicate keys are refused, not guessed at."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
     try:
-        if path.stat().st_size > MAX_RESULTS_BYTES:
-            raise ResultsError("%s is larger than %d MiB; is it a results file?" % (path, MAX_RESULTS_BYTES >> 20))
-        with path.open(encoding="utf-8") as handle:
-            doc = json.load(handle)
+        raw = read_capped(path, MAX_RESULTS_BYTES, "results file")
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_int=_bounded_int,
+                         object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise ResultsError("%s: no such results file" % path) from None
+    except FileProblem as exc:
+        raise ResultsError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsError("cannot read %s: %s" % (path, exc)) from None
-    except (ValueError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # _Refused is a ValueError too
         raise ResultsError("%s is not valid JSON: %s" % (path, str(exc)[:200])) from None
     return validate_results(doc, str(path))
