@@ -523,7 +523,7 @@ def _read(path):
     except UnicodeDecodeError:
         raise MatrixError("not UTF-8 text", path) from None
     except FileProblem as exc:
-        raise MatrixError(str(exc), path) from None
+        raise MatrixError(str(exc)) from None  # the message names the file
     except OSError as exc:
         raise MatrixError("cannot read: %s" % exc.strerror, path) from None
     doc = load_yaml(text, path)
