@@ -128,7 +128,7 @@ def alias_bomb(levels=9):
 
 
 def product_bomb():
-    versions = lambda n: "[%s]" % ", ".join('"1.%d"' % i for i in range(n))  # noqa: E731
+    versions = lambda n: "[%s]" % ", ".join('"1.%d"' % i for i in range(n))
     return ("version: 1\ngroups:\n  - name: g\n    matrix:\n      era: [py311]\n"
             "      keras: %s\n      tensorflow: %s\n      jax: %s\n      torch: %s\n"
             % (versions(100), versions(100), versions(100), versions(100)))
@@ -188,7 +188,8 @@ CASES = [
      ["render", "in/m.yaml", "--out", "out"], 0, "", "out"),
     ("render-planted-dockerfile-link", symlink("out/%s/Dockerfile" % MODERN, "outside/victim.txt"),
      ["render", "in/m.yaml", "--out", "out"], 0, "", "out"),
-    ("render-dockerfile-is-fifo", lambda w: ((w / "out" / MODERN).mkdir(), os.mkfifo(w / "out" / MODERN / "Dockerfile")),
+    ("render-dockerfile-is-fifo",
+     lambda w: ((w / "out" / MODERN).mkdir(), os.mkfifo(w / "out" / MODERN / "Dockerfile")),
      ["render", "in/m.yaml", "--out", "out"], 1, "not a regular file", None),
     # ---- bounded work ---------------------------------------------------------------------------------------
     ("yaml-merge-bomb", matrix(merge_bomb()), ["plan", M], 2, "", None),
@@ -221,7 +222,8 @@ CASES = [
         ("era-name", matrix('version: 1\neras:\n  "x\\n": {python: "3.11", template: py3-cpu, base: debian-bookworm,'
                             ' packages: {keras: keras}}\ncells:\n  - {name: a, era: py311, keras: "3.0.0"}\n')),
         ("image", matrix('version: 1\nbases:\n  b: {image: "debian:12\\n"}\n' + ONE_CELL.split("\n", 1)[1])),
-        ("suite", matrix('version: 1\nbases:\n  b: {bootstrap: {suite: "bookworm\\n"}}\n' + ONE_CELL.split("\n", 1)[1])),
+        ("suite", matrix('version: 1\nbases:\n  b: {bootstrap: {suite: "bookworm\\n"}}\n'
+                         + ONE_CELL.split("\n", 1)[1])),
         ("mirror", matrix('version: 1\nbases:\n  b: {bootstrap: {suite: bookworm, mirror: "http://x/\\n"}}\n'
                           + ONE_CELL.split("\n", 1)[1])),
         ("cell-name", matrix('version: 1\ncells:\n  - {name: "a\\n", era: py311, keras: "3.15.1"}\n')),
