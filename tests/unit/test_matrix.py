@@ -237,3 +237,54 @@ def test_cli_every_command_has_help():
     for command in ("plan", "render", "run", "report", "diff"):
         proc = run_cli(command, "--help")
         assert proc.returncode == 0 and "usage:" in proc.stdout
+
+
+# ---- hostile inputs (issue 16) --------------------------------------------------------------------------
+
+CELL = '  - {name: a, era: py311, keras: "3.15.1", tensorflow: "2.21.0"}\n'
+
+
+@pytest.mark.parametrize("limits,key", [
+    ("{cpus: '0'}", "cpus"), ("{cpus: 0}", "cpus"), ("{cpus: '0.05'}", "cpus"), ("{cpus: 1025}", "cpus"),
+    ("{memory: 0k}", "memory"), ("{memory: 63m}", "memory"), ("{memory: 5000g}", "memory"),
+    ("{memory: \"6g\\n\"}", "memory"), ("{pids: 15}", "pids"),
+])
+def test_limits_that_mean_no_limit_or_nonsense_are_refused(tmp_path, limits, key):
+    path = write(tmp_path, "version: 1\ndefaults:\n  limits: %s\ncells:\n%s" % (limits, CELL))
+    with pytest.raises(MatrixError, match="defaults.limits.%s: " % key if "\\n" not in limits else "line break"):
+        load_matrix(path)
+
+
+def test_sane_limits_are_kept_as_written(tmp_path):
+    path = write(tmp_path, "version: 1\ndefaults:\n  limits: {cpus: 0.5, memory: 64m, pids: 16}\ncells:\n" + CELL)
+    limits = load_matrix(path).cells[0].limits
+    assert (limits.cpus, limits.memory, limits.pids) == ("0.5", "64m", 16)
+
+
+def test_a_huge_product_is_refused_from_axis_lengths_before_it_is_built(tmp_path):
+    axis = "[%s]" % ", ".join('"1.%d"' % i for i in range(100))
+    path = write(tmp_path, "version: 1\ngroups:\n  - name: big\n    matrix:\n      era: [py311]\n"
+                 "      keras: %s\n      tensorflow: %s\n      jax: %s\n      torch: %s\n" % ((axis,) * 4))
+    with pytest.raises(MatrixError, match=r":5: groups\[big\].matrix: this group expands to 100000000 cells"):
+        load_matrix(path)
+
+
+def test_merge_keys_follow_yaml_precedence(tmp_path):
+    """Own keys override merged ones; an earlier mapping in `<<: [...]` overrides a later one."""
+    path = write(tmp_path, """\
+        version: 1
+        cells:
+          - &first {name: a, era: py311, keras: "2.3.1", tensorflow: "2.21.0"}
+          - &second {name: b, era: py27, keras: "2.2.5", tensorflow: "1.15.0"}
+          - {<<: [*first, *second], name: c, keras: "3.15.1"}
+        """)
+    c = select(load_matrix(path), cells=["c"])[0]
+    assert (c.era.name, c.keras, dict(c.backends)["tensorflow"]) == ("py311", "==3.15.1", "==2.21.0")
+
+
+def test_a_fifo_matrix_is_refused_at_once(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "m.yaml")
+    with pytest.raises(MatrixError, match="not a regular file"):
+        load_matrix(tmp_path / "m.yaml")

@@ -34,3 +34,23 @@ def test_duplicate_and_missing_cells_are_named():
 
 def test_an_incomplete_shard_makes_the_merge_incomplete():
     assert merge_results([doc("s1", "a"), doc("s2", "b", complete=False)])["complete"] is False
+
+
+def with_matrix(document, sha):
+    document["matrix"] = {"path": "matrix.yaml", "sha256": sha, "cells_total": 3}
+    return document
+
+
+def test_shards_of_different_matrices_are_refused_unless_allowed():
+    first, second = with_matrix(doc("s1", "a"), "1" * 64), with_matrix(doc("s2", "b"), "2" * 64)
+    with pytest.raises(ResultsError, match="different matrix files .*run s1: sha256 111111111111; run s2: sha256 2"):
+        merge_results([first, second])
+    merged = merge_results([first, second], allow_mixed_matrices=True)
+    assert [c["cell_id"] for c in merged["cells"]] == ["a", "b"]
+    same = merge_results([first, with_matrix(doc("s2", "b"), "1" * 64)])
+    assert same["matrix"]["sha256"] == "1" * 64
+
+
+def test_a_shard_without_a_matrix_hash_does_not_pass_for_one_with_it():
+    with pytest.raises(ResultsError, match="different matrix files"):
+        merge_results([with_matrix(doc("s1", "a"), "1" * 64), doc("s2", "b")])

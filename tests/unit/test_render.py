@@ -71,3 +71,38 @@ def test_cells_sharing_a_stack_share_their_dockerfile_prefix(matrix):
         return text[text.index("FROM"): text.index("# keras:")]
 
     assert body(a) == body(b)
+
+
+def test_write_cell_never_writes_through_a_planted_symlink(matrix, tmp_path):
+    """The old fixed temp name (Dockerfile.tmp) let a symlink planted there redirect the write."""
+    cell = matrix.cells[0]
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "out" / cell.id).mkdir(parents=True)
+    for name in ("Dockerfile.tmp", "Dockerfile"):
+        os.symlink(victim, tmp_path / "out" / cell.id / name)
+    path = write_cell(cell, tmp_path / "out")
+    assert victim.read_text() == "precious"
+    assert not path.is_symlink() and path.read_text() == render_cell(cell)
+
+
+def test_an_interrupted_write_leaves_no_temp_file_and_no_empty_directory(matrix, tmp_path, monkeypatch):
+    import runner.fileio
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.fileio.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_cell(matrix.cells[0], tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_write_cell_refuses_a_fifo_at_the_dockerfile(matrix, tmp_path):
+    from runner.errors import RunnerError
+
+    cell = matrix.cells[0]
+    (tmp_path / cell.id).mkdir()
+    os.mkfifo(tmp_path / cell.id / "Dockerfile")
+    with pytest.raises(RunnerError, match="not a regular file"):
+        write_cell(cell, tmp_path)

@@ -43,9 +43,18 @@ def test_cells_sharing_heavy_layers_stay_together_and_shards_are_balanced(cells)
 
 
 def test_shard_syntax_is_checked(cells):
-    for bad in ("0/4", "5/4", "1/0", "a/b", "1-4", ""):
+    for bad in ("0/4", "5/4", "1/0", "a/b", "1-4", "", "1/4\n", " 1/4", "01/4", "1_0/20", "+1/4"):
         with pytest.raises(UsageError):
             select_shard(cells, bad)
+
+
+@pytest.mark.parametrize("huge", ["1/1001", "1/10000000", "1/" + "9" * 400, "5/" + "1" * 30])
+def test_shard_counts_are_bounded_before_any_work(cells, huge):
+    """A huge N used to hang (a list of N loads) or end in MemoryError/OverflowError."""
+    with pytest.raises(UsageError, match="N <= 1000"):
+        select_shard(cells, huge)
+    with pytest.raises(UsageError):
+        shards(cells, 10 ** 9)
 
 
 def test_github_matrix_has_one_entry_per_shard_or_cell(cells):
