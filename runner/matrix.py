@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from runner.errors import MatrixError, UsageError
 from runner.fileio import FileProblem, read_capped
+from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,6 @@ _IMAGE_REF = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
-_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,8 @@ def _key_name(path_parts):
 def validate_schema(doc, path):
     """Structural validation against the JSON Schema, reported as one clear line."""
     if not isinstance(doc, dict):
-        raise MatrixError("the file must be a YAML mapping with at least 'version: 1'", path, getattr(doc, "line", None))
+        raise MatrixError("the file must be a YAML mapping with at least 'version: 1'", path,
+                          getattr(doc, "line", None))
     validator = jsonschema.Draft202012Validator(_schema())
     errors = list(validator.iter_errors(doc))
     if not errors:
@@ -265,11 +266,13 @@ def _parse_bases(raw, path):
         line = raw.line_of(name)
         image = spec.get("image")
         if image is not None and not _IMAGE_REF.fullmatch(image):
-            raise MatrixError("%r is not a valid image reference" % image, path, spec.line_of("image"), "bases.%s.image" % name)
+            raise MatrixError("%r is not a valid image reference" % image, path, spec.line_of("image"),
+                              "bases.%s.image" % name)
         boot = spec.get("bootstrap") or {}
         mirror = boot.get("mirror", DEFAULT_MIRROR)
         if not _MIRROR.fullmatch(mirror):
-            raise MatrixError("%r is not a plain http(s) mirror URL" % mirror, path, line, "bases.%s.bootstrap.mirror" % name)
+            raise MatrixError("%r is not a plain http(s) mirror URL" % mirror, path, line,
+                              "bases.%s.bootstrap.mirror" % name)
         if image is None and not boot:
             raise MatrixError("a base needs an 'image', a 'bootstrap', or both", path, line, "bases.%s" % name)
         bases[name] = Base(name=name, image=image, suite=boot.get("suite"), mirror=mirror,
@@ -294,7 +297,8 @@ def _parse_era_fields(name, raw, path, inherit=None):
     if "apt" in raw:
         for index, pkg in enumerate(raw["apt"]):
             if not isinstance(pkg, str) or not _APT_NAME.fullmatch(pkg):
-                raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index), key + ".apt")
+                raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index),
+                                  key + ".apt")
         fields["apt"] = tuple(raw["apt"])
     if "pip_bootstrap" in raw:
         try:
@@ -304,7 +308,8 @@ def _parse_era_fields(name, raw, path, inherit=None):
                               key + ".pip_bootstrap") from None
     for k in ("preinstall", "constraints"):
         if k in raw:
-            fields[k] = tuple(_requirement(r, path, raw[k].line_of(i), "%s.%s" % (key, k)) for i, r in enumerate(raw[k]))
+            fields[k] = tuple(_requirement(r, path, raw[k].line_of(i), "%s.%s" % (key, k))
+                              for i, r in enumerate(raw[k]))
     if "packages" in raw:
         packages = dict(fields.get("packages", ()))
         for axis, value in raw["packages"].items():
@@ -420,11 +425,13 @@ def _make_cell(combo, group, name, description, path, line, eras, bases, default
     if not era_name:
         raise MatrixError("no era for this cell; set 'era' (one of: %s)" % ", ".join(sorted(eras)), path, line, key)
     if era_name not in eras:
-        raise MatrixError("unknown era %r; known eras: %s" % (era_name, ", ".join(sorted(eras))), path, line, key + ".era")
+        raise MatrixError("unknown era %r; known eras: %s" % (era_name, ", ".join(sorted(eras))), path, line,
+                          key + ".era")
     era, era_path, era_line = eras[era_name][device]
     if era.base not in bases:
-        raise MatrixError("era %r names unknown base %r; known bases: %s" % (era_name, era.base, ", ".join(sorted(bases))),
-                          era_path, era_line, "eras.%s.base" % era_name)
+        raise MatrixError("era %r names unknown base %r; known bases: %s"
+                          % (era_name, era.base, ", ".join(sorted(bases))), era_path, era_line,
+                          "eras.%s.base" % era_name)
     packages = dict(era.packages)
     keras = combo.get("keras")
     backends = []
@@ -434,8 +441,8 @@ def _make_cell(combo, group, name, description, path, line, eras, bases, default
         if spec is None:
             continue
         if axis not in packages:
-            raise MatrixError("era %r has no package for %r (it has: %s)" % (era_name, axis, ", ".join(sorted(packages))),
-                              path, line, key + "." + axis)
+            raise MatrixError("era %r has no package for %r (it has: %s)"
+                              % (era_name, axis, ", ".join(sorted(packages))), path, line, key + "." + axis)
         if axis != "keras":
             backends.append((axis, spec))
     # Layer order: backends (heaviest, most shared) first, Keras last.
@@ -459,57 +466,7 @@ def _make_cell(combo, group, name, description, path, line, eras, bases, default
     )
 
 
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for item in value:
-            yield from _strings(item)
-
-
-def _check_template_inputs(cell, path, line):
-    """The last word before rendering: every value a template or a tag can see is one line of plain text,
-    whatever validation let through above (descriptions are the one multi-line field; no template uses them)."""
-    era, base, limits = cell.era, cell.base, cell.limits
-    values = (cell.id, cell.group, cell.name, cell.device, cell.keras, cell.backends, cell.requirements,
-              era.name, era.python, era.template, era.base, era.apt, era.pip_bootstrap, era.preinstall,
-              era.constraints, era.packages, era.symlinks, base.name, base.image, base.suite, base.mirror,
-              base.variant, limits.memory, limits.cpus)
-    for text in _strings(values):
-        if _UNSAFE_TEXT.search(text):
-            raise MatrixError("cell %s: %r holds a line break or control character" % (cell.id.strip(), text),
-                              path, line)
-
-
 MAX_MATRIX_BYTES = 2 * 1024 * 1024
-
-
-_MEMORY = re.compile(r"([0-9]{1,13})([kmg])")
-_CPUS = re.compile(r"[0-9]{1,4}(\.[0-9]{1,3})?")
-MIN_MEMORY, MAX_MEMORY = 64 << 20, 4 << 40
-MIN_CPUS, MAX_CPUS = 0.1, 1024.0
-MIN_PIDS, MAX_PIDS = 16, 100000
-
-
-def _parse_limits(raw, path):
-    """Container limits with sane bounds: 0 means "no limit" to the engine, so it is refused, not passed."""
-    key = "defaults.limits"
-    memory = raw.get("memory", Limits.memory)
-    match = _MEMORY.fullmatch(memory) if isinstance(memory, str) else None
-    size = int(match.group(1)) << {"k": 10, "m": 20, "g": 30}[match.group(2)] if match else 0
-    if not MIN_MEMORY <= size <= MAX_MEMORY:
-        raise MatrixError("memory %r: give a size from 64m to 4096g, e.g. '6g'" % (memory,), path,
-                          raw.line_of("memory") if isinstance(raw, LineDict) else None, key + ".memory")
-    cpus = raw.get("cpus", Limits.cpus)
-    text = str(cpus) if isinstance(cpus, (str, int)) and not isinstance(cpus, bool) else ""
-    if not (_CPUS.fullmatch(text) and MIN_CPUS <= float(text) <= MAX_CPUS):
-        raise MatrixError("cpus %r: give a number of CPUs from %s to %d, e.g. '2'" % (cpus, MIN_CPUS, MAX_CPUS),
-                          path, raw.line_of("cpus") if isinstance(raw, LineDict) else None, key + ".cpus")
-    pids = raw.get("pids", Limits.pids)
-    if isinstance(pids, bool) or not isinstance(pids, int) or not MIN_PIDS <= pids <= MAX_PIDS:
-        raise MatrixError("pids %r: give a whole number from %d to %d" % (pids, MIN_PIDS, MAX_PIDS), path,
-                          raw.line_of("pids") if isinstance(raw, LineDict) else None, key + ".pids")
-    return Limits(memory=memory, cpus=text, pids=pids)
 
 
 def _read(path):
@@ -527,24 +484,9 @@ def _read(path):
     except OSError as exc:
         raise MatrixError("cannot read: %s" % exc.strerror, path) from None
     doc = load_yaml(text, path)
-    _check_single_line(doc, path)
+    check_single_line(doc, path)
     validate_schema(doc, path)
     return doc
-
-
-def _check_single_line(node, path, key=""):
-    """No key or value except a description may hold a line break or control character: every value can
-    reach a Dockerfile, a shell, an image tag or a cell id, and `$` in a pattern lets a trailing newline by."""
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for k, value in items:
-        where = ("%s[%d]" % (key, k)) if isinstance(node, list) else ("%s.%s" % (key, k) if key else str(k))
-        line = node.line_of(k) if isinstance(node, (LineDict, LineList)) else None
-        if isinstance(k, str) and _UNSAFE_TEXT.search(k):
-            raise MatrixError("the key %r holds a line break or control character" % k, path, line, key or None)
-        if isinstance(value, str) and _UNSAFE_TEXT.search(value) and k != "description":
-            raise MatrixError("%r holds a line break or control character; values must be one line" % value,
-                              path, line, where)
-        _check_single_line(value, path, where)
 
 
 def load_matrix(path, eras_file=ERAS_FILE):
@@ -562,7 +504,7 @@ def load_matrix(path, eras_file=ERAS_FILE):
     defaults = {
         "epochs": raw_defaults.get("epochs", 3),
         "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
-        "limits": _parse_limits(raw_limits, path),
+        "limits": Limits(*parse_limits(raw_limits, path, Limits())),
     }
 
     cells = []
@@ -570,7 +512,7 @@ def load_matrix(path, eras_file=ERAS_FILE):
     group_names = []
 
     def add(cell, where, line):
-        _check_template_inputs(cell, path, line)
+        check_template_inputs(cell, path, line)
         if cell.id in origin:
             raise MatrixError("duplicate cell %s (also from %s)" % (cell.id, origin[cell.id]), path, line)
         origin[cell.id] = "%s, line %s" % (where, line)

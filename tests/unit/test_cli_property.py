@@ -20,7 +20,8 @@ FIXTURE = (ROOT / "tests" / "fixtures" / "results-run.json").read_text()
 GOOD_MATRIX = 'version: 1\ncells:\n  - {name: a, era: py311, keras: "3.15.1", tensorflow: "2.21.0"}\n'
 
 hostile_text = st.one_of(
-    st.sampled_from(["../../x", "/dev/zero", "/dev/null", ".", "..", "f", "f/", "nan", "inf", "-1", "0", "1/0",
+    # No device paths: a regressed writer would replace /dev/null on the test machine.
+    st.sampled_from(["../../x", "in", ".", "..", "f", "f/", "nan", "inf", "-1", "0", "1/0",
                      "1/99999999999999999999", "a\nb", "\u202eevil", "$(id)", "*", "2/1", "1e400", "", "-", "--",
                      "x" * 300, "01", "0x1F", "1_0", "keras=2.*", "device=\n", "results"]),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20),

@@ -196,7 +196,8 @@ def test_base_fields_are_validated(tmp_path, base_yaml, message):
 
 def test_selection_by_cell_filter_and_profile():
     matrix = load_matrix(ROOT / "matrix.yaml")
-    assert [c.id for c in select(matrix, cells=["keras2.3.1-theano1.0.5-py27-cpu"])] == ["keras2.3.1-theano1.0.5-py27-cpu"]
+    theano = "keras2.3.1-theano1.0.5-py27-cpu"
+    assert [c.id for c in select(matrix, cells=[theano])] == [theano]
     assert all(c.device == "cpu" and c.era.name == "py27" for c in select(matrix, filters=["device=cpu", "era=py27"]))
     assert {c.group for c in select(matrix, cells=["keras1"])} == {"keras1"}
     assert all(c.keras == "==3.15.1" for c in select(matrix, filters=["keras=3.15.*"]))
@@ -214,7 +215,8 @@ def run_cli(*args):
 
 
 def test_cli_bad_matrix_exits_2_with_one_line_and_no_traceback(tmp_path):
-    path = write(tmp_path, "version: 1\ngroups:\n  - name: x\n    matrix:\n      keras: '>=1; rm -rf /'\n      era: py27\n")
+    path = write(tmp_path, "version: 1\ngroups:\n  - name: x\n    matrix:\n"
+                           "      keras: '>=1; rm -rf /'\n      era: py27\n")
     proc = run_cli("plan", str(path))
     assert proc.returncode == 2
     assert proc.stdout == ""
