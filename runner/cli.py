@@ -80,7 +80,7 @@ def cmd_render(args):
     return 0
 
 
-def cmd_run(args):
+def cmd_run(args: argparse.Namespace) -> int:
     from runner.data import prepare_mnist
     from runner.engine import DockerEngine
     from runner.pipeline import RunOptions, run_matrix
@@ -143,7 +143,7 @@ def cmd_report(args):
     return 0
 
 
-def cmd_merge(args):
+def cmd_merge(args: argparse.Namespace) -> int:
     from runner.fileio import atomic_write_text
     from runner.merge import merge_results
     from runner.results import load_results
@@ -163,7 +163,7 @@ def cmd_merge(args):
     return 0
 
 
-def cmd_diff(args):
+def cmd_diff(args: argparse.Namespace) -> int:
     from runner.diff import diff_results, format_diff, has_regressions
     from runner.results import load_results
 

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import jsonschema
 from packaging.requirements import InvalidRequirement, Requirement
@@ -100,21 +100,21 @@ class Cell:
     description: str = ""
 
     @property
-    def python(self):
+    def python(self) -> str:
         return self.era.python
 
     @property
-    def backend_names(self):
+    def backend_names(self) -> Tuple[str, ...]:
         """KERAS_BACKEND values to train with: one per backend library the cell installs."""
         return tuple(axis for axis, _ in self.backends)
 
-    def versions(self):
+    def versions(self) -> Dict[str, str]:
         """The requested versions, axis -> specifier (absent axes omitted)."""
         out = {"keras": self.keras} if self.keras else {}
         out.update(dict(self.backends))
         return out
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["python"] = self.python
         data["versions"] = self.versions()
@@ -133,7 +133,7 @@ class Matrix:
 # Values
 
 
-def normalize_version(value, path, line, key):
+def normalize_version(value: Any, path: object, line: Optional[int], key: Optional[str]) -> Optional[str]:
     """A version axis value -> a normalized specifier string ('==2.3.1', '<2.4,>=2.3'), or None."""
     if value is None:
         return None
@@ -157,7 +157,7 @@ def normalize_version(value, path, line, key):
     return str(spec)
 
 
-def _requirement(text, path, line, key, name_only=False):
+def _requirement(text: Any, path: object, line: Optional[int], key: str, name_only: bool = False) -> str:
     if not isinstance(text, str) or not text or text != text.strip():
         raise MatrixError("expected a pip requirement such as 'numpy<1.17', got %r" % (text,), path, line, key)
     try:
@@ -171,10 +171,10 @@ def _requirement(text, path, line, key, name_only=False):
     return str(req)
 
 
-def version_slug(spec):
+def version_slug(spec: str) -> str:
     """'==2.3.1' -> '2.3.1'; '<2.4,>=2.3' -> 'ge2.3-lt2.4' (safe in image tags and file names)."""
     parts = []
-    def order(item):  # lower bounds before upper bounds: 'ge2.3-lt2.4' reads naturally
+    def order(item: Any) -> Tuple[Version, str]:  # lower bounds before upper bounds: 'ge2.3-lt2.4' reads naturally
         try:
             return (Version(item.version.replace(".*", "")), item.operator)
         except InvalidVersion:
@@ -185,7 +185,7 @@ def version_slug(spec):
     return "-".join(parts)
 
 
-def cell_id(keras, backends, python, device):
+def cell_id(keras: Optional[str], backends: Tuple[Tuple[str, str], ...], python: str, device: str) -> str:
     parts = []
     for axis, spec in (("keras", keras),) + tuple(backends):
         if spec:
@@ -201,11 +201,11 @@ def cell_id(keras, backends, python, device):
 # Schema
 
 
-def _schema():
+def _schema() -> Any:
     return json.loads(SCHEMA_FILE.read_text())
 
 
-def _line_at(doc, path_parts):
+def _line_at(doc: Any, path_parts: List[Any]) -> Optional[int]:
     node, line = doc, getattr(doc, "line", None)
     for part in path_parts:
         if isinstance(node, (LineDict, LineList)) and (
@@ -218,14 +218,14 @@ def _line_at(doc, path_parts):
     return line
 
 
-def _key_name(path_parts):
+def _key_name(path_parts: List[Any]) -> Optional[str]:
     out = ""
     for part in path_parts:
         out += "[%d]" % part if isinstance(part, int) else ("." if out else "") + str(part)
     return out or None
 
 
-def validate_schema(doc, path):
+def validate_schema(doc: Any, path: object) -> None:
     """Structural validation against the JSON Schema, reported as one clear line."""
     if not isinstance(doc, dict):
         raise MatrixError("the file must be a YAML mapping with at least 'version: 1'", path,
@@ -260,7 +260,7 @@ def validate_schema(doc, path):
 # Bases and eras
 
 
-def _parse_bases(raw, path):
+def _parse_bases(raw: Any, path: object) -> Dict[str, Base]:
     bases = {}
     for name, spec in (raw or {}).items():
         line = raw.line_of(name)
@@ -280,11 +280,11 @@ def _parse_bases(raw, path):
     return bases
 
 
-def _parse_era_fields(name, raw, path, inherit=None):
+def _parse_era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     key = "eras.%s" % name
     fields = dict(inherit or {})
 
-    def line(k):
+    def line(k: str) -> Optional[int]:
         return raw.line_of(k) if isinstance(raw, LineDict) else None
 
     for k in ("python", "template", "base", "description"):
@@ -327,7 +327,7 @@ def _parse_era_fields(name, raw, path, inherit=None):
     return fields
 
 
-def _resolve_packages(packages, device, path, key):
+def _resolve_packages(packages: Any, device: str, path: object, key: str) -> Tuple[Tuple[str, str], ...]:
     out = []
     for axis, value in packages.items():
         name = value if isinstance(value, str) else value.get(device) or value.get("cpu")
@@ -336,9 +336,9 @@ def _resolve_packages(packages, device, path, key):
     return tuple(out)
 
 
-def _parse_eras(raw, path):
+def _parse_eras(raw: Any, path: object) -> Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]]:
     """Era name -> {'cpu': Era, 'gpu': Era}."""
-    eras = {}
+    eras: Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]] = {}
     for name, spec in (raw or {}).items():
         common = _parse_era_fields(name, spec, path)
         per_device = {"cpu": common}
@@ -355,11 +355,11 @@ def _parse_eras(raw, path):
 # Expansion
 
 
-def _as_list(value):
+def _as_list(value: Any) -> List[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _normalize_combo(combo, path, line, key):
+def _normalize_combo(combo: Any, path: object, line: Optional[int], key: str) -> Dict[str, Any]:
     out = {}
     for k, v in combo.items():
         out[k] = normalize_version(v, path, line, "%s.%s" % (key, k)) if k in AXES else v
@@ -369,7 +369,7 @@ def _normalize_combo(combo, path, line, key):
 MAX_CELLS = 100000
 
 
-def expand_group(group, path, budget=MAX_CELLS):
+def expand_group(group: Any, path: object, budget: int = MAX_CELLS) -> List[Tuple[Dict[str, Any], Optional[int]]]:
     """GitHub Actions semantics: product of the axes, minus exclude, plus include."""
     matrix = group["matrix"]
     key = "groups[%s].matrix" % group["name"]
@@ -418,7 +418,8 @@ def expand_group(group, path, budget=MAX_CELLS):
     return combos
 
 
-def _make_cell(combo, group, name, description, path, line, eras, bases, defaults):
+def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Optional[str], path: object,
+               line: Optional[int], eras: Dict[str, Any], bases: Dict[str, Base], defaults: Dict[str, Any]) -> Cell:
     key = "cell %s" % name if name else "groups[%s]" % group
     device = combo.get("device", "cpu")
     era_name = combo.get("era")
@@ -469,7 +470,7 @@ def _make_cell(combo, group, name, description, path, line, eras, bases, default
 MAX_MATRIX_BYTES = 2 * 1024 * 1024
 
 
-def _read(path):
+def _read(path: Union[str, Path]) -> Any:
     path = Path(path)
     try:
         text = read_capped(path, MAX_MATRIX_BYTES, "matrix file").decode("utf-8")
@@ -489,7 +490,7 @@ def _read(path):
     return doc
 
 
-def load_matrix(path, eras_file=ERAS_FILE):
+def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -> Matrix:
     """Read, validate and expand a matrix file. Raises MatrixError with file:line: key: reason."""
     path = Path(path)
     builtin = _read(eras_file) if eras_file else LineDict()
@@ -507,11 +508,11 @@ def load_matrix(path, eras_file=ERAS_FILE):
         "limits": Limits(*parse_limits(raw_limits, path, Limits())),
     }
 
-    cells = []
-    origin = {}
-    group_names = []
+    cells: List[Cell] = []
+    origin: Dict[str, str] = {}
+    group_names: List[str] = []
 
-    def add(cell, where, line):
+    def add(cell: Cell, where: str, line: Optional[int]) -> None:
         check_template_inputs(cell, path, line)
         if cell.id in origin:
             raise MatrixError("duplicate cell %s (also from %s)" % (cell.id, origin[cell.id]), path, line)
@@ -554,14 +555,14 @@ def load_matrix(path, eras_file=ERAS_FILE):
 # Selection
 
 
-def _select_one(cells, pattern):
+def _select_one(cells: List[Cell], pattern: str) -> List[Cell]:
     return [c for c in cells if fnmatch.fnmatchcase(c.id, pattern) or c.group == pattern or c.name == pattern]
 
 
 _FILTER_KEYS = ("id", "group", "era", "device", "python") + AXES
 
 
-def _filter_value(cell, key):
+def _filter_value(cell: Cell, key: str) -> str:
     if key in AXES:
         spec = cell.versions().get(key)
         return version_slug(spec) if spec else "none"
@@ -570,7 +571,8 @@ def _filter_value(cell, key):
     return str(getattr(cell, key))
 
 
-def select(matrix, cells=(), filters=(), profile=None):
+def select(matrix: Matrix, cells: Sequence[str] = (), filters: Sequence[str] = (),
+           profile: Optional[str] = None) -> List[Cell]:
     """Cells chosen by --cell globs (any), --filter key=glob (all) and --profile, in matrix order."""
     chosen = list(matrix.cells)
     if profile:
@@ -596,7 +598,7 @@ def select(matrix, cells=(), filters=(), profile=None):
     return chosen
 
 
-def content_hash(*parts):
+def content_hash(*parts: Union[str, bytes]) -> str:
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode("utf-8") if isinstance(part, str) else part)
