@@ -88,8 +88,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume and not args.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
                          % args.results_dir)
-    if args.run_id is not None:
-        check_run_dir(Path(args.results_dir), run_id(args.run_id), args.resume)
+    if args.run_id is None:  # the default name (a timestamp) may be taken too: two runs in one second
+        import time
+
+        args.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    check_run_dir(Path(args.results_dir), run_id(args.run_id), args.resume)
     if args.ca_bundle is not None:
         existing_file(args.ca_bundle, "--ca-bundle")
     matrix, cells = _load(args)

@@ -325,6 +325,16 @@ def test_reusing_a_run_id_never_drops_recorded_cells(world, capsys):
     assert (world / "results" / "prev" / "results.json").read_bytes() == recorded
 
 
+def test_a_default_run_id_already_taken_is_refused_too(world, capsys, monkeypatch):
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "strftime", lambda *args: "prev")
+    recorded = (world / "results" / "prev" / "results.json").read_bytes()
+    assert invoke(["run", "in/m.yaml"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (world / "results" / "prev" / "results.json").read_bytes() == recorded
+
+
 def test_ctrl_c_during_render_leaves_no_temp_files_and_no_empty_directories(world, capsys, monkeypatch):
     import runner.fileio
 
