@@ -26,7 +26,8 @@ from runner.errors import MatrixError
 
 MAX_ALIASES = 200
 MAX_MERGED_ENTRIES = 20000  # key/value pairs copied by merge keys, all merges of a document together
-MAX_VALUES = 100000  # values in the constructed document
+MAX_NODES = 50000  # keys, values and collections as written (the parser is pure Python: ~2 s at the cap)
+MAX_VALUES = 100000  # values in the constructed document, aliases expanded
 
 
 class LineDict(Dict[Any, Any]):
@@ -69,7 +70,13 @@ class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hi
     _aliases = 0
     _merged = 0
 
+    _nodes = 0
+
     def compose_node(self, parent: Optional[Node], index: Any) -> Node:
+        self._nodes += 1
+        if self._nodes > MAX_NODES:  # fail while parsing, before building a tree to count
+            raise MatrixError("the document has more than %d keys and values" % MAX_NODES,
+                              line=int(self.peek_event().start_mark.line) + 1)
         # Aliases are handy (``<<: *defaults``) but a few nested ones can expand exponentially.
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
