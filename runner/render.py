@@ -81,6 +81,9 @@ def write_cell(cell: Any, out_dir: Union[str, Path], text: Optional[str] = None)
     text = text if text is not None else render_cell(cell)  # type: ignore[no-untyped-call]
     directory = Path(out_dir) / str(cell.id)
     path = directory / "Dockerfile"
+    if os.path.islink(directory):  # a link planted at a cell's directory would carry the write elsewhere
+        raise RunnerError("%s is a symbolic link; refusing to write through it. Remove it or use another --out."
+                          % directory)
     created = not os.path.lexists(directory)
     written = False
     try:

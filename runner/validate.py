@@ -36,8 +36,8 @@ def check_run_dir(results_dir: Path, run: str, resume: bool) -> None:
     if os.path.lexists(run_dir) and not resume:
         raise UsageError("run %r already exists in %s; continue it with --resume, or choose another --run-id"
                          % (run, results_dir))
-    if resume and os.path.lexists(run_dir) and not run_dir.is_dir():
-        raise UsageError("%s is not a run directory" % run_dir)
+    if resume and os.path.lexists(run_dir) and (os.path.islink(run_dir) or not run_dir.is_dir()):
+        raise UsageError("%s is not a run directory (a link or a file); refusing to resume into it" % run_dir)
 
 
 def existing_file(text: str, option: str) -> str:
