@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.diff import diff_results, format_diff, has_regressions
+from runner.report import diff_results, format_diff, has_regressions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -1,17 +1,17 @@
 """Stage: report. One self-contained HTML page (index.html) from a results document.
 
-No CDN, no fonts, no requests: inline CSS, inline JS, and the timing chart as inline SVG drawn here, so the
+No CDN, no fonts, no requests: inline CSS, inline JS, and the timing chart as inline SVG (chart.py), so the
 page opens from file:// and from a CI artifact alike. Everything shown comes from the results; values from
 containers are untrusted: Jinja2 autoescapes every one, the SVG is built with explicit escaping, and the
 one JSON blob the script reads is encoded so that it cannot close its <script> element.
 """
 
+from __future__ import annotations
+
 import datetime
-import html
 import json
 import statistics
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import jinja2
@@ -19,28 +19,42 @@ from markupsafe import Markup
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.findings import (backend_sort_key, cell_backends, combo_label, compute_findings, default_of, error_text,
-                             error_type, keras_version, ok_steady, one_line, training_device, version_key)
-from runner.report import (clip, default_summary, device_summary, fmt_accuracy, fmt_seconds, python_summary,
-                           status_counts, training_summary, yes_no)
-from runner.results import STATUSES
+from runner.paths import resources_dir
+from runner.records import STATUS_MEANINGS, Status, TrainingStatus, backend_sort_key, short_name
+from runner.report.chart import backend_colour, pivot, seconds_text, timing_chart
+from runner.report.fields import (
+    Cell,
+    Doc,
+    cell_backends,
+    combo_label,
+    default_of,
+    default_summary,
+    device_summary,
+    error_text,
+    error_type,
+    fmt_accuracy,
+    fmt_seconds,
+    keras_version,
+    known_status,
+    ok_steady,
+    python_summary,
+    status_counts,
+    training_summary,
+    version_key,
+    yes_no,
+)
+from runner.report.findings import Finding, compute_findings
+from runner.text import one_line, optional_text
 
-TEMPLATE_DIR = Path(__file__).resolve().parent / "resources"
 TEMPLATE = "report.html.j2"
 TEXT_LIMIT = 8000      # characters of one message or log tail shown in the page
 SHORT_LIMIT = 300
-# Bars and legend: one colour per backend library (status colours are separate, in the template's CSS).
-BACKEND_COLOURS = {"tensorflow": "#e8710a", "theano": "#3b6fd4", "cntk": "#8e44ad", "jax": "#0f9d8a",
-                   "torch": "#c2185b"}
-OTHER_COLOURS = ("#6d4c41", "#546e7a", "#9e9d24", "#00838f")
-SHORT_BACKEND = {"tensorflow": "tf"}
+TRAINING_CSS = frozenset(s.value for s in (TrainingStatus.OK, TrainingStatus.FAILED, TrainingStatus.TIMEOUT,
+                                           TrainingStatus.SKIPPED))
 INSTALLED_OF_INTEREST = ("keras", "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "theano", "cntk", "cntk-gpu",
                          "jax", "jaxlib", "torch", "numpy", "h5py", "scipy", "protobuf")
 # With more exact combinations than this, the matrix starts grouped by library set (readable); both views exist.
 MAX_EXACT_COLUMNS = 6
-
-Doc = Dict[str, Any]
-Cell = Dict[str, Any]
 
 
 def safe_json(value: Any) -> Markup:
@@ -54,14 +68,8 @@ def safe_json(value: Any) -> Markup:
 
 def status_class(status: Any) -> str:
     """CSS class for a status; unknown values (from an unvalidated file) never become class names."""
-    return "st-%s" % status if status in STATUSES else "st-unknown"
-
-
-def backend_colour(name: str, order: List[str]) -> str:
-    if name in BACKEND_COLOURS:
-        return BACKEND_COLOURS[name]
-    others = [n for n in order if n not in BACKEND_COLOURS]
-    return OTHER_COLOURS[others.index(name) % len(OTHER_COLOURS)] if name in others else OTHER_COLOURS[0]
+    known = known_status(status)
+    return "st-%s" % known.value if known is not None else "st-unknown"
 
 
 def _bytes(value: Any) -> str:
@@ -91,28 +99,23 @@ def _duration(start: Any, end: Any) -> str:
     return ("%dh %02dm" % (hours, rest // 60)) if hours else ("%dm %02ds" % divmod(rest, 60))
 
 
-def _secs(value: Any) -> str:
-    return fmt_seconds(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
-
-
 def _num(value: Any, fmt: str = "%.4g") -> str:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "-"
     return fmt % value
 
 
-def _text(value: Any, limit: int = TEXT_LIMIT) -> Optional[str]:
-    """Clipped text for a <pre>, or None when there is nothing to show."""
-    if value is None or value == "":
-        return None
-    return clip(str(value), limit)
+def _meaning(status: str) -> str:
+    known = known_status(status)
+    return known.meaning if known is not None else "unknown status"
 
 
 def _error_view(error: Any) -> Optional[Dict[str, Any]]:
     if not isinstance(error, dict):
         return None
-    return {"type": one_line(error.get("type") or "error", 200), "message": _text(error.get("message")) or "",
-            "traceback": _text(error.get("traceback_tail"))}
+    return {"type": one_line(error.get("type") or "error", 200),
+            "message": optional_text(error.get("message"), TEXT_LIMIT) or "",
+            "traceback": optional_text(error.get("traceback_tail"), TEXT_LIMIT)}
 
 
 # ---- one cell --------------------------------------------------------------------------------------------
@@ -133,19 +136,20 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
     status = one_line(training.get("status"), 20)
     return {
         "name": name, "status": status,
-        "css": "tr-%s" % status if status in ("ok", "failed", "timeout", "skipped") else "tr-failed",
+        "css": "tr-%s" % status if status in TRAINING_CSS else "tr-failed",
         "stage": one_line(training.get("stage"), 40) or "-",
         "backend_used": one_line(training.get("backend_used"), 40) or "-",
         "keras_version": one_line(training.get("keras_version"), 40) or "-",
         "epochs": ", ".join(fmt_seconds(x) for x in epochs) or "-", "epoch_count": len(epochs),
-        "first": _secs(training.get("first_epoch_seconds")), "steady": _secs(training.get("steady_epoch_seconds")),
+        "first": seconds_text(training.get("first_epoch_seconds")),
+        "steady": seconds_text(training.get("steady_epoch_seconds")),
         "spread": spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
         "loss": _num(training.get("test_loss")), "device": device_text, "silent_cpu": silent_cpu,
         "threads": one_line(training.get("threads"), 20) or "-", "cores": one_line(training.get("cpuset"), 40) or "-",
-        "seconds": _secs(training.get("seconds")),
+        "seconds": seconds_text(training.get("seconds")),
         "exit_code": "-" if training.get("exit_code") is None else one_line(training.get("exit_code"), 20),
         "oom": bool(training.get("oom_killed")), "error": _error_view(training.get("error")),
-        "log_tail": _text(training.get("log_tail")), "summary": training_summary(training),
+        "log_tail": optional_text(training.get("log_tail"), TEXT_LIMIT), "summary": training_summary(training),
     }
 
 
@@ -153,7 +157,7 @@ def _compact_summary(training: Optional[Dict[str, Any]]) -> str:
     """'2.25s · 97.5%' or '\u2717 RuntimeError': a table cell, the full story is in the details."""
     if training is None:
         return "-"
-    if training.get("status") == "ok":
+    if training.get("status") == TrainingStatus.OK:
         return training_summary(training).replace(" ", " \u00b7 ")
     error = training.get("error")
     return "\u2717 %s" % (error_type(error) if error else one_line(training.get("status"), 20))
@@ -201,6 +205,7 @@ def _libraries_view(cell: Cell) -> List[Dict[str, Any]]:
 def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
     cell_id = str(cell.get("cell_id"))
     status = str(cell.get("status"))
+    known = known_status(status)
     trainings = cell.get("trainings") or {}
     requested = cell_backends(cell)
     backend, error = default_of(cell)
@@ -221,14 +226,14 @@ def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
             outcome = training.get("status")
             per_backend[name] = {
                 "text": _compact_summary(training), "sort": "" if steady is None else "%.6f" % steady,
-                "css": "tr-%s" % outcome if outcome in ("ok", "failed", "timeout", "skipped") else "tr-failed",
+                "css": "tr-%s" % outcome if outcome in TRAINING_CSS else "tr-failed",
                 "title": error_text(training.get("error"), SHORT_LIMIT) or one_line(outcome, 20)}
     # Short per-backend lines for the matrix: 'tf 2.25s', 'cntk failed'.
     short = []
     for name in sorted(trainings, key=backend_sort_key):
         training = trainings[name]
         steady = ok_steady(training)
-        label = SHORT_BACKEND.get(name, name)
+        label = short_name(name)
         short.append({"label": label, "value": fmt_seconds(steady) if steady is not None else
                       one_line(training.get("status"), 20), "ok": steady is not None,
                       "is_default": backend is not None and name == backend})
@@ -237,10 +242,10 @@ def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
                        "keras %s" % version if version else ""]).lower()
     return {
         "id": cell_id, "anchor": "cell-%s" % cell_id, "status": status, "css": status_class(status),
-        "status_rank": list(STATUSES).index(status) if status in STATUSES else len(STATUSES),
-        "status_text": STATUSES.get(status, "unknown status"),
+        "status_rank": list(Status).index(known) if known is not None else len(Status),
+        "status_text": known.meaning if known is not None else "unknown status",
         "reason": one_line(cell.get("reason"), SHORT_LIMIT) if cell.get("reason") else "",
-        "reason_full": _text(cell.get("reason")),
+        "reason_full": optional_text(cell.get("reason"), TEXT_LIMIT),
         "group": one_line(cell.get("group"), 80), "name": one_line(cell.get("name"), 80),
         "era": one_line(cell.get("era"), 40), "description": one_line(cell.get("description"), SHORT_LIMIT),
         "device": one_line(cell.get("device"), 10) or "-", "device_text": device_summary(cell),
@@ -253,10 +258,10 @@ def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "default_error": _error_view(error),
         "default_error_short": error_type(error) if error else None,
         "keras_json": (json.dumps(keras_json, indent=2, sort_keys=True) if isinstance(keras_json, dict)
-                       else _text(keras_json)),
+                       else optional_text(keras_json, TEXT_LIMIT)),
         "keras_json_written": default.get("keras_json_written"),
         "default_keras_version": one_line(default.get("keras_version"), 40) or "-",
-        "stderr_tail": _text(default.get("stderr_tail")),
+        "stderr_tail": optional_text(default.get("stderr_tail"), TEXT_LIMIT),
         "probed": backend is not None or error is not None,
         "versions": _versions_view(cell),
         "installed_all": [(one_line(k, 100), one_line(v, 100))
@@ -270,11 +275,12 @@ def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "untrained": [n for n in requested if n not in trainings],
         "per_backend": per_backend, "short": short,
         "build": {"status": one_line(build.get("status"), 20) or "-",
-                  "seconds": _secs(build.get("seconds")), "image": one_line(build.get("image"), 200) or "-",
+                  "seconds": seconds_text(build.get("seconds")), "image": one_line(build.get("image"), 200) or "-",
                   "image_id": one_line(build.get("image_id"), 100) or "-",
                   "size": _bytes(build.get("image_size")), "dockerfile": one_line(build.get("dockerfile"), 300) or "-",
                   "dockerfile_sha256": one_line(build.get("dockerfile_sha256"), 80) or "-",
-                  "log": one_line(build.get("log"), 300) or "-", "log_tail": _text(build.get("log_tail"))},
+                  "log": one_line(build.get("log"), 300) or "-",
+                  "log_tail": optional_text(build.get("log_tail"), TEXT_LIMIT)},
         "base_image": ", ".join("%s: %s" % (one_line(k, 40), one_line(v, 120))
                                 for k, v in sorted((cell.get("base_image") or {}).items())) or "-",
         "cached": bool(cell.get("cached")),
@@ -284,110 +290,6 @@ def _cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "seconds_sort": "%.3f" % cell["seconds"] if isinstance(cell.get("seconds"), (int, float)) else "",
         "search": search,
     }
-
-
-# ---- the pivot matrix ------------------------------------------------------------------------------------
-
-def _pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
-    """Rows: Keras versions (version order). Columns: backend-library combinations, each split by the devices
-    its cells use (CPU and GPU side by side; a combination with no GPU cell gets no empty GPU column)."""
-    first_keras: Dict[str, Tuple] = {}
-    devices: Dict[str, set] = {}
-    slots: Dict[Tuple[Any, Any, Any], List[Dict[str, Any]]] = {}
-    rows: Dict[str, Tuple] = {}
-    for view in views:
-        column, keras = view[key], view["keras"]
-        order = version_key(None if keras == "-" else keras)
-        rows[keras] = order
-        first_keras[column] = min(first_keras.get(column, order), order)
-        devices.setdefault(column, set()).add(view["device"])
-        slots.setdefault((keras, column, view["device"]), []).append(view)
-    columns = [{"label": c, "devices": sorted(devices[c])}
-               for c in sorted(first_keras, key=lambda c: (first_keras[c], c))]
-    return {
-        "columns": columns,
-        "rows": [{"keras": keras, "slots": [slots.get((keras, col["label"], device), []) for col in columns
-                                            for device in col["devices"]]}
-                 for keras in sorted(rows, key=lambda r: rows[r])],
-    }
-
-
-# ---- the timing chart (inline SVG) ----------------------------------------------------------------------
-
-def _nice_step(maximum: float, ticks: int = 6) -> float:
-    raw = maximum / max(1, ticks)
-    magnitude = 10 ** int(f"{raw:e}".split("e")[1])
-    for factor in (1, 2, 2.5, 5, 10):
-        if raw <= factor * magnitude:
-            return factor * magnitude
-    return 10 * magnitude
-
-
-def timing_chart(doc: Doc, device: str, backends: List[str]) -> Optional[Markup]:
-    """Horizontal bars: steady epoch seconds per cell and backend (finished trainings on `device`)."""
-    groups = []
-    for cell in doc.get("cells") or []:
-        bars = []
-        for name in sorted(cell.get("trainings") or {}, key=backend_sort_key):
-            training = cell["trainings"][name]
-            steady = ok_steady(training)
-            if steady is None or training_device(training, cell) != device:
-                continue
-            bars.append((name, steady, training))
-        if bars:
-            groups.append((str(cell.get("cell_id")), bars))
-    if not groups:
-        return None
-    esc = html.escape
-    longest = max(len(cell_id) for cell_id, _ in groups)
-    label_w = min(460, 16 + 6.7 * longest)
-    width, value_w, bar_h, gap, group_gap = 1100, 64, 13, 2, 9
-    plot_x = label_w + 8
-    plot_w = width - plot_x - value_w
-    maximum = max(s for _, bars in groups for _, s, _ in bars) or 1.0
-    step = _nice_step(maximum)
-    top = (maximum // step + 1) * step if maximum % step else maximum
-    legend_h, axis_h = 26, 20
-    height = legend_h + axis_h + sum(len(b) * (bar_h + gap) + group_gap for _, b in groups) + 6
-    used = [n for n in backends if any(n == b for _, bars in groups for b, _, _ in bars)]
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 %d %d" width="100%%" '
-           'aria-label="%s">' % (width, height, esc("Steady-state epoch seconds per cell and backend on %s" % device))]
-    x = plot_x
-    for name in used:  # legend
-        out.append('<rect x="%.1f" y="6" width="12" height="12" rx="2" fill="%s"/>'
-                   % (x, backend_colour(name, backends)))
-        out.append('<text x="%.1f" y="16" class="lg">%s</text>' % (x + 17, esc(name)))
-        x += 30 + 7.5 * len(name)
-    y0 = legend_h + axis_h
-    value = 0.0
-    while value <= top + 1e-9:  # grid and axis labels
-        gx = plot_x + plot_w * value / top
-        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/>' % (gx, y0 - 4, gx, height - 4))
-        out.append('<text x="%.1f" y="%d" class="ax" text-anchor="middle">%s</text>'
-                   % (gx, y0 - 8, esc(("%g" % round(value, 6)) + "s")))
-        value += step
-    y = y0
-    for cell_id, bars in groups:
-        group_h = len(bars) * (bar_h + gap)
-        out.append('<a href="#cell-%s"><text x="%.1f" y="%.1f" class="cl" text-anchor="end">%s</text>'
-                   '<title>%s</title></a>'
-                   % (esc(cell_id), label_w, y + group_h / 2 + 4, esc(cell_id), esc("details of %s" % cell_id)))
-        for name, steady, training in bars:
-            w = max(1.0, plot_w * steady / top)
-            spread = training.get("steady_epoch_spread") or []
-            tip = "%s \u00b7 %s: steady epoch %s%s, first epoch %s, accuracy %s" % (
-                cell_id, name, fmt_seconds(steady),
-                (" (%s \u2013 %s)" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))) if len(spread) == 2 else "",
-                _secs(training.get("first_epoch_seconds")),
-                fmt_accuracy(training.get("test_accuracy")))
-            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title></rect>'
-                       % (plot_x, y, w, bar_h, backend_colour(name, backends), esc(tip)))
-            out.append('<text x="%.1f" y="%.1f" class="bv">%s %s</text>' % (
-                plot_x + w + 4, y + bar_h - 2.5, esc(fmt_seconds(steady)), esc(SHORT_BACKEND.get(name, name))))
-            y += bar_h + gap
-        y += group_gap
-    out.append("</svg>")
-    return Markup("".join(out))
 
 
 # ---- the page ----------------------------------------------------------------------------------------------
@@ -435,21 +337,21 @@ _ENV: Optional[jinja2.Environment] = None
 def environment() -> jinja2.Environment:
     global _ENV
     if _ENV is None:
-        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
+        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources_dir())), autoescape=True,
                                   undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         _ENV.filters["safe_json"] = safe_json
     return _ENV
 
 
-def render_html(doc: Doc, findings: Optional[List[Dict[str, Any]]] = None) -> str:
+def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     """The report page. A pure function of the document (and its findings)."""
     findings = compute_findings(doc) if findings is None else findings
     cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
     backends = sorted({n for c in cells for n in cell_backends(c)}, key=backend_sort_key)
     views = [_cell_view(c, backends) for c in cells]
     known = {v["id"] for v in views}
-    exact = _pivot(views, "combo")
-    libsets = _pivot(views, "libset")
+    exact = pivot(views, "combo")
+    libsets = pivot(views, "libset")
     charts = [(d, timing_chart(doc, d, backends)) for d in ("cpu", "gpu")]
     steady_all = [s for s in (ok_steady(t) for c in cells for t in (c.get("trainings") or {}).values())
                   if s is not None]
@@ -462,9 +364,9 @@ def render_html(doc: Doc, findings: Optional[List[Dict[str, Any]]] = None) -> st
         "run_id": one_line(doc.get("run_id"), 120) or "?",
         "complete": doc.get("complete", True) is not False,
         "provenance": _provenance(doc),
-        "counts": [(s, n, status_class(s), STATUSES.get(s, "unknown status")) for s, n in status_counts(doc)],
+        "counts": [(s, n, status_class(s), _meaning(s)) for s, n in status_counts(doc)],
         "total": len(views),
-        "statuses": [(s, status_class(s), d) for s, d in STATUSES.items()],
+        "statuses": [(s.value, status_class(s), d) for s, d in STATUS_MEANINGS.items()],
         "backends": [(n, backend_colour(n, backends)) for n in backends],
         "cells": views,
         "findings": finding_views,
@@ -472,6 +374,6 @@ def render_html(doc: Doc, findings: Optional[List[Dict[str, Any]]] = None) -> st
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],
         "median_steady": fmt_seconds(statistics.median(steady_all)) if steady_all else "-",
-        "data": {"statuses": list(STATUSES), "cells": len(views)},
+        "data": {"statuses": [s.value for s in Status], "cells": len(views)},
     }
     return environment().get_template(TEMPLATE).render(**context)
