@@ -1,9 +1,14 @@
 """Stage: report. Every report is a pure function of a results document: no clock, no Docker, no network,
 so a report can be re-rendered, merged across shards and diffed.
 
-Imports run one way, bottom to top, never back:
+Imports run one way, bottom to top, never back (tests/unit/test_report_layers.py holds the order):
 
-    fields (what a record says)  <-  findings  <-  table / junit / html (+ chart) / diff  <-  write
+    fields (what a record says)
+      <- findings
+      <- table (terminal, Markdown, summary.md) / junit / chart (matrix, timing chart)
+      <- diff (uses table's escaping) / cell_view (one cell in the page)
+      <- html (index.html)
+      <- write (the report directory)
 
 Status names and meanings, backend order and short names come from runner.records; clipping and the
 control-character rule from runner.text; the one atomic writer from runner.fileio.

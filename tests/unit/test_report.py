@@ -11,6 +11,8 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from runner.paths import resources_dir
+from runner.records import Status
 from runner.report import (
     compute_findings,
     junit_xml,
@@ -247,6 +249,13 @@ def test_html_escapes_hostile_strings(page):
 def test_html_clips_long_untrusted_text(doc, page):
     assert "more characters]" in page
     assert len(page) < 1_500_000
+
+
+def test_the_page_has_a_colour_for_every_status():
+    template = (resources_dir() / "report.html.j2").read_text(encoding="utf-8")
+    missing = [s.value for s in Status if not re.search(r"\.st-%s[ ,{]" % s.value, template)]
+    assert missing == []
+    assert ".st-unknown" in template  # what status_class gives a value no version of the tool writes
 
 
 def test_html_jinja_environment_is_autoescaping_and_strict():
