@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from runner.errors import ResultsError
 from runner.paths import resources_dir
 from runner.records import Status
 from runner.report import (
@@ -203,6 +204,21 @@ def test_write_reports_writes_every_file(doc, tmp_path):
     summary = paths["summary.md"].read_text(encoding="utf-8")
     assert "### Findings" in summary and "<script" not in summary
     assert list(tmp_path.joinpath("report").glob(".*")) == []  # no temp files left behind
+
+
+def test_write_reports_replaces_a_symlink_and_refuses_a_directory(doc, tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_text("keep me", encoding="utf-8")
+    (out / "summary.md").symlink_to(elsewhere)
+    write_reports(doc, out)
+    assert elsewhere.read_text(encoding="utf-8") == "keep me"  # never written through the link
+    assert not (out / "summary.md").is_symlink()
+    (out / "junit.xml").unlink()
+    (out / "junit.xml").mkdir()
+    with pytest.raises(ResultsError, match="cannot write reports to .*Try --out"):
+        write_reports(doc, out)
 
 
 def test_summary_markdown_cites_cells_and_escapes(doc):
