@@ -78,9 +78,10 @@ def render_table(doc: Doc, fmt: str) -> str:
     headers, rows = table_rows(doc)
     complete = "" if doc.get("complete", True) else " (incomplete run)"
     if fmt == "terminal":
-        body = tabulate([[term_text(v) for v in row] for row in rows], headers=headers, tablefmt="simple",
-                        disable_numparse=True) if rows else "(no cells)"
-        return "%s\n\n%s%s" % (body, counts_line(doc), complete)
+        # Headers name backends and the counts name statuses: both come from the records too.
+        body = tabulate([[term_text(v) for v in row] for row in rows], headers=[term_text(h) for h in headers],
+                        tablefmt="simple", disable_numparse=True) if rows else "(no cells)"
+        return "%s\n\n%s%s" % (body, term_text(counts_line(doc), 2000), complete)
     # disable_numparse: '3.10' must not become '3.1'.
     rows = [[md_text(v) for v in row] for row in rows]
     for row in rows:

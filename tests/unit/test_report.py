@@ -99,15 +99,17 @@ def _controls(text):
 
 
 def test_terminal_table_strips_control_and_bidi_characters():
-    table = render_table(minimal_doc(minimal_cell(default_backend={"backend": HOSTILE_CONTROLS, "error": None})),
-                         "terminal")
+    cell = minimal_cell(default_backend={"backend": HOSTILE_CONTROLS, "error": None}, status=HOSTILE_CONTROLS,
+                        versions={"keras": "==2.3.1", HOSTILE_CONTROLS: "==1"})  # a backend name is a header
+    table = render_table(minimal_doc(cell), "terminal")
     assert _controls(table) == []
     assert "tensor [31mflow" in table and "next line" in table  # the text stays, on one line
 
 
 def test_markdown_strips_control_and_bidi_characters():
-    cell = minimal_cell(status="error", reason=HOSTILE_CONTROLS,
-                        default_backend={"backend": HOSTILE_CONTROLS, "error": None})
+    cell = minimal_cell(status=HOSTILE_CONTROLS, reason=HOSTILE_CONTROLS,
+                        default_backend={"backend": HOSTILE_CONTROLS, "error": None},
+                        versions={"keras": "==2.3.1", HOSTILE_CONTROLS: "==1"})
     summary = summary_markdown(minimal_doc(cell))
     assert _controls(summary) == []
     assert "gnp.exe" in summary
