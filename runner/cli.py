@@ -165,7 +165,7 @@ def cmd_merge(args):
 
 
 def cmd_diff(args):
-    from runner.diff import diff_results, format_diff, has_regressions
+    from runner.report import diff_results, format_diff, has_regressions
     from runner.results import load_results
 
     diff = diff_results(load_results(args.old), load_results(args.new), slower_threshold=args.threshold)
