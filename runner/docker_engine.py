@@ -98,7 +98,9 @@ class DockerEngine:
 
     def __init__(self, client_factory: Optional[Callable[..., Any]] = None) -> None:
         self._client_factory: Callable[..., Any] = client_factory or docker.from_env
-        self._lock = threading.RLock()  # re-entered: the cache probe reads the connection's facts
+        # Two locks: a slow CLI probe (seconds) must not hold up the containers that need the connection.
+        self._connect_lock = threading.Lock()
+        self._cli_lock = threading.Lock()
         self._connection: Optional[_Connection] = None
         self._cli: Optional[DockerCli] = None
         self._build_cli: Optional[DockerCli] = None
@@ -116,7 +118,7 @@ class DockerEngine:
         return self._connected().client
 
     def _connected(self) -> _Connection:
-        with self._lock:
+        with self._connect_lock:
             if self._connection is None:
                 try:
                     client = self._client_factory(timeout=300)
@@ -222,7 +224,7 @@ class DockerEngine:
             return False
 
     def _plain_cli(self) -> str:
-        with self._lock:
+        with self._cli_lock:
             if self._cli is None:
                 self._cli = find_docker_cli()
             return self._cli.path
@@ -237,7 +239,7 @@ class DockerEngine:
               on_step: Optional[Callable[[str], None]] = None,
               cache_dir: Optional[Path] = None) -> BuildOutcome:
         """BuildKit build through the CLI, output streamed to log_path; killed at the timeout."""
-        with self._lock:
+        with self._cli_lock:
             if self._build_cli is None:
                 self._build_cli = find_docker_cli(buildkit=True)  # BuildKit asked once per engine
             builder = self._build_cli
@@ -245,7 +247,7 @@ class DockerEngine:
         argv = build_argv(builder.path, tag, context, build_args or {}, secrets or {}, labels or {}, cache)
         started = time.monotonic()
         returncode, fired, text = stream_build(argv, dict(os.environ, DOCKER_BUILDKIT="1"), log_path, timeout,
-                                          should_stop, on_step)
+                                               should_stop, on_step)
         outcome = BuildOutcome(ok=returncode == 0, seconds=time.monotonic() - started,
                                timed_out=fired and returncode != 0, log_tail=clip(text, TAIL_CHARS, keep="tail"))
         if outcome.ok:
@@ -255,7 +257,7 @@ class DockerEngine:
         return outcome
 
     def _cache_flags(self, builder: DockerCli, cache_dir: Path, on_step: Optional[Callable[[str], None]]) -> List[str]:
-        with self._lock:
+        with self._cli_lock:
             if self._cache_export is None:
                 self._cache_export = self._can_export_cache(builder)
             why_not, extra = self._cache_export

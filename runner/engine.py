@@ -101,8 +101,9 @@ class Engine(Protocol):
               should_stop: Optional[Callable[[], bool]] = None,
               on_step: Optional[Callable[[str], None]] = None,
               cache_dir: Optional[Path] = None) -> BuildOutcome:
-        """Build context/Dockerfile as tag with BuildKit; the log streamed to log_path. cache_dir: a layer
-        cache kept across runs (CI), where the engine can export one. A failed build is an outcome."""
+        """Build context/Dockerfile as tag with BuildKit; the log streamed to log_path. A failed build is an
+        outcome, not an error. cache_dir: a layer cache kept across runs (CI), where the engine can export
+        one; give each image its own directory (a local cache has one index: builds sharing one overwrite it)."""
 
     def run(self, spec: RunSpec) -> RunOutcome:
         """Run one container to completion under the spec's limits; it is always removed."""
