@@ -4,7 +4,8 @@ timeout, kill, logs, remove) is owned end to end here, so no caller can leak a c
 
 Three rules keep it predictable: one function finds the CLI (find_docker_cli), one decorator turns every
 engine failure into an EngineError a user can act on (_engine_call), and nothing talks to the daemon until
-it is first needed (the CLI calls connect() early so a missing engine fails before any work).
+it is first needed (the CLI calls connect() early so a missing engine fails before any work). A little over
+the usual module size on purpose: the container lifecycle is kept whole in one file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
 
 import docker
 import docker.errors
@@ -27,7 +28,7 @@ import requests
 import urllib3.exceptions
 
 from runner.docker_cli import DockerCli, build_argv, buildx_driver, find_docker_cli, stream_build
-from runner.engine import LABEL, BuildOutcome, RunOutcome, RunSpec
+from runner.engine import LABEL, BuildOutcome, Engine, RunOutcome, RunSpec
 from runner.errors import EngineError
 from runner.text import clip, one_line
 
@@ -330,6 +331,10 @@ class DockerEngine:
     @_engine_call("remove this tool's containers")
     def remove_managed_containers(self) -> int:
         return _remove_containers(self.client.containers.list(all=True, filters={"label": LABEL}))
+
+
+if TYPE_CHECKING:  # mypy proves the adapter implements the protocol
+    _conforms: Engine = DockerEngine()
 
 
 def sdk_options(spec: RunSpec) -> Dict[str, Any]:

@@ -1,6 +1,7 @@
 """The Docker adapter against a fake SDK client and a fake docker CLI (subprocess): no engine is touched.
 What is checked is what a user would notice: which CLI runs, what reaches the engine, what a failure says,
-that no container is left behind."""
+that no container is left behind. (Longer than most test modules: it mirrors runner/docker_engine.py and
+runner/docker_cli.py together, and carries the fakes both need.)"""
 
 import subprocess
 import threading
