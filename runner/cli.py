@@ -90,11 +90,11 @@ def cmd_render(args):
 
 def cmd_run(args):
     from runner.data import prepare_mnist
-    from runner.engine import DockerEngine
+    from runner.docker_engine import DockerEngine
     from runner.pipeline import RunOptions, run_matrix
 
     matrix, cells = _load(args)
-    engine = DockerEngine()
+    engine = DockerEngine().connect()  # a missing engine fails here, before any work (exit 3)
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
