@@ -10,7 +10,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Any, Dict, Iterator, Optional
 
 import pytest
 import yaml
@@ -21,18 +21,20 @@ BASE = "keras-matrix/base:bookworm-minbase"  # bootstrapped by the e2e run: no r
 SUBDIR = ROOT / "tests"  # compose finds the file in a parent directory; nothing may depend on that
 
 
-def compose(*args: str, timeout: float = 900, cwd: Path = SUBDIR, **env: str) -> "subprocess.CompletedProcess[str]":
+def compose(*args: str, env: Optional[Dict[str, str]] = None, timeout: float = 900,
+            cwd: Path = SUBDIR) -> "subprocess.CompletedProcess[str]":
     environ = {k: v for k, v in os.environ.items() if k not in ("KERAS_MATRIX_HOST_ROOT", "REPORT_DIR")}
     environ.update(KERAS_MATRIX_BASE=BASE, PWD=str(cwd))  # PWD as a shell would set it: not ROOT
-    environ.update(env)
+    environ.update(env or {})
     return subprocess.run(["docker-compose"] + list(args), capture_output=True, text=True, cwd=str(cwd),
                           timeout=timeout, env=environ)
 
 
-def config(*args: str, **env: str) -> Dict:
-    proc = compose(*args, "config", **env)
+def config(*args: str, cwd: Path = SUBDIR, env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    proc = compose(*args, "config", cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
-    return yaml.safe_load(proc.stdout)
+    parsed: Dict[str, Any] = yaml.safe_load(proc.stdout)
+    return parsed
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_compose_file_is_valid_with_and_without_the_gpu_profile() -> None:
 
 def test_every_service_is_built_by_compose_and_mounts_the_checkout_wherever_compose_starts() -> None:
     for cwd in (ROOT, SUBDIR, ROOT / "runner"):
-        services = config("--profile", "gpu", cwd=cwd, KERAS_MATRIX_HOST_ROOT=str(ROOT))["services"]
+        services = config("--profile", "gpu", cwd=cwd, env={"KERAS_MATRIX_HOST_ROOT": str(ROOT)})["services"]
         assert set(services) == {"runner", "runner-gpu", "report"}
         for name, service in services.items():
             assert Path(service["build"]["context"]) == ROOT / "dockerfiles", name
@@ -66,7 +68,7 @@ def test_every_service_is_built_by_compose_and_mounts_the_checkout_wherever_comp
 
 def test_runner_service_plans_the_matrix_through_the_host_engine(runner_image: None) -> None:
     proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", "--profile", "quick",
-                   KERAS_MATRIX_HOST_ROOT=str(ROOT))
+                   env={"KERAS_MATRIX_HOST_ROOT": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu" in proc.stdout
 
@@ -74,7 +76,7 @@ def test_runner_service_plans_the_matrix_through_the_host_engine(runner_image: N
 @pytest.mark.parametrize("host_root", ["", "/tmp/not-the-checkout"])
 def test_runner_service_refuses_a_checkout_mounted_at_another_path(runner_image: None, host_root: str) -> None:
     """Mounted elsewhere, the engine would resolve the runner's bind mounts to other (empty) host paths."""
-    proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", KERAS_MATRIX_HOST_ROOT=host_root)
+    proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", env={"KERAS_MATRIX_HOST_ROOT": host_root})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "export KERAS_MATRIX_HOST_ROOT=%s" % ROOT in proc.stderr
 
@@ -95,9 +97,9 @@ def newest_run() -> Iterator[Path]:
     shutil.rmtree(str(run), ignore_errors=True)
 
 
-def _served(port: int, **env: str) -> str:
+def _served(port: int, **env: str) -> str:  # env: REPORT_DIR
     project = "kmtest-report-%d" % port
-    up = compose("-p", project, "up", "-d", "report", KERAS_MATRIX_REPORT_PORT=str(port), **env)
+    up = compose("-p", project, "up", "-d", "report", env=dict(env, KERAS_MATRIX_REPORT_PORT=str(port)))
     try:
         assert up.returncode == 0, up.stderr[-2000:]
         deadline = time.monotonic() + 60
@@ -125,7 +127,7 @@ def test_runner_service_runs_a_cell_end_to_end(e2e_run: object, runner_image: No
     shutil.rmtree(str(results), ignore_errors=True)
     proc = compose("run", "--rm", "runner", "run", "tests/data/e2e-matrix.yaml", "--cell",
                    "keras3.15.1-tf2.21.0-py311-cpu", "--results-dir", "results", "--run-id", "compose-test",
-                   "--progress", "quiet", "--rerun", timeout=1800, KERAS_MATRIX_HOST_ROOT=str(ROOT))
+                   "--progress", "quiet", "--rerun", timeout=1800, env={"KERAS_MATRIX_HOST_ROOT": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((results / "results.json").read_text())
     (cell,) = doc["cells"]

@@ -9,11 +9,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 import yaml
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from tests.conftest import ROOT
 
@@ -22,18 +23,23 @@ FIXTURE = ROOT / "tests" / "fixtures" / "results-run.json"
 PLAN_HEADER = ["cell", "group", "keras", "backends", "python", "base", "device"]
 
 
-def jobs() -> Dict[str, dict]:
-    return yaml.safe_load(WORKFLOW.read_text())["jobs"]
+def jobs() -> Dict[str, Dict[str, Any]]:
+    parsed: Dict[str, Dict[str, Any]] = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    return parsed
 
 
-def render(markdown: str) -> Tuple[str, list]:
+def render(markdown: str) -> Tuple[str, List[Token]]:
     md = MarkdownIt("commonmark").enable("table")
     return md.render(markdown), md.parse(markdown)
 
 
-def tables(tokens: list) -> List[Tuple[List[str], List[List[str]]]]:
+def tables(tokens: List[Token]) -> List[Tuple[List[str], List[List[str]]]]:
     """(header cells, body rows) of every table, from the token stream."""
-    found, header, rows, row, section = [], [], [], [], None
+    found: List[Tuple[List[str], List[List[str]]]] = []
+    header: List[str] = []
+    rows: List[List[str]] = []
+    row: List[str] = []
+    section: Optional[str] = None
     for index, token in enumerate(tokens):
         if token.type == "table_open":
             header, rows = [], []
@@ -53,7 +59,7 @@ def tables(tokens: list) -> List[Tuple[List[str], List[List[str]]]]:
     return found
 
 
-def paragraphs(tokens: list) -> List[str]:
+def paragraphs(tokens: List[Token]) -> List[str]:
     return [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "paragraph_open"]
 
 

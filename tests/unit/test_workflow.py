@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from typing import Any, Dict, List, Optional, Set
 
 import pytest
 import yaml
@@ -17,14 +18,14 @@ from tests.conftest import ROOT
 WORKFLOW = ROOT / ".github" / "workflows" / "keras-matrix.yml"
 
 
-def test_workflow_validates_against_the_github_workflow_schema():
+def test_workflow_validates_against_the_github_workflow_schema() -> None:
     exe = shutil.which("check-jsonschema") or str(ROOT / "bin" / "check-jsonschema")
     proc = subprocess.run([exe, "--builtin-schema", "vendor.github-workflows", str(WORKFLOW)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_workflow_is_scheduled_manual_and_plans_shards_merges_and_diffs():
+def test_workflow_is_scheduled_manual_and_plans_shards_merges_and_diffs() -> None:
     flow = yaml.safe_load(WORKFLOW.read_text())
     triggers = flow[True] if True in flow else flow["on"]  # YAML 1.1 reads the key `on` as True
     assert "schedule" in triggers and "workflow_dispatch" in triggers
@@ -34,17 +35,18 @@ def test_workflow_is_scheduled_manual_and_plans_shards_merges_and_diffs():
     assert "runner merge" in steps and "GITHUB_STEP_SUMMARY" in steps and "--fail-on-regression" in steps
 
 
-def _steps(job):
-    return yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["steps"]
+def _steps(job: str) -> List[Dict[str, Any]]:
+    steps: List[Dict[str, Any]] = yaml.safe_load(WORKFLOW.read_text())["jobs"][job]["steps"]
+    return steps
 
 
-def _step(job, uses=None, run=None):
+def _step(job: str, uses: Optional[str] = None, run: Optional[str] = None) -> Dict[str, Any]:
     (step,) = [s for s in _steps(job)
                if (uses and s.get("uses", "").startswith(uses)) or (run and run in s.get("run", ""))]
     return step
 
 
-def _options(script, command):
+def _options(script: str, command: str) -> Set[str]:
     """The options a run script passes to `python -m runner COMMAND` (continuation lines joined; up to a
     pipe, redirection or the end of a command substitution)."""
     line = next(part for part in script.replace("\\\n", " ").splitlines() if "runner %s " % command in part)
@@ -52,19 +54,19 @@ def _options(script, command):
     return set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", arguments))
 
 
-def _parser_options(command):
+def _parser_options(command: str) -> Set[str]:
     parser = build_parser()._subparsers._group_actions[0].choices[command]
     return {option for action in parser._actions for option in action.option_strings}
 
 
-def test_the_plan_command_the_workflow_uses_works():
+def test_the_plan_command_the_workflow_uses_works() -> None:
     proc = subprocess.run([sys.executable, "-m", "runner", "plan", "matrix.yaml", "--filter", "device=cpu",
                            "--format", "github-matrix", "--shards", "4"], capture_output=True, text=True,
                           cwd=str(ROOT), timeout=120)
     assert proc.returncode == 0 and '"shard":"4/4"' in proc.stdout
 
 
-def test_every_option_the_workflow_passes_exists():
+def test_every_option_the_workflow_passes_exists() -> None:
     flow = yaml.safe_load(WORKFLOW.read_text())
     for job in flow["jobs"].values():
         for step in job["steps"]:
@@ -75,14 +77,14 @@ def test_every_option_the_workflow_passes_exists():
                 assert not missing, "%s: `runner %s` has no %s" % (step.get("name"), command, missing)
 
 
-def test_merge_checks_that_every_selected_cell_has_a_result():
+def test_merge_checks_that_every_selected_cell_has_a_result() -> None:
     merge = _step("report", run="runner merge")["run"]
     assert {"--matrix", "-o"} <= _options(merge, "merge")
     # The same selection as the run: --matrix alone would demand the cells the run did not select.
     assert "--matrix matrix.yaml $SELECTION" in merge
 
 
-def test_each_job_writes_one_summary():
+def test_each_job_writes_one_summary() -> None:
     """The table reaches $GITHUB_STEP_SUMMARY once per job: `runner run` and `runner report` append it
     themselves, so no step may also cat summary.md; the JUnit action must not add a summary of its own."""
     writers = {}
@@ -96,7 +98,7 @@ def test_each_job_writes_one_summary():
     assert _step("report", uses="EnricoMi/publish-unit-test-result-action")["with"]["job_summary"] is False
 
 
-def test_layer_and_pip_caches_are_kept_across_runs():
+def test_layer_and_pip_caches_are_kept_across_runs() -> None:
     flow = yaml.safe_load(WORKFLOW.read_text())
     run_job = flow["jobs"]["run"]
     _step("run", uses="docker/setup-buildx-action")  # a builder that can export a local cache
@@ -116,7 +118,7 @@ def test_layer_and_pip_caches_are_kept_across_runs():
     assert dance["cache-map"] == "${{ steps.pip-mount-ids.outputs.map }}"
 
 
-def test_junit_is_a_check_and_the_html_report_goes_to_pages():
+def test_junit_is_a_check_and_the_html_report_goes_to_pages() -> None:
     flow = yaml.safe_load(WORKFLOW.read_text())
     report, pages = flow["jobs"]["report"], flow["jobs"]["pages"]
     assert report["permissions"]["checks"] == "write"
