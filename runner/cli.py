@@ -49,7 +49,7 @@ def _load(args):
     return matrix, cells
 
 
-def cmd_plan(args):
+def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from runner.matrix import BACKEND_AXES, version_slug
@@ -71,8 +71,15 @@ def cmd_plan(args):
         backends = ", ".join("%s %s" % (axis, version_slug(spec)) for axis, spec in cell.backends) or "-"
         rows.append([cell.id, cell.group, version_slug(cell.keras) if cell.keras else "-", backends,
                      cell.python, cell.base.name, cell.device])
-    print(tabulate(rows, headers=["cell", "group", "keras", "backends", "python", "base", "device"]))
-    print("\n%d cells (%d in the matrix); backends: %s" % (len(cells), len(matrix.cells), ", ".join(BACKEND_AXES)))
+    headers = ["cell", "group", "keras", "backends", "python", "base", "device"]
+    counts = "%d cells (%d in the matrix); backends: %s" % (len(cells), len(matrix.cells), ", ".join(BACKEND_AXES))
+    if args.format == "markdown":  # a GitHub job summary: a heading, the counts, then a real table
+        # disable_numparse: a python of 3.10 stays "3.10" (tabulate would print the number 3.1).
+        print("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
+                                                                     disable_numparse=True)))
+        return 0
+    print(tabulate(rows, headers=headers))
+    print("\n" + counts)
     return 0
 
 
@@ -152,10 +159,10 @@ def cmd_merge(args):
     from runner.results import atomic_write_json, load_results
 
     expected = None
-    if args.matrix:
-        from runner.matrix import load_matrix
-
-        expected = [c.id for c in load_matrix(args.matrix).cells]
+    if args.matrix:  # the cells the run selected (--filter etc.), not every cell of the matrix
+        expected = [c.id for c in _load(args)[1]]
+    elif args.cell or args.filter or args.profile or args.shard:
+        raise UsageError("merge: --cell, --filter, --profile and --shard select cells of --matrix; give --matrix")
     doc = merge_results([load_results(p) for p in args.results], expected_cells=expected,
                         allow_duplicates=args.allow_duplicates)
     atomic_write_json(args.output, doc)
@@ -185,8 +192,9 @@ def build_parser():
 
     plan = sub.add_parser("plan", help="list the cells a matrix expands to", epilog=EPILOG)
     plan.add_argument("matrix", help="matrix file (matrix.yaml)")
-    plan.add_argument("--format", choices=["table", "json", "ids", "github-matrix"], default="table",
-                      help="github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
+    plan.add_argument("--format", choices=["table", "markdown", "json", "ids", "github-matrix"], default="table",
+                      help="markdown: a GitHub-flavoured table (job summaries); "
+                           "github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
     plan.add_argument("--shards", type=int, metavar="N", help="with --format github-matrix: one entry per shard")
     _add_selection(plan)
     plan.set_defaults(func=cmd_plan)
@@ -235,7 +243,8 @@ def build_parser():
     merge = sub.add_parser("merge", help="combine results files (CI shards) into one", epilog=EPILOG)
     merge.add_argument("results", nargs="+", help="results.json files or run directories")
     merge.add_argument("-o", "--output", required=True, help="the merged results file to write")
-    merge.add_argument("--matrix", help="check that every cell of this matrix has a result")
+    merge.add_argument("--matrix", help="check that every cell of this matrix (or of the selection) has a result")
+    _add_selection(merge)
     merge.add_argument("--allow-duplicates", action="store_true", help="a cell in several files: the last wins")
     merge.set_defaults(func=cmd_merge)
 
