@@ -41,7 +41,8 @@ from tabulate import tabulate  # noqa: E402
 from runner.bases import ensure_base  # noqa: E402
 from runner.build import find_ca_bundle  # noqa: E402
 from runner.data import prepare_mnist  # noqa: E402
-from runner.engine import DockerEngine, _find_buildkit_cli  # noqa: E402
+from runner.docker_cli import find_docker_cli  # noqa: E402
+from runner.docker_engine import DockerEngine  # noqa: E402
 from runner.matrix import load_matrix  # noqa: E402
 from runner.measure import PROBE_DIR, _env, parse_marker, train_backend  # noqa: E402
 from runner.pipeline import cores_for, cpuset_text, host_facts  # noqa: E402
@@ -75,14 +76,14 @@ def unseen_base(engine, label):
         raise SystemExit("bench: no bookworm base: %s" % base.message)
     tag = "keras-matrix/bench-base:%s" % label
     dockerfile = "FROM %s\nRUN echo %s > /etc/keras-matrix-bench\n" % (base.ref, uuid.uuid4().hex)
-    subprocess.run([_find_buildkit_cli(), "build", "-q", "-t", tag, "-"], input=dockerfile.encode(), check=True,
-                   env=dict(os.environ, DOCKER_BUILDKIT="1"), stdout=subprocess.DEVNULL)
+    subprocess.run([find_docker_cli(buildkit=True).path, "build", "-q", "-t", tag, "-"], input=dockerfile.encode(),
+                   check=True, env=dict(os.environ, DOCKER_BUILDKIT="1"), stdout=subprocess.DEVNULL)
     return tag
 
 
 def empty_pip_cache():
-    subprocess.run([_find_buildkit_cli(), "builder", "prune", "-af", "--filter", "type=exec.cachemount"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([find_docker_cli(buildkit=True).path, "builder", "prune", "-af", "--filter", "type=exec.cachemount"],
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def runner_run(matrix, work, run_id):
@@ -103,7 +104,8 @@ def naive_loop(matrix_path, work, ca_bundle, no_cache=False):
     started = time.monotonic()
     for cell in load_matrix(matrix_path).cells:
         dockerfile = write_cell(cell, work / "naive", render_cell(cell))
-        argv = [_find_buildkit_cli(), "build", "-q", "-t", "keras-matrix/bench-naive:%s" % cell.id,
+        argv = [find_docker_cli(buildkit=True).path, "build", "-q", "-t",
+                "keras-matrix/bench-naive:%s" % cell.id,
                 "--build-arg", "BASE_IMAGE=%s" % cell.base.image]
         if ca_bundle:
             argv += ["--secret", "id=ca_bundle,src=%s" % ca_bundle]

@@ -41,7 +41,7 @@ def _load(args):
     return matrix, cells
 
 
-def cmd_plan(args):
+def cmd_plan(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from runner.matrix import BACKEND_AXES, version_slug
@@ -63,8 +63,15 @@ def cmd_plan(args):
         backends = ", ".join("%s %s" % (axis, version_slug(spec)) for axis, spec in cell.backends) or "-"
         rows.append([cell.id, cell.group, version_slug(cell.keras) if cell.keras else "-", backends,
                      cell.python, cell.base.name, cell.device])
-    print(tabulate(rows, headers=["cell", "group", "keras", "backends", "python", "base", "device"]))
-    print("\n%d cells (%d in the matrix); backends: %s" % (len(cells), len(matrix.cells), ", ".join(BACKEND_AXES)))
+    headers = ["cell", "group", "keras", "backends", "python", "base", "device"]
+    counts = "%d cells (%d in the matrix); backends: %s" % (len(cells), len(matrix.cells), ", ".join(BACKEND_AXES))
+    if args.format == "markdown":  # a GitHub job summary: a heading, the counts, then a real table
+        # disable_numparse: a python of 3.10 stays "3.10" (tabulate would print the number 3.1).
+        print("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
+                                                                     disable_numparse=True)))
+        return 0
+    print(tabulate(rows, headers=headers))
+    print("\n" + counts)
     return 0
 
 
@@ -82,7 +89,7 @@ def cmd_render(args):
 
 def cmd_run(args: argparse.Namespace) -> int:
     from runner.data import prepare_mnist
-    from runner.engine import DockerEngine
+    from runner.docker_engine import DockerEngine
     from runner.pipeline import RunOptions, run_matrix
 
     if args.resume and not args.run_id:
@@ -96,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.ca_bundle is not None:
         existing_file(args.ca_bundle, "--ca-bundle")
     matrix, cells = _load(args)
-    engine = DockerEngine()
+    engine = DockerEngine().connect()  # a missing engine fails here, before any work (exit 3)
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
@@ -152,10 +159,10 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from runner.results import load_results
 
     expected = None
-    if args.matrix:
-        from runner.matrix import load_matrix
-
-        expected = [c.id for c in load_matrix(args.matrix).cells]
+    if args.matrix:  # the cells the run selected (--filter etc.), not every cell of the matrix
+        expected = [c.id for c in _load(args)[1]]
+    elif args.cell or args.filter or args.profile or args.shard:
+        raise UsageError("merge: --cell, --filter, --profile and --shard select cells of --matrix; give --matrix")
     doc = merge_results([load_results(p) for p in args.results], expected_cells=expected,
                         allow_duplicates=args.allow_duplicates, allow_mixed_matrices=args.allow_mixed_matrices)
     # fileio refuses a FIFO, device or directory at the output name instead of replacing it
@@ -167,7 +174,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from runner.diff import diff_results, format_diff, has_regressions
+    from runner.report import diff_results, format_diff, has_regressions
     from runner.results import load_results
 
     old, new = load_results(args.old), load_results(args.new)
@@ -196,8 +203,9 @@ def build_parser():
 
     plan = sub.add_parser("plan", help="list the cells a matrix expands to", epilog=EPILOG)
     plan.add_argument("matrix", help="matrix file (matrix.yaml)")
-    plan.add_argument("--format", choices=["table", "json", "ids", "github-matrix"], default="table",
-                      help="github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
+    plan.add_argument("--format", choices=["table", "markdown", "json", "ids", "github-matrix"], default="table",
+                      help="markdown: a GitHub-flavoured table (job summaries); "
+                           "github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
     plan.add_argument("--shards", type=whole_number(1, 1000), metavar="N",
                       help="with --format github-matrix: one entry per shard")
     _add_selection(plan)
@@ -247,7 +255,8 @@ def build_parser():
     merge = sub.add_parser("merge", help="combine results files (CI shards) into one", epilog=EPILOG)
     merge.add_argument("results", nargs="+", help="results.json files or run directories")
     merge.add_argument("-o", "--output", required=True, help="the merged results file to write")
-    merge.add_argument("--matrix", help="check that every cell of this matrix has a result")
+    merge.add_argument("--matrix", help="check that every cell of this matrix (or of the selection) has a result")
+    _add_selection(merge)
     merge.add_argument("--allow-duplicates", action="store_true", help="a cell in several files: the last wins")
     merge.add_argument("--allow-mixed-matrices", action="store_true",
                        help="merge results of different matrix files (by default their sha256 must agree)")

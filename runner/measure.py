@@ -7,9 +7,10 @@ in-container scripts print and assumes nothing."""
 import json
 from pathlib import Path
 
-from runner.engine import Mount, RunSpec, tail
+from runner.engine import Mount, RunSpec
 from runner.probe import MARKER
 from runner.results import now_iso, summarize_epochs
+from runner.text import clip
 
 PROBE_DIR = Path(__file__).resolve().parent / "probe"
 IN_CONTAINER_PROBE = "/opt/keras-matrix"
@@ -100,7 +101,7 @@ def train_backend(cell, engine, image, backend, data_dir, timeout, cpuset=None, 
         record["error"] = {"type": "crash", "message": "the training process died without a result (exit code %s)"
                            % outcome.exit_code}
     if record["status"] != "ok":
-        record["log_tail"] = tail(outcome.output, 6000)
+        record["log_tail"] = clip(outcome.output, 6000, keep="tail")
     if record["status"] == "ok" and gpu and not (record["device"] or {}).get("gpu"):
         # A GPU image that silently trained on the CPU is a failure to report, not a pass.
         record.update(status="failed", stage="device",

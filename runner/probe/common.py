@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import traceback
 
 MARKER = "@@KERAS_MATRIX_RESULT@@"
@@ -95,3 +96,64 @@ def clean_env(home, extra=None):
     env["HOME"] = home
     env.update(extra or {})
     return env
+
+
+def _read_keyvals(path):
+    try:
+        with open(path) as handle:
+            return dict((parts[0], int(parts[1])) for parts in (line.split() for line in handle) if len(parts) == 2)
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def _read_int(path):
+    try:
+        with open(path) as handle:
+            return int(handle.read().strip())
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def host_steal_seconds():
+    """Time the hypervisor gave the host's CPUs to someone else (steal, all CPUs summed), from /proc/stat,
+    which a container shares with its host."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = handle.readline().split()
+        return int(fields[8]) / float(os.sysconf("SC_CLK_TCK"))
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+
+
+def counters():
+    """Clocks and contention counters at one instant: wall time, this process's CPU time, the container's
+    CPU time and CFS throttling (cgroup v1 or v2, as the container sees its own cgroup), host steal time.
+    A missing counter is None: the runner reports what it could not see, never a guess."""
+    times = os.times()
+    out = {"wall": time.time(), "process_cpu": times[0] + times[1], "container_cpu": None,
+           "throttled": None, "nr_throttled": None, "steal": host_steal_seconds()}
+    v2 = _read_keyvals("/sys/fs/cgroup/cpu.stat")
+    if v2 and "usage_usec" in v2:
+        out["container_cpu"] = v2["usage_usec"] / 1e6
+        out["throttled"] = v2.get("throttled_usec", 0) / 1e6
+        out["nr_throttled"] = v2.get("nr_throttled")
+        return out
+    usage = _read_int("/sys/fs/cgroup/cpuacct/cpuacct.usage")
+    if usage is None:
+        usage = _read_int("/sys/fs/cgroup/cpu,cpuacct/cpuacct.usage")
+    if usage is not None:
+        out["container_cpu"] = usage / 1e9
+    v1 = _read_keyvals("/sys/fs/cgroup/cpu/cpu.stat") or _read_keyvals("/sys/fs/cgroup/cpu,cpuacct/cpu.stat")
+    if v1:
+        out["throttled"] = v1.get("throttled_time", 0) / 1e9
+        out["nr_throttled"] = v1.get("nr_throttled")
+    return out
+
+
+def counter_delta(start, end):
+    """end - start for each counter both could read (None where either could not)."""
+    delta = {}
+    for key in ("wall", "process_cpu", "container_cpu", "throttled", "nr_throttled", "steal"):
+        a, b = start.get(key), end.get(key)
+        delta[key] = None if a is None or b is None else round(b - a, 6)
+    return delta

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import cpus_allowed, describe_exception, emit  # noqa: E402
+from common import counter_delta, counters, cpus_allowed, describe_exception, emit  # noqa: E402
 
 BATCH_SIZE = 128
 
@@ -77,13 +77,16 @@ def main():
         model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
 
         epoch_seconds = []
+        samples = []  # per epoch: wall, CPU of the process and of the container, throttling, host steal
 
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.time()
+                self.started = counters()
 
             def on_epoch_end(self, epoch, logs=None):
-                epoch_seconds.append(time.time() - self.started)
+                delta = counter_delta(self.started, counters())
+                epoch_seconds.append(delta["wall"])
+                samples.append(delta)
 
         result["stage"] = "train"
         fit_args = {"batch_size": BATCH_SIZE, "verbose": 0, "callbacks": [EpochTimer()], "shuffle": True}
@@ -92,6 +95,7 @@ def main():
         model.fit(x_train, y_train, **fit_args)
         result["fit_seconds"] = time.time() - started
         result["epoch_seconds"] = epoch_seconds
+        result["samples"] = samples
 
         result["stage"] = "evaluate"
         scores = model.evaluate(x_test, y_test, batch_size=BATCH_SIZE, verbose=0)

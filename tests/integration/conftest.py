@@ -17,9 +17,9 @@ def engine():
     from runner.errors import EngineError
 
     try:
-        from runner.engine import DockerEngine
+        from runner.docker_engine import DockerEngine
 
-        return DockerEngine()
+        return DockerEngine().connect()
     except EngineError as exc:
         pytest.fail("the Docker end-to-end tests need a running engine: %s" % exc)
 

@@ -1,45 +1,133 @@
-"""docker-compose.yml is valid, and its runner image builds and drives the host's engine."""
+"""docker-compose.yml is valid from any directory, compose builds every image it runs, the runner image drives
+the host's engine with the checkout at its host path (and refuses a wrong one), and the report service
+serves the newest run's report or the one REPORT_DIR names."""
 
+import json
 import os
+import shutil
+import socket
 import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional
+
+import pytest
+import yaml
 
 from tests.integration.conftest import ROOT
 
-
-def compose(*args, timeout=900, **env):
-    return subprocess.run(["docker-compose"] + list(args), capture_output=True, text=True, cwd=str(ROOT),
-                          timeout=timeout, env=dict(os.environ, PWD=str(ROOT), **env))
+BASE = "keras-matrix/base:bookworm-minbase"  # bootstrapped by the e2e run: no registry needed
+SUBDIR = ROOT / "tests"  # compose finds the file in a parent directory; nothing may depend on that
 
 
-def test_compose_file_is_valid_with_and_without_the_gpu_profile():
-    assert compose("config", "-q").returncode == 0
-    proc = compose("--profile", "gpu", "config")
+def compose(*args: str, env: Optional[Dict[str, str]] = None, timeout: float = 900,
+            cwd: Path = SUBDIR) -> "subprocess.CompletedProcess[str]":
+    environ = {k: v for k, v in os.environ.items() if k not in ("KERAS_MATRIX_HOST_ROOT", "REPORT_DIR")}
+    environ.update(KERAS_MATRIX_BASE=BASE, PWD=str(cwd))  # PWD as a shell would set it: not ROOT
+    environ.update(env or {})
+    return subprocess.run(["docker-compose"] + list(args), capture_output=True, text=True, cwd=str(cwd),
+                          timeout=timeout, env=environ)
+
+
+def config(*args: str, cwd: Path = SUBDIR, env: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    proc = compose(*args, "config", cwd=cwd, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert "capabilities:" in proc.stdout and "nvidia" in proc.stdout
+    parsed: Dict[str, Any] = yaml.safe_load(proc.stdout)
+    return parsed
 
 
-def test_runner_service_plans_the_matrix_through_the_host_engine(e2e_run):
-    # The e2e run bootstrapped Debian bookworm: build the runner on it (no registry needed).
-    env = {"KERAS_MATRIX_BASE": "keras-matrix/base:bookworm-minbase"}
-    build = compose("build", "runner", **env)
+@pytest.fixture(scope="module")
+def runner_image(request: pytest.FixtureRequest) -> None:
+    if subprocess.run(["docker", "image", "inspect", BASE], capture_output=True).returncode != 0:
+        request.getfixturevalue("e2e_run")  # bootstraps Debian bookworm
+    build = compose("build")
     assert build.returncode == 0, build.stderr[-2000:]
-    proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", "--profile", "quick", **env)
+
+
+def test_compose_file_is_valid_with_and_without_the_gpu_profile() -> None:
+    assert compose("config", "-q").returncode == 0
+    gpu = config("--profile", "gpu")
+    devices = gpu["services"]["runner-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
+
+
+def test_every_service_is_built_by_compose_and_mounts_the_checkout_wherever_compose_starts() -> None:
+    for cwd in (ROOT, SUBDIR, ROOT / "runner"):
+        services = config("--profile", "gpu", cwd=cwd, env={"KERAS_MATRIX_HOST_ROOT": str(ROOT)})["services"]
+        assert set(services) == {"runner", "runner-gpu", "report"}
+        for name, service in services.items():
+            assert Path(service["build"]["context"]) == ROOT / "dockerfiles", name
+        for name in ("runner", "runner-gpu"):
+            mounts = services[name]["volumes"]
+            checkout = [m for m in mounts if (m["source"] if isinstance(m, dict) else m.split(":")[0]) == str(ROOT)]
+            assert len(checkout) == 1, (cwd, mounts)
+            target = checkout[0]["target"] if isinstance(checkout[0], dict) else checkout[0].split(":")[1]
+            assert target == str(ROOT) == services[name]["working_dir"]
+
+
+def test_runner_service_plans_the_matrix_through_the_host_engine(runner_image: None) -> None:
+    proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", "--profile", "quick",
+                   env={"KERAS_MATRIX_HOST_ROOT": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu" in proc.stdout
 
 
-def test_runner_service_runs_a_cell_end_to_end(e2e_run):
-    """The runner in its container measures a real cell through the host's engine (image cached by e2e_run)."""
-    import json
-    import shutil
+@pytest.mark.parametrize("host_root", ["", "/tmp/not-the-checkout"])
+def test_runner_service_refuses_a_checkout_mounted_at_another_path(runner_image: None, host_root: str) -> None:
+    """Mounted elsewhere, the engine would resolve the runner's bind mounts to other (empty) host paths."""
+    proc = compose("run", "--rm", "runner", "plan", "matrix.yaml", env={"KERAS_MATRIX_HOST_ROOT": host_root})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "export KERAS_MATRIX_HOST_ROOT=%s" % ROOT in proc.stderr
 
-    env = {"KERAS_MATRIX_BASE": "keras-matrix/base:bookworm-minbase"}
-    assert compose("build", "runner", **env).returncode == 0
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture()
+def newest_run() -> Iterator[Path]:
+    run = ROOT / "results" / "compose-report-test"
+    shutil.rmtree(str(run), ignore_errors=True)
+    (run / "report").mkdir(parents=True)
+    (run / "report" / "index.html").write_text("<title>compose-report-test %f</title>" % time.time())
+    yield run
+    shutil.rmtree(str(run), ignore_errors=True)
+
+
+def _served(port: int, **env: str) -> str:  # env: REPORT_DIR
+    project = "kmtest-report-%d" % port
+    up = compose("-p", project, "up", "-d", "report", env=dict(env, KERAS_MATRIX_REPORT_PORT=str(port)))
+    try:
+        assert up.returncode == 0, up.stderr[-2000:]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/index.html" % port, timeout=5) as response:
+                    return str(response.read().decode("utf-8"))
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    finally:
+        compose("-p", project, "down", "--remove-orphans", timeout=120)
+
+
+def test_report_service_serves_the_newest_run_or_the_one_named(runner_image: None, newest_run: Path) -> None:
+    assert _served(_free_port()) == (newest_run / "report" / "index.html").read_text()
+    published = _served(_free_port(), REPORT_DIR="reports")
+    assert published == (ROOT / "reports" / "index.html").read_text()
+
+
+def test_runner_service_runs_a_cell_end_to_end(e2e_run: object, runner_image: None) -> None:
+    """The runner in its container measures a real cell through the host's engine (image cached by e2e_run)."""
     results = ROOT / "results" / "compose-test"
     shutil.rmtree(str(results), ignore_errors=True)
     proc = compose("run", "--rm", "runner", "run", "tests/data/e2e-matrix.yaml", "--cell",
                    "keras3.15.1-tf2.21.0-py311-cpu", "--results-dir", "results", "--run-id", "compose-test",
-                   "--progress", "quiet", "--rerun", timeout=1800, **env)
+                   "--progress", "quiet", "--rerun", timeout=1800, env={"KERAS_MATRIX_HOST_ROOT": str(ROOT)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((results / "results.json").read_text())
     (cell,) = doc["cells"]

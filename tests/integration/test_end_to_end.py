@@ -123,7 +123,8 @@ def test_killing_the_run_midway_keeps_every_finished_cell(e2e_run, tmp_path):
     assert doc["complete"] is False
     assert cells(doc)[LEGACY]["status"] == "ok"
     assert MODERN not in cells(doc)
-    from runner.engine import DockerEngine, LABEL
+    from runner.docker_engine import DockerEngine
+    from runner.engine import LABEL
 
     assert DockerEngine().client.containers.list(all=True, filters={"label": LABEL}) == []
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.findings import compute_findings, keras_version, spec_version
+from runner.report import compute_findings
+from runner.report.fields import keras_version, spec_version
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -75,7 +76,8 @@ def test_versions_group_by_what_pip_installed(doc):
 def test_default_backend_errors_say_whether_other_backends_still_trained(doc):
     finding = by_id(compute_findings(doc))["default-backend-errors"]
     assert finding["level"] == "warning"
-    assert finding["cells"] == ["keras2.3.1-theano1.0.5-py27-cpu", "keras2.3.1-py27-cpu", "keras3.15.1-jax0.10.2-py311-cpu"]
+    assert finding["cells"] == ["keras2.3.1-theano1.0.5-py27-cpu", "keras2.3.1-py27-cpu",
+                                "keras3.15.1-jax0.10.2-py311-cpu"]
     theano_only, no_backend, jax_only = finding["text"].splitlines()
     assert "raised ImportError: No module named tensorflow" in theano_only
     assert "Keras raised instead of falling back" in theano_only and "theano still trained" in theano_only
@@ -107,7 +109,8 @@ def test_failing_stacks_are_grouped_by_status_with_their_reasons(doc):
 def test_fastest_backend_per_keras_line_uses_finished_trainings_only(doc):
     finding = by_id(compute_findings(doc))["fastest-backend"]
     lines = finding["text"].splitlines()
-    assert "Keras 3.15 on cpu: jax is fastest; median steady epoch jax 2.09s (2 cells), tensorflow 3.20s (1 cell)" in lines
+    assert ("Keras 3.15 on cpu: jax is fastest; median steady epoch jax 2.09s (2 cells), tensorflow 3.20s (1 cell)"
+            in lines)
     assert any(line.startswith("Keras 2.3 on cpu: tensorflow is fastest") for line in lines)
     assert not any("2.2 on" in line for line in lines)  # keras 2.2.5: nothing finished
     assert "keras2.12.0-tf2.12.1-py311-cpu" not in finding["cells"]  # timed out: no timing to trust

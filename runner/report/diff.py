@@ -2,17 +2,19 @@
 faster, added, removed. A pure function of two results documents (compare runs of the same host: timings
 from different machines say little, and the diff says so when the hosts differ)."""
 
-from typing import Any, Dict, List, Optional
+from __future__ import annotations
 
-from runner.findings import FAILURE_STATUSES, OK_STATUSES, backend_sort_key, default_of, error_type, ok_steady
-from runner.report import md_text, term_text
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-Doc = Dict[str, Any]
+from runner.records import FAILURE_STATUSES, OK_STATUSES, Status, TrainingStatus, backend_sort_key
+from runner.report.fields import Cell, Doc, default_of, error_type, known_status, ok_steady
+from runner.report.table import md_text, term_text
+
 Diff = Dict[str, Any]
 SECTIONS = ("broken", "fixed", "default_changed", "slower", "faster", "status_changed", "added", "removed")
 
 
-def _default_label(cell: Dict[str, Any]) -> Optional[str]:
+def _default_label(cell: Cell) -> Optional[str]:
     """'tensorflow', 'error: ImportError', or None when the cell never reached the probe."""
     backend, error = default_of(cell)
     if backend is not None:
@@ -22,9 +24,9 @@ def _default_label(cell: Dict[str, Any]) -> Optional[str]:
     return None
 
 
-def _trained(cell: Dict[str, Any]) -> List[str]:
+def _trained(cell: Cell) -> List[str]:
     trainings = cell.get("trainings") or {}
-    return sorted((n for n, t in trainings.items() if t.get("status") == "ok"), key=backend_sort_key)
+    return sorted((n for n, t in trainings.items() if t.get("status") == TrainingStatus.OK), key=backend_sort_key)
 
 
 def _host(doc: Doc) -> Optional[str]:
@@ -59,14 +61,16 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
             continue
         result["compared"] += 1
         before, after = old.get("status"), new.get("status")
+        was_ok, now_ok = known_status(before) in OK_STATUSES, known_status(after) in OK_STATUSES
+        was_failing, now_failing = before in FAILURE_STATUSES, after in FAILURE_STATUSES
         changed = False
         lost = [n for n in _trained(old) if n not in _trained(new)]
         gained = [n for n in _trained(new) if n not in _trained(old)]
         entry = {"cell_id": cell_id, "old_status": before, "new_status": after, "reason": new.get("reason")}
-        if (before in OK_STATUSES and after in FAILURE_STATUSES) or (lost and after != "skipped"):
+        if (was_ok and now_failing) or (lost and after != Status.SKIPPED):
             result["broken"].append(dict(entry, backends=lost))
             changed = True
-        if (before in FAILURE_STATUSES and after in OK_STATUSES) or (gained and before != "skipped"):
+        if (was_failing and now_ok) or (gained and before != Status.SKIPPED):
             result["fixed"].append(dict(entry, reason=None, old_reason=old.get("reason"), backends=gained))
             changed = True
         if before != after and not changed:
@@ -103,13 +107,13 @@ def has_regressions(diff: Diff) -> bool:
     return bool(diff.get("broken") or diff.get("slower") or diff.get("default_changed"))
 
 
-def _lines(diff: Diff, text) -> List[List[str]]:
+def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
     """Per section: its heading and its lines, with `text` escaping every value from the documents."""
     def pct(change: float) -> str:
         return "%+.0f%%" % (100 * change)
 
-    sections = []
-    for name, heading, render in (
+    Render = Callable[[Dict[str, Any]], str]
+    kinds: List[Tuple[str, str, Render]] = [
         ("broken", "Broken", lambda e: "%s: %s -> %s%s%s" % (
             text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]),
             (" (no longer trains: %s)" % text(", ".join(e["backends"]))) if e.get("backends") else "",
@@ -129,7 +133,9 @@ def _lines(diff: Diff, text) -> List[List[str]]:
             text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]))),
         ("added", "Added", lambda e: "%s (%s)" % (text(e["cell_id"]), text(e["status"]))),
         ("removed", "Removed", lambda e: "%s (was %s)" % (text(e["cell_id"]), text(e["status"]))),
-    ):
+    ]
+    sections = []
+    for name, heading, render in kinds:
         if diff.get(name):
             sections.append(["%s (%d)" % (heading, len(diff[name]))] + [render(e) for e in diff[name]])
     return sections

@@ -2,151 +2,36 @@
 
 Nothing here knows which backend Keras picks, which versions exist or what failed before: every statement
 is read from the records (``default_backend.backend``, ``installed``, ``trainings``...) and cites the
-cells it comes from. The small accessors at the top are shared by the other report modules.
+cells it comes from. The record accessors it reads with live in fields.py.
 
 A finding is ``{"id", "title", "text", "cells"}`` plus ``level`` (info | warning | error) and ``items``
 (the lines of ``text``, each with the cells it cites) so a report can link every line to its cells.
 """
 
-import re
+from __future__ import annotations
+
 import statistics
 from collections import Counter, OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from runner.records import STATUS_MEANINGS, Status, TrainingStatus, backend_sort_key
+from runner.report.fields import (
+    Cell,
+    Doc,
+    cell_label,
+    count,
+    default_of,
+    error_text,
+    error_type,
+    keras_line,
+    keras_version,
+    ok_steady,
+    training_device,
+    version_key,
+)
+from runner.text import one_line
 
-from runner.results import STATUSES
-
-# Backend libraries in the order reports show them; anything unknown follows, sorted.
-BACKEND_ORDER = ("tensorflow", "theano", "cntk", "jax", "torch")
-SHORT_NAMES = {"tensorflow": "tf"}
-OK_STATUSES = ("ok", "partial")
-FAILURE_STATUSES = ("train_failed", "import_failed", "unsatisfiable", "build_failed", "timeout", "error")
-MAX_MESSAGE = 300
-
-Cell = Dict[str, Any]
 Finding = Dict[str, Any]
-
-
-# ---- accessors shared by report.py, htmlreport.py and diff.py ------------------------------------------
-
-def one_line(value: Any, limit: int = MAX_MESSAGE) -> str:
-    """First non-empty line of an untrusted value, clipped: what fits in a sentence or a table cell."""
-    text = "" if value is None else str(value)
-    line = next((part.strip() for part in re.split(r"[\r\n\u2028\u2029]+", text) if part.strip()), "")
-    line = re.sub(r"[\x00-\x1f\x7f-\x9f]", " ", line)
-    return line if len(line) <= limit else line[:limit - 1] + "\u2026"
-
-
-def spec_version(spec: Optional[str]) -> Optional[str]:
-    """'==2.3.1' -> '2.3.1'; any other specifier stays as written ('>=2.3,<2.4')."""
-    if spec is None:
-        return None
-    try:
-        specs = list(SpecifierSet(spec))
-    except InvalidSpecifier:
-        return spec
-    if len(specs) == 1 and specs[0].operator in ("==", "===") and "*" not in specs[0].version:
-        return specs[0].version
-    return spec
-
-
-def version_key(version: Optional[str]) -> Tuple:
-    """Sort key: real versions in version order, then anything else by its text, then None."""
-    if version is None:
-        return (2, "")
-    try:
-        return (0, Version(version))
-    except InvalidVersion:
-        return (1, version)
-
-
-def keras_version(cell: Cell) -> Optional[str]:
-    """The Keras actually installed (pip freeze) when known, else the one requested."""
-    installed = cell.get("installed") or {}
-    if installed.get("keras"):
-        return str(installed["keras"])
-    return spec_version((cell.get("versions") or {}).get("keras"))
-
-
-def keras_line(version: Optional[str]) -> Optional[str]:
-    """'2.3.1' -> '2.3' (a Keras major.minor line); specifiers stay whole."""
-    if version is None:
-        return None
-    try:
-        release = Version(version).release
-    except InvalidVersion:
-        return version
-    return "%d.%d" % (release[0], release[1] if len(release) > 1 else 0)
-
-
-def backend_sort_key(name: str) -> Tuple[int, str]:
-    return (BACKEND_ORDER.index(name), "") if name in BACKEND_ORDER else (len(BACKEND_ORDER), name)
-
-
-def cell_backends(cell: Cell) -> List[str]:
-    """Backend libraries the cell requested, plus any it trained, in report order."""
-    names = set(k for k in (cell.get("versions") or {}) if k != "keras") | set(cell.get("trainings") or {})
-    return sorted(names, key=backend_sort_key)
-
-
-def combo_label(cell: Cell, with_versions: bool = True) -> str:
-    """The backend-library combination from the requested versions: 'tf 1.15.0 + theano 1.0.5'."""
-    versions = cell.get("versions") or {}
-    parts = []
-    for name in sorted((k for k in versions if k != "keras"), key=backend_sort_key):
-        short = SHORT_NAMES.get(name, name)
-        parts.append("%s %s" % (short, spec_version(versions[name])) if with_versions else short)
-    return " + ".join(parts) or "no backend library"
-
-
-def default_of(cell: Cell) -> Tuple[Optional[str], Optional[Dict[str, Any]]]:
-    """(backend Keras reported, error it raised); both None when the cell never got to the probe."""
-    default = cell.get("default_backend") or {}
-    error = default.get("error")
-    return default.get("backend"), (error if isinstance(error, dict) else None)
-
-
-def error_type(error: Optional[Dict[str, Any]]) -> str:
-    """'builtins.ImportError' / 'exceptions.ImportError' (Python 2) -> 'ImportError'; others stay qualified."""
-    kind = one_line((error or {}).get("type") or "error", 80)
-    module, _, name = kind.rpartition(".")
-    return name if module in ("builtins", "exceptions") else kind
-
-
-def error_text(error: Optional[Dict[str, Any]], limit: int = MAX_MESSAGE) -> str:
-    """'ImportError: No module named tensorflow' (one line, clipped)."""
-    if not error:
-        return ""
-    message = one_line(error.get("message"), limit)
-    return error_type(error) + (": " + message if message else "")
-
-
-def cell_label(cell: Cell) -> str:
-    """'Keras 2.3.1 + theano 1.0.5 (cpu)': the stack in words, for sentences that cite the cell id apart."""
-    return "Keras %s + %s (%s)" % (keras_version(cell) or "?", combo_label(cell),
-                                   one_line(cell.get("device"), 10) or "?")
-
-
-def training_device(training: Dict[str, Any], cell: Cell) -> str:
-    """The device a training actually ran on, as the backend library reported it."""
-    device = training.get("device")
-    if isinstance(device, dict) and device.get("gpu") is not None:
-        return "gpu" if device.get("gpu") else "cpu"
-    return str(cell.get("device") or "cpu")
-
-
-def ok_steady(training: Dict[str, Any]) -> Optional[float]:
-    """Steady epoch seconds of a training that finished, else None (failed runs have no timing to trust)."""
-    value = training.get("steady_epoch_seconds")
-    if training.get("status") == "ok" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _count(n: int, word: str) -> str:
-    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
 def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: str = "info",
@@ -158,7 +43,7 @@ def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: st
 
 # ---- the findings ------------------------------------------------------------------------------------
 
-def _default_backend(cells: List[Cell]) -> List[Finding]:
+def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
     """Which default each Keras version reported, and where in the version order it changes."""
     groups: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
     for cell in cells:
@@ -187,15 +72,15 @@ def _default_backend(cells: List[Cell]) -> List[Finding]:
             runs.append([(version, group)])
     items = []
     for run in runs:
-        backends: Counter = Counter()
-        errors: Counter = Counter()
+        backends: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
         cited: List[str] = []
         for _, group in run:
             backends.update(group["backends"])
             errors.update(group["errors"])
             cited += group["cells"]
-        said = ["%s (%s)" % (b, _count(n, "cell")) for b, n in sorted(backends.items())]
-        said += ["raised %s (%s)" % (e, _count(n, "cell")) for e, n in sorted(errors.items())]
+        said = ["%s (%s)" % (b, count(n, "cell")) for b, n in sorted(backends.items())]
+        said += ["raised %s (%s)" % (e, count(n, "cell")) for e, n in sorted(errors.items())]
         versions = run[0][0] if len(run) == 1 else "%s to %s (%d versions)" % (run[0][0], run[-1][0], len(run))
         items.append(("Keras %s: %s" % (versions, "; ".join(said)), cited))
     reported = sorted({b for _, g in ordered for b in g["backends"]})
@@ -226,7 +111,7 @@ def _default_backend(cells: List[Cell]) -> List[Finding]:
     return findings
 
 
-def _default_errors(cells: List[Cell]) -> List[Finding]:
+def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     """Cells where asking Keras for its default raised, and whether other backends still trained."""
     items = []
     for cell in cells:
@@ -234,8 +119,10 @@ def _default_errors(cells: List[Cell]) -> List[Finding]:
         if error is None or backend is not None:
             continue
         trainings = cell.get("trainings") or {}
-        trained = sorted((n for n, t in trainings.items() if t.get("status") == "ok"), key=backend_sort_key)
-        failed = sorted((n for n, t in trainings.items() if t.get("status") != "ok"), key=backend_sort_key)
+        trained = sorted((n for n, t in trainings.items() if t.get("status") == TrainingStatus.OK),
+                         key=backend_sort_key)
+        failed = sorted((n for n, t in trainings.items() if t.get("status") != TrainingStatus.OK),
+                        key=backend_sort_key)
         keras_json = (cell.get("default_backend") or {}).get("keras_json")
         named = keras_json.get("backend") if isinstance(keras_json, dict) else None
         text = "%s: importing Keras with no KERAS_BACKEND raised %s" % (cell_label(cell), error_text(error))
@@ -254,10 +141,10 @@ def _default_errors(cells: List[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("default-backend-errors", "Keras raised instead of choosing a default backend in %s"
-                     % _count(len(items), "cell"), items, level="warning")]
+                     % count(len(items), "cell"), items, level="warning")]
 
 
-def _fallbacks(cells: List[Cell]) -> List[Finding]:
+def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
     """Keras reported a backend other than the one its own keras.json names: it fell back."""
     items = []
     for cell in cells:
@@ -270,14 +157,14 @@ def _fallbacks(cells: List[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("default-backend-fallback", "Keras fell back to another backend in %s"
-                     % _count(len(items), "cell"), items, level="warning")]
+                     % count(len(items), "cell"), items, level="warning")]
 
 
-def _failures(cells: List[Cell]) -> List[Finding]:
+def _failures(cells: Sequence[Cell]) -> List[Finding]:
     """Every status but ok, with the reasons grouped: which stacks fail and why."""
     findings = []
-    for status in STATUSES:
-        if status == "ok":
+    for status in Status:
+        if status == Status.OK:
             continue
         members = [c for c in cells if c.get("status") == status]
         if not members:
@@ -287,13 +174,13 @@ def _failures(cells: List[Cell]) -> List[Finding]:
             by_reason.setdefault(one_line(cell.get("reason")) or "(no reason recorded)", []).append(cell["cell_id"])
         items = [(reason if len(ids) == 1 else "%s (%d cells)" % (reason, len(ids)), ids)
                  for reason, ids in by_reason.items()]
-        level = "info" if status == "skipped" else ("warning" if status == "partial" else "error")
+        level = "info" if status == Status.SKIPPED else ("warning" if status == Status.PARTIAL else "error")
         findings.append(_finding("status-%s" % status, "%s %s: %s" % (
-            _count(len(members), "cell"), status, STATUSES[status]), items, level=level))
+            count(len(members), "cell"), status, STATUS_MEANINGS[status]), items, level=level))
     return findings
 
 
-def _fastest(cells: List[Cell]) -> List[Finding]:
+def _fastest(cells: Sequence[Cell]) -> List[Finding]:
     """Per Keras major.minor line and device: backends ranked by median steady epoch seconds."""
     lines: "Dict[Tuple[str, str], Dict[str, List[Tuple[float, str]]]]" = {}
     for cell in cells:
@@ -316,7 +203,7 @@ def _fastest(cells: List[Cell]) -> List[Finding]:
         low, high = min(only["medians"]), max(only["medians"])
         times = "%.2fs" % low if len(only["medians"]) == 1 else "%.2fs to %.2fs" % (low, high)
         items.append(("Keras %s on %s: only %s trained (median steady epoch %s, %s)" % (
-            lines_text, only["device"], only["name"], times, _count(len(only["cells"]), "cell")), only["cells"]))
+            lines_text, only["device"], only["name"], times, count(len(only["cells"]), "cell")), only["cells"]))
 
     for (line, device) in sorted(lines, key=lambda k: (k[1], version_key(k[0]))):
         per_backend = lines[(line, device)]
@@ -335,7 +222,7 @@ def _fastest(cells: List[Cell]) -> List[Finding]:
             continue
         close_only()
         only = None
-        described = ["%s %.2fs (%s)" % (name, median, _count(len(runs), "cell")) for median, name, runs in ranked]
+        described = ["%s %.2fs (%s)" % (name, median, count(len(runs), "cell")) for median, name, runs in ranked]
         items.append(("Keras %s on %s: %s is fastest; median steady epoch %s" % (
             line, device, ranked[0][1], ", ".join(described)), cited))
     close_only()
@@ -343,7 +230,7 @@ def _fastest(cells: List[Cell]) -> List[Finding]:
                      "finished trainings only)", items)]
 
 
-def _gpu(cells: List[Cell]) -> List[Finding]:
+def _gpu(cells: Sequence[Cell]) -> List[Finding]:
     """GPU cells whose backend library saw no GPU: a silent CPU fallback is a finding, never a pass."""
     silent, seen = [], []
     for cell in cells:
@@ -363,19 +250,19 @@ def _gpu(cells: List[Cell]) -> List[Finding]:
     findings = []
     if silent:
         findings.append(_finding("gpu-silent-cpu-fallback", "GPU requested but the framework saw none in %s "
-                                 "(silent CPU fallback)" % _count(len({c for _, ids in silent for c in ids}), "cell"),
+                                 "(silent CPU fallback)" % count(len({c for _, ids in silent for c in ids}), "cell"),
                                  silent, level="error"))
     elif seen:
         ids = list(OrderedDict.fromkeys(seen))
         findings.append(_finding("gpu-used", "Every GPU training saw a GPU",
                                  [("All %s that reported their devices trained on a GPU."
-                                   % _count(len(ids), "GPU cell"), ids)]))
+                                   % count(len(ids), "GPU cell"), ids)]))
     return findings
 
 
-def compute_findings(doc: Dict[str, Any]) -> List[Finding]:
+def compute_findings(doc: Doc) -> List[Finding]:
     """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
-    cells = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
+    cells: List[Cell] = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
     findings: List[Finding] = []
     for compute in (_default_backend, _default_errors, _fallbacks, _gpu, _failures, _fastest):
         findings.extend(compute(cells))

@@ -1,0 +1,160 @@
+"""Where does timing variance come from on this machine? The evidence behind the measurement protocol.
+
+Runs the reference training (runner/probe/train.py, the script every cell runs) in containers of
+already-built cell images, many epochs per process and several processes per backend, backends
+interleaved (A B C A B C ...), under two CPU settings: pinned cores with a CFS quota (what the runner
+did until this study) and pinned cores without a quota. Every epoch records wall time, the process's
+and the container's CPU time, CFS throttling and host steal time. The summary answers:
+
+- per-epoch spread inside one process (after warm-up), and how many warm-up epochs are needed;
+- per-process spread (the same training in a new process) and drift over minutes;
+- how much of the spread goes with steal, throttling, or CPU time below the cores given;
+- which estimator (median, minimum, 20% trimmed mean) of a process's epochs reproduces best.
+
+Usage: python bench/timing_study.py --image IMAGE:backend,backend ... [--epochs 12] [--rounds 3]
+       [--cpus 2] [--out bench/timing-study.json]
+It needs the images (run the quick profile first) and .cache/data/mnist.npz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from runner.probe.common import MARKER  # noqa: E402
+
+DOCKER = os.environ.get("KERAS_MATRIX_DOCKER_CLI") or "/usr/bin/docker"
+
+
+def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, data_dir: Path) -> Dict[str, Any]:
+    """One training process in a locked-down container, as the runner starts it."""
+    cpuset = "0-%d" % (cpus - 1) if cpus > 1 else "0"
+    argv = [DOCKER, "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,exec,nosuid,size=4g",
+            "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--user", "65534:65534",
+            "--workdir", "/tmp", "--memory", "6g", "--memory-swap", "6g", "--cpuset-cpus", cpuset,
+            "-v", "%s:/opt/keras-matrix:ro" % (ROOT / "runner" / "probe"), "-v", "%s:/data:ro" % data_dir]
+    if quota:
+        argv += ["--cpus", str(cpus)]
+    threads = str(cpus)
+    for key, value in {"HOME": "/tmp/home", "TMPDIR": "/tmp", "PYTHONHASHSEED": "0", "KERAS_BACKEND": backend,
+                       "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+                       "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+                       "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}.items():
+        argv += ["-e", "%s=%s" % (key, value)]
+    argv += [image, "matrix-python", "/opt/keras-matrix/train.py", "/data/mnist.npz", str(epochs)]
+    started = time.time()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+    result: Dict[str, Any] = {}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(MARKER):
+            result = json.loads(line[len(MARKER):])
+            break
+    return {"image": image, "backend": backend, "quota": quota, "started": started, "seconds": time.time() - started,
+            "status": result.get("status"), "error": result.get("error"), "samples": result.get("samples") or []}
+
+
+def trimmed_mean(values: List[float], cut: float = 0.2) -> float:
+    values = sorted(values)
+    k = int(len(values) * cut)
+    kept = values[k:len(values) - k] or values
+    return sum(kept) / len(kept)
+
+
+ESTIMATORS = {"median": statistics.median, "min": min, "trimmed_mean": trimmed_mean}
+
+
+def summarize(runs: List[Dict[str, Any]], warmup: int) -> Dict[str, Any]:
+    """Per (image, backend, quota): spread inside processes, between processes, contention signals."""
+    groups: Dict[str, List[Dict[str, Any]]] = {}
+    for run in runs:
+        if run["status"] == "ok":
+            key = "%s %s quota=%s" % (run["image"].split(":")[-1], run["backend"], run["quota"])
+            groups.setdefault(key, []).append(run)
+    out: Dict[str, Any] = {}
+    for key, group in sorted(groups.items()):
+        walls = [[s["wall"] for s in run["samples"]] for run in group]
+        steady = [w[warmup:] for w in walls]
+        # Warm-up: the epoch index from which epochs stay within 5% of the process's steady median.
+        settle = []
+        for w in walls:
+            med = statistics.median(w[warmup:])
+            close = [abs(x - med) / med <= 0.05 for x in w]
+            settle.append(next((i for i in range(len(w)) if all(close[i:i + 2])), len(w)))
+        within_cv = [statistics.pstdev(s) / statistics.mean(s) for s in steady]
+        between = {name: [fn(s) for s in steady] for name, fn in ESTIMATORS.items()}
+        samples = [s for run in group for s in run["samples"][warmup:]]
+        wall = sum(s["wall"] for s in samples)
+        cpu = sum(s["container_cpu"] or 0 for s in samples)
+        out[key] = {
+            "processes": len(group),
+            "epochs_per_process": len(walls[0]),
+            "first_epoch_over_steady": [round(w[0] / statistics.median(w[warmup:]), 2) for w in walls],
+            "epochs_to_settle": settle,
+            "within_process_cv": [round(c, 4) for c in within_cv],
+            "within_process_max_over_min": [round(max(s) / min(s), 3) for s in steady],
+            "estimates": {name: [round(v, 4) for v in values] for name, values in between.items()},
+            "between_process_max_over_min": {name: round(max(v) / min(v), 3) for name, v in between.items()},
+            "container_cpu_over_wall": round(cpu / wall, 3) if wall else None,
+            "throttled_seconds": round(sum(s["throttled"] or 0 for s in samples), 3),
+            "throttled_periods": sum(s["nr_throttled"] or 0 for s in samples),
+            "steal_seconds": round(sum(s["steal"] or 0 for s in samples), 3),
+            "steal_share_of_wall": round(sum(s["steal"] or 0 for s in samples) / wall, 4) if wall else None,
+        }
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", action="append", required=True, metavar="IMAGE:BACKEND[,BACKEND]",
+                        help="a built cell image and the backends to train in it")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=1, help="epochs left out of the steady estimates")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per backend, interleaved")
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--quota", choices=["both", "on", "off"], default="both")
+    parser.add_argument("--data-dir", default=str(ROOT / ".cache" / "data"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "timing-study.json"))
+    args = parser.parse_args(argv)
+    plan = []
+    for spec in args.image:
+        image, _, backends = spec.rpartition(":")
+        plan += [(image, b) for b in backends.split(",")]
+    quotas = {"both": [True, False], "on": [True], "off": [False]}[args.quota]
+    runs = []
+    for round_index in range(args.rounds):
+        for quota in quotas:
+            for image, backend in plan:  # interleaved: drift hits every backend alike
+                run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir))
+                run["round"] = round_index
+                runs.append(run)
+                print("round %d quota=%s %s %s: %s %s" % (round_index, quota, image.split(":")[-1], backend,
+                      run["status"], [round(s["wall"], 3) for s in run["samples"]]), file=sys.stderr, flush=True)
+    summary = summarize(runs, args.warmup)
+    doc = {"kind": "keras-matrix-timing-study", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "host": {"cpus": os.cpu_count(), "cpu_model": _cpu_model()}, "settings": vars(args), "summary": summary,
+           "runs": runs}
+    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cpu_model() -> Optional[str]:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), None)
+    except OSError:
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Stage: report. What the HTML page shows of one cell: its row, its matrix entry and its details.
+
+Every value comes from a record and is untrusted: one line (runner.text.one_line) where it is a label,
+clipped text (optional_text) where it goes into a <pre>; Jinja2 autoescapes both when the page renders.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from runner.records import Status, TrainingStatus, backend_sort_key, short_name
+from runner.report.chart import seconds_text
+from runner.report.fields import (
+    Cell,
+    cell_backends,
+    combo_label,
+    default_of,
+    default_summary,
+    device_summary,
+    error_text,
+    error_type,
+    fmt_accuracy,
+    fmt_seconds,
+    keras_version,
+    known_status,
+    ok_steady,
+    python_summary,
+    training_summary,
+    version_key,
+)
+from runner.text import one_line, optional_text
+
+TEXT_LIMIT = 8000      # characters of one message or log tail shown in the page
+SHORT_LIMIT = 300
+TRAINING_CSS = frozenset(s.value for s in (TrainingStatus.OK, TrainingStatus.FAILED, TrainingStatus.TIMEOUT,
+                                           TrainingStatus.SKIPPED))
+INSTALLED_OF_INTEREST = ("keras", "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "theano", "cntk", "cntk-gpu",
+                         "jax", "jaxlib", "torch", "numpy", "h5py", "scipy", "protobuf")
+
+def status_class(status: Any) -> str:
+    """CSS class for a status; unknown values (from an unvalidated file) never become class names."""
+    known = known_status(status)
+    return "st-%s" % known.value if known is not None else "st-unknown"
+
+
+def bytes_text(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024
+    return "-"
+
+
+def when_text(value: Any) -> str:
+    return str(value).replace("T", " ").replace("+00:00", " UTC") if value else "-"
+
+
+def _num(value: Any, fmt: str = "%.4g") -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-"
+    return fmt % value
+
+
+def _error_view(error: Any) -> Optional[Dict[str, Any]]:
+    if not isinstance(error, dict):
+        return None
+    return {"type": one_line(error.get("type") or "error", 200),
+            "message": optional_text(error.get("message"), TEXT_LIMIT) or "",
+            "traceback": optional_text(error.get("traceback_tail"), TEXT_LIMIT)}
+
+
+# ---- one cell --------------------------------------------------------------------------------------------
+
+def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str, Any]:
+    device = training.get("device") if isinstance(training.get("device"), dict) else None
+    if device is None:
+        device_text = "-"
+    else:
+        devices = ", ".join(one_line(d, 60) for d in device.get("devices") or []) or "none"
+        device_text = "%s (%s)" % (devices, "GPU" if device.get("gpu") else "no GPU")
+    spread = training.get("steady_epoch_spread")
+    spread_text = "-"
+    if isinstance(spread, list) and len(spread) == 2 and all(isinstance(x, (int, float)) for x in spread):
+        spread_text = "%s \u2013 %s" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))
+    epochs = [x for x in training.get("epoch_seconds") or [] if isinstance(x, (int, float))]
+    silent_cpu = cell.get("device") == "gpu" and device is not None and device.get("gpu") is False
+    status = one_line(training.get("status"), 20)
+    return {
+        "name": name, "status": status,
+        "css": "tr-%s" % status if status in TRAINING_CSS else "tr-failed",
+        "stage": one_line(training.get("stage"), 40) or "-",
+        "backend_used": one_line(training.get("backend_used"), 40) or "-",
+        "keras_version": one_line(training.get("keras_version"), 40) or "-",
+        "epochs": ", ".join(fmt_seconds(x) for x in epochs) or "-", "epoch_count": len(epochs),
+        "first": seconds_text(training.get("first_epoch_seconds")),
+        "steady": seconds_text(training.get("steady_epoch_seconds")),
+        "spread": spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
+        "loss": _num(training.get("test_loss")), "device": device_text, "silent_cpu": silent_cpu,
+        "threads": one_line(training.get("threads"), 20) or "-", "cores": one_line(training.get("cpuset"), 40) or "-",
+        "seconds": seconds_text(training.get("seconds")),
+        "exit_code": "-" if training.get("exit_code") is None else one_line(training.get("exit_code"), 20),
+        "oom": bool(training.get("oom_killed")), "error": _error_view(training.get("error")),
+        "log_tail": optional_text(training.get("log_tail"), TEXT_LIMIT), "summary": training_summary(training),
+    }
+
+
+def _compact_summary(training: Optional[Dict[str, Any]]) -> str:
+    """'2.25s · 97.5%' or '\u2717 RuntimeError': a table cell, the full story is in the details."""
+    if training is None:
+        return "-"
+    if training.get("status") == TrainingStatus.OK:
+        return training_summary(training).replace(" ", " \u00b7 ")
+    error = training.get("error")
+    return "\u2717 %s" % (error_type(error) if error else one_line(training.get("status"), 20))
+
+
+def _versions_view(cell: Cell) -> List[Dict[str, Any]]:
+    """Requested vs installed, one row per library the cell asked for or that matters for the stack."""
+    versions = cell.get("versions") or {}
+    installed = cell.get("installed") or {}
+    names = list(versions)
+    names += [n for n in INSTALLED_OF_INTEREST if n in installed and n not in names]
+    rows = []
+    for name in names:
+        requested = versions.get(name)
+        got = installed.get(name)
+        shown = one_line(got, 100) if got else ("not installed" if requested and installed else "-")
+        rows.append({"name": one_line(name, 60), "requested": one_line(requested, 100) if requested else "",
+                     "installed": shown,
+                     "mismatch": bool(requested and got and not _satisfies(str(got), str(requested))),
+                     "missing": bool(requested and installed and not got)})
+    return rows
+
+
+def _satisfies(version: str, spec: str) -> bool:
+    """Whether pip installed what was asked; unparsable values are not called a mismatch."""
+    try:
+        return SpecifierSet(spec).contains(Version(version), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return True
+
+
+def _libraries_view(cell: Cell) -> List[Dict[str, Any]]:
+    libraries = (cell.get("probe") or {}).get("libraries") or {}
+    rows = []
+    for name, info in libraries.items():
+        info = info if isinstance(info, dict) else {}
+        rows.append({"name": one_line(name, 60), "importable": bool(info.get("importable")),
+                     "version": one_line(info.get("version"), 60) or "-",
+                     "error": one_line(((info.get("error") or {}).get("type") or "") + ": " +
+                                       str((info.get("error") or {}).get("message") or ""), SHORT_LIMIT)
+                     if isinstance(info.get("error"), dict) else ""})
+    return rows
+
+
+def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
+    cell_id = str(cell.get("cell_id"))
+    status = str(cell.get("status"))
+    known = known_status(status)
+    trainings = cell.get("trainings") or {}
+    requested = cell_backends(cell)
+    backend, error = default_of(cell)
+    default = cell.get("default_backend") or {}
+    keras_json = default.get("keras_json")
+    build = cell.get("build") or {}
+    probe = cell.get("probe") or {}
+    version = keras_version(cell)
+    per_backend = OrderedDict()  # one column per backend of the whole run, in the cells table
+    for name in backends:
+        training = trainings.get(name)
+        if name not in requested:
+            per_backend[name] = {"text": "", "sort": "", "css": "", "title": ""}
+        elif training is None:
+            per_backend[name] = {"text": "-", "sort": "", "css": "tr-none", "title": "not run"}
+        else:
+            steady = ok_steady(training)
+            outcome = training.get("status")
+            per_backend[name] = {
+                "text": _compact_summary(training), "sort": "" if steady is None else "%.6f" % steady,
+                "css": "tr-%s" % outcome if outcome in TRAINING_CSS else "tr-failed",
+                "title": error_text(training.get("error"), SHORT_LIMIT) or one_line(outcome, 20)}
+    # Short per-backend lines for the matrix: 'tf 2.25s', 'cntk failed'.
+    short = []
+    for name in sorted(trainings, key=backend_sort_key):
+        training = trainings[name]
+        steady = ok_steady(training)
+        label = short_name(name)
+        short.append({"label": label, "value": fmt_seconds(steady) if steady is not None else
+                      one_line(training.get("status"), 20), "ok": steady is not None,
+                      "is_default": backend is not None and name == backend})
+    search = " ".join([cell_id, status, str(cell.get("reason") or ""), default_summary(cell), combo_label(cell),
+                       str(cell.get("group") or ""), str(cell.get("name") or ""), str(cell.get("python") or ""),
+                       "keras %s" % version if version else ""]).lower()
+    return {
+        "id": cell_id, "anchor": "cell-%s" % cell_id, "status": status, "css": status_class(status),
+        "status_rank": list(Status).index(known) if known is not None else len(Status),
+        "status_text": known.meaning if known is not None else "unknown status",
+        "reason": one_line(cell.get("reason"), SHORT_LIMIT) if cell.get("reason") else "",
+        "reason_full": optional_text(cell.get("reason"), TEXT_LIMIT),
+        "group": one_line(cell.get("group"), 80), "name": one_line(cell.get("name"), 80),
+        "era": one_line(cell.get("era"), 40), "description": one_line(cell.get("description"), SHORT_LIMIT),
+        "device": one_line(cell.get("device"), 10) or "-", "device_text": device_summary(cell),
+        "silent_cpu": cell.get("device") == "gpu" and cell.get("device_used") in ("cpu", "mixed"),
+        "python": one_line(cell.get("python"), 20) or "-", "python_seen": python_summary(cell),
+        "keras": version or "-", "keras_sort": str(version_key(version)), "combo": combo_label(cell),
+        "libset": combo_label(cell, with_versions=False),
+        "combo_parts": combo_label(cell).split(" + ") if set(cell.get("versions") or {}) - {"keras"} else [],
+        "default_label": default_summary(cell), "default_backend": one_line(backend, 60) if backend else None,
+        "default_error": _error_view(error),
+        "default_error_short": error_type(error) if error else None,
+        "keras_json": (json.dumps(keras_json, indent=2, sort_keys=True) if isinstance(keras_json, dict)
+                       else optional_text(keras_json, TEXT_LIMIT)),
+        "keras_json_written": default.get("keras_json_written"),
+        "default_keras_version": one_line(default.get("keras_version"), 40) or "-",
+        "stderr_tail": optional_text(default.get("stderr_tail"), TEXT_LIMIT),
+        "probed": backend is not None or error is not None,
+        "versions": _versions_view(cell),
+        "installed_all": [(one_line(k, 100), one_line(v, 100))
+                          for k, v in sorted((cell.get("installed") or {}).items())],
+        "requirements": [one_line(r, 200) for r in cell.get("requirements") or []],
+        "libraries": _libraries_view(cell),
+        "probe_python": one_line(probe.get("python"), 40) or "-",
+        "probe_platform": one_line(probe.get("platform"), 200) or "-",
+        "probe_cpus": one_line(probe.get("cpus_allowed") or probe.get("cpu_count"), 20) or "-",
+        "trainings": [_training_view(n, trainings[n], cell) for n in sorted(trainings, key=backend_sort_key)],
+        "untrained": [n for n in requested if n not in trainings],
+        "per_backend": per_backend, "short": short,
+        "build": {"status": one_line(build.get("status"), 20) or "-",
+                  "seconds": seconds_text(build.get("seconds")), "image": one_line(build.get("image"), 200) or "-",
+                  "image_id": one_line(build.get("image_id"), 100) or "-",
+                  "size": bytes_text(build.get("image_size")),
+                  "dockerfile": one_line(build.get("dockerfile"), 300) or "-",
+                  "dockerfile_sha256": one_line(build.get("dockerfile_sha256"), 80) or "-",
+                  "log": one_line(build.get("log"), 300) or "-",
+                  "log_tail": optional_text(build.get("log_tail"), TEXT_LIMIT)},
+        "base_image": ", ".join("%s: %s" % (one_line(k, 40), one_line(v, 120))
+                                for k, v in sorted((cell.get("base_image") or {}).items())) or "-",
+        "cached": bool(cell.get("cached")),
+        "measured_in_run": one_line(cell.get("measured_in_run"), 80) or "-",
+        "started": when_text(cell.get("started_at")), "finished": when_text(cell.get("finished_at")),
+        "seconds": fmt_seconds(cell.get("seconds")) if isinstance(cell.get("seconds"), (int, float)) else "-",
+        "seconds_sort": "%.3f" % cell["seconds"] if isinstance(cell.get("seconds"), (int, float)) else "",
+        "search": search,
+    }

@@ -1,0 +1,137 @@
+"""Stage: report. The HTML page's two overviews: the pivot matrix (Keras versions by library combination)
+and the timing chart (inline SVG, steady epoch seconds per cell and backend).
+
+The chart is drawn here rather than by a charting library so the page needs no script or font from
+anywhere; every value from a record is escaped as it is written into the SVG.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Dict, List, Optional, Set, Tuple
+
+from markupsafe import Markup
+
+from runner.records import backend_sort_key, short_name
+from runner.report.fields import Doc, fmt_accuracy, fmt_seconds, ok_steady, training_device, version_key
+
+# Bars and legend: one colour per backend library (status colours are separate, in the template's CSS).
+BACKEND_COLOURS = {"tensorflow": "#e8710a", "theano": "#3b6fd4", "cntk": "#8e44ad", "jax": "#0f9d8a",
+                   "torch": "#c2185b"}
+OTHER_COLOURS = ("#6d4c41", "#546e7a", "#9e9d24", "#00838f")
+
+
+def backend_colour(name: str, order: List[str]) -> str:
+    if name in BACKEND_COLOURS:
+        return BACKEND_COLOURS[name]
+    others = [n for n in order if n not in BACKEND_COLOURS]
+    return OTHER_COLOURS[others.index(name) % len(OTHER_COLOURS)] if name in others else OTHER_COLOURS[0]
+
+
+def seconds_text(value: Any) -> str:
+    """fmt_seconds for a value read from a record: '-' for anything that is not a number."""
+    return fmt_seconds(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+# ---- the pivot matrix ------------------------------------------------------------------------------------
+
+def pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
+    """Rows: Keras versions (version order). Columns: backend-library combinations, each split by the devices
+    its cells use (CPU and GPU side by side; a combination with no GPU cell gets no empty GPU column)."""
+    first_keras: Dict[str, Tuple[int, Any]] = {}
+    devices: Dict[str, Set[str]] = {}
+    slots: Dict[Tuple[Any, Any, Any], List[Dict[str, Any]]] = {}
+    rows: Dict[str, Tuple[int, Any]] = {}
+    for view in views:
+        column, keras = view[key], view["keras"]
+        order = version_key(None if keras == "-" else keras)
+        rows[keras] = order
+        first_keras[column] = min(first_keras.get(column, order), order)
+        devices.setdefault(column, set()).add(view["device"])
+        slots.setdefault((keras, column, view["device"]), []).append(view)
+    columns = [{"label": c, "devices": sorted(devices[c])}
+               for c in sorted(first_keras, key=lambda c: (first_keras[c], c))]
+    return {
+        "columns": columns,
+        "rows": [{"keras": keras, "slots": [slots.get((keras, col["label"], device), []) for col in columns
+                                            for device in col["devices"]]}
+                 for keras in sorted(rows, key=lambda r: rows[r])],
+    }
+
+
+# ---- the timing chart (inline SVG) ----------------------------------------------------------------------
+
+def _nice_step(maximum: float, ticks: int = 6) -> float:
+    raw = maximum / max(1, ticks)
+    magnitude: float = 10 ** int(f"{raw:e}".split("e")[1])
+    for factor in (1, 2, 2.5, 5, 10):
+        if raw <= factor * magnitude:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def timing_chart(doc: Doc, device: str, backends: List[str]) -> Optional[Markup]:
+    """Horizontal bars: steady epoch seconds per cell and backend (finished trainings on `device`)."""
+    groups = []
+    for cell in doc.get("cells") or []:
+        bars = []
+        for name in sorted(cell.get("trainings") or {}, key=backend_sort_key):
+            training = cell["trainings"][name]
+            steady = ok_steady(training)
+            if steady is None or training_device(training, cell) != device:
+                continue
+            bars.append((name, steady, training))
+        if bars:
+            groups.append((str(cell.get("cell_id")), bars))
+    if not groups:
+        return None
+    esc = html.escape
+    longest = max(len(cell_id) for cell_id, _ in groups)
+    label_w = min(460, 16 + 6.7 * longest)
+    width, value_w, bar_h, gap, group_gap = 1100, 64, 13, 2, 9
+    plot_x = label_w + 8
+    plot_w = width - plot_x - value_w
+    maximum = max(s for _, bars in groups for _, s, _ in bars) or 1.0
+    step = _nice_step(maximum)
+    top = (maximum // step + 1) * step if maximum % step else maximum
+    legend_h, axis_h = 26, 20
+    height = legend_h + axis_h + sum(len(b) * (bar_h + gap) + group_gap for _, b in groups) + 6
+    used = [n for n in backends if any(n == b for _, bars in groups for b, _, _ in bars)]
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 %d %d" width="100%%" '
+           'aria-label="%s">' % (width, height, esc("Steady-state epoch seconds per cell and backend on %s" % device))]
+    x = plot_x
+    for name in used:  # legend
+        out.append('<rect x="%.1f" y="6" width="12" height="12" rx="2" fill="%s"/>'
+                   % (x, backend_colour(name, backends)))
+        out.append('<text x="%.1f" y="16" class="lg">%s</text>' % (x + 17, esc(name)))
+        x += 30 + 7.5 * len(name)
+    y0 = legend_h + axis_h
+    value = 0.0
+    while value <= top + 1e-9:  # grid and axis labels
+        gx = plot_x + plot_w * value / top
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/>' % (gx, y0 - 4, gx, height - 4))
+        out.append('<text x="%.1f" y="%d" class="ax" text-anchor="middle">%s</text>'
+                   % (gx, y0 - 8, esc(("%g" % round(value, 6)) + "s")))
+        value += step
+    y = y0
+    for cell_id, bars in groups:
+        group_h = len(bars) * (bar_h + gap)
+        out.append('<a href="#cell-%s"><text x="%.1f" y="%.1f" class="cl" text-anchor="end">%s</text>'
+                   '<title>%s</title></a>'
+                   % (esc(cell_id), label_w, y + group_h / 2 + 4, esc(cell_id), esc("details of %s" % cell_id)))
+        for name, steady, training in bars:
+            w = max(1.0, plot_w * steady / top)
+            spread = training.get("steady_epoch_spread") or []
+            tip = "%s \u00b7 %s: steady epoch %s%s, first epoch %s, accuracy %s" % (
+                cell_id, name, fmt_seconds(steady),
+                (" (%s \u2013 %s)" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))) if len(spread) == 2 else "",
+                seconds_text(training.get("first_epoch_seconds")),
+                fmt_accuracy(training.get("test_accuracy")))
+            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title></rect>'
+                       % (plot_x, y, w, bar_h, backend_colour(name, backends), esc(tip)))
+            out.append('<text x="%.1f" y="%.1f" class="bv">%s %s</text>' % (
+                plot_x + w + 4, y + bar_h - 2.5, esc(fmt_seconds(steady)), esc(short_name(name))))
+            y += bar_h + gap
+        y += group_gap
+    out.append("</svg>")
+    return Markup("".join(out))

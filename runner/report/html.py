@@ -1,0 +1,151 @@
+"""Stage: report. One self-contained HTML page (index.html) from a results document.
+
+No CDN, no fonts, no requests: inline CSS, inline JS, and the timing chart as inline SVG (chart.py), so the
+page opens from file:// and from a CI artifact alike. Everything shown comes from the results; values from
+containers are untrusted: Jinja2 autoescapes every one, the SVG is built with explicit escaping, and the
+one JSON blob the script reads is encoded so that it cannot close its <script> element. What the page
+shows of each cell is built in cell_view.py; the matrix and the chart in chart.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import statistics
+from typing import Any, Dict, List, Optional, Tuple
+
+import jinja2
+from markupsafe import Markup
+
+from runner.paths import resources_dir
+from runner.records import STATUS_MEANINGS, Status, backend_sort_key
+from runner.report.cell_view import bytes_text, cell_view, status_class, when_text
+from runner.report.chart import backend_colour, pivot, timing_chart
+from runner.report.fields import (
+    Doc,
+    cell_backends,
+    fmt_seconds,
+    known_status,
+    ok_steady,
+    status_counts,
+    yes_no,
+)
+from runner.report.findings import Finding, compute_findings
+from runner.text import one_line
+
+TEMPLATE = "report.html.j2"
+# With more exact combinations than this, the matrix starts grouped by library set (readable); both views exist.
+MAX_EXACT_COLUMNS = 6
+
+
+def safe_json(value: Any) -> Markup:
+    """JSON that is safe inside <script>: no '</script>', no '<!--', no line terminators JS rejects."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    for raw, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("'", "\\u0027"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return Markup(text)
+
+
+def _duration(start: Any, end: Any) -> str:
+    try:
+        delta = datetime.datetime.fromisoformat(str(end)) - datetime.datetime.fromisoformat(str(start))
+        seconds = delta.total_seconds()
+    except (TypeError, ValueError):
+        return ""
+    if seconds < 0:
+        return ""
+    hours, rest = divmod(int(seconds), 3600)
+    return ("%dh %02dm" % (hours, rest // 60)) if hours else ("%dm %02ds" % divmod(rest, 60))
+
+
+def _meaning(status: str) -> str:
+    known = known_status(status)
+    return known.meaning if known is not None else "unknown status"
+
+
+# ---- the page ----------------------------------------------------------------------------------------------
+
+def _provenance(doc: Doc) -> List[Tuple[str, str]]:
+    prov = doc.get("provenance") or {}
+    host: Dict[str, Any] = prov["host"] if isinstance(prov.get("host"), dict) else {}
+    data: Dict[str, Any] = prov["data"] if isinstance(prov.get("data"), dict) else {}
+    matrix: Dict[str, Any] = doc["matrix"] if isinstance(doc.get("matrix"), dict) else {}
+    started, finished = doc.get("started_at"), doc.get("finished_at")
+    took = _duration(started, finished)
+    rows = [
+        ("Run", "%s%s" % (one_line(doc.get("run_id"), 120),
+                          "" if doc.get("complete", True) else " (incomplete: interrupted or under way)")),
+        ("Date", "%s \u2192 %s%s" % (when_text(started), when_text(finished), (" (%s)" % took) if took else "")),
+        ("Runner", "keras-matrix %s, git %s" % (one_line(prov.get("runner_version") or "?", 40),
+                                                 one_line(prov.get("git_sha") or "unknown", 60))),
+        ("Docker", one_line(prov.get("docker_version") or "unknown", 80)),
+        ("Host", ", ".join(p for p in (
+            one_line(host.get("cpu_model"), 120), ("%s CPUs" % host["cpus"]) if host.get("cpus") else "",
+            ("%s memory" % bytes_text(host["memory_bytes"])) if host.get("memory_bytes") else "",
+            one_line(host.get("os"), 120), one_line(host.get("hostname"), 80)) if p) or "unknown"),
+        ("GPU runtime", yes_no(prov.get("gpu_runtime"))),
+        ("Data", "%s, sha256 %s" % (one_line(data.get("source") or "unknown", 80),
+                                    one_line(data.get("sha256") or "-", 80)) if data else "unknown"),
+        ("Matrix", "%s%s" % (one_line(matrix.get("path") or "-", 200),
+                             (", sha256 %s" % one_line(matrix["sha256"], 80)) if matrix.get("sha256") else "")),
+    ]
+    settings: Dict[str, Any] = doc["settings"] if isinstance(doc.get("settings"), dict) else {}
+    if isinstance(settings.get("lanes"), int):
+        # Whether timings were taken side by side is part of reading them.
+        rows.append(("Measured", "%d cell%s at once, each on cores of its own; %s builds at once"
+                     % (settings["lanes"], "" if settings["lanes"] == 1 else "s", one_line(settings.get("jobs"), 10))))
+    merged = prov.get("merged_from")
+    if isinstance(merged, list) and merged:
+        rows.append(("Merged from", "; ".join("%s (%s cells, git %s)" % (
+            one_line(m.get("run_id"), 60), m.get("cells", "?"), one_line(m.get("git_sha") or "?", 40))
+            for m in merged if isinstance(m, dict))))
+    return rows
+
+
+_ENV: Optional[jinja2.Environment] = None
+
+
+def environment() -> jinja2.Environment:
+    global _ENV
+    if _ENV is None:
+        _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources_dir())), autoescape=True,
+                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        _ENV.filters["safe_json"] = safe_json
+    return _ENV
+
+
+def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
+    """The report page. A pure function of the document (and its findings)."""
+    findings = compute_findings(doc) if findings is None else findings
+    cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
+    backends = sorted({n for c in cells for n in cell_backends(c)}, key=backend_sort_key)
+    views = [cell_view(c, backends) for c in cells]
+    known = {v["id"] for v in views}
+    exact = pivot(views, "combo")
+    libsets = pivot(views, "libset")
+    charts = [(d, timing_chart(doc, d, backends)) for d in ("cpu", "gpu")]
+    steady_all = [s for s in (ok_steady(t) for c in cells for t in (c.get("trainings") or {}).values())
+                  if s is not None]
+    finding_views = [{
+        "id": one_line(f.get("id"), 120), "title": f.get("title") or "", "level": f.get("level") or "info",
+        "items": [{"text": i.get("text") or "", "cells": [c for c in i.get("cells") or [] if c in known]}
+                  for i in (f.get("items") or [{"text": f.get("text") or "", "cells": f.get("cells") or []}])],
+    } for f in findings]
+    context = {
+        "run_id": one_line(doc.get("run_id"), 120) or "?",
+        "complete": doc.get("complete", True) is not False,
+        "provenance": _provenance(doc),
+        "counts": [(s, n, status_class(s), _meaning(s)) for s, n in status_counts(doc)],
+        "total": len(views),
+        "statuses": [(s.value, status_class(s), d) for s, d in STATUS_MEANINGS.items()],
+        "backends": [(n, backend_colour(n, backends)) for n in backends],
+        "cells": views,
+        "findings": finding_views,
+        "pivots": [("exact", "exact versions", exact), ("libset", "library sets", libsets)],
+        "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
+        "charts": [(d, svg) for d, svg in charts if svg is not None],
+        "median_steady": fmt_seconds(statistics.median(steady_all)) if steady_all else "-",
+        "data": {"statuses": [s.value for s in Status], "cells": len(views)},
+    }
+    return environment().get_template(TEMPLATE).render(**context)

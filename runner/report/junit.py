@@ -1,0 +1,115 @@
+"""Stage: report. JUnit XML (junit.xml): one testsuite per cell, one testcase per backend of the cell.
+
+CI systems show these as tests: a backend that trained passes, one that failed is a failure with its error
+and log tail, a skipped cell's backends are skipped. ElementTree escapes markup but writes characters XML
+1.0 cannot carry as they are, so every value passes through xml_text.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from typing import Any, List, Optional, Tuple
+
+from runner.records import OK_STATUSES, Status, TrainingStatus
+from runner.report.fields import (
+    Cell,
+    Doc,
+    cell_backends,
+    default_summary,
+    device_summary,
+    error_text,
+    known_status,
+    python_summary,
+    training_summary,
+)
+from runner.text import clip, one_line
+
+JUNIT_TEXT_LIMIT = 20000  # characters of a failure's body (log tails are already bounded at the source)
+
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: Any, limit: int = JUNIT_TEXT_LIMIT) -> str:
+    """Text XML 1.0 can carry (ElementTree escapes markup but writes forbidden characters as they are)."""
+    return _XML_INVALID.sub("\ufffd", clip(value, limit))
+
+
+Case = Tuple[str, str, Optional[str], Optional[str], Optional[float], Optional[str]]
+
+
+def _testcases(cell: Cell) -> List[Case]:
+    """(name, outcome pass|failure|skipped, message, body, seconds, output) per backend of the cell."""
+    status = cell.get("status")
+    trainings = cell.get("trainings") or {}
+    reason = cell.get("reason") or status
+    names = cell_backends(cell) or ["keras"]
+    cases: List[Case] = []
+    for name in names:
+        training = trainings.get(name)
+        if training is not None:
+            seconds = training.get("seconds")
+            out = "default backend: %s; %s" % (default_summary(cell), training_summary(training))
+            if training.get("status") == TrainingStatus.OK:
+                cases.append((name, "pass", None, None, seconds, out))
+            elif training.get("status") == TrainingStatus.SKIPPED:
+                cases.append((name, "skipped", one_line(reason, 500), None, seconds, None))
+            else:
+                body = "stage: %s\n%s\n\n%s" % (training.get("stage"), error_text(training.get("error"), 2000),
+                                                training.get("log_tail") or "")
+                message = "%s: %s" % (training.get("status"),
+                                      error_text(training.get("error"), 500) or training.get("stage"))
+                cases.append((name, "failure", message, body, seconds, out))
+        elif status == Status.SKIPPED:
+            cases.append((name, "skipped", one_line(reason, 500), None, None, None))
+        elif known_status(status) in OK_STATUSES and name == "keras":
+            cases.append((name, "pass", None, None, cell.get("seconds"), "default backend: %s" % default_summary(cell)))
+        else:
+            # Never trained: the cell failed before (build, install, probe) or ran out of time.
+            build = cell.get("build") or {}
+            error = error_text((cell.get("default_backend") or {}).get("error"), 2000)
+            body = "%s\n\n%s" % (error, build.get("log_tail") or "") if error else (build.get("log_tail") or "")
+            cases.append((name, "failure", "%s: %s" % (status, one_line(reason, 500)), body, None, None))
+    return cases
+
+
+def junit_xml(doc: Doc) -> str:
+    """JUnit XML: one testsuite per cell, one testcase per backend of the cell (or 'keras' when it has none)."""
+    prov = doc.get("provenance") or {}
+    root = ET.Element("testsuites", name="keras-matrix %s" % xml_text(doc.get("run_id"), 200))
+    totals: Counter[str] = Counter()
+    for cell in doc.get("cells") or []:
+        cell_id = xml_text(cell.get("cell_id"), 200)
+        cases = _testcases(cell)
+        counts = Counter(c[1] for c in cases)
+        suite = ET.SubElement(root, "testsuite", name=cell_id, tests=str(len(cases)),
+                              failures=str(counts["failure"]), errors="0", skipped=str(counts["skipped"]),
+                              time="%.3f" % float(cell.get("seconds") or 0))
+        if cell.get("started_at"):
+            suite.set("timestamp", xml_text(cell["started_at"], 64))
+        props = ET.SubElement(suite, "properties")
+        for key, value in (("status", cell.get("status")), ("reason", cell.get("reason")),
+                           ("default_backend", default_summary(cell)), ("python", python_summary(cell)),
+                           ("device", device_summary(cell)), ("runner_version", prov.get("runner_version")),
+                           ("git_sha", prov.get("git_sha"))):
+            if value is not None:
+                ET.SubElement(props, "property", name=key, value=xml_text(one_line(value, 500), 500))
+        for name, outcome, message, body, seconds, output in cases:
+            case = ET.SubElement(suite, "testcase", classname=cell_id, name=xml_text(name, 100),
+                                 time="%.3f" % float(seconds or 0))
+            if outcome == "failure":
+                failure = ET.SubElement(case, "failure", message=xml_text(message, 1000),
+                                        type=xml_text(cell.get("status"), 40))
+                failure.text = xml_text(body)
+            elif outcome == "skipped":
+                ET.SubElement(case, "skipped", message=xml_text(message, 1000))
+            if output:
+                ET.SubElement(case, "system-out").text = xml_text(output, 2000)
+        totals.update(tests=len(cases), failures=counts["failure"], skipped=counts["skipped"])
+    root.set("tests", str(totals["tests"]))
+    root.set("failures", str(totals["failures"]))
+    root.set("errors", "0")
+    root.set("skipped", str(totals["skipped"]))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
