@@ -375,4 +375,15 @@ def test_bidi_and_terminal_controls_are_neutralised_in_text_helpers(hostile):
     assert hostile not in flat(value, 200)
     assert hostile not in one_line(value)
     assert "gnp.exe" in flat(value, 200)
-    # TODO(report helper): once render_table uses runner.text, feed a record holding U+202E through it here.
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "markdown"])
+@pytest.mark.parametrize("hostile", ["\u202e", "\u2067", "\x1b]0;title\x07", "\u200f"])
+def test_bidi_and_terminal_controls_never_reach_the_table(fmt, hostile):
+    from runner.report import render_table
+
+    doc = json.loads(FIXTURE.read_text())
+    doc["cells"][0]["cell_id"] = "evil%sexe.gnp" % hostile
+    out = render_table(doc, fmt)
+    assert hostile not in out and "\x1b" not in out
+    assert "exe.gnp" in out  # the value is shown, only the control is gone
