@@ -135,6 +135,43 @@ class DefaultBackend(TypedDict, total=False):
     stderr_tail: Optional[str]
 
 
+class Sample(TypedDict, total=False):
+    """One timed epoch: which process and epoch, and the clocks and contention counters around it."""
+
+    process: int
+    epoch: int
+    warmup: bool
+    wall: float
+    process_cpu: Optional[float]
+    container_cpu: Optional[float]
+    throttled: Optional[float]
+    nr_throttled: Optional[int]
+    steal: Optional[float]
+
+
+class Stability(_TextEnum):
+    STABLE = "stable"          # the interval is narrow enough to quote the figure
+    UNSTABLE = "unstable"      # still too wide after the sampling budget
+    CONTENDED = "contended"    # steal, throttling or missing CPU time say the cores were not ours
+
+
+class Timing(TypedDict, total=False):
+    """The headline steady-epoch figure with its uncertainty and verdict."""
+
+    estimator: str
+    seconds: Optional[float]
+    interval: Optional[List[float]]
+    confidence: float
+    rel_width: Optional[float]
+    samples: int
+    processes: int
+    verdict: str  # Stability
+    causes: List[str]
+    cpu_per_wall: Optional[float]
+    steal_share: Optional[float]
+    throttled_seconds: Optional[float]
+
+
 class TrainingRecord(TypedDict, total=False):
     status: str  # TrainingStatus
     stage: Optional[str]
@@ -157,6 +194,25 @@ class TrainingRecord(TypedDict, total=False):
     started_at: Optional[str]
     finished_at: Optional[str]
     log_tail: Optional[str]
+    samples: List[Sample]
+    timing: Optional[Timing]
+
+
+class ExpectationVerdict(_TextEnum):
+    """How a cell's outcome compares with what the matrix declared (pytest's passed/xfailed/failed/xpassed)."""
+
+    MET = "met"
+    EXPECTED_FAILURE = "expected_failure"
+    UNEXPECTED_FAILURE = "unexpected_failure"
+    UNEXPECTED_PASS = "unexpected_pass"
+
+
+class Expectation(TypedDict, total=False):
+    """What the matrix declared: a cell status and/or per-backend training outcomes, and why."""
+
+    status: Optional[str]
+    trainings: Optional[Dict[str, str]]
+    reason: Optional[str]
 
 
 class CellRecord(TypedDict, total=False):
@@ -190,6 +246,8 @@ class CellRecord(TypedDict, total=False):
     cpuset: Optional[str]
     measure_started_at: Optional[str]
     measure_seconds: Optional[float]
+    expectation: Optional[Expectation]
+    expectation_verdict: Optional[str]  # ExpectationVerdict
 
 
 class RunDocument(TypedDict, total=False):
