@@ -10,7 +10,9 @@ from pathlib import Path
 import jinja2
 
 from runner.errors import MatrixError, RunnerError
-from runner.matrix import TEMPLATE_DIR
+from runner.paths import templates_dir
+
+TEMPLATE_DIR = templates_dir()
 
 
 def bootstrap_tag(base):
