@@ -13,7 +13,9 @@ import jinja2
 
 from runner.errors import MatrixError, RunnerError
 from runner.fileio import atomic_write_text, read_capped
-from runner.matrix import TEMPLATE_DIR
+from runner.paths import templates_dir
+
+TEMPLATE_DIR = templates_dir()
 
 
 def bootstrap_tag(base):
