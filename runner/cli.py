@@ -91,27 +91,26 @@ def cmd_render(args):
 def cmd_run(args):
     from runner.data import prepare_mnist
     from runner.engine import DockerEngine
-    from runner.pipeline import RunOptions, run_matrix
+    from runner.run import RunOptions, run_matrix
 
     matrix, cells = _load(args)
     engine = DockerEngine()
+    paths_given = {"dockerfiles_dir": args.dockerfiles_dir, "cache_dir": args.cache_dir}
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
-                         jobs=args.jobs, lanes=args.lanes)
+                         jobs=args.jobs, lanes=args.lanes,
+                         **{name: Path(value) for name, value in paths_given.items() if value})
     if args.resume and not args.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
                          % args.results_dir)
-    if args.dockerfiles_dir:
-        options.dockerfiles_dir = Path(args.dockerfiles_dir)
-    if args.cache_dir:
-        options.cache_dir = Path(args.cache_dir)
     log = (lambda m: print("data: " + m, file=sys.stderr)) if args.progress == "human" else (lambda m: None)
     data = prepare_mnist(Path(options.cache_dir) / "data", log=log)
     os.chmod(str(data.path), 0o644)  # read by the unprivileged user in training containers
     doc = run_matrix(matrix, cells, engine, data, options)
-    _emit_reports(doc, options.results_dir / "report", args.progress != "quiet")
-    print("results: %s" % (options.results_dir / "results.json"), file=sys.stderr)
+    run_dir = options.results_dir / doc["run_id"]
+    _emit_reports(doc, run_dir / "report", args.progress != "quiet")
+    print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
     return 0
 
 
