@@ -95,7 +95,7 @@ def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir
                                extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu))
     parsed = parse_marker(outcome.output) or {}
     epochs = [float(x) for x in parsed.get("epoch_seconds") or [] if isinstance(x, (int, float))]
-    trained = parsed.get("status") == "ok" and outcome.exit_code == 0
+    trained = parsed.get("status") == TrainingStatus.OK and outcome.exit_code == 0  # train.py speaks our words
     record = TrainingRecord(
         status=(TrainingStatus.OK if trained else TrainingStatus.FAILED).value,
         stage=parsed.get("stage") or "container",
