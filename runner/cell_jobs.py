@@ -27,6 +27,7 @@ REASON_LIMIT = 300
 # A build or container that failed with one of these while the engine was gone is not the cell's result.
 _ENGINE_SUSPECT = frozenset({Status.ERROR, Status.BUILD_FAILED, Status.TIMEOUT, Status.TRAIN_FAILED, Status.PARTIAL})
 
+
 @dataclass
 class CellJob:
     """One cell's way through the run: either a record known before any build (skipped, no base, cached)
