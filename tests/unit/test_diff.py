@@ -102,8 +102,8 @@ def sampled(walls, verdict="stable", causes=()):
     return {"status": "ok", "epoch_seconds": [9.0] + list(walls), "steady_epoch_seconds": ordered[len(walls) // 2],
             "test_accuracy": 0.97, "samples": samples,
             "timing": {"estimator": "median", "seconds": ordered[len(walls) // 2],
-                       "interval": [ordered[0], ordered[-1]], "confidence": 0.95, "rel_width": 0.02, "samples": len(walls), "processes": 2,
-                       "verdict": verdict, "causes": list(causes)}}
+                       "interval": [ordered[0], ordered[-1]], "confidence": 0.95, "rel_width": 0.02,
+                       "samples": len(walls), "processes": 2, "verdict": verdict, "causes": list(causes)}}
 
 
 def one_cell_doc(training):
