@@ -6,16 +6,18 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import List, Optional
 
 from runner import __version__
 from runner.errors import ResultsError, RunnerError, UsageError
+from runner.paths import CACHE_DIR_VARIABLE, default_cache_dir, default_generated_dir
 from runner.validate import check_run_dir, existing_file, fraction, run_id, whole_number
 
 EPILOG = "Exit codes: 0 ok, 1 regression (diff --fail-on-regression) or internal error, 2 bad matrix or usage, " \
          "3 Docker engine problem, 4 data problem, 5 results problem, 130 interrupted."
 
 
-def _add_selection(parser):
+def _add_selection(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("selecting cells")
     group.add_argument("--cell", action="append", default=[], metavar="GLOB",
                        help="cell id glob, group name or named cell (repeatable; any matches)")
@@ -90,7 +92,7 @@ def cmd_render(args):
 def cmd_run(args: argparse.Namespace) -> int:
     from runner.data import prepare_mnist
     from runner.docker_engine import DockerEngine
-    from runner.pipeline import RunOptions, run_matrix
+    from runner.run import RunOptions, run_matrix
 
     if args.resume and not args.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
@@ -104,20 +106,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         existing_file(args.ca_bundle, "--ca-bundle")
     matrix, cells = _load(args)
     engine = DockerEngine().connect()  # a missing engine fails here, before any work (exit 3)
+    paths_given = {"dockerfiles_dir": args.dockerfiles_dir, "cache_dir": args.cache_dir}
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
-                         jobs=args.jobs, lanes=args.lanes)
-    if args.dockerfiles_dir:
-        options.dockerfiles_dir = Path(args.dockerfiles_dir)
-    if args.cache_dir:
-        options.cache_dir = Path(args.cache_dir)
+                         jobs=args.jobs, lanes=args.lanes,
+                         build_cache=Path(args.build_cache) if args.build_cache else None,
+                         **{name: Path(value) for name, value in paths_given.items() if value})
     log = (lambda m: print("data: " + m, file=sys.stderr)) if args.progress == "human" else (lambda m: None)
     data = prepare_mnist(Path(options.cache_dir) / "data", log=log)
     os.chmod(str(data.path), 0o644)  # read by the unprivileged user in training containers
     doc = run_matrix(matrix, cells, engine, data, options)
-    _emit_reports(doc, options.results_dir / "report", args.progress != "quiet")
-    print("results: %s" % (options.results_dir / "results.json"), file=sys.stderr)
+    run_dir = options.results_dir / doc["run_id"]
+    _emit_reports(doc, run_dir / "report", args.progress != "quiet")
+    print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
     return 0
 
 
@@ -191,17 +193,23 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_regression and regressed else 0
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m runner",
+        prog="keras-matrix",
         description="Build Keras stacks in real Docker containers, probe the default Keras backend, train a "
                     "reference MNIST model on every backend, and report.",
         epilog=EPILOG)
     parser.add_argument("--version", action="version", version="keras-matrix " + __version__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    # --debug also after the subcommand: SUPPRESS leaves the top-level value alone when it is not repeated.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    plan = sub.add_parser("plan", help="list the cells a matrix expands to", epilog=EPILOG)
+    def add_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, epilog=EPILOG, parents=[common])
+
+    plan = add_command("plan", "list the cells a matrix expands to")
     plan.add_argument("matrix", help="matrix file (matrix.yaml)")
     plan.add_argument("--format", choices=["table", "markdown", "json", "ids", "github-matrix"], default="table",
                       help="markdown: a GitHub-flavoured table (job summaries); "
@@ -211,22 +219,23 @@ def build_parser():
     _add_selection(plan)
     plan.set_defaults(func=cmd_plan)
 
-    render = sub.add_parser("render", help="write one Dockerfile per cell", epilog=EPILOG)
+    render = add_command("render", "write one Dockerfile per cell")
     render.add_argument("matrix")
     render.add_argument("--out", default="dockerfiles/generated", help="directory (default: dockerfiles/generated)")
     render.add_argument("--stdout", action="store_true", help="print the Dockerfiles instead of writing them")
     _add_selection(render)
     render.set_defaults(func=cmd_render)
 
-    run = sub.add_parser("run", help="build, probe and train every selected cell; write results and reports",
-                         epilog=EPILOG)
+    run = add_command("run", "build, probe and train every selected cell; write results and reports")
     run.add_argument("matrix")
     _add_selection(run)
     opts = run.add_argument_group("run options")
     opts.add_argument("--results-dir", default="results", help="where runs go: RESULTS_DIR/RUN_ID/ (default: results)")
     opts.add_argument("--run-id", help="name of this run's directory (default: UTC timestamp)")
-    opts.add_argument("--dockerfiles-dir", help="where rendered Dockerfiles go (default: dockerfiles/generated)")
-    opts.add_argument("--cache-dir", help="data and results cache (default: .cache)")
+    opts.add_argument("--dockerfiles-dir", default=str(default_generated_dir()),
+                      help="where rendered Dockerfiles go (default: dockerfiles/generated)")
+    opts.add_argument("--cache-dir", default=str(default_cache_dir()),
+                      help="data and results cache (default: $%s, else .cache)" % CACHE_DIR_VARIABLE)
     opts.add_argument("--ca-bundle", help="CA bundle mounted into builds as a secret (default: the host's)")
     opts.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
     opts.add_argument("--no-gpu", action="store_true", help="skip GPU cells even when a GPU runtime exists")
@@ -240,19 +249,22 @@ def build_parser():
                       help="cells measured at once, each pinned to cores of its own; never more than the engine's "
                            "CPUs hold at the cells' CPU limits (default: as many as its CPUs and memory hold; "
                            "1 measures one cell at a time)")
+    opts.add_argument("--build-cache", metavar="DIR",
+                      help="keep BuildKit's layer cache in DIR across runs (one subdirectory per cell; needs a "
+                           "buildx builder that can export a local cache, as in CI)")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
     opts.add_argument("--progress", choices=["human", "quiet", "json"], default="human",
                       help="progress on stderr: human lines, nothing, or JSON lines for CI")
     run.set_defaults(func=cmd_run)
 
-    report = sub.add_parser("report", help="render reports from results files", epilog=EPILOG)
+    report = add_command("report", "render reports from results files")
     report.add_argument("results", nargs="+", help="results.json files or run directories")
     report.add_argument("--out", "-o", help="write index.html, summary.md, junit.xml, results.json, findings.json here")
     report.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
     report.set_defaults(func=cmd_report)
 
-    merge = sub.add_parser("merge", help="combine results files (CI shards) into one", epilog=EPILOG)
+    merge = add_command("merge", "combine results files (CI shards) into one")
     merge.add_argument("results", nargs="+", help="results.json files or run directories")
     merge.add_argument("-o", "--output", required=True, help="the merged results file to write")
     merge.add_argument("--matrix", help="check that every cell of this matrix (or of the selection) has a result")
@@ -262,7 +274,7 @@ def build_parser():
                        help="merge results of different matrix files (by default their sha256 must agree)")
     merge.set_defaults(func=cmd_merge)
 
-    diff = sub.add_parser("diff", help="what broke, got fixed, changed default backend or got slower", epilog=EPILOG)
+    diff = add_command("diff", "what broke, got fixed, changed default backend or got slower")
     diff.add_argument("old")
     diff.add_argument("new")
     diff.add_argument("--threshold", type=fraction(0, 1000), default=0.25,
@@ -275,14 +287,15 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return args.func(args)
+        status: int = args.func(args)
+        return status
     except RunnerError as exc:
         if args.debug:
             traceback.print_exc()

@@ -20,15 +20,16 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from runner import paths
 from runner.errors import MatrixError, UsageError
 from runner.fileio import FileProblem, read_capped
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE_DIR = ROOT / "dockerfiles"
-ERAS_FILE = TEMPLATE_DIR / "eras.yaml"
-SCHEMA_FILE = Path(__file__).resolve().parent / "resources" / "matrix.schema.json"
+ROOT = paths.SOURCE_ROOT  # what pipeline.py still imports; runner.paths says where things really are
+TEMPLATE_DIR = paths.templates_dir()
+ERAS_FILE = paths.eras_file()
+SCHEMA_FILE = paths.resources_dir() / "matrix.schema.json"
 
 # Axes of the matrix: Keras itself, then the backend libraries in the order their layers are built
 # (heaviest and most shared first, Keras last, so cells that share a framework share its layer).

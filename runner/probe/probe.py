@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run  # noqa: E402
+from common import clean_env, clip, cpus_allowed, emit, parse_marker, run
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
 LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch"]
