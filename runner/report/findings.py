@@ -259,9 +259,10 @@ def _expectations(cells: Sequence[Cell]) -> List[Finding]:
     for verdict, items in groups.items():
         if items:
             fid, level, word = titles[verdict]
-            findings.append(_finding(fid, "%s (%s)" % (count(len(items), word), "declared in the matrix"
-                                                       if fid != "unexpected-failures" else "nothing declared"
-                                                       " or another outcome declared"), items, level=level))
+            why = {"expected-failures": "failed as the matrix declares",
+                   "unexpected-failures": "not the outcome declared; where none is declared, ok is expected",
+                   "unexpected-passes": "declared broken in the matrix, but it worked"}[fid]
+            findings.append(_finding(fid, "%s (%s)" % (count(len(items), word), why), items, level=level))
     return findings
 
 
