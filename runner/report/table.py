@@ -7,8 +7,10 @@ bidi characters out (runner.text's rule); Markdown additionally escapes table an
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import sys
 import textwrap
 from typing import Any, List, Optional, Tuple
 
@@ -147,17 +149,25 @@ def _terminal_body(headers: List[str], rows: List[List[str]], backends: int, wid
     return _wrapped(headers[:3] + ["backend", "result"], long_rows, width) + note
 
 
+def terminal_width() -> int:
+    """The terminal's columns when stdout is one (or $COLUMNS when set); unlimited into a pipe or CI log,
+    where nothing wraps and a wrapped cell id would only be harder to grep."""
+    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 10 ** 6
+
+
 def render_table(doc: Doc, fmt: str, width: Optional[int] = None) -> str:
     """The comparison table: one row per cell, in the document's order. fmt: terminal | markdown.
 
-    The terminal table fits `width` columns (default: the terminal's, shutil.get_terminal_size); the
+    The terminal table fits `width` columns (default: terminal_width()); the
     Markdown table never wraps (a browser lays it out)."""
     if fmt not in FORMATS:
         raise ValueError("format must be one of %s, not %r" % (", ".join(FORMATS), fmt))
     headers, rows = table_rows(doc)
     complete = "" if doc.get("complete", True) else " (incomplete run)"
     if fmt == "terminal":
-        width = shutil.get_terminal_size().columns if width is None else width
+        width = terminal_width() if width is None else width
         # Headers name backends and the counts name statuses: both come from the records too.
         body = _terminal_body([term_text(h) for h in headers], [[term_text(v) for v in row] for row in rows],
                               len(headers) - 5, max(MIN_WIDTH, width)) if rows else "(no cells)"

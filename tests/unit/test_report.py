@@ -433,3 +433,14 @@ def test_html_says_how_many_cells_were_measured_at_once_and_on_which_cores():
     assert '<td class="mono">2-3</td>' in page
     doc["settings"] = {"jobs": 2}  # a run from before lanes: nothing claimed
     assert "at once, each on cores" not in render_html(doc)
+
+
+def test_terminal_table_into_a_pipe_is_not_wrapped_and_a_terminal_width_is_honoured(doc, monkeypatch):
+    # A CI log or `| grep` has no width: cell ids stay whole on their line. $COLUMNS (or a TTY) sets one.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    piped = render_table(doc, "terminal")
+    for cell in doc["cells"]:
+        assert any(line.startswith(cell["cell_id"]) for line in piped.splitlines())
+    monkeypatch.setenv("COLUMNS", "80")
+    assert max(len(line) for line in render_table(doc, "terminal").splitlines()) <= 80
