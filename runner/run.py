@@ -25,6 +25,7 @@ from runner.bases import BaseOutcome, ensure_base
 from runner.build import find_ca_bundle, image_tag
 from runner.cache import ResultCache
 from runner.cell_jobs import CellJob, build_job, measure_job, measured_record, prepare_job
+from runner.cell_record import apply_expectation
 from runner.errors import EngineError, Interrupted, RunnerError
 from runner.progress import Progress
 from runner.provenance import run_document
@@ -143,7 +144,7 @@ def _note_disk(ctx: RunContext) -> None:
 
 
 def _record_done(ctx: RunContext, job: CellJob, record: CellRecord) -> None:
-    ctx.writer.write_cell(record)
+    ctx.writer.write_cell(apply_expectation(record, job.cell))  # cached records too: today's matrix judges
     ctx.progress.event(job.index, job.cell.id, "done", "%s%s%s" % (
         record["status"], " (cached)" if record.get("cached") else "",
         (": %s" % record["reason"]) if record.get("reason") else ""))
@@ -172,6 +173,9 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
                        data.source, data.sha256, engine.disk_usage())
     kept = _resumable(run_dir) if options.resume else []
     if kept:
+        by_id = {cell.id: cell for cell in cells}
+        kept = [apply_expectation(record, by_id[record["cell_id"]]) if record["cell_id"] in by_id else record
+                for record in kept]
         done = {record["cell_id"] for record in kept}
         doc["resumed_from"] = {"cells_kept": sorted(done)}
         cells = [cell for cell in cells if cell.id not in done]
