@@ -32,6 +32,7 @@ from runner.provenance import run_document
 from runner.records import RETRY_ON_RESUME, BuildStatus, CellRecord, RunDocument
 from runner.results import ResultsWriter
 from runner.scheduling import CorePool, TrainingGate, default_jobs, lanes_for
+from runner.shard import cell_cost
 
 if TYPE_CHECKING:
     from runner.data import MnistData
@@ -145,9 +146,7 @@ def _note_disk(ctx: RunContext) -> None:
 
 def _record_done(ctx: RunContext, job: CellJob, record: CellRecord) -> None:
     ctx.writer.write_cell(apply_expectation(record, job.cell))  # cached records too: today's matrix judges
-    ctx.progress.event(job.index, job.cell.id, "done", "%s%s%s" % (
-        record["status"], " (cached)" if record.get("cached") else "",
-        (": %s" % record["reason"]) if record.get("reason") else ""))
+    ctx.progress.cell_done(job.index, job.cell.id, record)
     if ctx.options.prune and record["build"].get("status") == BuildStatus.BUILT:
         ctx.engine.remove_image(image_tag(job.cell))
     _note_disk(ctx)
@@ -181,7 +180,7 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
         cells = [cell for cell in cells if cell.id not in done]
     ctx = RunContext(engine=engine, options=options, data=data, run_id=run_id, run_dir=run_dir, ca_bundle=ca_bundle,
                      gpu_runtime=gpu_runtime, jobs=jobs, lanes=lanes, host_cpus=host_cpus,
-                     progress=Progress(options.progress, len(cells)),
+                     progress=Progress(options.progress, len(cells), costs={c.id: cell_cost(c) for c in cells}),
                      cache=ResultCache(Path(options.cache_dir) / "results"),
                      writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus))
     if kept:
@@ -215,6 +214,7 @@ def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
 
     with ctx.stop.on_sigterm():
         try:
+            ctx.progress.start()  # the live display, on a terminal; closed below, before the report or error
             bases = _resolve_bases(ctx, cells)
             measuring: Dict[Future[CellRecord], CellJob] = {}
             for index, cell in enumerate(cells, 1):
@@ -250,6 +250,7 @@ def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
         finally:
             builders.shutdown(wait=True, cancel_futures=True)
             measurers.shutdown(wait=True, cancel_futures=True)
+            ctx.progress.close()
             if completed:
                 doc["disk"]["layers_bytes_end"] = engine.disk_usage()
                 writer.finish(complete=True)
