@@ -178,6 +178,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         doc = merge_results(docs)
     else:
         doc = docs[0]
+    if args.matrix:  # judged by this matrix's expectations (results made before it declared them)
+        from runner.cell_record import apply_expectation
+        from runner.matrix import load_matrix
+
+        by_id = {cell.id: cell for cell in load_matrix(args.matrix).cells}
+        for record in doc["cells"]:
+            if record["cell_id"] in by_id:
+                apply_expectation(record, by_id[record["cell_id"]])
     if args.out:
         _emit_reports(doc, Path(args.out), False)
     print(render_table(doc, args.format), flush=True)
@@ -300,6 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
     report.add_argument("--strict", action="store_true",
                         help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
+    report.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "
+                                         "recorded when they ran")
     report.set_defaults(func=cmd_report)
 
     merge = add_command("merge", "combine results files (CI shards) into one")

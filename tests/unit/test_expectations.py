@@ -223,3 +223,11 @@ def test_report_of_results_without_verdicts_judges_them_against_ok(capsys):
     assert cli.main(["report", str(published)]) == 0
     out = capsys.readouterr().out
     assert "3 unexpected failures" in out and "UNEXPECTED FAILURE keras2.4.3-tf2.5.3-py39-cpu: import_failed" in out
+
+
+def test_the_shipped_matrix_declares_every_failure_of_the_published_run(capsys):
+    root = Path(__file__).resolve().parents[2]
+    assert cli.main(["report", str(root / "reports" / "results.json"), "--matrix", str(root / "matrix.yaml"),
+                     "--strict"]) == 0
+    out = capsys.readouterr().out
+    assert "== 36 met, 3 expected failures, 0 unexpected failures, 0 unexpected passes, 34 skipped ==" in out
