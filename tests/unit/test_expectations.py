@@ -231,3 +231,12 @@ def test_the_shipped_matrix_declares_every_failure_of_the_published_run(capsys):
                      "--strict"]) == 0
     out = capsys.readouterr().out
     assert "== 36 met, 3 expected failures, 0 unexpected failures, 0 unexpected passes, 34 skipped ==" in out
+
+
+def test_a_resumed_run_judges_the_cells_it_keeps_by_the_current_matrix(fake_run, capsys):
+    half = '{status: partial, reason: "Theano fails"}'
+    assert fake_run(matrix_text(half_expect=half), "resumed", capsys)[0] == 0
+    code, out, doc, _ = fake_run(matrix_text(half_expect=None), "resumed", capsys, "--resume")
+    half_record = [c for c in doc["cells"] if c["cell_id"] == HALF][0]
+    assert half_record["expectation"]["status"] == "ok" and half_record["expectation_verdict"] == "unexpected_failure"
+    assert code == 1 and ("UNEXPECTED FAILURE %s: partial" % HALF) in out
