@@ -1,5 +1,6 @@
 """The one place a cell's record (runner.records.CellRecord) is laid out: every cell, whether skipped,
-cached, failed or measured, starts from new_cell_record, so all records have the same keys."""
+cached, failed or measured, starts from new_cell_record, so all records have the same keys. `finish` also
+judges the outcome against the cell's expectation (runner.statuses.expectation_verdict)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from runner.records import (
     SCHEMA_VERSION,
     CellRecord,
     DefaultBackend,
+    Expectation,
     Status,
     empty_default_backend,
     new_build_record,
     now_iso,
 )
+from runner.statuses import DEFAULT_EXPECTATION, expectation_verdict
 
 if TYPE_CHECKING:
     from runner.matrix import Cell
@@ -32,7 +35,28 @@ def new_cell_record(cell: Cell, base_image: Optional[Dict[str, Any]] = None) -> 
         status=Status.ERROR.value, reason=None, cached=False, started_at=now_iso(), finished_at=None,
         seconds=None, build=new_build_record(), probe=None, installed={},
         default_backend=empty_default_backend(), trainings={},
+        expectation=expectation_of(cell), expectation_verdict=None,
     )
+
+
+def expectation_of(cell: Cell) -> Expectation:
+    """What the matrix declares the cell does (default: status ok), in the record's shape."""
+    if cell.expect is None:
+        return cast(Expectation, dict(DEFAULT_EXPECTATION))  # a copy: records are changed in place
+    return cast(Expectation, cell.expect.to_record())
+
+
+def apply_expectation(record: CellRecord, cell: Cell) -> CellRecord:
+    """The current matrix's expectation and the verdict it gives: a cached or resumed record was judged
+    against the matrix of its own run (the expectation is not part of the cache key)."""
+    record["expectation"] = expectation_of(cell)
+    return judge(record)
+
+
+def judge(record: CellRecord) -> CellRecord:
+    verdict = expectation_verdict(record.get("expectation"), record["status"], record.get("trainings") or {})
+    record["expectation_verdict"] = verdict.value if verdict else None
+    return record
 
 
 def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
@@ -40,7 +64,7 @@ def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
     """Set the cell's outcome and end time."""
     record["status"], record["reason"] = status.value, reason
     record["finished_at"], record["seconds"] = now_iso(), seconds
-    return record
+    return judge(record)
 
 
 def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:

@@ -11,7 +11,7 @@ import itertools
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -83,6 +83,20 @@ class Era:
 
 
 @dataclass(frozen=True)
+class CellExpectation:
+    """What the matrix declares a cell does, as pytest's xfail: a cell status and/or backend -> training
+    outcome (backends not named: ok), and why. A cell without one is expected to be ok."""
+
+    status: Optional[str] = None
+    trainings: Tuple[Tuple[str, str], ...] = ()
+    reason: Optional[str] = None
+
+    def to_record(self) -> Dict[str, Any]:
+        """The record's `expectation` (runner.records.Expectation)."""
+        return {"status": self.status, "trainings": dict(self.trainings) or None, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Cell:
     """One stack to build and measure. ``id`` is readable, stable, and derived from the content."""
 
@@ -99,6 +113,7 @@ class Cell:
     limits: Limits
     name: str = ""
     description: str = ""
+    expect: Optional[CellExpectation] = None  # None: expected ok
 
     @property
     def python(self) -> str:
@@ -468,6 +483,35 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
     )
 
 
+# --------------------------------------------------------------------------------------------------
+# Expectations (expect: on a cell, a group, or an include entry; the include entry's wins)
+
+_OK = "ok"
+
+
+def with_expectation(cell: Cell, raw: Any, path: object, line: Optional[int]) -> Cell:
+    """The cell with the expectation `raw` (already schema-checked) applied; checks what the schema cannot:
+    a reason for any non-ok expectation, backends the cell installs, no ok status with failing trainings."""
+    if raw is None:
+        return cell
+    line = getattr(raw, "line", None) or line
+    key = "cell %s: expect" % cell.id
+    trainings = tuple(sorted((str(backend), str(outcome)) for backend, outcome in (raw.get("trainings") or {}).items()))
+    expected = CellExpectation(status=raw.get("status"), trainings=trainings, reason=raw.get("reason"))
+    failing = [backend for backend, outcome in trainings if outcome != _OK]
+    if (expected.status not in (None, _OK) or failing) and not expected.reason:
+        raise MatrixError("expects %s but gives no reason; add reason: what fails, and the evidence"
+                          % (expected.status or "failed trainings"), path, line, key)
+    if expected.status == _OK and failing:
+        raise MatrixError("expects status ok but %s to fail: a failed training makes the cell partial or worse"
+                          % ", ".join(failing), path, line, key)
+    unknown = sorted(set(dict(trainings)) - set(cell.backend_names))
+    if unknown:
+        raise MatrixError("expect.trainings names %s, which this cell does not install (it has: %s)"
+                          % (", ".join(unknown), ", ".join(cell.backend_names) or "no backend"), path, line, key)
+    return replace(cell, expect=expected)
+
+
 # 50 times the shipped matrix; PyYAML (pure Python, for its line numbers and guards) parses ~100 KB/s, so a
 # file at the cap is refused or accepted within a few seconds.
 MAX_MATRIX_BYTES = 256 * 1024
@@ -529,8 +573,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
             raise MatrixError("duplicate group name %r" % name, path, groups.line_of(index), "groups[%d].name" % index)
         group_names.append(name)
         for combo, line in expand_group(group, path, MAX_CELLS - len(cells)):
-            add(_make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults),
-                "group %s" % name, line)
+            cell = _make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults)
+            add(with_expectation(cell, combo.get("expect", group.get("expect")), path, line), "group %s" % name, line)
     named = doc.get("cells") or LineList()
     for index, raw in enumerate(named):
         line = named.line_of(index)
@@ -538,8 +582,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
                                  path, line, "cells[%d]" % index)
         if raw["name"] in group_names:
             raise MatrixError("cell name %r is also a group name" % raw["name"], path, line, "cells[%d].name" % index)
-        add(_make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults),
-            "cell %s" % raw["name"], line)
+        cell = _make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults)
+        add(with_expectation(cell, combo.get("expect"), path, line), "cell %s" % raw["name"], line)
     if not cells:
         raise MatrixError("the matrix has no cells; add a group under 'groups' or a cell under 'cells'", path)
 
