@@ -78,9 +78,15 @@ def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
         return "no choice: backend() is always %s, whatever KERAS_BACKEND says" % name(constant.pop())
     if not answers:
         return "KERAS_BACKEND: every value raised; %s" % default_text
+    json_answers = {k[len("json-"):]: s for k, s in found.items() if k.startswith("json-")}
+    env_honoured = all(backend == target for target, backend in answers.items() if not target.startswith("missing-"))
+    json_honoured = bool(json_answers) and all(not s.get("error") and s.get("backend") == target
+                                               for target, s in json_answers.items())
     both = found.get("env-vs-json")
-    if both is None:
-        return None
+    if both is None or not (env_honoured and json_honoured):
+        honoured = [what for what, ok in (("KERAS_BACKEND", env_honoured), ("keras.json", json_honoured)) if ok]
+        ignored = [what for what, ok in (("KERAS_BACKEND", env_honoured), ("keras.json", json_honoured)) if not ok]
+        return " > ".join(honoured + [default_text]) + ("; not honoured: " + ", ".join(ignored) if ignored else "")
     named_env = name((both.get("env") or {}).get("KERAS_BACKEND"))
     if both.get("error"):
         return "KERAS_BACKEND with keras.json: %s; %s" % (answer(both), default_text)
@@ -89,6 +95,17 @@ def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
     if name(both.get("backend")) == _planted(both):
         return "keras.json > KERAS_BACKEND > " + default_text
     return "neither KERAS_BACKEND nor keras.json (%s); %s" % (answer(both), default_text)
+
+
+def rows_without_evidence(rows: Sequence[PrecedenceRow], doc: Doc) -> List[PrecedenceRow]:
+    """Rows that cite no cell, or a cell the document does not hold or that has no scenario records, or
+    that belongs to another Keras line: every row must be traceable to cells that showed it."""
+    cells = {c.get("cell_id"): c for c in doc.get("cells") or []}
+
+    def behind(cell_id: str, line: str) -> bool:
+        cell = cells.get(cell_id)
+        return cell is not None and bool(scenarios_of(cell)) and line_of(keras_version(cell)) == line
+    return [row for row in rows if not row["cells"] or not all(behind(c, row["line"]) for c in row["cells"])]
 
 
 def _with_json(scenario: Optional[Scenario], what: str) -> Optional[str]:

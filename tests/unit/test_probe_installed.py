@@ -49,7 +49,8 @@ def test_pip_check_lines_are_bounded(installed):
 
 
 @pytest.mark.parametrize("path, top", [
-    ("keras/layers/core.py", "keras"), ("six.py", "six"), ("_cffi_backend.cpython-311-x86_64-linux-gnu.so", "_cffi_backend"),
+    ("keras/layers/core.py", "keras"), ("six.py", "six"),
+    ("_cffi_backend.cpython-311-x86_64-linux-gnu.so", "_cffi_backend"),
     ("../../../bin/keras", None), ("keras-2.4.3.dist-info/RECORD", None), ("__pycache__/six.cpython-311.pyc", None),
     ("distutils-precedence.pth", None), ("theano-1.0.5.egg-info/PKG-INFO", None),
 ])

@@ -10,8 +10,8 @@ import runner.report
 
 PACKAGE = Path(runner.report.__file__).parent
 # Lower layers never import higher ones; a module may import its own layer only where listed.
-LAYERS = {"fields": 0, "findings": 1, "chart": 2, "table": 2, "junit": 2, "cell_view": 3, "diff": 3, "html": 4,
-          "write": 5, "__init__": 6}
+LAYERS = {"fields": 0, "findings": 1, "precedence": 1, "conflicts": 1, "chart": 2, "table": 2, "junit": 2,
+          "cell_view": 3, "diff": 3, "html": 4, "write": 5, "__init__": 6}
 
 
 def report_imports(path):
