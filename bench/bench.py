@@ -44,10 +44,10 @@ from runner.data import prepare_mnist  # noqa: E402
 from runner.docker_cli import find_docker_cli  # noqa: E402
 from runner.docker_engine import DockerEngine  # noqa: E402
 from runner.matrix import load_matrix  # noqa: E402
-from runner.measure import PROBE_DIR, _env, parse_marker, train_backend  # noqa: E402
-from runner.pipeline import cores_for, cpuset_text, host_facts  # noqa: E402
+from runner.measure import PROBE_DIR, _env, parse_marker, summarize_epochs, train_backend  # noqa: E402
+from runner.provenance import host_facts  # noqa: E402
 from runner.render import render_cell, write_cell  # noqa: E402
-from runner.results import summarize_epochs  # noqa: E402
+from runner.scheduling import cores_for, cpuset_text  # noqa: E402
 
 TENSORFLOW = "2.16.2"
 KERAS = ["3.0.5", "3.1.1", "3.2.1"]  # three Keras releases on one TensorFlow: the layers they share
@@ -296,17 +296,18 @@ def main():
     runs = result["runs"]
     rows = [
         ["plan + render, 10,000 cells", "%.2f s" % result["plan_render_10k"]["total_seconds"], "< 2 s"],
-        ["cold run, %d cells of %d CPUs (%d builds, %d measuring at once)" % (len(KERAS), args.cpus, runs["jobs"], runs["lanes"]),
-         "%.0f s" % runs["cold_seconds"], ""],
-        ["warm rerun / cold", "%.1f s = %.1f%%" % (runs["warm_seconds"], 100 * runs["warm_seconds"] / runs["cold_seconds"]),
-         "< 5%"],
+        ["cold run, %d cells of %d CPUs (%d builds, %d measuring at once)"
+         % (len(KERAS), args.cpus, runs["jobs"], runs["lanes"]), "%.0f s" % runs["cold_seconds"], ""],
+        ["warm rerun / cold",
+         "%.1f s = %.1f%%" % (runs["warm_seconds"], 100 * runs["warm_seconds"] / runs["cold_seconds"]), "< 5%"],
         ["changed one cell: cells measured", ", ".join(runs["changed_measured_cells"]) or "none", "only that cell"],
-        ["naive loop (builds %.0f s + the same containers one by one %.0f s) / cold" % (runs["naive_build_seconds"], runs["measurement_seconds"]),
+        ["naive loop (builds %.0f s + the same containers one by one %.0f s) / cold"
+         % (runs["naive_build_seconds"], runs["measurement_seconds"]),
          "%.2fx" % (runs["naive_total_seconds"] / runs["cold_seconds"]), ">= 1.5x"],
         ["naive --no-cache loop (builds %.0f s + same measuring) / cold" % runs["naive_nocache_build_seconds"],
          "%.2fx" % (runs["naive_nocache_total_seconds"] / runs["cold_seconds"]), ">= 1.5x"],
-        ["image layers added by the cold run (peak)", "%.2f GB" % (((runs["disk_layers_bytes_peak"] or 0)
-                                                                     - (runs["disk_layers_bytes_start"] or 0)) / 1e9), ""],
+        ["image layers added by the cold run (peak)",
+         "%.2f GB" % (((runs["disk_layers_bytes_peak"] or 0) - (runs["disk_layers_bytes_start"] or 0)) / 1e9), ""],
     ]
     if "overhead" in result and "overhead" in result["overhead"]:
         o = result["overhead"]
@@ -317,7 +318,8 @@ def main():
     lanes = result.get("lanes_interference")
     if lanes and "slowdown" in lanes:
         rows.append(["one-core training beside a neighbour on another core vs alone (steady epoch median)",
-                     "%.3f s vs %.3f s = %+.1f%%" % (lanes["beside_median"], lanes["alone_median"], 100 * lanes["slowdown"]),
+                     "%.3f s vs %.3f s = %+.1f%%"
+                     % (lanes["beside_median"], lanes["alone_median"], 100 * lanes["slowdown"]),
                      ""])
     elif lanes:
         rows.append(["one-core training beside a neighbour vs alone", lanes["skipped"], ""])

@@ -1,12 +1,22 @@
 """Stage: build. One image per cell from its rendered Dockerfile, with the log kept per cell, and the build
 outcome classified: a missing distribution is `unsatisfiable`, not a generic failure."""
 
+from __future__ import annotations
+
 import hashlib
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Match, Optional, Tuple
 
+from runner.records import BuildRecord, BuildStatus, Status, new_build_record
 from runner.render import render_cell, write_cell
+
+if TYPE_CHECKING:
+    from runner.engine import Engine
+    from runner.matrix import Cell
+
+REASON_LIMIT = 300
 
 IMAGE_REPO = "keras-matrix/cell"
 
@@ -21,11 +31,11 @@ _PIP_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?(ERROR: .*)$", re.MULTILINE)
 CA_BUNDLE_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 
 
-def image_tag(cell):
+def image_tag(cell: Cell) -> str:
     return "%s:%s" % (IMAGE_REPO, cell.id)
 
 
-def find_ca_bundle(explicit=None):
+def find_ca_bundle(explicit: Optional[str] = None) -> Optional[str]:
     """The host's CA bundle to mount into builds (TLS interception, private CAs), or None."""
     if explicit:
         return explicit if os.path.isfile(explicit) else None
@@ -39,9 +49,9 @@ def find_ca_bundle(explicit=None):
     return None
 
 
-def _shorten_versions(message):
+def _shorten_versions(message: str) -> str:
     """pip lists every version it saw; keep the count and the range."""
-    def shorten(match):
+    def shorten(match: Match[str]) -> str:
         versions = [v.strip() for v in match.group(1).split(",") if v.strip()]
         if len(versions) <= 4:
             return match.group(0)
@@ -50,41 +60,48 @@ def _shorten_versions(message):
     return re.sub(r"\(from versions: ([^)]*)\)", shorten, message)
 
 
-def classify_build_failure(log_text, timed_out):
-    """-> (status, one-line reason)."""
+def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]:
+    """-> (cell status, one-line reason)."""
     if timed_out:
-        return "timeout", "the build ran past its time limit"
+        return Status.TIMEOUT, "the build ran past its time limit"
     pip_errors = _PIP_ERROR.findall(log_text)
     if _UNSATISFIABLE.search(log_text):
-        reason = next((e for e in pip_errors if _UNSATISFIABLE.search(e)), None) or pip_errors[-1:] or ["pip found no solution"]
-        return "unsatisfiable", _shorten_versions(reason if isinstance(reason, str) else reason[0])[:300]
+        reason = next((e for e in pip_errors if _UNSATISFIABLE.search(e)), None) or (
+            pip_errors[-1] if pip_errors else "pip found no solution")
+        return Status.UNSATISFIABLE, _shorten_versions(reason)[:REASON_LIMIT]
     if pip_errors:
-        return "build_failed", pip_errors[-1][:300]
+        return Status.BUILD_FAILED, pip_errors[-1][:REASON_LIMIT]
     failed = [line for line in log_text.splitlines() if "ERROR" in line or "failed" in line.lower()]
-    return "build_failed", (failed[-1].strip()[:300] if failed else "docker build failed (see the log)")
+    return Status.BUILD_FAILED, (failed[-1].strip()[:REASON_LIMIT] if failed else "docker build failed (see the log)")
 
 
-def build_cell(cell, engine, base_ref, dockerfiles_dir, log_path, ca_bundle, timeout, should_stop=None,
-               on_step=None, text=None):
-    """-> (status or None when built, reason, build record dict). text: the Dockerfile, if already rendered."""
+BuildResult = Tuple[Optional[Status], Optional[str], BuildRecord]
+
+
+def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path, log_path: Path,
+               ca_bundle: Optional[str], timeout: float, should_stop: Optional[Callable[[], bool]] = None,
+               on_step: Optional[Callable[[str], None]] = None, text: Optional[str] = None,
+               build_cache: Optional[Path] = None) -> BuildResult:
+    """-> (cell status, or None when built; reason; build record). text: the Dockerfile, if already rendered."""
     text = text if text is not None else render_cell(cell)
     dockerfile = write_cell(cell, dockerfiles_dir, text)
-    record = {
-        "status": "not_run", "seconds": None, "image": image_tag(cell), "image_id": None, "image_size": None,
-        "dockerfile": str(dockerfile), "dockerfile_sha256": hashlib.sha256(text.encode()).hexdigest(),
-        "log": str(log_path), "log_tail": None,
-    }
+    record = new_build_record(image=image_tag(cell), dockerfile=str(dockerfile),
+                              dockerfile_sha256=hashlib.sha256(text.encode()).hexdigest(), log=str(log_path))
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     outcome = engine.build(
         dockerfile.parent, image_tag(cell), build_args={"BASE_IMAGE": base_ref},
         secrets={"ca_bundle": ca_bundle} if ca_bundle else {},
-        labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"]},
+        labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"] or ""},
         log_path=log_path, timeout=timeout, should_stop=should_stop, on_step=on_step,
+        # A local cache has one index: cells building in parallel must not share a directory.
+        cache_dir=(build_cache / cell.id) if build_cache else None,
     )
     record["seconds"] = round(outcome.seconds, 2)
     if outcome.ok:
-        record.update(status="built", image_id=outcome.image_id, image_size=outcome.image_size)
+        record["status"] = BuildStatus.BUILT.value
+        record["image_id"], record["image_size"] = outcome.image_id, outcome.image_size
         return None, None, record
     status, reason = classify_build_failure(outcome.log_tail, outcome.timed_out)
-    record.update(status="timeout" if outcome.timed_out else "failed", log_tail=outcome.log_tail[-6000:])
+    record["status"] = (BuildStatus.TIMEOUT if outcome.timed_out else BuildStatus.FAILED).value
+    record["log_tail"] = outcome.log_tail[-6000:]
     return status, reason, record

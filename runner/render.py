@@ -7,7 +7,7 @@ only deterministic inputs, so the same matrix gives byte-identical Dockerfiles.
 import os
 import shlex
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import jinja2
 
@@ -15,20 +15,23 @@ from runner.errors import MatrixError, RunnerError
 from runner.fileio import atomic_write_text, read_capped
 from runner.paths import templates_dir
 
+if TYPE_CHECKING:
+    from runner.matrix import Base, Cell
+
 TEMPLATE_DIR = templates_dir()
 
 
-def bootstrap_tag(base):
+def bootstrap_tag(base: "Base") -> str:
     """The local tag a registry-free base gets (see runner/bases.py)."""
     return "keras-matrix/base:%s-%s" % (base.suite, base.variant)
 
 
-def default_base_image(base):
+def default_base_image(base: "Base") -> str:
     """What FROM uses unless the build passes another BASE_IMAGE (the registry image when there is one)."""
     return base.image or bootstrap_tag(base)
 
 
-def _environment(template_dir):
+def _environment(template_dir: Union[str, Path]) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
         undefined=jinja2.StrictUndefined,
@@ -41,17 +44,17 @@ def _environment(template_dir):
     return env
 
 
-_ENV = {}
+_ENV: Dict[str, jinja2.Environment] = {}
 
 
-def environment(template_dir=TEMPLATE_DIR):
+def environment(template_dir: Union[str, Path] = TEMPLATE_DIR) -> jinja2.Environment:
     key = str(template_dir)
     if key not in _ENV:
         _ENV[key] = _environment(template_dir)
     return _ENV[key]
 
 
-def render_cell(cell, template_dir=TEMPLATE_DIR):
+def render_cell(cell: "Cell", template_dir: Union[str, Path] = TEMPLATE_DIR) -> str:
     """The Dockerfile text for one cell."""
     installed = {axis for axis, _ in cell.requirements}
     context = {
@@ -68,7 +71,7 @@ def render_cell(cell, template_dir=TEMPLATE_DIR):
     except jinja2.TemplateError as exc:
         raise RunnerError("cell %s: template %s failed: %s" % (cell.id, cell.era.template, exc)) from None
     # Collapse runs of blank lines left by optional blocks: tidy and still deterministic.
-    lines = []
+    lines: List[str] = []
     for line in text.splitlines():
         if line.strip() or (lines and lines[-1].strip()):
             lines.append(line.rstrip())
@@ -80,7 +83,7 @@ def write_cell(cell: Any, out_dir: Union[str, Path], text: Optional[str] = None)
 
     Atomic through runner.fileio (a random temp name, never a fixed one a symlink could be planted at);
     a directory made here is removed again if the write does not happen (Ctrl-C, full disk)."""
-    text = text if text is not None else render_cell(cell)  # type: ignore[no-untyped-call]
+    text = text if text is not None else render_cell(cell)
     directory = Path(out_dir) / str(cell.id)
     path = directory / "Dockerfile"
     if os.path.islink(directory):  # a link planted at a cell's directory would carry the write elsewhere

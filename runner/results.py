@@ -5,111 +5,77 @@ Both are rewritten atomically (temp file + rename) the moment a cell ends, so ki
 a finished cell and never leaves a half-written file.
 """
 
-import datetime
+from __future__ import annotations
+
 import json
-import os
-import statistics
-import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, Iterable, List, Tuple, Union
 
 import jsonschema
 
 from runner.errors import ResultsError
-from runner.fileio import FileProblem, read_capped
+from runner.fileio import FileProblem, atomic_write_text, read_capped
+from runner.records import KIND, SCHEMA_VERSION, STATUS_MEANINGS, CellRecord, RunDocument, now_iso
 
-SCHEMA_VERSION = 1
-KIND = "keras-matrix-results"
+__all__ = ["KIND", "SCHEMA_VERSION", "STATUSES", "ResultsWriter", "atomic_write_json", "load_results", "now_iso",
+           "validate_results"]
+
 SCHEMA_FILE = Path(__file__).resolve().parent / "resources" / "results.schema.json"
 MAX_RESULTS_BYTES = 64 * 1024 * 1024
 
-# The documented status set (README "Results"). Order: best to worst, used for sorting and colours.
-STATUSES = {
-    "ok": "every backend trained",
-    "partial": "some backends trained, some failed",
-    "train_failed": "Keras imported but no backend trained",
-    "import_failed": "Keras or every backend failed to import",
-    "unsatisfiable": "pip found no distribution for this Python/platform, or no solution to the pins",
-    "build_failed": "the image did not build",
-    "timeout": "the cell ran past its time limit",
-    "skipped": "not run (for example a GPU cell on an engine without a GPU runtime)",
-    "error": "the runner could not measure this cell (see reason)",
-}
+# The documented status set (README "Results"), best to worst, keyed by the plain string records hold.
+STATUSES: Dict[str, str] = {status.value: meaning for status, meaning in STATUS_MEANINGS.items()}
 
 
-def now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+def results_json(data: Any) -> str:
+    """The text of every results file (results.json, cells/*.json, the cache): stable, diff-friendly."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
 
 
-def atomic_write_json(path, data):
-    """Write JSON so that readers see the old file or the new one, never a torn one."""
-    path = Path(path)
-    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+def atomic_write_json(path: Path | str, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never a torn one (runner.fileio)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".%s." % path.name, dir=str(path.parent))
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, results_json(data))
     except OSError as exc:
         raise ResultsError("cannot write results to %s: %s. Try --results-dir with a writable directory that has space."
                            % (path, exc.strerror or exc)) from None
 
 
-def summarize_epochs(epoch_seconds):
-    """First epoch apart (compilation, warm-up); median and [min, max] of the rest."""
-    if not epoch_seconds:
-        return {"first_epoch_seconds": None, "steady_epoch_seconds": None, "steady_epoch_spread": None}
-    steady = epoch_seconds[1:] or epoch_seconds[:1]
-    return {
-        "first_epoch_seconds": round(epoch_seconds[0], 4),
-        "steady_epoch_seconds": round(statistics.median(steady), 4),
-        "steady_epoch_spread": [round(min(steady), 4), round(max(steady), 4)],
-    }
-
-
 class ResultsWriter:
     """Owns one run directory: writes each cell as it ends and keeps results.json current."""
 
-    def __init__(self, run_dir, run_doc, keep_cells=()):
+    def __init__(self, run_dir: Path | str, run_doc: RunDocument, keep_cells: Iterable[CellRecord] = ()) -> None:
         self.run_dir = Path(run_dir)
         self.doc = run_doc
         self.doc.setdefault("cells", [])
         # Cells measured side by side end in any order; the document keeps the matrix's.
         selected = (self.doc.get("matrix") or {}).get("cells_selected") or []
-        self._order = {cell_id: i for i, cell_id in enumerate(selected)}
+        self._order: Dict[str, int] = {cell_id: i for i, cell_id in enumerate(selected)}
         for record in keep_cells:
             self._put(record)
         self.flush()
 
-    def _put(self, record):
+    def _put(self, record: CellRecord) -> None:
         cells = [c for c in self.doc["cells"] if c["cell_id"] != record["cell_id"]]
         cells.append(record)
         self.doc["cells"] = sorted(cells, key=lambda c: self._order.get(c["cell_id"], len(self._order)))
 
-    def write_cell(self, record):
+    def write_cell(self, record: CellRecord) -> None:
         record.setdefault("schema_version", SCHEMA_VERSION)
         atomic_write_json(self.run_dir / "cells" / ("%s.json" % record["cell_id"]), record)
         self._put(record)
         self.flush()
 
-    def flush(self):
+    def flush(self) -> None:
         atomic_write_json(self.run_dir / "results.json", self.doc)
 
-    def finish(self, complete):
+    def finish(self, complete: bool) -> None:
         self.doc["finished_at"] = now_iso()
         self.doc["complete"] = bool(complete)
         self.flush()
 
 
-def _schema():
+def _schema() -> Any:
     return json.loads(SCHEMA_FILE.read_text())
 
 

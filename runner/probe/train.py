@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import counter_delta, counters, cpus_allowed, describe_exception, emit  # noqa: E402
+from common import counter_delta, counters, cpus_allowed, describe_exception, emit
 
 BATCH_SIZE = 128
 
@@ -46,8 +46,8 @@ def main():
     result = {"backend": requested, "stage": "import", "epochs": epochs, "batch_size": BATCH_SIZE,
               "threads": os.environ.get("OMP_NUM_THREADS"), "cpus_allowed": cpus_allowed()}
     try:
-        import numpy as np
         import keras
+        import numpy as np
         from keras import backend as K
         from keras.layers import Dense
         from keras.models import Sequential

@@ -4,7 +4,8 @@ import json
 
 import jsonschema
 
-from runner.matrix import ERAS_FILE, SCHEMA_FILE as MATRIX_SCHEMA
+from runner.matrix import ERAS_FILE
+from runner.matrix import SCHEMA_FILE as MATRIX_SCHEMA
 from runner.results import SCHEMA_FILE as RESULTS_SCHEMA
 from runner.yamlload import load_yaml
 from tests.conftest import ROOT

@@ -9,11 +9,11 @@ from runner.data import MnistData
 from runner.errors import UsageError
 from runner.matrix import load_matrix
 from runner.merge import merge_results
-from runner.pipeline import RunOptions, run_matrix
 from runner.report import render_table
+from runner.run import RunOptions, run_matrix
 from runner.shard import LAYER_COST, cell_cost, github_matrix, layer_key, select_shard, shards
 from tests.conftest import ROOT
-from tests.unit.test_pipeline import MATRIX, FakeEngine
+from tests.fakes import MATRIX, FakeEngine
 
 
 @pytest.fixture(scope="module")

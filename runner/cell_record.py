@@ -1,0 +1,54 @@
+"""The one place a cell's record (runner.records.CellRecord) is laid out: every cell, whether skipped,
+cached, failed or measured, starts from new_cell_record, so all records have the same keys."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, cast
+
+from runner.records import (
+    SCHEMA_VERSION,
+    CellRecord,
+    DefaultBackend,
+    Status,
+    empty_default_backend,
+    new_build_record,
+    now_iso,
+)
+
+if TYPE_CHECKING:
+    from runner.matrix import Cell
+
+# What the probe reports about the default backend; every record carries each key, None when not said.
+DEFAULT_BACKEND_KEYS = ("backend", "error", "keras_version", "keras_json", "keras_json_written", "stderr_tail")
+
+
+def new_cell_record(cell: Cell, base_image: Optional[Dict[str, Any]] = None) -> CellRecord:
+    """A cell's record before anything is known: status `error` until the run says otherwise."""
+    return CellRecord(
+        schema_version=SCHEMA_VERSION, cell_id=cell.id, group=cell.group, name=cell.name, era=cell.era.name,
+        description=cell.description, versions=cell.versions(),
+        requirements=[req for _, req in cell.requirements], python=cell.python, device=cell.device,
+        device_used=None, base_image=base_image if base_image is not None else {"name": cell.base.name},
+        status=Status.ERROR.value, reason=None, cached=False, started_at=now_iso(), finished_at=None,
+        seconds=None, build=new_build_record(), probe=None, installed={},
+        default_backend=empty_default_backend(), trainings={},
+    )
+
+
+def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
+           seconds: Optional[float] = None) -> CellRecord:
+    """Set the cell's outcome and end time."""
+    record["status"], record["reason"] = status.value, reason
+    record["finished_at"], record["seconds"] = now_iso(), seconds
+    return record
+
+
+def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:
+    """What the probe container reported, in the record's shape."""
+    record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
+    record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
+    reported = probe.get("default_backend")
+    default: Dict[str, Any] = reported if isinstance(reported, dict) else {}
+    for key in DEFAULT_BACKEND_KEYS:
+        default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
+    record["default_backend"] = cast(DefaultBackend, default)

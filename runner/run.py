@@ -1,0 +1,255 @@
+"""The run: bases -> cache -> build (in parallel) -> probe -> train (in lanes on disjoint cores) -> record.
+
+A cell's failure becomes its status and never stops the others; each record is written the moment its
+cell ends; SIGINT/SIGTERM stop the run cleanly (containers removed, finished cells kept).
+
+RunOptions is what the caller asked for and is never changed; everything the run derives from it (the run
+directory, the CA bundle found, jobs, lanes, the GPU runtime) and the tools it shares between threads live
+in one RunContext, which each job function (runner/cell_jobs.py) receives.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence
+
+from runner import paths
+from runner.bases import BaseOutcome, ensure_base
+from runner.build import find_ca_bundle, image_tag
+from runner.cache import ResultCache
+from runner.cell_jobs import CellJob, build_job, measure_job, measured_record, prepare_job
+from runner.errors import EngineError, Interrupted, RunnerError
+from runner.progress import Progress
+from runner.provenance import run_document
+from runner.records import RETRY_ON_RESUME, BuildStatus, CellRecord, RunDocument
+from runner.results import ResultsWriter
+from runner.scheduling import CorePool, TrainingGate, default_jobs, lanes_for
+
+if TYPE_CHECKING:
+    from runner.data import MnistData
+    from runner.engine import Engine
+    from runner.matrix import Cell, Matrix
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the caller asked for. Never changed by the run (see RunContext for what it derives)."""
+
+    results_dir: Path = Path("results")  # the run writes into results_dir/<run id>
+    dockerfiles_dir: Path = field(default_factory=paths.default_generated_dir)
+    cache_dir: Path = field(default_factory=paths.default_cache_dir)
+    run_id: Optional[str] = None
+    ca_bundle: Optional[str] = None  # None: look for the host's (runner.build.find_ca_bundle)
+    allow_pull: bool = True
+    prune: bool = False
+    progress: str = "human"  # human | quiet | json
+    gpu: Optional[bool] = None  # None: use the GPU runtime when the engine has one
+    resume: bool = False  # keep the finished cells of an existing run directory and run only the rest
+    rerun: bool = False  # measure every cell again, even when its inputs are unchanged since a cached result
+    jobs: Optional[int] = None  # parallel builds (None: default_jobs())
+    lanes: Optional[int] = None  # cells measured at once, each on its own cores (None: as many as fit, lanes_for())
+    build_cache: Optional[Path] = None  # BuildKit layer cache kept across runs (CI): one subdirectory per cell
+
+
+class StopRequest:
+    """Set once the run is stopping (Ctrl-C, SIGTERM, an engine that died): no new build or container starts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextmanager
+    def on_sigterm(self) -> Iterator[StopRequest]:
+        """Turns SIGTERM into the same clean stop as Ctrl-C while the run goes."""
+        def handle(signum: int, frame: Optional[FrameType]) -> None:
+            self.requested = True
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, handle)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+@dataclass
+class RunContext:
+    """One run's derived settings and shared tools, handed to every job function."""
+
+    engine: Engine
+    options: RunOptions
+    data: MnistData
+    run_id: str
+    run_dir: Path
+    ca_bundle: Optional[str]
+    gpu_runtime: bool
+    jobs: int
+    lanes: int
+    host_cpus: int
+    progress: Progress
+    cache: ResultCache
+    writer: ResultsWriter
+    gate: TrainingGate = field(default_factory=TrainingGate)
+    core_pool: CorePool = field(default_factory=lambda: CorePool(1))
+    stop: StopRequest = field(default_factory=StopRequest)
+
+    @property
+    def doc(self) -> RunDocument:
+        return self.writer.doc
+
+
+def _resolve_bases(ctx: RunContext, cells: Sequence[Cell]) -> Dict[str, BaseOutcome]:
+    bases: Dict[str, BaseOutcome] = {}
+    for index, cell in enumerate(cells, 1):
+        if cell.base.name in bases or (cell.device == "gpu" and not ctx.gpu_runtime):
+            continue
+        ctx.progress.event(index, cell.id, "base " + cell.base.name)
+        bases[cell.base.name] = ensure_base(cell.base, ctx.engine, _base_log(ctx, index, cell.id),
+                                            allow_pull=ctx.options.allow_pull)
+        ctx.progress.event(index, cell.id, "base " + cell.base.name, bases[cell.base.name].source)
+    return bases
+
+
+def _base_log(ctx: RunContext, index: int, cell_id: str) -> Callable[[str], None]:
+    return lambda message: ctx.progress.event(index, cell_id, message)
+
+
+def _resumable(run_dir: Path) -> List[CellRecord]:
+    """Records of a previous, interrupted run in the same directory (errors and timeouts are run again)."""
+    from runner.results import load_results
+
+    path = run_dir / "results.json"
+    if not path.exists():
+        return []
+    previous = load_results(path)
+    return [record for record in previous["cells"] if record["status"] not in RETRY_ON_RESUME]
+
+
+def _note_disk(ctx: RunContext) -> None:
+    used = ctx.engine.disk_usage()
+    if used is not None:
+        disk = ctx.doc["disk"]
+        disk["layers_bytes_peak"] = max(used, disk["layers_bytes_peak"] or 0)
+
+
+def _record_done(ctx: RunContext, job: CellJob, record: CellRecord) -> None:
+    ctx.writer.write_cell(record)
+    ctx.progress.event(job.index, job.cell.id, "done", "%s%s%s" % (
+        record["status"], " (cached)" if record.get("cached") else "",
+        (": %s" % record["reason"]) if record.get("reason") else ""))
+    if ctx.options.prune and record["build"].get("status") == BuildStatus.BUILT:
+        ctx.engine.remove_image(image_tag(job.cell))
+    _note_disk(ctx)
+
+
+def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: MnistData,
+               options: RunOptions) -> RunDocument:
+    """Measure every cell; write each record as it ends. Returns the run document.
+
+    Builds run ahead in a pool of options.jobs. Built cells are measured in options.lanes lanes, each
+    lane on cores of its own (CorePool), and no timed training ever runs while a build does (TrainingGate)."""
+    run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir = Path(options.results_dir) / run_id
+    ca_bundle = find_ca_bundle(options.ca_bundle)
+    jobs = options.jobs or default_jobs()
+    facts = engine.describe()
+    host_cpus = int(facts.get("cpus") or os.cpu_count() or 1)
+    lanes = lanes_for(cells, host_cpus, facts.get("memory_bytes"), options.lanes)
+    gpu_runtime = bool(facts["gpu_runtime"] if options.gpu is None else options.gpu)
+    settings = {"ca_bundle_mounted": bool(ca_bundle), "allow_pull": options.allow_pull, "jobs": jobs,
+                "lanes": lanes, "rerun": options.rerun, "prune": options.prune}
+    doc = run_document(run_id, matrix.path, len(matrix.cells), [c.id for c in cells], settings, facts, gpu_runtime,
+                       data.source, data.sha256, engine.disk_usage())
+    kept = _resumable(run_dir) if options.resume else []
+    if kept:
+        done = {record["cell_id"] for record in kept}
+        doc["resumed_from"] = {"cells_kept": sorted(done)}
+        cells = [cell for cell in cells if cell.id not in done]
+    ctx = RunContext(engine=engine, options=options, data=data, run_id=run_id, run_dir=run_dir, ca_bundle=ca_bundle,
+                     gpu_runtime=gpu_runtime, jobs=jobs, lanes=lanes, host_cpus=host_cpus,
+                     progress=Progress(options.progress, len(cells)),
+                     cache=ResultCache(Path(options.cache_dir) / "results"),
+                     writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus))
+    if kept:
+        ctx.progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
+    ctx.progress.event(0, None, "start", "%d cells -> %s (%d parallel builds, %d measuring at once on %d CPUs)"
+                       % (len(cells), run_dir, jobs, lanes, host_cpus))
+    stale = engine.remove_stale_containers()
+    if stale:
+        ctx.progress.event(0, None, "cleanup",
+                           "removed %d containers an earlier run left when the engine stopped" % stale)
+    _run_cells(ctx, cells)
+    return doc
+
+
+def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
+    engine, writer, doc = ctx.engine, ctx.writer, ctx.doc
+    builders = ThreadPoolExecutor(max_workers=ctx.jobs, thread_name_prefix="build")
+    measurers = ThreadPoolExecutor(max_workers=ctx.lanes, thread_name_prefix="measure")
+    completed = False
+
+    def stop_all() -> int:
+        """Stop builds and lanes: nothing new starts and running containers are removed, so the threads
+        end soon (the `finally` below waits for them)."""
+        ctx.stop.requested = True
+        builders.shutdown(wait=False, cancel_futures=True)
+        measurers.shutdown(wait=False, cancel_futures=True)
+        try:
+            return engine.remove_managed_containers() if engine.alive() else 0
+        except RunnerError:
+            return 0  # the engine went away: its containers went with it
+
+    with ctx.stop.on_sigterm():
+        try:
+            bases = _resolve_bases(ctx, cells)
+            measuring: Dict[Future[CellRecord], CellJob] = {}
+            for index, cell in enumerate(cells, 1):
+                job = CellJob(index, cell, bases.get(cell.base.name) or _unused_base(cell))
+                job.record = prepare_job(ctx, job)
+                if job.record is None:
+                    job.build = builders.submit(build_job, ctx, job)
+                    measuring[measurers.submit(measure_job, ctx, job)] = job
+                else:
+                    _record_done(ctx, job, job.record)
+            while measuring:
+                # Short waits: Ctrl-C and SIGTERM reach this thread between them.
+                finished, _ = wait(list(measuring), timeout=1.0, return_when=FIRST_COMPLETED)
+                engine_died: Optional[EngineError] = None
+                for future in sorted(finished, key=lambda f: measuring[f].index):
+                    job = measuring.pop(future)
+                    try:
+                        _record_done(ctx, job, measured_record(ctx, job, future))
+                    except EngineError as exc:  # keep what the other lanes finished, then stop
+                        engine_died = engine_died or exc
+                if engine_died:
+                    raise engine_died
+            completed = True
+        except KeyboardInterrupt:
+            removed = stop_all()
+            writer.finish(complete=False)
+            raise Interrupted("interrupted: %d finished cells kept in %s (%d containers removed)"
+                              % (len(doc["cells"]), ctx.run_dir, removed)) from None
+        except BaseException:
+            stop_all()
+            writer.finish(complete=False)
+            raise
+        finally:
+            builders.shutdown(wait=True, cancel_futures=True)
+            measurers.shutdown(wait=True, cancel_futures=True)
+            if completed:
+                doc["disk"]["layers_bytes_end"] = engine.disk_usage()
+                writer.finish(complete=True)
+
+
+def _unused_base(cell: Cell) -> BaseOutcome:
+    return BaseOutcome(cell.base.name, None, "not needed")

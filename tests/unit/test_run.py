@@ -1,0 +1,256 @@
+"""The run loop with a fake engine: statuses, isolation of failures, results written as cells end, lanes,
+gates, interrupts, a dying engine, resume and the cache. (The real engine is exercised by tests/integration.)"""
+
+import dataclasses
+import inspect
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.data import MnistData
+from runner.engine import Engine
+from runner.errors import EngineError, Interrupted, ResultsError
+from runner.matrix import load_matrix
+from runner.results import validate_results
+from runner.run import RunOptions, run_matrix
+from tests.conftest import cores_of
+from tests.fakes import MATRIX, FakeEngine
+
+GOOD_ID = "keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu"
+
+
+@pytest.fixture
+def setup(tmp_path):
+    matrix_path = tmp_path / "m.yaml"
+    matrix_path.write_text(MATRIX)
+    matrix = load_matrix(matrix_path)
+    data = MnistData(path=tmp_path / "data" / "mnist.npz", sha256="x", source="cache")
+    options = RunOptions(results_dir=tmp_path / "results", dockerfiles_dir=tmp_path / "df", run_id="t",
+                         progress="quiet", ca_bundle="/nonexistent", cache_dir=tmp_path / "cache")
+    return matrix, data, options
+
+
+def run_dir(options, run_id="t"):
+    return Path(options.results_dir) / run_id
+
+
+def test_the_fake_engine_has_every_protocol_method_with_a_compatible_signature():
+    methods = [name for name, value in vars(Engine).items() if inspect.isfunction(value) and not name.startswith("_")]
+    assert "run" in methods and "build" in methods
+    for name in methods:
+        wanted = inspect.signature(getattr(Engine, name)).parameters
+        got = inspect.signature(getattr(FakeEngine, name)).parameters
+        assert list(got) == list(wanted), name
+        for param in wanted.values():
+            assert got[param.name].kind == param.kind, (name, param.name)
+            assert got[param.name].default == param.default, (name, param.name)
+
+
+def test_every_cell_gets_its_status_and_failures_do_not_stop_the_others(setup):
+    matrix, data, options = setup
+    doc = run_matrix(matrix, matrix.cells, FakeEngine(), data, options)
+    status = {c["name"]: c["status"] for c in doc["cells"]}
+    assert status == {"good": "ok", "nowheel": "unsatisfiable", "half": "partial", "gpu": "skipped",
+                      "broken": "build_failed"}
+    on_disk = json.loads((run_dir(options) / "results.json").read_text())
+    validate_results(on_disk)
+    assert [c["status"] for c in on_disk["cells"]] == ["ok", "unsatisfiable", "partial", "skipped", "build_failed"]
+    by_name = {c["name"]: c for c in doc["cells"]}
+    assert "No matching distribution" in by_name["nowheel"]["reason"]
+    assert by_name["half"]["reason"].startswith("theano: RuntimeError: boom")
+    assert by_name["good"]["trainings"]["tensorflow"]["steady_epoch_seconds"] == 2.1
+    assert by_name["good"]["trainings"]["tensorflow"]["first_epoch_seconds"] == 3.0
+    assert by_name["good"]["device_used"] == "cpu" and by_name["good"]["installed"] == {"keras": "2.3.1"}
+    assert by_name["good"]["build"]["status"] == "built" and by_name["broken"]["build"]["status"] == "failed"
+    assert "no GPU runtime" in by_name["gpu"]["reason"]
+    # Every record has the same keys, whatever its outcome: one layout.
+    keys = {name: set(record) - {"cpuset", "measure_started_at", "measure_seconds", "cache_key", "measured_in_run"}
+            for name, record in by_name.items()}
+    assert all(k == keys["good"] for k in keys.values()), keys
+
+
+def test_the_options_are_not_changed_and_can_be_used_again(setup):
+    matrix, data, options = setup
+    before = dataclasses.asdict(options)
+    run_matrix(matrix, matrix.cells[:1], FakeEngine(), data, options)
+    assert dataclasses.asdict(options) == before
+    doc = run_matrix(matrix, matrix.cells[:1], FakeEngine(), data, dataclasses.replace(options, run_id="again"))
+    assert (run_dir(options, "again") / "cells" / (GOOD_ID + ".json")).exists() and doc["run_id"] == "again"
+
+
+def test_cell_files_are_stable_sorted_json(setup):
+    matrix, data, options = setup
+    doc = run_matrix(matrix, matrix.cells[:1], FakeEngine(), data, options)
+    text = (run_dir(options) / "cells" / (GOOD_ID + ".json")).read_text()
+    assert text == json.dumps(doc["cells"][0], indent=2, sort_keys=True) + "\n"
+
+
+def test_containers_get_read_only_mounts_the_backend_under_test_and_pinned_threads_and_cores(setup):
+    matrix, data, options = setup
+    engine = FakeEngine()
+    run_matrix(matrix, matrix.cells[:1], engine, data, options)
+    probe, *trainings = engine.runs
+    assert "KERAS_BACKEND" not in probe.env and probe.env["HOME"] == "/tmp/home"
+    assert [t.env["KERAS_BACKEND"] for t in trainings] == ["tensorflow", "theano"]
+    for spec in engine.runs:
+        assert spec.mounts and all(m.read_only for m in spec.mounts)
+        assert spec.cpus == "2"
+    assert trainings[0].env["OMP_NUM_THREADS"] == "2" and trainings[0].cpuset == "0-1"
+
+
+def test_an_interrupt_keeps_finished_cells_and_marks_the_run_incomplete(setup):
+    matrix, data, options = setup
+    with pytest.raises(Interrupted, match="3 finished cells kept"):
+        run_matrix(matrix, matrix.cells, FakeEngine(interrupt_on="keras2.2.5"), data, options)
+    doc = validate_results(json.loads((run_dir(options) / "results.json").read_text()))
+    assert doc["complete"] is False
+    # The GPU cell's skip was known before any build, so it is recorded at once.
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "gpu"]
+    assert (run_dir(options) / "cells" / (GOOD_ID + ".json")).exists()
+
+
+def test_a_daemon_that_dies_mid_run_stops_cleanly_and_resume_continues(setup):
+    matrix, data, options = setup
+    with pytest.raises(EngineError, match="stopped answering during cell keras2.2.5.*--resume --run-id t"):
+        run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5"), data, options)
+    assert [c["name"] for c in json.loads((run_dir(options) / "results.json").read_text())["cells"]] == [
+        "good", "nowheel", "gpu"]
+
+    engine = FakeEngine()
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, resume=True))
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "half", "gpu", "broken"]
+    assert doc["complete"] is True and sorted(doc["resumed_from"]["cells_kept"]) == sorted(
+        [GOOD_ID, "keras2.3.1-tf1.15.0-py311-cpu", "keras3.15.1-tf2.21.0-py311-gpu"])
+    assert not any("keras2.3.1-tf1.15.0-theano" in spec.image for spec in engine.runs)  # not measured again
+
+
+def test_an_unwritable_results_directory_is_a_clear_error(setup, tmp_path):
+    matrix, data, options = setup
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    with pytest.raises(ResultsError, match="cannot write results to .*not-a-directory"):
+        run_matrix(matrix, matrix.cells[:1], FakeEngine(), data, dataclasses.replace(options, results_dir=blocker))
+
+
+def test_an_unchanged_cell_is_neither_rebuilt_nor_measured_again(setup):
+    matrix, data, options = setup
+    first = run_matrix(matrix, matrix.cells, FakeEngine(), data, options)
+    engine = FakeEngine()
+    second = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, run_id="warm"))
+    status = {c["name"]: (c["status"], c["cached"]) for c in second["cells"]}
+    # Reproducible outcomes come from the cache; a build failure (maybe the network) is tried again.
+    assert status == {"good": ("ok", True), "nowheel": ("unsatisfiable", True), "half": ("partial", True),
+                      "gpu": ("skipped", False), "broken": ("build_failed", False)}
+    assert engine.builds == ["keras-matrix/cell:keras2.1.6-theano1.0.5-py27-cpu"] and engine.runs == []
+    good = {c["name"]: c for c in first["cells"]}["good"]
+    cached_good = {c["name"]: c for c in second["cells"]}["good"]
+    assert cached_good["trainings"] == good["trainings"] and cached_good["measured_in_run"] == "t"
+    validate_results(json.loads((run_dir(options, "warm") / "results.json").read_text()))
+
+    engine = FakeEngine()
+    rerun = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, run_id="rerun", rerun=True))
+    assert not any(c["cached"] for c in rerun["cells"]) and len(engine.builds) == 4
+
+
+def test_changing_one_cell_measures_only_that_cell(setup, tmp_path):
+    matrix, data, options = setup
+    run_matrix(matrix, matrix.cells, FakeEngine(), data, options)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(MATRIX.replace('theano: "1.0.5"}\n  - {name: nowheel',
+                                      'theano: "1.0.5", epochs: 5}\n  - {name: nowheel'))
+    matrix = load_matrix(changed)
+    engine = FakeEngine()
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, run_id="changed"))
+    measured = sorted({spec.image for spec in engine.runs})
+    assert measured == ["keras-matrix/cell:" + GOOD_ID]
+    assert {c["name"]: c["cached"] for c in doc["cells"]}["good"] is False
+
+
+def test_prune_removes_the_images_of_built_cells_only(setup):
+    matrix, data, options = setup
+    engine = FakeEngine()
+    run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, prune=True))
+    assert sorted(engine.removed_images) == sorted(["keras-matrix/cell:" + GOOD_ID,
+                                                    "keras-matrix/cell:keras2.2.5-tf1.14.0-theano1.0.5-py27-cpu"])
+
+
+def test_builds_run_in_parallel_but_never_during_a_timed_training(setup):
+    matrix, data, options = setup
+    engine = FakeEngine(build_seconds=0.2)
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, jobs=3))
+    assert engine.trainings_during_builds == 0 and engine.most_parallel_builds >= 2
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "half", "gpu", "broken"]  # matrix order kept
+    assert doc["settings"]["jobs"] == 3 and doc["disk"]["layers_bytes_peak"] == 4000
+
+
+def test_a_daemon_that_dies_during_a_build_is_not_recorded_as_a_build_failure(setup):
+    matrix, data, options = setup
+    with pytest.raises(EngineError, match="stopped answering during cell keras2.2.5"):
+        run_matrix(matrix, matrix.cells, FakeEngine(daemon_dies_on="keras2.2.5", die_in_build=True), data, options)
+    doc = json.loads((run_dir(options) / "results.json").read_text())
+    assert [c["name"] for c in doc["cells"]] == ["good", "nowheel", "gpu"] and doc["complete"] is False
+
+
+LANES_MATRIX = """
+version: 1
+defaults: {limits: {cpus: 2, memory: 4g}}
+cells:
+  - {name: a, era: py27, keras: "2.3.1", tensorflow: "1.15.0"}
+  - {name: b, era: py27, keras: "2.2.5", tensorflow: "1.14.0"}
+  - {name: c, era: py27, keras: "2.2.4", tensorflow: "1.13.2"}
+  - {name: d, era: py27, keras: "2.2.2", tensorflow: "1.12.3"}
+"""
+
+
+def test_cells_measured_side_by_side_get_disjoint_cores_and_never_meet_a_build(setup, tmp_path):
+    _, data, options = setup
+    path = tmp_path / "lanes.yaml"
+    path.write_text(LANES_MATRIX)
+    matrix = load_matrix(path)
+    engine = FakeEngine(cpus=4, run_seconds=0.15, build_seconds=0.1)
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert doc["settings"]["lanes"] == 2  # 4 CPUs hold two 2-core cells
+    assert [c["name"] for c in doc["cells"]] == ["a", "b", "c", "d"]  # matrix order, whatever ended first
+    assert engine.overlapping_runs, "two lanes never measured at the same time"
+    for cpusets in engine.overlapping_runs:  # containers running together never share a core
+        cores = [core for cpuset in cpusets for core in cores_of(cpuset)]
+        assert len(cores) == len(set(cores))
+    assert {spec.cpuset for spec in engine.runs} <= {"0-1", "2-3"}
+    assert engine.trainings_during_builds == 0
+    for cell in doc["cells"]:
+        assert cell["cpuset"] in ("0-1", "2-3") and cell["trainings"]["tensorflow"]["cpuset"] == cell["cpuset"]
+        assert cell["measure_seconds"] == 9.0  # probe 1 s + training 8 s, as the engine reported
+
+
+def test_one_lane_measures_one_cell_at_a_time(setup, tmp_path):
+    _, data, options = setup
+    path = tmp_path / "lanes.yaml"
+    path.write_text(LANES_MATRIX)
+    matrix = load_matrix(path)
+    engine = FakeEngine(cpus=4, run_seconds=0.05)
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, lanes=1))
+    assert doc["settings"]["lanes"] == 1 and engine.overlapping_runs == []
+    assert len(engine.runs) == 8  # every cell was measured, one after the other
+
+
+def test_gpu_cells_never_share_the_gpu_even_in_separate_lanes(setup, tmp_path):
+    _, data, options = setup
+    path = tmp_path / "gpu.yaml"
+    path.write_text(LANES_MATRIX.replace('"}\n', '", device: gpu}\n'))
+    matrix = load_matrix(path)
+    assert all(cell.device == "gpu" for cell in matrix.cells)
+    engine = FakeEngine(cpus=4, run_seconds=0.1, gpu_runtime=True)
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert doc["settings"]["lanes"] == 2 and engine.runs and all(spec.gpu for spec in engine.runs)
+    assert engine.gpu_runs_together == 0 and engine.overlapping_runs == []
+
+
+def test_build_cache_gives_each_cell_a_directory_of_its_own(setup, tmp_path):
+    # A local BuildKit cache has one index: two cells sharing a directory would overwrite each other's entries.
+    matrix, data, options = setup
+    engine = FakeEngine()
+    cache = tmp_path / "buildkit"
+    run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, build_cache=cache))
+    built = [tag.split(":", 1)[1] for tag in engine.builds]
+    assert built and engine.build_caches == [cache / cell_id for cell_id in built]
