@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, TypedDict
 
+from runner.records import PipCheck
 from runner.report.fields import Cell, Doc, cell_label
+from runner.statuses import conflict_text
 from runner.text import one_line
 
 PROBLEM_LIMIT = 200
@@ -50,9 +52,7 @@ def conflicts(doc: Doc) -> List[Conflict]:
 
 
 def conflict_sentence(item: Conflict) -> str:
-    """'keras 2.4.3 and keras-nightly 2.5.0 both install keras/; pip check: tensorflow 2.5.3 requires ...'"""
-    parts = ["%s both install %s/" % (" and ".join(owners), package)
-             for package, owners in item["shared_packages"].items()]
-    if item["pip_problems"]:
-        parts.append("pip check: " + "; ".join(p.rstrip(".") for p in item["pip_problems"]))
-    return "%s: %s" % (item["label"], "; ".join(parts))
+    """'<cell>: keras 2.4.3 and keras-nightly 2.5.0 both install keras/; pip check: tensorflow 2.5.3 requires
+    ...' in the runner's own words (runner.statuses.conflict_text, the cell's reason when it failed)."""
+    text = conflict_text(PipCheck(exit_code=None, problems=item["pip_problems"]), item["shared_packages"])
+    return "%s: %s" % (item["label"], text or "")

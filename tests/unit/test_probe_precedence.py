@@ -128,3 +128,9 @@ def test_conflicts_name_the_shared_package_and_pip_checks_problem(doc):
     sentence = conflict_sentence(found[0])
     assert "keras 2.4.3 and keras-nightly 2.5.0.dev2021032900 both install keras/" in sentence
     assert sentence.endswith("pip check: tensorflow 2.5.3 has requirement numpy~=1.19.2, but you have numpy 1.23.5")
+
+
+def test_keras_3_runtime_switch(doc):
+    assert observed(precedence_rows(doc), "3.x", "runtime switch") == [
+        ("keras.config.set_backend(jax) after importing with tensorflow: jax", [K3])]
+    assert observed(precedence_rows(doc), "2.0-2.3", "runtime switch") == []
