@@ -11,7 +11,6 @@ Runs on Python 2.7 and 3.x: no f-strings, no annotations.
 """
 from __future__ import print_function
 
-import csv
 import io
 import os
 import sys
@@ -87,11 +86,17 @@ def top_level_name(relative_path):
     return None
 
 
+def _unquote(field):
+    if len(field) > 1 and field[0] == field[-1] == '"':
+        return field[1:-1].replace('""', '"')
+    return field
+
+
 def _record_files(meta_dir, site_dir):
     """Files the distribution wrote, relative to site_dir, or None when its metadata lists none."""
     text = _read_text(os.path.join(meta_dir, "RECORD"))
-    if text is not None:
-        return [row[0] for row in csv.reader(text.splitlines()) if row]
+    if text is not None:  # rows are path,hash,size: only the path may hold a comma (then it is quoted)
+        return [_unquote(line.rsplit(",", 2)[0]) for line in text.splitlines() if line.strip()]
     text = _read_text(os.path.join(meta_dir, "installed-files.txt"))
     if text is not None:  # paths relative to the .egg-info directory
         return [os.path.relpath(os.path.normpath(os.path.join(meta_dir, line.strip())), site_dir)

@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import installed
 import scenarios
-from common import clean_env, clip, cpus_allowed, emit, parse_marker, run
+from common import clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
 LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch"]
@@ -134,19 +134,26 @@ def main():
     width = min(2, len(allowed)) if allowed else 1  # the probe's own processes share the cell's cores
     phases = result["phase_seconds"] = {}
 
-    def timed(name, call):
+    def timed(name, call, fallback=None):
+        """The new questions never cost the default-backend answer: a failure is recorded, not raised."""
         started = time.time()
-        value = call()
+        try:
+            value = call()
+        except Exception as exc:
+            if fallback is None:
+                raise
+            result.setdefault("probe_errors", {})[name] = describe_exception(exc)
+            value = fallback
         phases[name] = round(time.time() - started, 2)
         return value
     result["installed"], result["pip_freeze_error"] = timed("pip_freeze", pip_freeze)
     result["libraries"] = timed("libraries", lambda: library_imports(width))
     result["default_backend"] = timed("default_backend", default_backend)
-    result["pip_check"] = timed("pip_check", installed.pip_check)
+    result["pip_check"] = timed("pip_check", installed.pip_check, {"exit_code": None, "problems": []})
     result["package_owners"], result["shared_packages"] = timed(
-        "ownership", lambda: installed.ownership(installed.site_directories()))
+        "ownership", lambda: installed.ownership(installed.site_directories()), ({}, {}))
     result["scenarios"], result["tf_keras"] = timed("scenarios", lambda: scenarios.measure(
-        result["installed"], result["libraries"], result["default_backend"], width))
+        result["installed"], result["libraries"], result["default_backend"], width), ([], None))
     emit(result)
 
 

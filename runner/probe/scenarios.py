@@ -126,9 +126,10 @@ def _read_json(path):
         return True, clip(text, 2000)
 
 
-def plan(installed, importable):
+def plan(installed, importable, default=None):
     """The scenarios for this cell: [{'id', 'description', 'env', 'keras_json', 'home', 'switch_to'}].
-    installed: pip freeze (name -> version); importable: backend library -> bool."""
+    installed: pip freeze (name -> version); importable: backend library -> bool; default: the backend
+    Keras chose by itself (the runtime switch goes to another one)."""
     keras_version = installed.get("keras") or installed.get("keras-nightly") or ""
     keras3 = keras_version.split(".")[0] == "3"
     line = KERAS3_BACKENDS if keras3 else OLDER_BACKENDS
@@ -158,9 +159,10 @@ def plan(installed, importable):
                           description="KERAS_HOME elsewhere, its keras.json naming %s (HOME's empty)" % home_choice))
     scenarios.append(dict(id="readonly-home", home="readonly",
                           description="HOME not writable: does import work, where does keras.json go"))
-    if keras3 and len(backends) > 1:
-        scenarios.append(dict(id="runtime-switch", switch_to=json_choice,
-                              description="the runtime switch to %s after import with the default" % json_choice))
+    switch_to = next((b for b in reversed(backends) if b != default), None)
+    if keras3 and switch_to:
+        scenarios.append(dict(id="runtime-switch", switch_to=switch_to,
+                              description="the runtime switch to %s after import with the default" % switch_to))
     for scenario in scenarios:
         scenario.setdefault("env", {})
     return scenarios
@@ -307,7 +309,7 @@ def measure(installed, libraries, default_backend, width=2):
                 return unanswered(scenario, "probe_error", "setting up the scenario failed: %s" % exc)
         return go
 
-    jobs = [job(s) for s in plan(installed, importable)]
+    jobs = [job(s) for s in plan(installed, importable, default_backend.get("backend"))]
     tf_version = (libraries.get("tensorflow") or {}).get("version") or ""
     minor = _tf_minor(tf_version) if importable.get("tensorflow") else None
     if minor and minor[0] == 2:

@@ -96,3 +96,11 @@ def test_site_directories_are_the_site_packages_on_sys_path(installed, tmp_path,
     monkeypatch.setattr(sys, "path", [str(tmp_path), str(site), str(tmp_path / "missing" / "site-packages")])
     assert installed.site_directories() == [str(site)]
     assert os.path.isdir(installed.site_directories()[0])
+
+
+def test_a_quoted_record_path_with_a_comma_is_one_path(installed, tmp_path):
+    site = tmp_path / "site-packages"
+    dist_info(site, "odd", "1.0", ['"odd/a,b.py"'])
+    dist_info(site, "odd-fork", "1.0", ['"odd/a,b.py"'])
+    _, shared = installed.ownership([str(site)])
+    assert shared == {"odd": ["odd 1.0", "odd-fork 1.0"]}

@@ -66,6 +66,8 @@ def test_keras3_gets_numpy_a_missing_backend_and_the_runtime_switch(scenarios):
                          "runtime-switch"]
     both = plan[ids(plan).index("env-vs-json")]
     assert both["env"]["KERAS_BACKEND"] != both["keras_json"]["backend"]  # which wins is only a question then
+    only_tf = scenarios.plan({"keras": "3.15.1"}, {"tensorflow": True}, default="tensorflow")
+    assert [s.get("switch_to") for s in only_tf if s["id"] == "runtime-switch"] == ["numpy"]  # away from the default
 
 
 def test_openvino_only_when_installed(scenarios):
