@@ -88,6 +88,10 @@ def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
         ignored = [what for what, ok in (("KERAS_BACKEND", env_honoured), ("keras.json", json_honoured)) if not ok]
         return " > ".join(honoured + [default_text]) + ("; not honoured: " + ", ".join(ignored) if ignored else "")
     named_env = name((both.get("env") or {}).get("KERAS_BACKEND"))
+    if _planted(both) not in answers:  # one backend installed: "KERAS_BACKEND wins" and "keras.json is
+        # ignored" look the same, so say what was asked and answered, not an order
+        return "KERAS_BACKEND=%s with keras.json naming %s (not installed): %s; %s" % (
+            named_env, _planted(both), answer(both), default_text)
     if both.get("error"):
         return "KERAS_BACKEND with keras.json: %s; %s" % (answer(both), default_text)
     if name(both.get("backend")) == named_env:

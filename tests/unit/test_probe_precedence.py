@@ -134,3 +134,13 @@ def test_keras_3_runtime_switch(doc):
     assert observed(precedence_rows(doc), "3.x", "runtime switch") == [
         ("keras.config.set_backend(jax) after importing with tensorflow: jax", [K3])]
     assert observed(precedence_rows(doc), "2.0-2.3", "runtime switch") == []
+
+
+def test_one_installed_backend_gives_no_order_only_what_was_asked():
+    cell = no_choice_cell()
+    cell["installed"] = {"keras": "1.2.2"}
+    for scenario in cell["scenarios"]:
+        if scenario["id"] == "env-missing-theano":
+            scenario.update(backend=None, error={"type": "ValueError", "message": "Unknown backend: theano"})
+    assert precedence(scenarios_of(cell)) == ("KERAS_BACKEND=tensorflow with keras.json naming theano (not "
+                                              "installed): tensorflow; built-in default (tensorflow)")
