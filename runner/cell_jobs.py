@@ -137,7 +137,7 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
     # Container time alone: what measuring this cell costs without waiting for cores or builds.
     record["measure_seconds"] = round(container_seconds, 2)
     record["device_used"] = device_used(record["trainings"])
-    status, reason = cell_status(record["trainings"], record["default_backend"])
+    status, reason = cell_status(record["trainings"], record["default_backend"], record.get("conflict"))
     if time.monotonic() >= deadline and len(record["trainings"]) < len(cell.backend_names):
         status, reason = Status.TIMEOUT, "the cell ran past its %d-minute limit" % cell.timeout_minutes
     return done(status, reason)

@@ -11,12 +11,14 @@ from runner.records import (
     CellRecord,
     DefaultBackend,
     Expectation,
+    PipCheck,
+    Scenario,
     Status,
     empty_default_backend,
     new_build_record,
     now_iso,
 )
-from runner.statuses import DEFAULT_EXPECTATION, expectation_verdict
+from runner.statuses import DEFAULT_EXPECTATION, conflict_text, expectation_verdict
 
 if TYPE_CHECKING:
     from runner.matrix import Cell
@@ -67,12 +69,40 @@ def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
     return judge(record)
 
 
+# What the probe reports that has a place of its own in the record (and so is not repeated under "probe").
+PROBE_FIELDS = ("installed", "default_backend", "scenarios", "tf_keras", "pip_check", "shared_packages")
+
+
 def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:
     """What the probe container reported, in the record's shape."""
-    record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
+    record["probe"] = {k: v for k, v in probe.items() if k not in PROBE_FIELDS}
     record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
     reported = probe.get("default_backend")
     default: Dict[str, Any] = reported if isinstance(reported, dict) else {}
     for key in DEFAULT_BACKEND_KEYS:
         default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
     record["default_backend"] = cast(DefaultBackend, default)
+    record_install_checks(record, probe)
+
+
+def record_install_checks(record: CellRecord, probe: Mapping[str, Any]) -> None:
+    """The scenarios, tf.keras, pip check and shared packages, where the probe reported them (older probes
+    did not: then the keys stay absent), and the conflict they name."""
+    scenarios = probe.get("scenarios")
+    if isinstance(scenarios, list):
+        record["scenarios"] = [cast(Scenario, s) for s in scenarios if isinstance(s, dict)]
+    if "tf_keras" in probe:
+        tf_keras = probe.get("tf_keras")
+        record["tf_keras"] = tf_keras if isinstance(tf_keras, dict) else None
+    check = probe.get("pip_check")
+    if isinstance(check, dict):
+        problems = check.get("problems")
+        code = check.get("exit_code")
+        record["pip_check"] = PipCheck(
+            exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            problems=[str(p) for p in problems] if isinstance(problems, list) else [])
+    shared = probe.get("shared_packages")
+    if isinstance(shared, dict):
+        record["shared_packages"] = {str(k): [str(d) for d in v] for k, v in shared.items() if isinstance(v, list)}
+    if "pip_check" in record or "shared_packages" in record:
+        record["conflict"] = conflict_text(record.get("pip_check"), record.get("shared_packages") or {})

@@ -1,6 +1,6 @@
-"""How a cell's status and its one-line reason follow from what was measured: the default-backend probe
-and each backend's training; and how that outcome compares with what the matrix expected (the verdict).
-Pure functions of records; the run loop only applies them."""
+"""How a cell's status and its one-line reason follow from what was measured: the default-backend probe,
+each backend's training, and what the installed set says about itself (a conflict); and how that outcome
+compares with what the matrix expected (the verdict). Pure functions of records; the run loop only applies them."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from runner.records import (
     ErrorInfo,
     Expectation,
     ExpectationVerdict,
+    PipCheck,
     Status,
     TrainingRecord,
     TrainingStatus,
@@ -32,9 +33,29 @@ def error_reason(error: Optional[ErrorInfo]) -> Optional[str]:
     return ("%s: %s" % (error.get("type"), first))[:REASON_LIMIT]
 
 
-def cell_status(trainings: Mapping[str, TrainingRecord],
-                default_backend: DefaultBackend) -> Tuple[Status, Optional[str]]:
-    """Status and one-line reason from what was measured."""
+def conflict_text(pip_check: Optional[PipCheck], shared_packages: Mapping[str, List[str]]) -> Optional[str]:
+    """'keras 2.4.3 and keras-nightly 2.5.0 both install keras/; pip check: tensorflow 2.5.3 requires
+    numpy~=1.19.2, but you have numpy 1.23.5', or None when the installed set is consistent."""
+    parts = ["%s both install %s/" % (" and ".join(owners), package)
+             for package, owners in sorted(shared_packages.items()) if len(owners) > 1]
+    problems = [line.strip().rstrip(".") for line in (pip_check["problems"] if pip_check else []) if line.strip()]
+    if problems:
+        parts.append("pip check: " + "; ".join(problems))
+    return "; ".join(parts) if parts else None
+
+
+def cell_status(trainings: Mapping[str, TrainingRecord], default_backend: DefaultBackend,
+                conflict: Optional[str] = None) -> Tuple[Status, Optional[str]]:
+    """Status and one-line reason from what was measured. A cell that failed on a broken installed set
+    (a conflict) gives the conflict as its reason, not what Keras raised on top of it."""
+    status, reason = _measured_status(trainings, default_backend)
+    if conflict and status in (Status.IMPORT_FAILED, Status.TRAIN_FAILED):
+        return status, ("conflict: " + conflict)[:REASON_LIMIT]
+    return status, reason
+
+
+def _measured_status(trainings: Mapping[str, TrainingRecord],
+                     default_backend: DefaultBackend) -> Tuple[Status, Optional[str]]:
     if not trainings:
         if default_backend.get("error"):
             return Status.IMPORT_FAILED, error_reason(default_backend.get("error"))
