@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from runner import stats
 from runner.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
 from runner.report import timing
+from runner.report.conflicts import conflict_sentence, conflicts
 from runner.report.fields import (
     Cell,
     Doc,
@@ -116,8 +117,8 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     items = []
     for cell in cells:
         backend, error = default_of(cell)
-        if error is None or backend is not None:
-            continue
+        if error is None or backend is not None or cell.get("conflict"):
+            continue  # a broken installed set is its own finding (_conflicts), not Keras choosing
         trainings = cell.get("trainings") or {}
         trained = sorted((n for n, t in trainings.items() if t.get("status") == TrainingStatus.OK),
                          key=backend_sort_key)
@@ -142,6 +143,15 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
         return []
     return [_finding("default-backend-errors", "Keras raised instead of choosing a default backend in %s"
                      % count(len(items), "cell"), items, level="warning")]
+
+
+def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
+    """Installed sets that are broken whatever Keras says: pip check problems, one package written twice."""
+    items = [(conflict_sentence(item), [item["cell_id"]]) for item in conflicts({"cells": list(cells)})]
+    if not items:
+        return []
+    return [_finding("installed-set-conflicts", "The installed set is broken (pip check, or two distributions "
+                     "writing one package) in %s" % count(len(items), "cell"), items, level="warning")]
 
 
 def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
@@ -300,7 +310,7 @@ def compute_findings(doc: Doc) -> List[Finding]:
     """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
     cells: List[Cell] = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
     findings: List[Finding] = []
-    for compute in (_default_backend, _default_errors, _fallbacks, _gpu, _failures, _backend_speed,
+    for compute in (_default_backend, _conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed,
                     _unstable_timings, _expectations):
         findings.extend(compute(cells))
     return findings

@@ -30,6 +30,7 @@ from runner.report.fields import (
     yes_no,
 )
 from runner.report.findings import Finding, compute_findings
+from runner.report.precedence import precedence_rows
 from runner.text import one_line
 
 TEMPLATE = "report.html.j2"
@@ -152,6 +153,8 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         "backends": [(n, backend_colour(n, backends)) for n in backends],
         "cells": views,
         "findings": finding_views,
+        "precedence": [{"line": r["line"], "aspect": r["aspect"], "observed": r["observed"],
+                        "cells": [c for c in r["cells"] if c in known]} for r in precedence_rows(doc)],
         "pivots": [("exact", "exact versions", exact), ("libset", "library sets", libsets)],
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],

@@ -197,3 +197,17 @@ def test_findings_of_an_empty_or_minimal_run():
     minimal = {"cells": [{"cell_id": "c1", "status": "ok", "versions": {}, "python": "3.11", "device": "cpu",
                           "trainings": {}, "default_backend": {}, "build": {}}]}
     assert compute_findings(copy.deepcopy(minimal)) == []
+
+
+def test_a_broken_installed_set_is_a_conflict_not_keras_choosing(doc):
+    # keras 2.4.3 + TF 2.5: keras-nightly writes the same keras/ package, and pip check objects to numpy.
+    broken = cell(doc, "keras2.3.1-py27-cpu")
+    broken["shared_packages"] = {"keras": ["Keras 2.4.3", "keras-nightly 2.5.0.dev2021032900"]}
+    broken["pip_check"] = {"exit_code": 1, "problems": ["tensorflow 2.5.3 has requirement numpy~=1.19.2, "
+                                                        "but you have numpy 1.23.5."]}
+    broken["conflict"] = "both install keras/"
+    found = by_id(compute_findings(doc))
+    conflict = found["installed-set-conflicts"]
+    assert conflict["cells"] == ["keras2.3.1-py27-cpu"]
+    assert "keras-nightly 2.5.0.dev2021032900" in conflict["text"] and "numpy~=1.19.2" in conflict["text"]
+    assert "keras2.3.1-py27-cpu" not in found["default-backend-errors"]["cells"]

@@ -144,3 +144,19 @@ def test_one_installed_backend_gives_no_order_only_what_was_asked():
             scenario.update(backend=None, error={"type": "ValueError", "message": "Unknown backend: theano"})
     assert precedence(scenarios_of(cell)) == ("KERAS_BACKEND=tensorflow with keras.json naming theano (not "
                                               "installed): tensorflow; built-in default (tensorflow)")
+
+
+def test_the_html_and_markdown_reports_show_the_precedence_table_with_its_cells(doc):
+    from runner.report import render_html, summary_markdown
+
+    full = {"schema_version": 1, "kind": "keras-matrix-results", "run_id": "scenarios", "provenance": {},
+            "cells": doc["cells"]}
+    page = render_html(full)
+    assert '<section class="card" id="precedence">' in page
+    section = page.split('id="precedence"', 1)[1].split("</section>", 1)[0]
+    for row in precedence_rows(full):
+        for cell_id in row["cells"]:
+            assert 'href="#cell-%s"' % cell_id in section  # every row links to the cells behind it
+    markdown = summary_markdown(full)
+    assert "### How Keras picks its backend" in markdown
+    assert markdown.count("\n| 3.x") + markdown.count("\n| 2.0-2.3") >= len(precedence_rows(full))
