@@ -270,7 +270,8 @@ def validate_schema(doc: Any, path: object) -> None:
         message = "invalid value %r (%s)" % (error.instance, error.schema.get("description", "see the schema")) \
             if not isinstance(error.instance, (dict, list)) else "invalid value: %s" % error.message
         if "description" not in error.schema and parts and parts[-1] in AXES:
-            message = "invalid value %r: expected a version string, null, or a list of them" % (error.instance,)
+            message = "invalid value %r: expected a version string, null, a list of them, or {releases: RANGE}" \
+                % (error.instance,)
     else:
         message = error.message
     raise MatrixError(message, path, _line_at(doc, parts), _key_name(parts))
@@ -634,7 +635,8 @@ def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = N
     keras = spec if axis == "keras" else cell.keras
     backends = tuple((a, spec if a == axis else s) for a, s in cell.backends)
     packages = dict(cell.era.packages)
-    requirements = tuple((a, packages[a] + (spec if a == axis else s)) for a, s in cell.requirements)
+    layers = backends + ((("keras", keras),) if keras else ())  # layer order, as _make_cell
+    requirements = tuple((a, packages[a] + s) for a, s in layers)
     changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device), keras=keras,
                       backends=backends, requirements=requirements, measure=measure or cell.measure)
     check_template_inputs(changed, None, None)

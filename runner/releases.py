@@ -89,7 +89,7 @@ def fetch_index(name: str, timeout: float) -> Dict[str, Any]:
 
     context = ssl.create_default_context(cafile=find_ca_bundle())
     request = urllib.request.Request(INDEX_URL % name, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310 (https only)
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         body = response.read(MAX_INDEX_BYTES + 1)
     if len(body) > MAX_INDEX_BYTES:
         raise ValueError("the index answered more than %d bytes" % MAX_INDEX_BYTES)
@@ -166,9 +166,10 @@ class Resolver:
         versions, source, date, problem = self.releases(axis)
         chosen = in_range(spec, versions)
         if not chosen:
-            raise RangeError("no %s release in the range %r (%d releases known from the %s of %s%s)"
-                             % (axis, text, len(versions), source, date,
-                                ", %s to %s" % (versions[0], versions[-1]) if versions else ""))
+            final = [v for v in versions if not v.is_prerelease]
+            raise RangeError("no %s release in the range %r (%d final releases known from the %s of %s%s)"
+                             % (axis, text, len(final), source, date,
+                                ", %s to %s" % (final[0], final[-1]) if final else ""))
         expansion = Expansion(axis=axis, range=str(text), source=source, date=date,
                               versions=tuple(str(v) for v in chosen), where=where, index_error=problem)
         self.expansions.append(expansion)
