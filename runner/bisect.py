@@ -169,10 +169,10 @@ def run_bisect(matrix: Matrix, template: Cell, axis: str, expansion: Expansion, 
     atomic_write_text(directory / "results.json", results_json(merged))
     atomic_write_text(directory / "bisect.json", results_json(summary))
     _print_answer(found, axis, on, out)
-    built = sum(1 for s in found.steps if (s.record.get("build") or {}).get("status") == "built")
+    cached = [s for s in found.steps if s.record.get("cached")]  # their build record is the earlier run's
+    built = [s for s in found.steps if s not in cached and (s.record.get("build") or {}).get("status") == "built"]
     out("%d cells measured (%d built now, %d from the result cache; at most ceil(log2(%d))+2 = %d); results: %s"
-        % (len(found.steps), built, sum(1 for s in found.steps if s.record.get("cached")), len(releases),
-           found.limit, directory / "results.json"))
+        % (len(found.steps), len(built), len(cached), len(releases), found.limit, directory / "results.json"))
     return found
 
 

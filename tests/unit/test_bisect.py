@@ -141,6 +141,8 @@ def test_bisect_runs_record_every_cell_and_print_the_answer_with_its_evidence(tm
     again = run_bisect(matrix, template, "keras", expansion, "default_backend", engine, data,
                        RunOptions(**{**options.__dict__, "run_id": "b2"}), "probe", out=lines.append)
     assert again.first.release == "1.1.0" and len(engine.builds) == len(found.steps)
+    count = len(found.steps)
+    assert lines[-1].startswith("%d cells measured (0 built now, %d from the result cache; " % (count, count))
 
 
 def test_the_command_refuses_an_ambiguous_template_or_a_bound_that_is_no_release(tmp_path, capsys):
