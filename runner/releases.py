@@ -10,11 +10,11 @@ release. Each expansion says where its releases came from and when, and is recor
 
 from __future__ import annotations
 
+import http.client
 import json
 import ssl
 import sys
 import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +151,7 @@ class Resolver:
             try:
                 found = index_releases(self.fetch(DISTRIBUTIONS.get(axis, axis), self.timeout))
                 return found, "index", time.strftime("%Y-%m-%d", time.gmtime()), None
-            except (OSError, ValueError, urllib.error.URLError) as exc:  # unreachable, refused, not JSON
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # unreachable, refused, cut, not JSON
                 problem = "%s: %s" % (type(exc).__name__, str(exc)[:200])
         try:
             versions, date = read_list(axis, self.lists_dir)

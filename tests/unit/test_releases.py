@@ -182,3 +182,20 @@ def test_a_probe_cell_trains_nothing_and_its_status_comes_from_the_probe(tmp_pat
     validate_results(on_disk)
     [expansion] = on_disk["matrix"]["expansions"]
     assert expansion["versions"] == ["1.0.8", "1.1.0"] and expansion["source"] == "list"
+
+
+def test_plan_offline_expands_a_range_from_the_kept_list(tmp_path, capsys):
+    from runner.cli import main
+
+    path = matrix_file(tmp_path, '{releases: ">=1.1,<1.2"}')
+    assert main(["plan", str(path), "--offline", "--format", "ids"]) == 0
+    assert capsys.readouterr().out.split() == ["keras1.1.0-theano1.0.5-py27-cpu", "keras1.1.1-theano1.0.5-py27-cpu",
+                                               "keras1.1.2-theano1.0.5-py27-cpu"]
+
+
+def test_a_cut_connection_also_falls_back_to_the_list(tmp_path):
+    import http.client
+
+    index = Index(error=http.client.IncompleteRead(b"{"))
+    matrix = load_matrix(matrix_file(tmp_path, '{releases: ">=1.1,<1.2"}'), resolver=Resolver(fetch=index))
+    assert len(matrix.cells) == 3 and matrix.expansions[0]["source"] == "list"
