@@ -118,7 +118,8 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
         progress.event(index, cell.id, "default backend",
                        str(default.get("backend") or (default.get("error") or {}).get("type")))
 
-        for backend in cell.backend_names:
+        # measure: probe trains nothing; the probe alone gives the status (statuses.cell_status, no trainings)
+        for backend in cell.backend_names if cell.measure != "probe" else ():
             progress.event(index, cell.id, "train " + backend)
             with ctx.gate.training():
                 ctx.stop.check()
@@ -138,7 +139,8 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
     record["measure_seconds"] = round(container_seconds, 2)
     record["device_used"] = device_used(record["trainings"])
     status, reason = cell_status(record["trainings"], record["default_backend"], record.get("conflict"))
-    if time.monotonic() >= deadline and len(record["trainings"]) < len(cell.backend_names):
+    trainings_wanted = len(cell.backend_names) if cell.measure != "probe" else 0
+    if time.monotonic() >= deadline and len(record["trainings"]) < trainings_wanted:
         status, reason = Status.TIMEOUT, "the cell ran past its %d-minute limit" % cell.timeout_minutes
     return done(status, reason)
 

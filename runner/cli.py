@@ -45,12 +45,14 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", metavar="NAME", help="a named selection from the matrix's profiles (e.g. quick)")
     group.add_argument("--shard", metavar="I/N", help="only shard I of N (deterministic, balanced by expected cost; "
                                                       "applied after the other selections)")
+    parser.add_argument("--offline", action="store_true", help="expand release ranges ({releases: RANGE}) from "
+                        "the versions lists kept in the runner, without asking the package index")
 
 
 def _load(args: argparse.Namespace) -> Tuple[Any, List[Any]]:
     from runner.matrix import load_matrix, select
 
-    matrix = load_matrix(_matrix_path(args))
+    matrix = load_matrix(_matrix_path(args), offline=args.offline)
     cells = select(matrix, args.cell, args.filter, args.profile)
     if args.shard:
         from runner.shard import select_shard
@@ -337,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
                                            "eval \"$(keras-matrix completion bash)\" (or zsh)")
     completion.add_argument("shell", choices=["bash", "zsh"])
     completion.set_defaults(func=cmd_completion)
+
+    from runner import bisect  # its imports of the run machinery are deferred to the command itself
+    bisect_parser = add_command("bisect", "find the first release of an axis whose default backend, status or "
+                                          "any recorded field differs from the lower bound's")
+    _add_matrix(bisect_parser)
+    bisect.add_arguments(bisect_parser)
+    _add_selection(bisect_parser)
+    bisect_parser.set_defaults(func=bisect.command)
     return parser
 
 

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 from runner import paths
 from runner.errors import MatrixError, UsageError
 from runner.fileio import FileProblem, read_capped
+from runner.releases import RangeError, Resolver
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
 
@@ -36,6 +37,7 @@ SCHEMA_FILE = paths.resources_dir() / "matrix.schema.json"
 BACKEND_AXES = ("tensorflow", "theano", "cntk", "jax", "torch")
 AXES = ("keras",) + BACKEND_AXES
 DEVICES = ("cpu", "gpu")
+MEASURES = ("full", "smoke", "probe")  # probe: no training; smoke: a few batches; full: the MNIST training
 _SHORT = {"keras": "keras", "tensorflow": "tf", "theano": "theano", "cntk": "cntk", "jax": "jax", "torch": "torch"}
 _OPS = {"===": "eq", "==": "", "!=": "ne", "~=": "compat", ">=": "ge", "<=": "le", ">": "gt", "<": "lt"}
 
@@ -114,6 +116,7 @@ class Cell:
     name: str = ""
     description: str = ""
     expect: Optional[CellExpectation] = None  # None: expected ok
+    measure: str = "full"  # one of MEASURES
 
     @property
     def python(self) -> str:
@@ -143,6 +146,7 @@ class Matrix:
     cells: List[Cell]
     profiles: Dict[str, List[str]] = field(default_factory=dict)
     groups: List[str] = field(default_factory=list)
+    expansions: List[Dict[str, Any]] = field(default_factory=list)  # release ranges and what they became
 
 
 # --------------------------------------------------------------------------------------------------
@@ -266,7 +270,8 @@ def validate_schema(doc: Any, path: object) -> None:
         message = "invalid value %r (%s)" % (error.instance, error.schema.get("description", "see the schema")) \
             if not isinstance(error.instance, (dict, list)) else "invalid value: %s" % error.message
         if "description" not in error.schema and parts and parts[-1] in AXES:
-            message = "invalid value %r: expected a version string, null, or a list of them" % (error.instance,)
+            message = "invalid value %r: expected a version string, null, a list of them, or {releases: RANGE}" \
+                % (error.instance,)
     else:
         message = error.message
     raise MatrixError(message, path, _line_at(doc, parts), _key_name(parts))
@@ -385,7 +390,8 @@ def _normalize_combo(combo: Any, path: object, line: Optional[int], key: str) ->
 MAX_CELLS = 100000
 
 
-def expand_group(group: Any, path: object, budget: int = MAX_CELLS) -> List[Tuple[Dict[str, Any], Optional[int]]]:
+def expand_group(group: Any, path: object, budget: int = MAX_CELLS,
+                 resolver: Optional[Resolver] = None) -> List[Tuple[Dict[str, Any], Optional[int]]]:
     """GitHub Actions semantics: product of the axes, minus exclude, plus include."""
     matrix = group["matrix"]
     key = "groups[%s].matrix" % group["name"]
@@ -393,6 +399,7 @@ def expand_group(group: Any, path: object, budget: int = MAX_CELLS) -> List[Tupl
     for axis, values in matrix.items():
         if axis in ("include", "exclude"):
             continue
+        values = _expand_releases(axis, values, resolver, path, matrix.line_of(axis), key, group["name"])
         values_list = values if isinstance(values, LineList) else LineList([values])
         normalized = []
         for index, value in enumerate(_as_list(values)):
@@ -478,6 +485,7 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
         backends=tuple(backends),
         requirements=tuple(requirements),
         epochs=combo.get("epochs", defaults["epochs"]),
+        measure=combo.get("measure", defaults["measure"]),
         timeout_minutes=combo.get("timeout_minutes", defaults["timeout_minutes"]),
         limits=limits,
     )
@@ -537,9 +545,12 @@ def _read(path: Union[str, Path]) -> Any:
     return doc
 
 
-def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -> Matrix:
-    """Read, validate and expand a matrix file. Raises MatrixError with file:line: key: reason."""
+def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, offline: bool = False,
+                resolver: Optional[Resolver] = None) -> Matrix:
+    """Read, validate and expand a matrix file. Raises MatrixError with file:line: key: reason.
+    Release ranges are expanded from the package index, or (offline, or unreachable) the kept lists."""
     path = Path(path)
+    resolver = resolver or Resolver(offline=offline)
     builtin = _read(eras_file) if eras_file else LineDict()
     doc = _read(path)
     bases = _parse_bases(builtin.get("bases"), eras_file)
@@ -552,6 +563,7 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
     defaults = {
         "epochs": raw_defaults.get("epochs", 3),
         "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
+        "measure": raw_defaults.get("measure", "full"),
         "limits": Limits(*parse_limits(raw_limits, path, Limits())),
     }
 
@@ -572,7 +584,7 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
         if name in group_names:
             raise MatrixError("duplicate group name %r" % name, path, groups.line_of(index), "groups[%d].name" % index)
         group_names.append(name)
-        for combo, line in expand_group(group, path, MAX_CELLS - len(cells)):
+        for combo, line in expand_group(group, path, MAX_CELLS - len(cells), resolver):
             cell = _make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults)
             add(with_expectation(cell, combo.get("expect", group.get("expect")), path, line), "group %s" % name, line)
     named = doc.get("cells") or LineList()
@@ -595,7 +607,40 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
                 raise MatrixError("pattern %r matches no cell or group" % pattern, path,
                                   patterns.line_of(index), "profiles.%s" % name)
         profiles[name] = list(patterns)
-    return Matrix(path=path, cells=cells, profiles=profiles, groups=group_names)
+    return Matrix(path=path, cells=cells, profiles=profiles, groups=group_names,
+                  expansions=[e.to_dict() for e in resolver.expansions])
+
+
+# --------------------------------------------------------------------------------------------------
+# Release ranges and substitutions (runner/releases.py lists the releases)
+
+
+def _expand_releases(axis: str, values: Any, resolver: Optional[Resolver], path: object, line: Optional[int],
+                     key: str, group: str) -> Any:
+    """An axis written {releases: RANGE} -> the list of releases in it; any other value unchanged."""
+    if axis not in AXES or not isinstance(values, dict):
+        return values
+    try:
+        expansion = (resolver or Resolver()).expand(axis, values.get("releases"), where="group %s" % group)
+    except RangeError as exc:
+        raise MatrixError(str(exc), path, line, "%s.%s.releases" % (key, axis)) from None
+    return list(expansion.versions)
+
+
+def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = None) -> Cell:
+    """The cell with one axis pinned to another release (bisect): id, requirements and Dockerfile are what
+    the matrix would give a cell written with that release."""
+    spec = normalize_version(version, None, None, axis)
+    assert spec is not None
+    keras = spec if axis == "keras" else cell.keras
+    backends = tuple((a, spec if a == axis else s) for a, s in cell.backends)
+    packages = dict(cell.era.packages)
+    layers = backends + ((("keras", keras),) if keras else ())  # layer order, as _make_cell
+    requirements = tuple((a, packages[a] + s) for a, s in layers)
+    changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device), keras=keras,
+                      backends=backends, requirements=requirements, measure=measure or cell.measure)
+    check_template_inputs(changed, None, None)
+    return changed
 
 
 # --------------------------------------------------------------------------------------------------

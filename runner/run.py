@@ -169,7 +169,7 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
     settings = {"ca_bundle_mounted": bool(ca_bundle), "allow_pull": options.allow_pull, "jobs": jobs,
                 "lanes": lanes, "rerun": options.rerun, "prune": options.prune}
     doc = run_document(run_id, matrix.path, len(matrix.cells), [c.id for c in cells], settings, facts, gpu_runtime,
-                       data.source, data.sha256, engine.disk_usage())
+                       data.source, data.sha256, engine.disk_usage(), expansions=matrix.expansions)
     kept = _resumable(run_dir) if options.resume else []
     if kept:
         by_id = {cell.id: cell for cell in cells}
