@@ -37,7 +37,7 @@ def new_cell_record(cell: Cell, base_image: Optional[Dict[str, Any]] = None) -> 
         status=Status.ERROR.value, reason=None, cached=False, started_at=now_iso(), finished_at=None,
         seconds=None, build=new_build_record(), probe=None, installed={},
         default_backend=empty_default_backend(), trainings={},
-        expectation=expectation_of(cell), expectation_verdict=None,
+        expectation=expectation_of(cell), expectation_verdict=None, measure=cell.measure,
     )
 
 

@@ -270,6 +270,7 @@ class CellRecord(TypedDict, total=False):
     measure_seconds: Optional[float]
     expectation: Optional[Expectation]
     expectation_verdict: Optional[str]  # ExpectationVerdict
+    measure: str  # full | smoke | probe: how much of the cell was measured
     scenarios: List[Scenario]
     tf_keras: Optional[Dict[str, Any]]
     pip_check: Optional[PipCheck]

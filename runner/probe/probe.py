@@ -35,7 +35,12 @@ try:
     import keras
     out["keras_version"] = getattr(keras, "__version__", None)
     from keras import backend as K
-    out["backend"] = K.backend()
+    if hasattr(K, "backend"):
+        out["backend"] = K.backend()
+        out["backend_function"] = "keras.backend.backend"
+    else:  # Keras < 1.0.7 has no backend(): the module-level name it chose at import is the answer
+        out["backend"] = K._BACKEND
+        out["backend_function"] = "keras.backend._BACKEND"
 except BaseException as exc:  # SystemExit and friends are answers too
     out["error"] = describe_exception(exc)
 emit(out)

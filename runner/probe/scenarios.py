@@ -61,6 +61,8 @@ def current_backend():
     keras.config.backend() where that is all there is."""
     try:
         from keras import backend as K
+        if not hasattr(K, "backend") and hasattr(K, "_BACKEND"):
+            return K._BACKEND, "keras.backend._BACKEND"  # Keras < 1.0.7 has no backend()
         return K.backend(), "keras.backend.backend"
     except (ImportError, AttributeError):
         config = _lookup("keras.config.backend")
