@@ -214,9 +214,10 @@ def command(args: argparse.Namespace) -> int:
     from runner.cli import _matrix_path  # the matrix argument as every command reads it (default ./matrix.yaml)
     from runner.data import prepare_mnist
     from runner.docker_engine import DockerEngine
-    from runner.matrix import load_matrix, select
+    from runner.matrix import load_matrix
     from runner.releases import RangeError, Resolver
     from runner.run import RunOptions
+    from runner.selection import select
 
     if args.shard:
         raise UsageError("bisect measures one template cell; --shard does not apply (select it with --cell)")

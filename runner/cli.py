@@ -1,4 +1,7 @@
-"""Command line: a thin layer over the pipeline stages. `python -m runner --help`."""
+"""Command line: a thin layer over the pipeline stages. `keras-matrix --help` (or `python -m runner`).
+
+One function per subcommand and the parser; a little over our usual module size because every option
+of every subcommand is declared here, in one place, for --help and shell completion."""
 
 import argparse
 import json
@@ -50,7 +53,8 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Tuple[Any, List[Any]]:
-    from runner.matrix import load_matrix, select
+    from runner.matrix import load_matrix
+    from runner.selection import select
 
     matrix = load_matrix(_matrix_path(args), offline=args.offline)
     cells = select(matrix, args.cell, args.filter, args.profile)

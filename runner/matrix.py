@@ -3,6 +3,11 @@
 The matrix file (``matrix.yaml``) names version axes; the era data (``dockerfiles/eras.yaml``, which a
 matrix may extend or override) says how a stack of each era is installed. Every value that will reach a
 Dockerfile or a shell is validated here, with ``file:line: key: reason`` errors (exit code 2).
+
+Era and base data live in runner/eras.py and choosing cells in runner/selection.py. What stays here is
+longer than our usual module on purpose: the cell model, the axis and include/exclude expansion, the
+expectations and release ranges a cell carries, and loading are one stage, and each error must name the
+file, line and key it came from, which is easiest to keep right in one place.
 """
 
 import fnmatch
@@ -10,19 +15,19 @@ import hashlib
 import itertools
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import jsonschema
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner import paths
-from runner.errors import MatrixError, UsageError
+from runner.eras import Base, Era, parse_bases, parse_eras
+from runner.errors import MatrixError
 from runner.fileio import FileProblem, read_capped
+from runner.records import BACKENDS, SHORT_NAMES
 from runner.releases import RangeError, Resolver
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
@@ -34,32 +39,14 @@ SCHEMA_FILE = paths.resources_dir() / "matrix.schema.json"
 
 # Axes of the matrix: Keras itself, then the backend libraries in the order their layers are built
 # (heaviest and most shared first, Keras last, so cells that share a framework share its layer).
-BACKEND_AXES = ("tensorflow", "theano", "cntk", "jax", "torch")
+BACKEND_AXES = BACKENDS
 AXES = ("keras",) + BACKEND_AXES
 DEVICES = ("cpu", "gpu")
 MEASURES = ("full", "smoke", "probe")  # probe: no training; smoke: a few batches; full: the MNIST training
-_SHORT = {"keras": "keras", "tensorflow": "tf", "theano": "theano", "cntk": "cntk", "jax": "jax", "torch": "torch"}
+_SHORT = SHORT_NAMES
 _OPS = {"===": "eq", "==": "", "!=": "ne", "~=": "compat", ">=": "ge", "<=": "le", ">": "gt", "<": "lt"}
 
-_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}$")
-_ABS_PATH = re.compile(r"^(/[A-Za-z0-9._+-]+)+$")
-_MIRROR = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
-_IMAGE_REF = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
-
-@dataclass(frozen=True)
-class Base:
-    """Where a cell's operating system comes from: a registry image, a debootstrap recipe, or both."""
-
-    name: str
-    image: Optional[str] = None
-    suite: Optional[str] = None
-    mirror: str = DEFAULT_MIRROR
-    variant: str = "minbase"
 
 
 @dataclass(frozen=True)
@@ -67,21 +54,6 @@ class Limits:
     memory: str = "6g"
     cpus: str = "2"
     pids: int = 4096
-
-
-@dataclass(frozen=True)
-class Era:
-    name: str
-    python: str
-    template: str
-    base: str
-    apt: Tuple[str, ...] = ()
-    pip_bootstrap: Optional[str] = None
-    preinstall: Tuple[str, ...] = ()
-    constraints: Tuple[str, ...] = ()
-    packages: Tuple[Tuple[str, str], ...] = ()  # (axis, pip name)
-    symlinks: Tuple[Tuple[str, str, str], ...] = ()  # (when-axis, link, target)
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,20 +149,6 @@ def normalize_version(value: Any, path: object, line: Optional[int], key: Option
     return str(spec)
 
 
-def _requirement(text: Any, path: object, line: Optional[int], key: str, name_only: bool = False) -> str:
-    if not isinstance(text, str) or not text or text != text.strip():
-        raise MatrixError("expected a pip requirement such as 'numpy<1.17', got %r" % (text,), path, line, key)
-    try:
-        req = Requirement(text)
-    except InvalidRequirement:
-        raise MatrixError("%r is not a valid pip requirement (PEP 508)" % text, path, line, key) from None
-    if req.url or req.marker:
-        raise MatrixError("%r: URLs and environment markers are not allowed here" % text, path, line, key)
-    if name_only and str(req.specifier):
-        raise MatrixError("%r: give the package name only; versions come from the matrix" % text, path, line, key)
-    return str(req)
-
-
 def version_slug(spec: str) -> str:
     """'==2.3.1' -> '2.3.1'; '<2.4,>=2.3' -> 'ge2.3-lt2.4' (safe in image tags and file names)."""
     parts = []
@@ -279,97 +237,6 @@ def validate_schema(doc: Any, path: object) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # Bases and eras
-
-
-def _parse_bases(raw: Any, path: object) -> Dict[str, Base]:
-    bases = {}
-    for name, spec in (raw or {}).items():
-        line = raw.line_of(name)
-        image = spec.get("image")
-        if image is not None and not _IMAGE_REF.fullmatch(image):
-            raise MatrixError("%r is not a valid image reference" % image, path, spec.line_of("image"),
-                              "bases.%s.image" % name)
-        boot = spec.get("bootstrap") or {}
-        mirror = boot.get("mirror", DEFAULT_MIRROR)
-        if not _MIRROR.fullmatch(mirror):
-            raise MatrixError("%r is not a plain http(s) mirror URL" % mirror, path, line,
-                              "bases.%s.bootstrap.mirror" % name)
-        if image is None and not boot:
-            raise MatrixError("a base needs an 'image', a 'bootstrap', or both", path, line, "bases.%s" % name)
-        bases[name] = Base(name=name, image=image, suite=boot.get("suite"), mirror=mirror,
-                           variant=boot.get("variant", "minbase"))
-    return bases
-
-
-def _parse_era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    key = "eras.%s" % name
-    fields = dict(inherit or {})
-
-    def line(k: str) -> Optional[int]:
-        return raw.line_of(k) if isinstance(raw, LineDict) else None
-
-    for k in ("python", "template", "base", "description"):
-        if k in raw:
-            fields[k] = raw[k]
-    if "template" in raw and not (TEMPLATE_DIR / ("%s.Dockerfile.j2" % raw["template"])).is_file():
-        known = sorted(p.name[: -len(".Dockerfile.j2")] for p in TEMPLATE_DIR.glob("*.Dockerfile.j2"))
-        raise MatrixError("no template %r; templates are: %s" % (raw["template"], ", ".join(known)),
-                          path, line("template"), key + ".template")
-    if "apt" in raw:
-        for index, pkg in enumerate(raw["apt"]):
-            if not isinstance(pkg, str) or not _APT_NAME.fullmatch(pkg):
-                raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index),
-                                  key + ".apt")
-        fields["apt"] = tuple(raw["apt"])
-    if "pip_bootstrap" in raw:
-        try:
-            fields["pip_bootstrap"] = str(Version(raw["pip_bootstrap"]))
-        except InvalidVersion:
-            raise MatrixError("%r is not a pip version" % raw["pip_bootstrap"], path, line("pip_bootstrap"),
-                              key + ".pip_bootstrap") from None
-    for k in ("preinstall", "constraints"):
-        if k in raw:
-            fields[k] = tuple(_requirement(r, path, raw[k].line_of(i), "%s.%s" % (key, k))
-                              for i, r in enumerate(raw[k]))
-    if "packages" in raw:
-        packages = dict(fields.get("packages", ()))
-        for axis, value in raw["packages"].items():
-            packages[axis] = value  # str or {cpu, gpu}; resolved per device below
-        fields["packages"] = packages
-    if "symlinks" in raw:
-        links = []
-        for index, item in enumerate(raw["symlinks"]):
-            for k in ("link", "target"):
-                if not _ABS_PATH.fullmatch(item[k]) or "/../" in item[k] + "/":
-                    raise MatrixError("%r is not a plain absolute path" % item[k], path, raw["symlinks"].line_of(index),
-                                      "%s.symlinks[%d].%s" % (key, index, k))
-            links.append((item["when"], item["link"], item["target"]))
-        fields["symlinks"] = tuple(links)
-    return fields
-
-
-def _resolve_packages(packages: Any, device: str, path: object, key: str) -> Tuple[Tuple[str, str], ...]:
-    out = []
-    for axis, value in packages.items():
-        name = value if isinstance(value, str) else value.get(device) or value.get("cpu")
-        out.append((axis, _requirement(name, path, getattr(packages, "line", None), "%s.packages.%s" % (key, axis),
-                                       name_only=True)))
-    return tuple(out)
-
-
-def _parse_eras(raw: Any, path: object) -> Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]]:
-    """Era name -> {'cpu': Era, 'gpu': Era}."""
-    eras: Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]] = {}
-    for name, spec in (raw or {}).items():
-        common = _parse_era_fields(name, spec, path)
-        per_device = {"cpu": common}
-        per_device["gpu"] = _parse_era_fields(name, spec.get("gpu") or {}, path, inherit=common)
-        eras[name] = {}
-        for device, fields in per_device.items():
-            fields = dict(fields)
-            fields["packages"] = _resolve_packages(fields.get("packages", {}), device, path, "eras.%s" % name)
-            eras[name][device] = (Era(name=name, **fields), path, spec.line)
-    return eras
 
 
 # --------------------------------------------------------------------------------------------------
@@ -553,10 +420,10 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
     resolver = resolver or Resolver(offline=offline)
     builtin = _read(eras_file) if eras_file else LineDict()
     doc = _read(path)
-    bases = _parse_bases(builtin.get("bases"), eras_file)
-    bases.update(_parse_bases(doc.get("bases"), path))
-    eras = _parse_eras(builtin.get("eras"), eras_file)
-    eras.update(_parse_eras(doc.get("eras"), path))
+    bases = parse_bases(builtin.get("bases"), eras_file)
+    bases.update(parse_bases(doc.get("bases"), path))
+    eras = parse_eras(builtin.get("eras"), eras_file)
+    eras.update(parse_eras(doc.get("eras"), path))
 
     raw_defaults = doc.get("defaults") or {}
     raw_limits = raw_defaults.get("limits") or {}
@@ -603,7 +470,7 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
     raw_profiles = doc.get("profiles") or {}
     for name, patterns in raw_profiles.items():
         for index, pattern in enumerate(patterns):
-            if not _select_one(cells, pattern):
+            if not cells_matching(cells, pattern):
                 raise MatrixError("pattern %r matches no cell or group" % pattern, path,
                                   patterns.line_of(index), "profiles.%s" % name)
         profiles[name] = list(patterns)
@@ -643,51 +510,9 @@ def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = N
     return changed
 
 
-# --------------------------------------------------------------------------------------------------
-# Selection
-
-
-def _select_one(cells: List[Cell], pattern: str) -> List[Cell]:
+def cells_matching(cells: List[Cell], pattern: str) -> List[Cell]:
+    """Cells whose id matches the glob, or whose group or name is the pattern (--cell, profiles)."""
     return [c for c in cells if fnmatch.fnmatchcase(c.id, pattern) or c.group == pattern or c.name == pattern]
-
-
-_FILTER_KEYS = ("id", "group", "era", "device", "python") + AXES
-
-
-def _filter_value(cell: Cell, key: str) -> str:
-    if key in AXES:
-        spec = cell.versions().get(key)
-        return version_slug(spec) if spec else "none"
-    if key == "era":
-        return cell.era.name
-    return str(getattr(cell, key))
-
-
-def select(matrix: Matrix, cells: Sequence[str] = (), filters: Sequence[str] = (),
-           profile: Optional[str] = None) -> List[Cell]:
-    """Cells chosen by --cell globs (any), --filter key=glob (all) and --profile, in matrix order."""
-    chosen = list(matrix.cells)
-    if profile:
-        if profile not in matrix.profiles:
-            known = ", ".join(sorted(matrix.profiles)) or "none defined"
-            raise UsageError("unknown profile %r; profiles in %s: %s" % (profile, matrix.path, known))
-        wanted = {c.id for p in matrix.profiles[profile] for c in _select_one(matrix.cells, p)}
-        chosen = [c for c in chosen if c.id in wanted]
-    if cells:
-        wanted = set()
-        for pattern in cells:
-            found = _select_one(matrix.cells, pattern)
-            if not found:
-                raise UsageError("no cell matches --cell %r; `python -m runner plan %s` lists the ids"
-                                 % (pattern, matrix.path))
-            wanted.update(c.id for c in found)
-        chosen = [c for c in chosen if c.id in wanted]
-    for expr in filters:
-        key, sep, pattern = expr.partition("=")
-        if not sep or key not in _FILTER_KEYS:
-            raise UsageError("--filter takes KEY=GLOB with KEY one of %s; got %r" % (", ".join(_FILTER_KEYS), expr))
-        chosen = [c for c in chosen if fnmatch.fnmatchcase(_filter_value(c, key), pattern)]
-    return chosen
 
 
 def content_hash(*parts: Union[str, bytes]) -> str:

@@ -11,11 +11,12 @@ from runner.bisect import observe, run_bisect, search, template_of
 from runner.cli import main
 from runner.data import MnistData
 from runner.errors import UsageError
-from runner.matrix import load_matrix, select, with_version
+from runner.matrix import load_matrix, with_version
 from runner.releases import Resolver
 from runner.render import render_cell
 from runner.results import load_results
 from runner.run import RunOptions
+from runner.selection import select
 from tests.fakes import FakeEngine
 
 KERAS_1 = ["1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.0.4", "1.0.5", "1.0.6", "1.0.7", "1.0.8", "1.1.0", "1.1.1",
