@@ -7,7 +7,6 @@ bidi characters out (runner.text's rule); Markdown additionally escapes table an
 from __future__ import annotations
 
 import html
-import os
 import re
 import shutil
 import sys
@@ -152,9 +151,9 @@ def _terminal_body(headers: List[str], rows: List[List[str]], backends: int, wid
 
 
 def terminal_width() -> int:
-    """The terminal's columns when stdout is one (or $COLUMNS when set); unlimited into a pipe or CI log,
-    where nothing wraps and a wrapped cell id would only be harder to grep."""
-    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+    """The terminal's columns ($COLUMNS overrides) when stdout is a terminal; unlimited into a pipe or CI
+    log, where nothing wraps and a wrapped cell id would only be harder to grep."""
+    if sys.stdout.isatty():
         return shutil.get_terminal_size().columns
     return 10 ** 6
 

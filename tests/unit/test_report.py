@@ -442,5 +442,8 @@ def test_terminal_table_into_a_pipe_is_not_wrapped_and_a_terminal_width_is_honou
     piped = render_table(doc, "terminal")
     for cell in doc["cells"]:
         assert any(line.startswith(cell["cell_id"]) for line in piped.splitlines())
+    monkeypatch.setenv("COLUMNS", "200")  # a variable alone does not make a pipe a terminal
+    assert render_table(doc, "terminal") == piped
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     monkeypatch.setenv("COLUMNS", "80")
     assert max(len(line) for line in render_table(doc, "terminal").splitlines()) <= 80
