@@ -92,7 +92,8 @@ def main(argv=None):
         result["stage"] = "build"
         major = int(str(result["keras_version"] or "2").split(".")[0])
         if major >= 3:
-            model = Sequential([keras.Input(shape=(784,)), Dense(128, activation="relu"), Dense(10, activation="softmax")])
+            model = Sequential([keras.Input(shape=(784,)), Dense(128, activation="relu"),
+                                Dense(10, activation="softmax")])
         else:
             model = Sequential()
             model.add(Dense(128, input_dim=784, activation="relu"))
