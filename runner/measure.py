@@ -96,7 +96,8 @@ def train_process(cell: Cell, engine: Engine, image: str, backend: str, data_dir
                   cpuset: Optional[str] = None, gpu: bool = False, process: int = 1,
                   protocol: TimingProtocol = DEFAULT_PROTOCOL) -> TrainingRecord:
     """One training process with KERAS_BACKEND=backend: its record, samples tagged with the process number."""
-    command = ["matrix-python", IN_CONTAINER_PROBE + "/train.py", IN_CONTAINER_DATA + "/mnist.npz", str(cell.epochs)]
+    command = ["matrix-python", IN_CONTAINER_PROBE + "/train.py", IN_CONTAINER_DATA + "/mnist.npz",
+               str(epochs_per_process(cell, protocol))]
     if protocol.max_batches:
         command += ["--max-batches", str(protocol.max_batches)]
     started_at = now_iso()
@@ -176,9 +177,14 @@ def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir
                    protocol)
 
 
+def epochs_per_process(cell: Cell, protocol: TimingProtocol) -> int:
+    """The cell's epochs, but at least the protocol's warm-up and steady epochs."""
+    return max(cell.epochs, protocol.warmup_epochs + protocol.min_steady_epochs)
+
+
 def warmup_epochs(cell: Cell, protocol: TimingProtocol) -> int:
-    """The protocol's warm-up, but never every epoch: a 1-epoch cell still reports a figure."""
-    return min(protocol.warmup_epochs, max(0, cell.epochs - 1))
+    """The protocol's warm-up, but never every epoch: a process still reports a figure."""
+    return min(protocol.warmup_epochs, max(0, epochs_per_process(cell, protocol) - 1))
 
 
 RunOne = Callable[[str, int], TrainingRecord]  # (backend, process number) -> that process's record

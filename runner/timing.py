@@ -29,10 +29,11 @@ class TimingProtocol:
     """How many processes and epochs a training gets, and when its figure may be quoted."""
 
     warmup_epochs: int = 1          # per process: recorded (warmup: true), never in the headline
+    min_steady_epochs: int = 3      # per process at least: a cell's `epochs` counts warm-up and steady ones
     min_processes: int = 2          # rounds every backend gets: a new process is the main source of spread
     max_processes: int = 4          # ... and at most, while the interval stays wide
     max_rel_width: float = 0.03     # stable when the 95% interval is within +-3% of the median
-    remeasure_share: float = 0.25   # extra rounds stop once they cost this share of the first rounds' time
+    remeasure_share: float = 0.15   # extra processes may cost this share of the first rounds' container time
     foreign_share: float = 0.05     # others' CPU on our cores above 5% of wall: contended
     steal_share: float = 0.02       # host steal above 2% of wall: contended
     throttled_seconds: float = 0.01  # any CFS throttling beyond rounding: contended
@@ -47,7 +48,7 @@ class TimingProtocol:
 
 DEFAULT_PROTOCOL = TimingProtocol()
 # A smoke measure (sweeps): one short process per backend, to see that it trains and roughly how fast.
-SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, max_batches=20)
+SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, min_steady_epochs=2, max_batches=20)
 
 
 def measure_mode(cell: Cell) -> str:

@@ -125,7 +125,8 @@ def test_a_wide_training_is_measured_again_until_stable_and_only_it(tmp_path):
 def test_the_budget_ends_re_measuring_and_a_still_wide_training_is_unstable(tmp_path):
     noisy = [5.0, 1.0, 1.3, 0.8, 1.2, 0.9]
     engine = _Scripted({"tensorflow": [noisy] * 4, "jax": [noisy] * 4}, seconds=10.0)
-    trainings = _measure(tmp_path, engine, ["tensorflow", "jax"])  # share 0.25 of 40 s: one more process
+    protocol = type(DEFAULT_PROTOCOL)(remeasure_share=0.25)  # a quarter of 40 s: room for one more process
+    trainings = _measure(tmp_path, engine, ["tensorflow", "jax"], protocol)
     assert engine.log == ["tensorflow", "jax", "tensorflow", "jax", "tensorflow"]
     timing = trainings["jax"]["timing"]
     assert timing["verdict"] == "unstable" and "after 2 process(es)" in timing["causes"][0]
@@ -150,13 +151,21 @@ def test_smoke_measure_trains_once_on_a_few_batches(tmp_path):
     engine = _Scripted({"tensorflow": [[2.0, 0.1, 0.1]]})
     _measure(tmp_path, engine, ["tensorflow"], SMOKE_PROTOCOL, epochs=3)
     command = engine.specs[0].command
-    assert engine.log == ["tensorflow"] and command[-2:] == ["--max-batches", "20"]
+    assert engine.log == ["tensorflow"] and command[-3:] == ["3", "--max-batches", "20"]
 
 
-def test_a_one_epoch_cell_still_reports_a_figure(tmp_path):
+def test_a_process_runs_at_least_warm_up_plus_the_steady_epochs_or_the_cells_own_count(tmp_path):
+    for cell_epochs, expected in ((3, "4"), (8, "8")):
+        engine = _Scripted({"tensorflow": [STEADY, STEADY]})
+        _measure(tmp_path, engine, ["tensorflow"], epochs=cell_epochs)
+        assert engine.specs[0].command[-1] == expected
+
+
+def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):
     engine = _Scripted({"tensorflow": [[2.0], [2.1]]})
     training = _measure(tmp_path, engine, ["tensorflow"], epochs=1)["tensorflow"]
-    assert training["steady_epoch_seconds"] == 2.05 and not any(s["warmup"] for s in training["samples"])
+    assert training["steady_epoch_seconds"] is None and training["timing"] is None
+    assert all(s["warmup"] for s in training["samples"])
 
 
 def test_an_old_train_script_without_samples_still_gives_samples_from_its_epochs(tmp_path):
