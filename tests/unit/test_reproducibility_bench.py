@@ -24,7 +24,7 @@ def _doc(tf_walls, jax_walls, verdict="stable"):
         samples = [{"process": 1, "epoch": i + 2, "warmup": False, "wall": w} for i, w in enumerate(walls)]
         return {"status": "ok", "samples": samples,
                 "timing": {"seconds": sorted(walls)[len(walls) // 2], "verdict": verdict, "causes": []}}
-    return {"cells": [{"id": "k3", "cpuset": "0-1",
+    return {"cells": [{"cell_id": "k3", "cpuset": "0-1",
                        "trainings": {"jax": training(jax_walls), "tensorflow": training(tf_walls)}}]}
 
 
