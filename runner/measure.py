@@ -71,14 +71,25 @@ def _env(cell: Cell, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def _core_count(cpuset: str) -> int:
+    """'0-2,5' -> 4."""
+    count = 0
+    for part in cpuset.split(","):
+        low, _, high = part.partition("-")
+        count += int(high or low) - int(low) + 1
+    return count
+
+
 def _spec(cell: Cell, image: str, command: List[str], timeout: float, data_dir: Optional[Path] = None,
           extra_env: Optional[Dict[str, str]] = None, cpuset: Optional[str] = None, gpu: bool = False,
           protocol: TimingProtocol = DEFAULT_PROTOCOL) -> RunSpec:
     mounts = [Mount(str(PROBE_DIR), IN_CONTAINER_PROBE, read_only=True)]
     if data_dir:
         mounts.append(Mount(str(data_dir), IN_CONTAINER_DATA, read_only=True))
-    # Pinned to whole cores, a CFS quota of the same size can only add throttling (bench/timing_study.py).
-    cpus: Optional[str] = cell.limits.cpus if cpuset is None or protocol.quota_when_pinned else None
+    # Pinned to exactly as many cores as its limit, a CFS quota of the same size can only add throttling
+    # (bench/timing_study.py); a fractional limit (1.5 CPUs on 2 pinned cores) keeps its quota.
+    pinned_exactly = cpuset is not None and _core_count(cpuset) == float(cell.limits.cpus)
+    cpus: Optional[str] = None if pinned_exactly and not protocol.quota_when_pinned else cell.limits.cpus
     return RunSpec(image=image, command=command, env=_env(cell, extra_env), mounts=mounts,
                    memory=cell.limits.memory, cpus=cpus, pids=cell.limits.pids,
                    cpuset=cpuset, gpu=gpu, timeout=timeout)

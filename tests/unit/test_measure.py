@@ -174,3 +174,13 @@ def test_an_old_train_script_without_samples_still_gives_samples_from_its_epochs
     record = combine([one])
     assert [s["wall"] for s in record["samples"]] == [3.0, 1.0, 1.1, 1.2]
     assert record["samples"][0]["warmup"] and record["timing"]["cpu_per_wall"] is None
+
+
+def test_the_cfs_quota_is_dropped_only_where_the_cpuset_already_gives_exactly_the_limit(tmp_path):
+    cell = _cell(tmp_path)  # cpus: 2
+    fractional = type(cell)(**{**cell.__dict__, "limits": type(cell.limits)(cpus="1.5")})
+    cases = ((cell, "0-1", None), (cell, "2,3", None), (cell, None, "2"), (fractional, "0-1", "1.5"))
+    for which, cpuset, quota in cases:
+        engine = _Scripted({"tensorflow": [STEADY]})
+        train_process(which, engine, "img", "tensorflow", tmp_path, 60, cpuset)
+        assert engine.specs[0].cpus == quota and engine.specs[0].cpuset == cpuset
