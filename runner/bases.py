@@ -18,7 +18,7 @@ from runner.render import bootstrap_tag
 
 if TYPE_CHECKING:
     from runner.engine import Engine
-    from runner.matrix import Base
+    from runner.eras import Base
 
 Log = Callable[[str], None]
 

@@ -134,6 +134,7 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
             progress.event(index, cell.id, "trained " + backend, summary)
             return one
 
+        # measure: probe trains nothing; the probe alone gives the status (statuses.cell_status, no trainings)
         trainings = measure_backends(
             cell.backend_names if measure_mode(cell) != "probe" else (), train_one, protocol_for(cell),
             time_left=lambda: time.monotonic() < deadline)
@@ -144,8 +145,9 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
     # Container time alone: what measuring this cell costs without waiting for cores or builds.
     record["measure_seconds"] = round(container_seconds, 2)
     record["device_used"] = device_used(record["trainings"])
-    status, reason = cell_status(record["trainings"], record["default_backend"])
-    if time.monotonic() >= deadline and len(record["trainings"]) < len(cell.backend_names):
+    status, reason = cell_status(record["trainings"], record["default_backend"], record.get("conflict"))
+    trainings_wanted = len(cell.backend_names) if cell.measure != "probe" else 0
+    if time.monotonic() >= deadline and len(record["trainings"]) < trainings_wanted:
         status, reason = Status.TIMEOUT, "the cell ran past its %d-minute limit" % cell.timeout_minutes
     return done(status, reason)
 

@@ -1,5 +1,6 @@
 """The one place a cell's record (runner.records.CellRecord) is laid out: every cell, whether skipped,
-cached, failed or measured, starts from new_cell_record, so all records have the same keys."""
+cached, failed or measured, starts from new_cell_record, so all records have the same keys. `finish` also
+judges the outcome against the cell's expectation (runner.statuses.expectation_verdict)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ from runner.records import (
     SCHEMA_VERSION,
     CellRecord,
     DefaultBackend,
+    Expectation,
+    PipCheck,
+    Scenario,
     Status,
     empty_default_backend,
     new_build_record,
     now_iso,
 )
+from runner.statuses import DEFAULT_EXPECTATION, conflict_text, expectation_verdict
 
 if TYPE_CHECKING:
     from runner.matrix import Cell
@@ -32,7 +37,28 @@ def new_cell_record(cell: Cell, base_image: Optional[Dict[str, Any]] = None) -> 
         status=Status.ERROR.value, reason=None, cached=False, started_at=now_iso(), finished_at=None,
         seconds=None, build=new_build_record(), probe=None, installed={},
         default_backend=empty_default_backend(), trainings={},
+        expectation=expectation_of(cell), expectation_verdict=None, measure=cell.measure,
     )
+
+
+def expectation_of(cell: Cell) -> Expectation:
+    """What the matrix declares the cell does (default: status ok), in the record's shape."""
+    if cell.expect is None:
+        return cast(Expectation, dict(DEFAULT_EXPECTATION))  # a copy: records are changed in place
+    return cast(Expectation, cell.expect.to_record())
+
+
+def apply_expectation(record: CellRecord, cell: Cell) -> CellRecord:
+    """The current matrix's expectation and the verdict it gives: a cached or resumed record was judged
+    against the matrix of its own run (the expectation is not part of the cache key)."""
+    record["expectation"] = expectation_of(cell)
+    return judge(record)
+
+
+def judge(record: CellRecord) -> CellRecord:
+    verdict = expectation_verdict(record.get("expectation"), record["status"], record.get("trainings") or {})
+    record["expectation_verdict"] = verdict.value if verdict else None
+    return record
 
 
 def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
@@ -40,15 +66,43 @@ def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
     """Set the cell's outcome and end time."""
     record["status"], record["reason"] = status.value, reason
     record["finished_at"], record["seconds"] = now_iso(), seconds
-    return record
+    return judge(record)
+
+
+# What the probe reports that has a place of its own in the record (and so is not repeated under "probe").
+PROBE_FIELDS = ("installed", "default_backend", "scenarios", "tf_keras", "pip_check", "shared_packages")
 
 
 def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:
     """What the probe container reported, in the record's shape."""
-    record["probe"] = {k: v for k, v in probe.items() if k not in ("installed", "default_backend")}
+    record["probe"] = {k: v for k, v in probe.items() if k not in PROBE_FIELDS}
     record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
     reported = probe.get("default_backend")
     default: Dict[str, Any] = reported if isinstance(reported, dict) else {}
     for key in DEFAULT_BACKEND_KEYS:
         default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
     record["default_backend"] = cast(DefaultBackend, default)
+    record_install_checks(record, probe)
+
+
+def record_install_checks(record: CellRecord, probe: Mapping[str, Any]) -> None:
+    """The scenarios, tf.keras, pip check and shared packages, where the probe reported them (older probes
+    did not: then the keys stay absent), and the conflict they name."""
+    scenarios = probe.get("scenarios")
+    if isinstance(scenarios, list):
+        record["scenarios"] = [cast(Scenario, s) for s in scenarios if isinstance(s, dict)]
+    if "tf_keras" in probe:
+        tf_keras = probe.get("tf_keras")
+        record["tf_keras"] = tf_keras if isinstance(tf_keras, dict) else None
+    check = probe.get("pip_check")
+    if isinstance(check, dict):
+        problems = check.get("problems")
+        code = check.get("exit_code")
+        record["pip_check"] = PipCheck(
+            exit_code=code if isinstance(code, int) and not isinstance(code, bool) else None,
+            problems=[str(p) for p in problems] if isinstance(problems, list) else [])
+    shared = probe.get("shared_packages")
+    if isinstance(shared, dict):
+        record["shared_packages"] = {str(k): [str(d) for d in v] for k, v in shared.items() if isinstance(v, list)}
+    if "pip_check" in record or "shared_packages" in record:
+        record["conflict"] = conflict_text(record.get("pip_check"), record.get("shared_packages") or {})

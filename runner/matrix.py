@@ -3,6 +3,11 @@
 The matrix file (``matrix.yaml``) names version axes; the era data (``dockerfiles/eras.yaml``, which a
 matrix may extend or override) says how a stack of each era is installed. Every value that will reach a
 Dockerfile or a shell is validated here, with ``file:line: key: reason`` errors (exit code 2).
+
+Era and base data live in runner/eras.py and choosing cells in runner/selection.py. What stays here is
+longer than our usual module on purpose: the cell model, the axis and include/exclude expansion, the
+expectations and release ranges a cell carries, and loading are one stage, and each error must name the
+file, line and key it came from, which is easiest to keep right in one place.
 """
 
 import fnmatch
@@ -10,19 +15,20 @@ import hashlib
 import itertools
 import json
 import math
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import jsonschema
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner import paths
-from runner.errors import MatrixError, UsageError
+from runner.eras import Base, Era, parse_bases, parse_eras
+from runner.errors import MatrixError
 from runner.fileio import FileProblem, read_capped
+from runner.records import BACKENDS, SHORT_NAMES
+from runner.releases import RangeError, Resolver
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
 
@@ -33,31 +39,14 @@ SCHEMA_FILE = paths.resources_dir() / "matrix.schema.json"
 
 # Axes of the matrix: Keras itself, then the backend libraries in the order their layers are built
 # (heaviest and most shared first, Keras last, so cells that share a framework share its layer).
-BACKEND_AXES = ("tensorflow", "theano", "cntk", "jax", "torch")
+BACKEND_AXES = BACKENDS
 AXES = ("keras",) + BACKEND_AXES
 DEVICES = ("cpu", "gpu")
-_SHORT = {"keras": "keras", "tensorflow": "tf", "theano": "theano", "cntk": "cntk", "jax": "jax", "torch": "torch"}
+MEASURES = ("full", "smoke", "probe")  # probe: no training; smoke: a few batches; full: the MNIST training
+_SHORT = SHORT_NAMES
 _OPS = {"===": "eq", "==": "", "!=": "ne", "~=": "compat", ">=": "ge", "<=": "le", ">": "gt", "<": "lt"}
 
-_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}$")
-_ABS_PATH = re.compile(r"^(/[A-Za-z0-9._+-]+)+$")
-_MIRROR = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
-_IMAGE_REF = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
-)
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
-
-@dataclass(frozen=True)
-class Base:
-    """Where a cell's operating system comes from: a registry image, a debootstrap recipe, or both."""
-
-    name: str
-    image: Optional[str] = None
-    suite: Optional[str] = None
-    mirror: str = DEFAULT_MIRROR
-    variant: str = "minbase"
 
 
 @dataclass(frozen=True)
@@ -68,18 +57,17 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Era:
-    name: str
-    python: str
-    template: str
-    base: str
-    apt: Tuple[str, ...] = ()
-    pip_bootstrap: Optional[str] = None
-    preinstall: Tuple[str, ...] = ()
-    constraints: Tuple[str, ...] = ()
-    packages: Tuple[Tuple[str, str], ...] = ()  # (axis, pip name)
-    symlinks: Tuple[Tuple[str, str, str], ...] = ()  # (when-axis, link, target)
-    description: str = ""
+class CellExpectation:
+    """What the matrix declares a cell does, as pytest's xfail: a cell status and/or backend -> training
+    outcome (backends not named: ok), and why. A cell without one is expected to be ok."""
+
+    status: Optional[str] = None
+    trainings: Tuple[Tuple[str, str], ...] = ()
+    reason: Optional[str] = None
+
+    def to_record(self) -> Dict[str, Any]:
+        """The record's `expectation` (runner.records.Expectation)."""
+        return {"status": self.status, "trainings": dict(self.trainings) or None, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -99,6 +87,8 @@ class Cell:
     limits: Limits
     name: str = ""
     description: str = ""
+    expect: Optional[CellExpectation] = None  # None: expected ok
+    measure: str = "full"  # one of MEASURES
 
     @property
     def python(self) -> str:
@@ -128,6 +118,7 @@ class Matrix:
     cells: List[Cell]
     profiles: Dict[str, List[str]] = field(default_factory=dict)
     groups: List[str] = field(default_factory=list)
+    expansions: List[Dict[str, Any]] = field(default_factory=list)  # release ranges and what they became
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,20 +147,6 @@ def normalize_version(value: Any, path: object, line: Optional[int], key: Option
             "%r is not a PEP 440 version or specifier; write e.g. '2.3.1' or '>=2.3,<2.4'" % text, path, line, key
         )
     return str(spec)
-
-
-def _requirement(text: Any, path: object, line: Optional[int], key: str, name_only: bool = False) -> str:
-    if not isinstance(text, str) or not text or text != text.strip():
-        raise MatrixError("expected a pip requirement such as 'numpy<1.17', got %r" % (text,), path, line, key)
-    try:
-        req = Requirement(text)
-    except InvalidRequirement:
-        raise MatrixError("%r is not a valid pip requirement (PEP 508)" % text, path, line, key) from None
-    if req.url or req.marker:
-        raise MatrixError("%r: URLs and environment markers are not allowed here" % text, path, line, key)
-    if name_only and str(req.specifier):
-        raise MatrixError("%r: give the package name only; versions come from the matrix" % text, path, line, key)
-    return str(req)
 
 
 def version_slug(spec: str) -> str:
@@ -251,7 +228,8 @@ def validate_schema(doc: Any, path: object) -> None:
         message = "invalid value %r (%s)" % (error.instance, error.schema.get("description", "see the schema")) \
             if not isinstance(error.instance, (dict, list)) else "invalid value: %s" % error.message
         if "description" not in error.schema and parts and parts[-1] in AXES:
-            message = "invalid value %r: expected a version string, null, or a list of them" % (error.instance,)
+            message = "invalid value %r: expected a version string, null, a list of them, or {releases: RANGE}" \
+                % (error.instance,)
     else:
         message = error.message
     raise MatrixError(message, path, _line_at(doc, parts), _key_name(parts))
@@ -259,97 +237,6 @@ def validate_schema(doc: Any, path: object) -> None:
 
 # --------------------------------------------------------------------------------------------------
 # Bases and eras
-
-
-def _parse_bases(raw: Any, path: object) -> Dict[str, Base]:
-    bases = {}
-    for name, spec in (raw or {}).items():
-        line = raw.line_of(name)
-        image = spec.get("image")
-        if image is not None and not _IMAGE_REF.fullmatch(image):
-            raise MatrixError("%r is not a valid image reference" % image, path, spec.line_of("image"),
-                              "bases.%s.image" % name)
-        boot = spec.get("bootstrap") or {}
-        mirror = boot.get("mirror", DEFAULT_MIRROR)
-        if not _MIRROR.fullmatch(mirror):
-            raise MatrixError("%r is not a plain http(s) mirror URL" % mirror, path, line,
-                              "bases.%s.bootstrap.mirror" % name)
-        if image is None and not boot:
-            raise MatrixError("a base needs an 'image', a 'bootstrap', or both", path, line, "bases.%s" % name)
-        bases[name] = Base(name=name, image=image, suite=boot.get("suite"), mirror=mirror,
-                           variant=boot.get("variant", "minbase"))
-    return bases
-
-
-def _parse_era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    key = "eras.%s" % name
-    fields = dict(inherit or {})
-
-    def line(k: str) -> Optional[int]:
-        return raw.line_of(k) if isinstance(raw, LineDict) else None
-
-    for k in ("python", "template", "base", "description"):
-        if k in raw:
-            fields[k] = raw[k]
-    if "template" in raw and not (TEMPLATE_DIR / ("%s.Dockerfile.j2" % raw["template"])).is_file():
-        known = sorted(p.name[: -len(".Dockerfile.j2")] for p in TEMPLATE_DIR.glob("*.Dockerfile.j2"))
-        raise MatrixError("no template %r; templates are: %s" % (raw["template"], ", ".join(known)),
-                          path, line("template"), key + ".template")
-    if "apt" in raw:
-        for index, pkg in enumerate(raw["apt"]):
-            if not isinstance(pkg, str) or not _APT_NAME.fullmatch(pkg):
-                raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index),
-                                  key + ".apt")
-        fields["apt"] = tuple(raw["apt"])
-    if "pip_bootstrap" in raw:
-        try:
-            fields["pip_bootstrap"] = str(Version(raw["pip_bootstrap"]))
-        except InvalidVersion:
-            raise MatrixError("%r is not a pip version" % raw["pip_bootstrap"], path, line("pip_bootstrap"),
-                              key + ".pip_bootstrap") from None
-    for k in ("preinstall", "constraints"):
-        if k in raw:
-            fields[k] = tuple(_requirement(r, path, raw[k].line_of(i), "%s.%s" % (key, k))
-                              for i, r in enumerate(raw[k]))
-    if "packages" in raw:
-        packages = dict(fields.get("packages", ()))
-        for axis, value in raw["packages"].items():
-            packages[axis] = value  # str or {cpu, gpu}; resolved per device below
-        fields["packages"] = packages
-    if "symlinks" in raw:
-        links = []
-        for index, item in enumerate(raw["symlinks"]):
-            for k in ("link", "target"):
-                if not _ABS_PATH.fullmatch(item[k]) or "/../" in item[k] + "/":
-                    raise MatrixError("%r is not a plain absolute path" % item[k], path, raw["symlinks"].line_of(index),
-                                      "%s.symlinks[%d].%s" % (key, index, k))
-            links.append((item["when"], item["link"], item["target"]))
-        fields["symlinks"] = tuple(links)
-    return fields
-
-
-def _resolve_packages(packages: Any, device: str, path: object, key: str) -> Tuple[Tuple[str, str], ...]:
-    out = []
-    for axis, value in packages.items():
-        name = value if isinstance(value, str) else value.get(device) or value.get("cpu")
-        out.append((axis, _requirement(name, path, getattr(packages, "line", None), "%s.packages.%s" % (key, axis),
-                                       name_only=True)))
-    return tuple(out)
-
-
-def _parse_eras(raw: Any, path: object) -> Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]]:
-    """Era name -> {'cpu': Era, 'gpu': Era}."""
-    eras: Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]] = {}
-    for name, spec in (raw or {}).items():
-        common = _parse_era_fields(name, spec, path)
-        per_device = {"cpu": common}
-        per_device["gpu"] = _parse_era_fields(name, spec.get("gpu") or {}, path, inherit=common)
-        eras[name] = {}
-        for device, fields in per_device.items():
-            fields = dict(fields)
-            fields["packages"] = _resolve_packages(fields.get("packages", {}), device, path, "eras.%s" % name)
-            eras[name][device] = (Era(name=name, **fields), path, spec.line)
-    return eras
 
 
 # --------------------------------------------------------------------------------------------------
@@ -370,7 +257,8 @@ def _normalize_combo(combo: Any, path: object, line: Optional[int], key: str) ->
 MAX_CELLS = 100000
 
 
-def expand_group(group: Any, path: object, budget: int = MAX_CELLS) -> List[Tuple[Dict[str, Any], Optional[int]]]:
+def expand_group(group: Any, path: object, budget: int = MAX_CELLS,
+                 resolver: Optional[Resolver] = None) -> List[Tuple[Dict[str, Any], Optional[int]]]:
     """GitHub Actions semantics: product of the axes, minus exclude, plus include."""
     matrix = group["matrix"]
     key = "groups[%s].matrix" % group["name"]
@@ -378,6 +266,7 @@ def expand_group(group: Any, path: object, budget: int = MAX_CELLS) -> List[Tupl
     for axis, values in matrix.items():
         if axis in ("include", "exclude"):
             continue
+        values = _expand_releases(axis, values, resolver, path, matrix.line_of(axis), key, group["name"])
         values_list = values if isinstance(values, LineList) else LineList([values])
         normalized = []
         for index, value in enumerate(_as_list(values)):
@@ -463,9 +352,39 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
         backends=tuple(backends),
         requirements=tuple(requirements),
         epochs=combo.get("epochs", defaults["epochs"]),
+        measure=combo.get("measure", defaults["measure"]),
         timeout_minutes=combo.get("timeout_minutes", defaults["timeout_minutes"]),
         limits=limits,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Expectations (expect: on a cell, a group, or an include entry; the include entry's wins)
+
+_OK = "ok"
+
+
+def with_expectation(cell: Cell, raw: Any, path: object, line: Optional[int]) -> Cell:
+    """The cell with the expectation `raw` (already schema-checked) applied; checks what the schema cannot:
+    a reason for any non-ok expectation, backends the cell installs, no ok status with failing trainings."""
+    if raw is None:
+        return cell
+    line = getattr(raw, "line", None) or line
+    key = "cell %s: expect" % cell.id
+    trainings = tuple(sorted((str(backend), str(outcome)) for backend, outcome in (raw.get("trainings") or {}).items()))
+    expected = CellExpectation(status=raw.get("status"), trainings=trainings, reason=raw.get("reason"))
+    failing = [backend for backend, outcome in trainings if outcome != _OK]
+    if (expected.status not in (None, _OK) or failing) and not expected.reason:
+        raise MatrixError("expects %s but gives no reason; add reason: what fails, and the evidence"
+                          % (expected.status or "failed trainings"), path, line, key)
+    if expected.status == _OK and failing:
+        raise MatrixError("expects status ok but %s to fail: a failed training makes the cell partial or worse"
+                          % ", ".join(failing), path, line, key)
+    unknown = sorted(set(dict(trainings)) - set(cell.backend_names))
+    if unknown:
+        raise MatrixError("expect.trainings names %s, which this cell does not install (it has: %s)"
+                          % (", ".join(unknown), ", ".join(cell.backend_names) or "no backend"), path, line, key)
+    return replace(cell, expect=expected)
 
 
 # 50 times the shipped matrix; PyYAML (pure Python, for its line numbers and guards) parses ~100 KB/s, so a
@@ -493,21 +412,25 @@ def _read(path: Union[str, Path]) -> Any:
     return doc
 
 
-def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -> Matrix:
-    """Read, validate and expand a matrix file. Raises MatrixError with file:line: key: reason."""
+def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, offline: bool = False,
+                resolver: Optional[Resolver] = None) -> Matrix:
+    """Read, validate and expand a matrix file. Raises MatrixError with file:line: key: reason.
+    Release ranges are expanded from the package index, or (offline, or unreachable) the kept lists."""
     path = Path(path)
+    resolver = resolver or Resolver(offline=offline)
     builtin = _read(eras_file) if eras_file else LineDict()
     doc = _read(path)
-    bases = _parse_bases(builtin.get("bases"), eras_file)
-    bases.update(_parse_bases(doc.get("bases"), path))
-    eras = _parse_eras(builtin.get("eras"), eras_file)
-    eras.update(_parse_eras(doc.get("eras"), path))
+    bases = parse_bases(builtin.get("bases"), eras_file)
+    bases.update(parse_bases(doc.get("bases"), path))
+    eras = parse_eras(builtin.get("eras"), eras_file)
+    eras.update(parse_eras(doc.get("eras"), path))
 
     raw_defaults = doc.get("defaults") or {}
     raw_limits = raw_defaults.get("limits") or {}
     defaults = {
         "epochs": raw_defaults.get("epochs", 3),
         "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
+        "measure": raw_defaults.get("measure", "full"),
         "limits": Limits(*parse_limits(raw_limits, path, Limits())),
     }
 
@@ -528,9 +451,9 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
         if name in group_names:
             raise MatrixError("duplicate group name %r" % name, path, groups.line_of(index), "groups[%d].name" % index)
         group_names.append(name)
-        for combo, line in expand_group(group, path, MAX_CELLS - len(cells)):
-            add(_make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults),
-                "group %s" % name, line)
+        for combo, line in expand_group(group, path, MAX_CELLS - len(cells), resolver):
+            cell = _make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults)
+            add(with_expectation(cell, combo.get("expect", group.get("expect")), path, line), "group %s" % name, line)
     named = doc.get("cells") or LineList()
     for index, raw in enumerate(named):
         line = named.line_of(index)
@@ -538,8 +461,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
                                  path, line, "cells[%d]" % index)
         if raw["name"] in group_names:
             raise MatrixError("cell name %r is also a group name" % raw["name"], path, line, "cells[%d].name" % index)
-        add(_make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults),
-            "cell %s" % raw["name"], line)
+        cell = _make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults)
+        add(with_expectation(cell, combo.get("expect"), path, line), "cell %s" % raw["name"], line)
     if not cells:
         raise MatrixError("the matrix has no cells; add a group under 'groups' or a cell under 'cells'", path)
 
@@ -547,58 +470,49 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE) -
     raw_profiles = doc.get("profiles") or {}
     for name, patterns in raw_profiles.items():
         for index, pattern in enumerate(patterns):
-            if not _select_one(cells, pattern):
+            if not cells_matching(cells, pattern):
                 raise MatrixError("pattern %r matches no cell or group" % pattern, path,
                                   patterns.line_of(index), "profiles.%s" % name)
         profiles[name] = list(patterns)
-    return Matrix(path=path, cells=cells, profiles=profiles, groups=group_names)
+    return Matrix(path=path, cells=cells, profiles=profiles, groups=group_names,
+                  expansions=[e.to_dict() for e in resolver.expansions])
 
 
 # --------------------------------------------------------------------------------------------------
-# Selection
+# Release ranges and substitutions (runner/releases.py lists the releases)
 
 
-def _select_one(cells: List[Cell], pattern: str) -> List[Cell]:
+def _expand_releases(axis: str, values: Any, resolver: Optional[Resolver], path: object, line: Optional[int],
+                     key: str, group: str) -> Any:
+    """An axis written {releases: RANGE} -> the list of releases in it; any other value unchanged."""
+    if axis not in AXES or not isinstance(values, dict):
+        return values
+    try:
+        expansion = (resolver or Resolver()).expand(axis, values.get("releases"), where="group %s" % group)
+    except RangeError as exc:
+        raise MatrixError(str(exc), path, line, "%s.%s.releases" % (key, axis)) from None
+    return list(expansion.versions)
+
+
+def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = None) -> Cell:
+    """The cell with one axis pinned to another release (bisect): id, requirements and Dockerfile are what
+    the matrix would give a cell written with that release."""
+    spec = normalize_version(version, None, None, axis)
+    assert spec is not None
+    keras = spec if axis == "keras" else cell.keras
+    backends = tuple((a, spec if a == axis else s) for a, s in cell.backends)
+    packages = dict(cell.era.packages)
+    layers = backends + ((("keras", keras),) if keras else ())  # layer order, as _make_cell
+    requirements = tuple((a, packages[a] + s) for a, s in layers)
+    changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device), keras=keras,
+                      backends=backends, requirements=requirements, measure=measure or cell.measure)
+    check_template_inputs(changed, None, None)
+    return changed
+
+
+def cells_matching(cells: List[Cell], pattern: str) -> List[Cell]:
+    """Cells whose id matches the glob, or whose group or name is the pattern (--cell, profiles)."""
     return [c for c in cells if fnmatch.fnmatchcase(c.id, pattern) or c.group == pattern or c.name == pattern]
-
-
-_FILTER_KEYS = ("id", "group", "era", "device", "python") + AXES
-
-
-def _filter_value(cell: Cell, key: str) -> str:
-    if key in AXES:
-        spec = cell.versions().get(key)
-        return version_slug(spec) if spec else "none"
-    if key == "era":
-        return cell.era.name
-    return str(getattr(cell, key))
-
-
-def select(matrix: Matrix, cells: Sequence[str] = (), filters: Sequence[str] = (),
-           profile: Optional[str] = None) -> List[Cell]:
-    """Cells chosen by --cell globs (any), --filter key=glob (all) and --profile, in matrix order."""
-    chosen = list(matrix.cells)
-    if profile:
-        if profile not in matrix.profiles:
-            known = ", ".join(sorted(matrix.profiles)) or "none defined"
-            raise UsageError("unknown profile %r; profiles in %s: %s" % (profile, matrix.path, known))
-        wanted = {c.id for p in matrix.profiles[profile] for c in _select_one(matrix.cells, p)}
-        chosen = [c for c in chosen if c.id in wanted]
-    if cells:
-        wanted = set()
-        for pattern in cells:
-            found = _select_one(matrix.cells, pattern)
-            if not found:
-                raise UsageError("no cell matches --cell %r; `python -m runner plan %s` lists the ids"
-                                 % (pattern, matrix.path))
-            wanted.update(c.id for c in found)
-        chosen = [c for c in chosen if c.id in wanted]
-    for expr in filters:
-        key, sep, pattern = expr.partition("=")
-        if not sep or key not in _FILTER_KEYS:
-            raise UsageError("--filter takes KEY=GLOB with KEY one of %s; got %r" % (", ".join(_FILTER_KEYS), expr))
-        chosen = [c for c in chosen if fnmatch.fnmatchcase(_filter_value(c, key), pattern)]
-    return chosen
 
 
 def content_hash(*parts: Union[str, bytes]) -> str:

@@ -42,9 +42,11 @@ def host_facts() -> Dict[str, Any]:
 
 def run_document(run_id: str, matrix_path: Path, cells_total: int, cells_selected: List[str],
                  settings: Dict[str, Any], engine_facts: Dict[str, Any], gpu_runtime: bool,
-                 data_source: str, data_sha256: str, disk_at_start: Optional[int]) -> RunDocument:
-    """The run document before any cell ran: incomplete, no cells, the settings and provenance."""
-    return RunDocument(
+                 data_source: str, data_sha256: str, disk_at_start: Optional[int],
+                 expansions: Optional[List[Dict[str, Any]]] = None) -> RunDocument:
+    """The run document before any cell ran: incomplete, no cells, the settings and provenance (with the
+    release ranges the matrix named and the releases they became, when it named any)."""
+    doc = RunDocument(
         schema_version=SCHEMA_VERSION, kind=KIND, run_id=run_id, started_at=now_iso(), finished_at=None,
         complete=False,
         matrix={"path": str(matrix_path), "sha256": hashlib.sha256(Path(matrix_path).read_bytes()).hexdigest(),
@@ -57,3 +59,6 @@ def run_document(run_id: str, matrix_path: Path, cells_total: int, cells_selecte
         disk={"layers_bytes_start": disk_at_start, "layers_bytes_peak": None, "layers_bytes_end": None},
         cells=[],
     )
+    if expansions:
+        doc["matrix"]["expansions"] = expansions
+    return doc

@@ -217,6 +217,28 @@ class Expectation(TypedDict, total=False):
     reason: Optional[str]
 
 
+class Scenario(TypedDict, total=False):
+    """One way of asking Keras for its backend, in a fresh process (runner/probe/scenarios.py): the
+    environment it set, the keras.json planted before and found after, what backend() said or raised."""
+
+    id: str
+    description: str
+    env: Dict[str, str]
+    keras_json_before: Union[Dict[str, Any], str, None]
+    backend: Optional[str]
+    error: Optional[ErrorInfo]
+    keras_json_after: Union[Dict[str, Any], str, None]
+    keras_json_path: Optional[str]  # '~/.keras/keras.json', '$KERAS_HOME/keras.json', '/tmp/.keras/keras.json'
+    keras_json_written: Optional[bool]
+
+
+class PipCheck(TypedDict):
+    """`pip check` in the container: its exit code and each line naming a broken requirement."""
+
+    exit_code: Optional[int]
+    problems: List[str]
+
+
 class CellRecord(TypedDict, total=False):
     """One cell's result: what was asked, what was installed, what Keras said, how each backend trained."""
 
@@ -250,6 +272,12 @@ class CellRecord(TypedDict, total=False):
     measure_seconds: Optional[float]
     expectation: Optional[Expectation]
     expectation_verdict: Optional[str]  # ExpectationVerdict
+    measure: str  # full | smoke | probe: how much of the cell was measured
+    scenarios: List[Scenario]
+    tf_keras: Optional[Dict[str, Any]]
+    pip_check: Optional[PipCheck]
+    shared_packages: Dict[str, List[str]]  # import package -> the distributions that wrote files into it
+    conflict: Optional[str]  # the installed set is broken: pip check problems and shared packages, named
 
 
 class RunDocument(TypedDict, total=False):

@@ -16,7 +16,8 @@ from runner.fileio import atomic_write_text, read_capped
 from runner.paths import templates_dir
 
 if TYPE_CHECKING:
-    from runner.matrix import Base, Cell
+    from runner.eras import Base
+    from runner.matrix import Cell
 
 TEMPLATE_DIR = templates_dir()
 

@@ -25,12 +25,14 @@ from runner.bases import BaseOutcome, ensure_base
 from runner.build import find_ca_bundle, image_tag
 from runner.cache import ResultCache
 from runner.cell_jobs import CellJob, build_job, measure_job, measured_record, prepare_job
+from runner.cell_record import apply_expectation
 from runner.errors import EngineError, Interrupted, RunnerError
 from runner.progress import Progress
 from runner.provenance import run_document
 from runner.records import RETRY_ON_RESUME, BuildStatus, CellRecord, RunDocument
 from runner.results import ResultsWriter
 from runner.scheduling import CorePool, TrainingGate, default_jobs, lanes_for
+from runner.shard import cell_cost
 
 if TYPE_CHECKING:
     from runner.data import MnistData
@@ -143,10 +145,8 @@ def _note_disk(ctx: RunContext) -> None:
 
 
 def _record_done(ctx: RunContext, job: CellJob, record: CellRecord) -> None:
-    ctx.writer.write_cell(record)
-    ctx.progress.event(job.index, job.cell.id, "done", "%s%s%s" % (
-        record["status"], " (cached)" if record.get("cached") else "",
-        (": %s" % record["reason"]) if record.get("reason") else ""))
+    ctx.writer.write_cell(apply_expectation(record, job.cell))  # cached records too: today's matrix judges
+    ctx.progress.cell_done(job.index, job.cell.id, record)
     if ctx.options.prune and record["build"].get("status") == BuildStatus.BUILT:
         ctx.engine.remove_image(image_tag(job.cell))
     _note_disk(ctx)
@@ -169,15 +169,18 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
     settings = {"ca_bundle_mounted": bool(ca_bundle), "allow_pull": options.allow_pull, "jobs": jobs,
                 "lanes": lanes, "rerun": options.rerun, "prune": options.prune}
     doc = run_document(run_id, matrix.path, len(matrix.cells), [c.id for c in cells], settings, facts, gpu_runtime,
-                       data.source, data.sha256, engine.disk_usage())
+                       data.source, data.sha256, engine.disk_usage(), expansions=matrix.expansions)
     kept = _resumable(run_dir) if options.resume else []
     if kept:
+        by_id = {cell.id: cell for cell in cells}
+        kept = [apply_expectation(record, by_id[record["cell_id"]]) if record["cell_id"] in by_id else record
+                for record in kept]
         done = {record["cell_id"] for record in kept}
         doc["resumed_from"] = {"cells_kept": sorted(done)}
         cells = [cell for cell in cells if cell.id not in done]
     ctx = RunContext(engine=engine, options=options, data=data, run_id=run_id, run_dir=run_dir, ca_bundle=ca_bundle,
                      gpu_runtime=gpu_runtime, jobs=jobs, lanes=lanes, host_cpus=host_cpus,
-                     progress=Progress(options.progress, len(cells)),
+                     progress=Progress(options.progress, len(cells), costs={c.id: cell_cost(c) for c in cells}),
                      cache=ResultCache(Path(options.cache_dir) / "results"),
                      writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus))
     if kept:
@@ -211,6 +214,7 @@ def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
 
     with ctx.stop.on_sigterm():
         try:
+            ctx.progress.start()  # the live display, on a terminal; closed below, before the report or error
             bases = _resolve_bases(ctx, cells)
             measuring: Dict[Future[CellRecord], CellJob] = {}
             for index, cell in enumerate(cells, 1):
@@ -246,6 +250,7 @@ def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
         finally:
             builders.shutdown(wait=True, cancel_futures=True)
             measurers.shutdown(wait=True, cancel_futures=True)
+            ctx.progress.close()
             if completed:
                 doc["disk"]["layers_bytes_end"] = engine.disk_usage()
                 writer.finish(complete=True)

@@ -66,25 +66,28 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type hints
+class _Loader(yaml.SafeLoader):
     _aliases = 0
     _merged = 0
 
     _nodes = 0
 
-    def compose_node(self, parent: Optional[Node], index: Any) -> Node:
+    def _line_ahead(self) -> int:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
+        return int(event.start_mark.line) + 1
+
+    def compose_node(self, parent: Optional[Node], index: Any) -> Optional[Node]:
         self._nodes += 1
         if self._nodes > MAX_NODES:  # fail while parsing, before building a tree to count
             raise MatrixError("the document has more than %d keys and values" % MAX_NODES,
-                              line=int(self.peek_event().start_mark.line) + 1)
+                              line=self._line_ahead())
         # Aliases are handy (``<<: *defaults``) but a few nested ones can expand exponentially.
         if self.check_event(yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
                 raise MatrixError("too many YAML aliases (more than %d)" % MAX_ALIASES,
-                                  line=int(self.peek_event().start_mark.line) + 1)
-        node: Node = super().compose_node(parent, index)
-        return node
+                                  line=self._line_ahead())
+        return super().compose_node(parent, index)
 
     def flatten_mapping(self, node: MappingNode) -> None:
         """Resolve ``<<`` keys in place, as YAML's merge type defines, keeping each key once.

@@ -7,10 +7,13 @@ asked for (cpusets, GPU use, builds running during trainings)."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from packaging.version import Version
 
 from runner.engine import BuildOutcome, Engine, RunOutcome, RunSpec
 from runner.errors import EngineError
@@ -32,7 +35,10 @@ class FakeEngine:
 
     def __init__(self, interrupt_on: Optional[str] = None, daemon_dies_on: Optional[str] = None,
                  build_seconds: float = 0.0, die_in_build: bool = False, cpus: Optional[int] = None,
-                 run_seconds: float = 0.0, gpu_runtime: bool = False) -> None:
+                 run_seconds: float = 0.0, gpu_runtime: bool = False,
+                 default_backend_change: Optional[Tuple[str, str, str]] = None) -> None:
+        # (release, backend before it, backend from it): the probe's default backend by the image's Keras
+        self.default_backend_change = default_backend_change
         self.gpu_runtime = gpu_runtime
         self.die_in_build = die_in_build
         self.cpus, self.run_seconds = cpus, run_seconds
@@ -118,9 +124,14 @@ class FakeEngine:
         with self.lock:
             del self.active_runs[key]
         if spec.command[1].endswith("probe.py"):
+            keras, default = "2.3.1", "tensorflow"
+            if self.default_backend_change:
+                keras = re.search(r":keras([^-]+)-", spec.image).group(1)  # type: ignore[union-attr]
+                release, before, after = self.default_backend_change
+                default = before if Version(keras) < Version(release) else after
             result: Dict[str, Any] = {
-                "python": "2.7.18", "installed": {"keras": "2.3.1"}, "libraries": {},
-                "default_backend": {"backend": "tensorflow", "error": None, "keras_json": {"backend": "tensorflow"},
+                "python": "2.7.18", "installed": {"keras": keras}, "libraries": {},
+                "default_backend": {"backend": default, "error": None, "keras_json": {"backend": default},
                                     "keras_json_written": True}}
             return RunOutcome(0, "noise\n" + MARKER + json.dumps(result) + "\n", 1.0)
         backend = spec.env["KERAS_BACKEND"]

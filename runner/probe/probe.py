@@ -1,6 +1,8 @@
 # -*- coding: utf-8 -*-
 """Probe a cell's container: Python, installed packages, which backend libraries import, and which
-backend Keras selects by default (fresh HOME, no KERAS_BACKEND) or the exact error it raises.
+backend Keras selects by default (fresh HOME, no KERAS_BACKEND) or the exact error it raises; then how it
+chooses (scenarios.py: KERAS_BACKEND, keras.json, KERAS_HOME, ...), which Keras tf.keras is, and what the
+installed set says about itself (installed.py: pip check, distributions sharing a package).
 
 Nothing here knows which backend is the default: it only asks Keras and reports what it said.
 Runs on Python 2.7 and 3.x. Prints one JSON line after the marker.
@@ -13,9 +15,12 @@ import os
 import platform
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import clean_env, clip, cpus_allowed, emit, parse_marker, run
+import installed
+import scenarios
+from common import clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
 LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch"]
@@ -30,7 +35,12 @@ try:
     import keras
     out["keras_version"] = getattr(keras, "__version__", None)
     from keras import backend as K
-    out["backend"] = K.backend()
+    if hasattr(K, "backend"):
+        out["backend"] = K.backend()
+        out["backend_function"] = "keras.backend.backend"
+    else:  # Keras < 1.0.7 has no backend(): the module-level name it chose at import is the answer
+        out["backend"] = K._BACKEND
+        out["backend_function"] = "keras.backend._BACKEND"
 except BaseException as exc:  # SystemExit and friends are answers too
     out["error"] = describe_exception(exc)
 emit(out)
@@ -83,19 +93,20 @@ def default_backend():
     return result
 
 
-def library_imports():
-    found = {}
-    for name in LIBRARIES:
-        code, out, err, timed_out = run([sys.executable, "-c", _IMPORT_CODE % {"here": HERE, "name": name}],
-                                        env=clean_env(fresh_home()), timeout=300)
-        result = parse_marker(out)
-        if result is None:
-            result = {"importable": False, "error": {
-                "type": "timeout" if timed_out else "crash",
-                "message": "import %s %s (exit code %s): %s" % (
-                    name, "timed out" if timed_out else "crashed", code, clip(err, 500))}}
-        found[name] = result
-    return found
+def library_imports(width=2):
+    return dict(zip(LIBRARIES, scenarios.parallel([lambda name=name: _import(name) for name in LIBRARIES], width)))
+
+
+def _import(name):
+    code, out, err, timed_out = run([sys.executable, "-c", _IMPORT_CODE % {"here": HERE, "name": name}],
+                                    env=clean_env(fresh_home()), timeout=300)
+    result = parse_marker(out)
+    if result is None:
+        result = {"importable": False, "error": {
+            "type": "timeout" if timed_out else "crash",
+            "message": "import %s %s (exit code %s): %s" % (
+                name, "timed out" if timed_out else "crashed", code, clip(err, 500))}}
+    return result
 
 
 def pip_freeze():
@@ -125,9 +136,29 @@ def main():
     allowed = cpus_allowed()
     if allowed is not None:
         result["cpus_allowed"] = len(allowed)
-    result["installed"], result["pip_freeze_error"] = pip_freeze()
-    result["libraries"] = library_imports()
-    result["default_backend"] = default_backend()
+    width = min(2, len(allowed)) if allowed else 1  # the probe's own processes share the cell's cores
+    phases = result["phase_seconds"] = {}
+
+    def timed(name, call, fallback=None):
+        """The new questions never cost the default-backend answer: a failure is recorded, not raised."""
+        started = time.time()
+        try:
+            value = call()
+        except Exception as exc:
+            if fallback is None:
+                raise
+            result.setdefault("probe_errors", {})[name] = describe_exception(exc)
+            value = fallback
+        phases[name] = round(time.time() - started, 2)
+        return value
+    result["installed"], result["pip_freeze_error"] = timed("pip_freeze", pip_freeze)
+    result["libraries"] = timed("libraries", lambda: library_imports(width))
+    result["default_backend"] = timed("default_backend", default_backend)
+    result["pip_check"] = timed("pip_check", installed.pip_check, {"exit_code": None, "problems": []})
+    result["package_owners"], result["shared_packages"] = timed(
+        "ownership", lambda: installed.ownership(installed.site_directories()), ({}, {}))
+    result["scenarios"], result["tf_keras"] = timed("scenarios", lambda: scenarios.measure(
+        result["installed"], result["libraries"], result["default_backend"], width), ([], None))
     emit(result)
 
 

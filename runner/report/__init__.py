@@ -17,11 +17,12 @@ control-character rule from runner.text; the one atomic writer from runner.filei
 from __future__ import annotations
 
 from runner.report.diff import diff_results, format_diff, has_regressions
-from runner.report.fields import default_summary, training_summary
+from runner.report.fields import default_summary
 from runner.report.findings import cited_cells, compute_findings
 from runner.report.html import render_html
 from runner.report.junit import junit_xml, xml_text
 from runner.report.table import md_text, render_table, summary_markdown, term_text
+from runner.report.timing import training_summary
 from runner.report.write import REPORT_FILES, findings_json, results_json, write_reports
 
 __all__ = ["REPORT_FILES", "cited_cells", "compute_findings", "default_summary", "diff_results", "findings_json",

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.records import Status, TrainingStatus, backend_sort_key, short_name
+from runner.records import BuildStatus, Status, TrainingStatus, backend_sort_key, short_name
+from runner.report import timing
 from runner.report.chart import seconds_text
 from runner.report.fields import (
     Cell,
@@ -24,15 +25,17 @@ from runner.report.fields import (
     device_summary,
     error_text,
     error_type,
+    expectation_mark,
+    expectation_reason,
+    expected_outcome,
     fmt_accuracy,
     fmt_seconds,
     keras_version,
     known_status,
-    ok_steady,
     python_summary,
-    training_summary,
     version_key,
 )
+from runner.report.timing import training_summary
 from runner.text import one_line, optional_text
 
 TEXT_LIMIT = 8000      # characters of one message or log tail shown in the page
@@ -101,7 +104,8 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
         "keras_version": one_line(training.get("keras_version"), 40) or "-",
         "epochs": ", ".join(fmt_seconds(x) for x in epochs) or "-", "epoch_count": len(epochs),
         "first": seconds_text(training.get("first_epoch_seconds")),
-        "steady": seconds_text(training.get("steady_epoch_seconds")),
+        "steady": timing.headline(training) if training.get("status") == TrainingStatus.OK else "-",
+        "timing_detail": timing.detail(training), "shaky": timing.is_shaky(training),
         "spread": spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
         "loss": _num(training.get("test_loss")), "device": device_text, "silent_cpu": silent_cpu,
         "threads": one_line(training.get("threads"), 20) or "-", "cores": one_line(training.get("cpuset"), 40) or "-",
@@ -113,11 +117,12 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
 
 
 def _compact_summary(training: Optional[Dict[str, Any]]) -> str:
-    """'2.25s · 97.5%' or '\u2717 RuntimeError': a table cell, the full story is in the details."""
+    """'2.25 s ±2% · 97.5%', 'unstable (steal) · 97.5%' or '\u2717 RuntimeError': a table cell, the full story
+    is in the details."""
     if training is None:
         return "-"
     if training.get("status") == TrainingStatus.OK:
-        return training_summary(training).replace(" ", " \u00b7 ")
+        return "%s \u00b7 %s" % (timing.headline(training), fmt_accuracy(training.get("test_accuracy")))
     error = training.get("error")
     return "\u2717 %s" % (error_type(error) if error else one_line(training.get("status"), 20))
 
@@ -173,6 +178,9 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
     build = cell.get("build") or {}
     probe = cell.get("probe") or {}
     version = keras_version(cell)
+    # A cell that did not run has no time to show: a skipped cell's 0 seconds is not a measurement.
+    ran = known != Status.SKIPPED and isinstance(cell.get("seconds"), (int, float)) and \
+        not isinstance(cell.get("seconds"), bool)
     per_backend = OrderedDict()  # one column per backend of the whole run, in the cells table
     for name in backends:
         training = trainings.get(name)
@@ -181,21 +189,27 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         elif training is None:
             per_backend[name] = {"text": "-", "sort": "", "css": "tr-none", "title": "not run"}
         else:
-            steady = ok_steady(training)
+            steady = timing.seconds(training)
             outcome = training.get("status")
             per_backend[name] = {
                 "text": _compact_summary(training), "sort": "" if steady is None else "%.6f" % steady,
-                "css": "tr-%s" % outcome if outcome in TRAINING_CSS else "tr-failed",
-                "title": error_text(training.get("error"), SHORT_LIMIT) or one_line(outcome, 20)}
+                "css": ("tr-%s" % outcome if outcome in TRAINING_CSS else "tr-failed") +
+                       (" tr-shaky" if timing.is_shaky(training) else ""),
+                "title": error_text(training.get("error"), SHORT_LIMIT) or (
+                    timing.detail(training) if steady is not None else one_line(outcome, 20))}
     # Short per-backend lines for the matrix: 'tf 2.25s', 'cntk failed'.
     short = []
     for name in sorted(trainings, key=backend_sort_key):
         training = trainings[name]
-        steady = ok_steady(training)
+        steady = timing.seconds(training)
         label = short_name(name)
-        short.append({"label": label, "value": fmt_seconds(steady) if steady is not None else
-                      one_line(training.get("status"), 20), "ok": steady is not None,
-                      "is_default": backend is not None and name == backend})
+        if steady is None:
+            value = one_line(training.get("status"), 20)
+        else:
+            value = str(timing.verdict(training)) if timing.is_shaky(training) else timing.headline(training)
+        short.append({"label": label, "value": value, "ok": steady is not None and not timing.is_shaky(training),
+                      "is_default": backend is not None and name == backend,
+                      "title": timing.detail(training) if steady is not None else one_line(training.get("status"), 20)})
     search = " ".join([cell_id, status, str(cell.get("reason") or ""), default_summary(cell), combo_label(cell),
                        str(cell.get("group") or ""), str(cell.get("name") or ""), str(cell.get("python") or ""),
                        "keras %s" % version if version else ""]).lower()
@@ -234,7 +248,8 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "untrained": [n for n in requested if n not in trainings],
         "per_backend": per_backend, "short": short,
         "build": {"status": one_line(build.get("status"), 20) or "-",
-                  "seconds": seconds_text(build.get("seconds")), "image": one_line(build.get("image"), 200) or "-",
+                  "seconds": seconds_text(build.get("seconds")) if build.get("status") not in (
+                      BuildStatus.NOT_RUN, None) else "-", "image": one_line(build.get("image"), 200) or "-",
                   "image_id": one_line(build.get("image_id"), 100) or "-",
                   "size": bytes_text(build.get("image_size")),
                   "dockerfile": one_line(build.get("dockerfile"), 300) or "-",
@@ -246,7 +261,9 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "cached": bool(cell.get("cached")),
         "measured_in_run": one_line(cell.get("measured_in_run"), 80) or "-",
         "started": when_text(cell.get("started_at")), "finished": when_text(cell.get("finished_at")),
-        "seconds": fmt_seconds(cell.get("seconds")) if isinstance(cell.get("seconds"), (int, float)) else "-",
-        "seconds_sort": "%.3f" % cell["seconds"] if isinstance(cell.get("seconds"), (int, float)) else "",
+        "seconds": fmt_seconds(cell["seconds"]) if ran else "-",
+        "seconds_sort": "%.3f" % cell["seconds"] if ran else "",
+        "expectation": expectation_mark(cell), "expectation_verdict": one_line(cell.get("expectation_verdict"), 40),
+        "expectation_reason": expectation_reason(cell), "expected": expected_outcome(cell),
         "search": search,
     }

@@ -8,12 +8,13 @@ anywhere; every value from a record is escaped as it is written into the SVG.
 from __future__ import annotations
 
 import html
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from markupsafe import Markup
 
 from runner.records import backend_sort_key, short_name
-from runner.report.fields import Doc, fmt_accuracy, fmt_seconds, ok_steady, training_device, version_key
+from runner.report import timing
+from runner.report.fields import Doc, fmt_accuracy, fmt_seconds, training_device, version_key
 
 # Bars and legend: one colour per backend library (status colours are separate, in the template's CSS).
 BACKEND_COLOURS = {"tensorflow": "#e8710a", "theano": "#3b6fd4", "cntk": "#8e44ad", "jax": "#0f9d8a",
@@ -70,14 +71,30 @@ def _nice_step(maximum: float, ticks: int = 6) -> float:
     return 10 * magnitude
 
 
-def timing_chart(doc: Doc, device: str, backends: List[str]) -> Optional[Markup]:
-    """Horizontal bars: steady epoch seconds per cell and backend (finished trainings on `device`)."""
+def _whisker(training: Mapping[str, Any]) -> Tuple[Optional[List[float]], str]:
+    """The error bar: the 95% interval where recorded, else the min-max of the steady epochs (older records)."""
+    bounds = timing.interval(training)
+    if bounds is not None:
+        return bounds, "95% interval"
+    spread = training.get("steady_epoch_spread")
+    if isinstance(spread, list) and len(spread) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in spread):
+        return [float(spread[0]), float(spread[1])], "range of the steady epochs"
+    return None, ""
+
+
+def timing_chart(doc: Doc, device: str, backends: List[str],
+                 filters: Optional[Mapping[str, Mapping[str, str]]] = None) -> Optional[Markup]:
+    """Horizontal bars: the steady epoch figure per cell and backend (finished trainings on `device`), each
+    with its interval as an error bar. An unstable or contended training is drawn hollow and labelled with
+    its verdict, never with a number. Each cell is a <g> carrying the page's filter attributes (`filters`:
+    cell id -> status, device, search) so the page's script can hide it and close the gap."""
     groups = []
     for cell in doc.get("cells") or []:
         bars = []
         for name in sorted(cell.get("trainings") or {}, key=backend_sort_key):
             training = cell["trainings"][name]
-            steady = ok_steady(training)
+            steady = timing.seconds(training)
             if steady is None or training_device(training, cell) != device:
                 continue
             bars.append((name, steady, training))
@@ -88,23 +105,28 @@ def timing_chart(doc: Doc, device: str, backends: List[str]) -> Optional[Markup]
     esc = html.escape
     longest = max(len(cell_id) for cell_id, _ in groups)
     label_w = min(460, 16 + 6.7 * longest)
-    width, value_w, bar_h, gap, group_gap = 1100, 64, 13, 2, 9
+    width, value_w, bar_h, gap, group_gap = 1100, 150, 13, 2, 9
     plot_x = label_w + 8
     plot_w = width - plot_x - value_w
-    maximum = max(s for _, bars in groups for _, s, _ in bars) or 1.0
+    highest = [max(s, (_whisker(t)[0] or [s, s])[1]) for _, bars in groups for _, s, t in bars]
+    maximum = max(highest) or 1.0
     step = _nice_step(maximum)
     top = (maximum // step + 1) * step if maximum % step else maximum
     legend_h, axis_h = 26, 20
     height = legend_h + axis_h + sum(len(b) * (bar_h + gap) + group_gap for _, b in groups) + 6
     used = [n for n in backends if any(n == b for _, bars in groups for b, _, _ in bars)]
     out = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 %d %d" width="100%%" '
-           'aria-label="%s">' % (width, height, esc("Steady-state epoch seconds per cell and backend on %s" % device))]
+           'data-km-chart="%s" data-top="%d" aria-label="%s">'
+           % (width, height, esc(device), legend_h + axis_h,
+              esc("Steady-state epoch seconds per cell and backend on %s, with error bars" % device))]
     x = plot_x
     for name in used:  # legend
         out.append('<rect x="%.1f" y="6" width="12" height="12" rx="2" fill="%s"/>'
                    % (x, backend_colour(name, backends)))
         out.append('<text x="%.1f" y="16" class="lg">%s</text>' % (x + 17, esc(name)))
         x += 30 + 7.5 * len(name)
+    out.append('<line x1="%.1f" y1="12" x2="%.1f" y2="12" class="eb"/><text x="%.1f" y="16" class="lg">'
+               '95%% interval (older runs: range of the steady epochs)</text>' % (x + 6, x + 24, x + 30))
     y0 = legend_h + axis_h
     value = 0.0
     while value <= top + 1e-9:  # grid and axis labels
@@ -115,23 +137,46 @@ def timing_chart(doc: Doc, device: str, backends: List[str]) -> Optional[Markup]
         value += step
     y = y0
     for cell_id, bars in groups:
-        group_h = len(bars) * (bar_h + gap)
+        group_h = len(bars) * (bar_h + gap) + group_gap
+        attrs = "".join(' data-%s="%s"' % (k, esc(str(v))) for k, v in sorted((filters or {}).get(cell_id, {}).items()))
+        out.append('<g class="cg" data-km-cell="%s"%s data-h="%d" transform="translate(0,%d)">'
+                   % (esc(cell_id), attrs, group_h, y))
         out.append('<a href="#cell-%s"><text x="%.1f" y="%.1f" class="cl" text-anchor="end">%s</text>'
                    '<title>%s</title></a>'
-                   % (esc(cell_id), label_w, y + group_h / 2 + 4, esc(cell_id), esc("details of %s" % cell_id)))
+                   % (esc(cell_id), label_w, (group_h - group_gap) / 2 + 4, esc(cell_id),
+                      esc("details of %s" % cell_id)))
+        by = 0.0
         for name, steady, training in bars:
             w = max(1.0, plot_w * steady / top)
-            spread = training.get("steady_epoch_spread") or []
+            colour = backend_colour(name, backends)
+            bounds, kind = _whisker(training)
             tip = "%s \u00b7 %s: steady epoch %s%s, first epoch %s, accuracy %s" % (
-                cell_id, name, fmt_seconds(steady),
-                (" (%s \u2013 %s)" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))) if len(spread) == 2 else "",
-                seconds_text(training.get("first_epoch_seconds")),
-                fmt_accuracy(training.get("test_accuracy")))
-            out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title></rect>'
-                       % (plot_x, y, w, bar_h, backend_colour(name, backends), esc(tip)))
+                cell_id, name, timing.detail(training),
+                (", %s %s \u2013 %s" % (kind, fmt_seconds(bounds[0]), fmt_seconds(bounds[1]))) if bounds else "",
+                seconds_text(training.get("first_epoch_seconds")), fmt_accuracy(training.get("test_accuracy")))
+            if timing.is_shaky(training):  # hollow: the length is not a figure to read
+                out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="none" stroke="%s" '
+                           'stroke-dasharray="3 2" class="shaky"><title>%s</title></rect>'
+                           % (plot_x, by, w, bar_h, colour, esc(tip)))
+                label = timing.shaky_text(training)
+            else:
+                out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title>'
+                           '</rect>' % (plot_x, by, w, bar_h, colour, esc(tip)))
+                label = timing.headline(training)
+            right = plot_x + w
+            if bounds is not None:
+                lo, hi = (plot_x + plot_w * b / top for b in bounds)
+                mid = by + bar_h / 2
+                out.append('<g class="eb%s"><line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/>'
+                           '<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f"/><line x1="%.1f" y1="%.1f" x2="%.1f" '
+                           'y2="%.1f"/><title>%s</title></g>'
+                           % ("" if kind.startswith("95") else " range", lo, mid, hi, mid, lo, mid - 4, lo, mid + 4,
+                              hi, mid - 4, hi, mid + 4, esc(tip)))
+                right = max(right, hi)
             out.append('<text x="%.1f" y="%.1f" class="bv">%s %s</text>' % (
-                plot_x + w + 4, y + bar_h - 2.5, esc(fmt_seconds(steady)), esc(short_name(name))))
-            y += bar_h + gap
-        y += group_gap
+                right + 4, by + bar_h - 2.5, esc(label), esc(short_name(name))))
+            by += bar_h + gap
+        out.append("</g>")
+        y += group_h
     out.append("</svg>")
     return Markup("".join(out))

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from runner.records import FAILURE_STATUSES, OK_STATUSES, Status, TrainingStatus, backend_sort_key
-from runner.report.fields import Cell, Doc, default_of, error_type, known_status, ok_steady
+from runner.report import timing
+from runner.report.fields import Cell, Doc, Training, default_of, error_type, known_status
 from runner.report.table import md_text, term_text
 
 Diff = Dict[str, Any]
@@ -36,13 +37,42 @@ def _host(doc: Doc) -> Optional[str]:
     return "%s, %s CPUs" % (host.get("cpu_model"), host.get("cpus"))
 
 
+def _timing_change(old: Training, new: Training, threshold: float) -> Optional[Dict[str, Any]]:
+    """{'section': 'slower'|'faster', ...} when the training's time changed, else None.
+
+    With samples on both sides: only when stats.compare(new, old) says so (Mann-Whitney p < 0.01) and the
+    median moved by more than `threshold` (the minimum effect size). Without samples (older records): the
+    old threshold rule on the steady medians, marked untested ('no samples: not tested for noise')."""
+    was, now = timing.seconds(old), timing.seconds(new)
+    if was is None or now is None or was <= 0:
+        return None
+    change = now / was - 1.0
+    entry: Dict[str, Any] = {"old_seconds": was, "new_seconds": now, "change": round(change, 4)}
+    if timing.has_samples(old) and timing.has_samples(new):
+        result = timing.compare_trainings(new, old, min_effect=max(threshold, 1e-9))
+        entry.update(tested=True, p=result["p"], samples=[result["n_b"], result["n_a"]])
+        if result["verdict"] == "slower" and change > threshold:
+            return dict(entry, section="slower")
+        if result["verdict"] == "faster" and change < -threshold:
+            return dict(entry, section="faster")
+        return None
+    entry["tested"] = False
+    if change > threshold:
+        return dict(entry, section="slower")
+    if change < -threshold:
+        return dict(entry, section="faster")
+    return None
+
+
 def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> Diff:
     """Compare two runs cell by cell (by cell id).
 
     broken: a cell that worked (ok/partial) now fails, or a backend that trained no longer does.
     fixed: the reverse. default_changed: both runs probed the default backend and the answers differ.
-    slower/faster: a backend's steady epoch seconds changed by more than slower_threshold (0.25 = 25%),
-    finished trainings only. status_changed: every other change of status (e.g. build_failed -> timeout)."""
+    slower/faster: a backend's steady epoch time changed by more than slower_threshold (0.25 = 25%) AND,
+    where both records carry samples, stats.compare on them says so (an unstable or contended training is
+    never called slower); finished trainings only.
+    status_changed: every other change of status (e.g. build_failed -> timeout)."""
     if slower_threshold < 0:
         raise ValueError("slower_threshold must be >= 0, not %r" % slower_threshold)
     old_cells = {c["cell_id"]: c for c in old_doc.get("cells") or []}
@@ -82,17 +112,9 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
             changed = True
         old_trainings, new_trainings = old.get("trainings") or {}, new.get("trainings") or {}
         for name in sorted(set(old_trainings) & set(new_trainings), key=backend_sort_key):
-            was, now = ok_steady(old_trainings[name]), ok_steady(new_trainings[name])
-            if was is None or now is None or was <= 0:
-                continue
-            change = now / was - 1.0
-            timing = {"cell_id": cell_id, "backend": name, "old_seconds": was, "new_seconds": now,
-                      "change": round(change, 4)}
-            if change > slower_threshold:
-                result["slower"].append(timing)
-                changed = True
-            elif change < -slower_threshold:
-                result["faster"].append(timing)
+            timing = _timing_change(old_trainings[name], new_trainings[name], slower_threshold)
+            if timing is not None:
+                result[timing.pop("section")].append(dict(timing, cell_id=cell_id, backend=name))
                 changed = True
         if not changed:
             result["unchanged"] += 1
@@ -112,6 +134,12 @@ def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
     def pct(change: float) -> str:
         return "%+.0f%%" % (100 * change)
 
+    def noise(entry: Dict[str, Any]) -> str:
+        if not entry.get("tested"):
+            return "; no samples: not tested for noise"
+        samples = entry.get("samples") or [0, 0]
+        return "; p=%s, %d vs %d samples" % (entry.get("p"), samples[0], samples[1])
+
     Render = Callable[[Dict[str, Any]], str]
     kinds: List[Tuple[str, str, Render]] = [
         ("broken", "Broken", lambda e: "%s: %s -> %s%s%s" % (
@@ -123,12 +151,12 @@ def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
             (" (trains again: %s)" % text(", ".join(e["backends"]))) if e.get("backends") else "")),
         ("default_changed", "Default backend changed", lambda e: "%s: %s -> %s" % (
             text(e["cell_id"]), text(e["old"]), text(e["new"]))),
-        ("slower", "Slower (steady epoch, more than %d%%)" % round(100 * diff["threshold"]),
-         lambda e: "%s %s: %.2fs -> %.2fs (%s)" % (text(e["cell_id"]), text(e["backend"]), e["old_seconds"],
-                                                    e["new_seconds"], pct(e["change"]))),
-        ("faster", "Faster (steady epoch, more than %d%%)" % round(100 * diff["threshold"]),
-         lambda e: "%s %s: %.2fs -> %.2fs (%s)" % (text(e["cell_id"]), text(e["backend"]), e["old_seconds"],
-                                                    e["new_seconds"], pct(e["change"]))),
+        ("slower", "Slower than the last run (steady epoch, more than %d%%)" % round(100 * diff["threshold"]),
+         lambda e: "%s %s: %.2fs -> %.2fs (%s%s)" % (text(e["cell_id"]), text(e["backend"]), e["old_seconds"],
+                                                      e["new_seconds"], pct(e["change"]), noise(e))),
+        ("faster", "Faster than the last run (steady epoch, more than %d%%)" % round(100 * diff["threshold"]),
+         lambda e: "%s %s: %.2fs -> %.2fs (%s%s)" % (text(e["cell_id"]), text(e["backend"]), e["old_seconds"],
+                                                      e["new_seconds"], pct(e["change"]), noise(e))),
         ("status_changed", "Other status changes", lambda e: "%s: %s -> %s" % (
             text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]))),
         ("added", "Added", lambda e: "%s (%s)" % (text(e["cell_id"]), text(e["status"]))),

@@ -160,19 +160,6 @@ def fmt_accuracy(value: Any) -> str:
     return "-" if not isinstance(value, (int, float)) else "%.1f%%" % (100.0 * value)
 
 
-def training_summary(training: Optional[Training]) -> str:
-    """'2.25s 97.5%' for a finished training; otherwise what happened, e.g. 'failed: ImportError'."""
-    if training is None:
-        return "-"  # requested, never trained: the cell failed or stopped before
-    status = training.get("status")
-    if status == TrainingStatus.OK:
-        return "%s %s" % (fmt_seconds(training.get("steady_epoch_seconds")),
-                          fmt_accuracy(training.get("test_accuracy")))
-    error = training.get("error") or {}
-    kind = str(error.get("type") or training.get("stage") or "").rsplit(".", 1)[-1]
-    return "%s: %s" % (status, kind) if kind and kind != status else str(status)
-
-
 def default_summary(cell: Cell) -> str:
     """The default backend Keras reported, or 'error: <type>' when importing it raised, or '-'."""
     backend, error = default_of(cell)
@@ -192,6 +179,38 @@ def device_summary(cell: Cell) -> str:
 def python_summary(cell: Cell) -> str:
     probe = cell.get("probe") or {}
     return str(probe.get("python") or cell.get("python") or "-")
+
+
+# ---- declared expectations (pytest's xfail) ---------------------------------------------------------------
+
+# The short mark a table puts after a status: what the cell's outcome was against its declared expectation.
+EXPECTATION_MARKS = {"expected_failure": "xfail", "unexpected_failure": "unexpected", "unexpected_pass": "XPASS"}
+
+
+def expectation_of(cell: Cell) -> Mapping[str, Any]:
+    expectation = cell.get("expectation")
+    return expectation if isinstance(expectation, dict) else {}
+
+
+def expectation_reason(cell: Cell) -> str:
+    return one_line(expectation_of(cell).get("reason"), MAX_MESSAGE)
+
+
+def expected_outcome(cell: Cell) -> str:
+    """'ok' (the default), 'import_failed', or 'cntk: failed' (per-backend training outcomes)."""
+    expectation = expectation_of(cell)
+    parts = []
+    if expectation.get("status"):
+        parts.append(one_line(expectation["status"], 40))
+    trainings = expectation.get("trainings")
+    if isinstance(trainings, dict):
+        parts += ["%s: %s" % (one_line(k, 40), one_line(v, 20)) for k, v in sorted(trainings.items())]
+    return ", ".join(parts) or "ok"
+
+
+def expectation_mark(cell: Cell) -> str:
+    """'xfail' | 'unexpected' | 'XPASS' | '' (met, or a record from before expectations)."""
+    return EXPECTATION_MARKS.get(str(cell.get("expectation_verdict")), "")
 
 
 def yes_no(value: Any) -> str:
@@ -218,6 +237,7 @@ def count(n: int, word: str) -> str:
 
 __all__ = ["Cell", "Doc", "Error", "MAX_MESSAGE", "Training", "cell_backends", "cell_label", "combo_label", "count",
            "counts_line", "default_of", "default_summary", "device_summary", "doc_backends", "error_text",
-           "error_type", "fmt_accuracy", "fmt_seconds", "keras_line", "keras_version", "known_status", "ok_steady",
-           "python_summary", "spec_version", "status_counts", "training_device", "training_summary", "version_key",
+           "error_type", "EXPECTATION_MARKS", "expectation_mark", "expectation_of", "expectation_reason",
+           "expected_outcome", "fmt_accuracy", "fmt_seconds", "keras_line", "keras_version", "known_status",
+           "ok_steady", "python_summary", "spec_version", "status_counts", "training_device", "version_key",
            "yes_no"]

@@ -10,11 +10,13 @@ A finding is ``{"id", "title", "text", "cells"}`` plus ``level`` (info | warning
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, OrderedDict
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from runner.records import STATUS_MEANINGS, Status, TrainingStatus, backend_sort_key
+from runner import stats
+from runner.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
+from runner.report import timing
+from runner.report.conflicts import conflict_sentence, conflicts
 from runner.report.fields import (
     Cell,
     Doc,
@@ -23,10 +25,9 @@ from runner.report.fields import (
     default_of,
     error_text,
     error_type,
-    keras_line,
+    expectation_reason,
+    expected_outcome,
     keras_version,
-    ok_steady,
-    training_device,
     version_key,
 )
 from runner.text import one_line
@@ -116,8 +117,8 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     items = []
     for cell in cells:
         backend, error = default_of(cell)
-        if error is None or backend is not None:
-            continue
+        if error is None or backend is not None or cell.get("conflict"):
+            continue  # a broken installed set is its own finding (_conflicts), not Keras choosing
         trainings = cell.get("trainings") or {}
         trained = sorted((n for n, t in trainings.items() if t.get("status") == TrainingStatus.OK),
                          key=backend_sort_key)
@@ -142,6 +143,15 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
         return []
     return [_finding("default-backend-errors", "Keras raised instead of choosing a default backend in %s"
                      % count(len(items), "cell"), items, level="warning")]
+
+
+def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
+    """Installed sets that are broken whatever Keras says: pip check problems, one package written twice."""
+    items = [(conflict_sentence(item), [item["cell_id"]]) for item in conflicts({"cells": list(cells)})]
+    if not items:
+        return []
+    return [_finding("installed-set-conflicts", "The installed set is broken (pip check, or two distributions "
+                     "writing one package) in %s" % count(len(items), "cell"), items, level="warning")]
 
 
 def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
@@ -180,54 +190,90 @@ def _failures(cells: Sequence[Cell]) -> List[Finding]:
     return findings
 
 
-def _fastest(cells: Sequence[Cell]) -> List[Finding]:
-    """Per Keras major.minor line and device: backends ranked by median steady epoch seconds."""
-    lines: "Dict[Tuple[str, str], Dict[str, List[Tuple[float, str]]]]" = {}
-    for cell in cells:
-        line = keras_line(keras_version(cell)) or "unknown"
-        for name, training in (cell.get("trainings") or {}).items():
-            steady = ok_steady(training)
-            if steady is None:
-                continue
-            key = (line, training_device(training, cell))
-            lines.setdefault(key, {}).setdefault(name, []).append((steady, cell["cell_id"]))
-    if not lines:
-        return []
-    items: List[Tuple[str, List[str]]] = []
-    only: Optional[Dict[str, Any]] = None  # a run of consecutive lines where a single backend trained
-
-    def close_only() -> None:
-        if only is None:
-            return
-        lines_text = only["lines"][0] if len(only["lines"]) == 1 else "%s to %s" % (only["lines"][0], only["lines"][-1])
-        low, high = min(only["medians"]), max(only["medians"])
-        times = "%.2fs" % low if len(only["medians"]) == 1 else "%.2fs to %.2fs" % (low, high)
-        items.append(("Keras %s on %s: only %s trained (median steady epoch %s, %s)" % (
-            lines_text, only["device"], only["name"], times, count(len(only["cells"]), "cell")), only["cells"]))
-
-    for (line, device) in sorted(lines, key=lambda k: (k[1], version_key(k[0]))):
-        per_backend = lines[(line, device)]
-        ranked = sorted(((statistics.median(s for s, _ in runs), name, runs) for name, runs in per_backend.items()),
-                        key=lambda r: (r[0], r[1]))
-        cited = list(OrderedDict.fromkeys(cell_id for _, _, runs in ranked for _, cell_id in runs))
-        if len(ranked) == 1:
-            median, name = ranked[0][0], ranked[0][1]
-            if only is not None and (only["name"], only["device"]) == (name, device):
-                only["lines"].append(line)
-                only["medians"].append(median)
-                only["cells"] += cited
+def _speed_item(cell: Cell) -> Optional[Tuple[str, List[str]]]:
+    """One cell's backends compared with each other (same image, same run), fastest headline first."""
+    trainings = cell.get("trainings") or {}
+    finished = [(name, t) for name, t in trainings.items() if timing.seconds(t) is not None]
+    if len(finished) < 2:
+        return None
+    finished.sort(key=lambda nt: (timing.seconds(nt[1]) or 0.0, backend_sort_key(nt[0])))
+    said = []
+    for i, (name_a, a) in enumerate(finished):
+        for name_b, b in finished[i + 1:]:
+            result = timing.compare_trainings(a, b)
+            if result.get("untrusted"):
+                shaky = [n for n, t in ((name_a, a), (name_b, b)) if timing.is_shaky(t)]
+                said.append("%s vs %s: not compared (%s)" % (name_a, name_b, "; ".join(
+                    "%s %s" % (n, timing.shaky_text(trainings[n])) for n in shaky)))
+            elif result["verdict"] == "same":
+                said.append("%s vs %s: no measurable difference (%s)" % (name_a, name_b, timing.evidence(result)))
             else:
-                close_only()
-                only = {"name": name, "device": device, "lines": [line], "medians": [median], "cells": cited}
+                faster, slower = (name_a, name_b) if result["verdict"] == "faster" else (name_b, name_a)
+                ratio = result["ratio"] if result["verdict"] == "faster" else 1 / result["ratio"]
+                said.append("%s is faster than %s (%.2fx the time, %s)" % (faster, slower, ratio,
+                                                                           timing.evidence(result)))
+    figures = ", ".join("%s %s" % (n, timing.headline(t)) for n, t in finished)
+    return "%s: %s; %s" % (cell_label(cell), figures, "; ".join(said)), [cell["cell_id"]]
+
+
+def _backend_speed(cells: Sequence[Cell]) -> List[Finding]:
+    """Backends compared inside each cell only: never pooled across cells of different stacks."""
+    items = [item for item in (_speed_item(cell) for cell in cells) if item is not None]
+    if not items:
+        return []
+    return [_finding("backend-speed", "Backends compared inside each cell (steady epochs; a difference is "
+                     "claimed at Mann-Whitney p < %s with at least a %d%% gap)" % (stats.ALPHA,
+                                                                                round(100 * stats.MIN_EFFECT)),
+                     items)]
+
+
+def _unstable_timings(cells: Sequence[Cell]) -> List[Finding]:
+    """Trainings whose timing is too uncertain to quote: named with the cause, never shown as a number."""
+    items = []
+    for cell in cells:
+        trainings = cell.get("trainings") or {}
+        for name in sorted(trainings, key=backend_sort_key):
+            training = trainings[name]
+            if timing.seconds(training) is not None and timing.is_shaky(training):
+                items.append(("%s: %s timing is %s: %s" % (cell_label(cell), name, timing.shaky_text(training),
+                                                           timing.detail(training)), [cell["cell_id"]]))
+    if not items:
+        return []
+    return [_finding("timing-unstable", "%s measured with too much noise to quote a figure"
+                     % count(len(items), "training"), items, level="warning")]
+
+
+def _expectations(cells: Sequence[Cell]) -> List[Finding]:
+    """Declared expectations (pytest's xfail): expected failures, then the unexpected outcomes."""
+    groups: "OrderedDict[str, List[Tuple[str, List[str]]]]" = OrderedDict(
+        (v.value, []) for v in (ExpectationVerdict.EXPECTED_FAILURE, ExpectationVerdict.UNEXPECTED_FAILURE,
+                                ExpectationVerdict.UNEXPECTED_PASS))
+    for cell in cells:
+        verdict = cell.get("expectation_verdict")
+        if verdict not in groups:
             continue
-        close_only()
-        only = None
-        described = ["%s %.2fs (%s)" % (name, median, count(len(runs), "cell")) for median, name, runs in ranked]
-        items.append(("Keras %s on %s: %s is fastest; median steady epoch %s" % (
-            line, device, ranked[0][1], ", ".join(described)), cited))
-    close_only()
-    return [_finding("fastest-backend", "Fastest backend per Keras line (median steady-state epoch seconds, "
-                     "finished trainings only)", items)]
+        reason = one_line(expectation_reason(cell), 300) or "no reason given"
+        if verdict == ExpectationVerdict.EXPECTED_FAILURE:
+            text = "%s: %s as declared (%s)" % (cell_label(cell), one_line(cell.get("status"), 40), reason)
+        elif verdict == ExpectationVerdict.UNEXPECTED_PASS:
+            text = "%s: declared broken (%s), but it worked (%s)" % (cell_label(cell), reason,
+                                                                      one_line(cell.get("status"), 40))
+        else:
+            text = "%s: %s, expected %s" % (cell_label(cell), one_line(cell.get("status"), 40),
+                                            expected_outcome(cell))
+        groups[str(verdict)].append((text, [cell["cell_id"]]))
+    titles = {ExpectationVerdict.EXPECTED_FAILURE.value: ("expected-failures", "info", "expected failure"),
+              ExpectationVerdict.UNEXPECTED_FAILURE.value: ("unexpected-failures", "error", "unexpected failure"),
+              ExpectationVerdict.UNEXPECTED_PASS.value: ("unexpected-passes", "error", "unexpected pass")}
+    findings = []
+    for verdict, items in groups.items():
+        if items:
+            fid, level, word = titles[verdict]
+            why = {"expected-failures": "failed as the matrix declares",
+                   "unexpected-failures": "not the outcome declared; where none is declared, ok is expected",
+                   "unexpected-passes": "declared broken in the matrix, but it worked"}[fid]
+            findings.append(_finding(fid, "%s (%s)" % (count(len(items), word), why), items, level=level))
+    return findings
 
 
 def _gpu(cells: Sequence[Cell]) -> List[Finding]:
@@ -264,7 +310,8 @@ def compute_findings(doc: Doc) -> List[Finding]:
     """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
     cells: List[Cell] = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
     findings: List[Finding] = []
-    for compute in (_default_backend, _default_errors, _fallbacks, _gpu, _failures, _fastest):
+    for compute in (_default_backend, _conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed,
+                    _unstable_timings, _expectations):
         findings.extend(compute(cells))
     return findings
 

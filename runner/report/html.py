@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import statistics
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import jinja2
@@ -22,15 +22,15 @@ from runner.records import STATUS_MEANINGS, Status, backend_sort_key
 from runner.report.cell_view import bytes_text, cell_view, status_class, when_text
 from runner.report.chart import backend_colour, pivot, timing_chart
 from runner.report.fields import (
+    EXPECTATION_MARKS,
     Doc,
     cell_backends,
-    fmt_seconds,
     known_status,
-    ok_steady,
     status_counts,
     yes_no,
 )
 from runner.report.findings import Finding, compute_findings
+from runner.report.precedence import precedence_rows
 from runner.text import one_line
 
 TEMPLATE = "report.html.j2"
@@ -45,6 +45,15 @@ def safe_json(value: Any) -> Markup:
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         text = text.replace(raw, escaped)
     return Markup(text)
+
+
+_WORD_START = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=\.)(?=\w)")
+
+
+def soft_breaks(value: Any) -> Markup:
+    """Escaped text with a <wbr> where a long name may wrap: 'Attribute<wbr>Error', 'module.<wbr>Name'.
+    A narrow column then wraps at a word boundary instead of cutting the name or breaking it anywhere."""
+    return Markup("<wbr>").join(_WORD_START.split(str(value)))
 
 
 def _duration(start: Any, end: Any) -> str:
@@ -112,6 +121,7 @@ def environment() -> jinja2.Environment:
         _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(resources_dir())), autoescape=True,
                                   undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         _ENV.filters["safe_json"] = safe_json
+        _ENV.filters["soft_breaks"] = soft_breaks
     return _ENV
 
 
@@ -124,14 +134,15 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     known = {v["id"] for v in views}
     exact = pivot(views, "combo")
     libsets = pivot(views, "libset")
-    charts = [(d, timing_chart(doc, d, backends)) for d in ("cpu", "gpu")]
-    steady_all = [s for s in (ok_steady(t) for c in cells for t in (c.get("trainings") or {}).values())
-                  if s is not None]
+    filters = {v["id"]: {"status": v["status"], "device": v["device"], "search": v["search"]} for v in views}
+    charts = [(d, timing_chart(doc, d, backends, filters)) for d in ("cpu", "gpu")]
     finding_views = [{
         "id": one_line(f.get("id"), 120), "title": f.get("title") or "", "level": f.get("level") or "info",
         "items": [{"text": i.get("text") or "", "cells": [c for c in i.get("cells") or [] if c in known]}
                   for i in (f.get("items") or [{"text": f.get("text") or "", "cells": f.get("cells") or []}])],
     } for f in findings]
+    expectations = [(mark, sum(1 for v in views if v["expectation"] == mark))
+                    for mark in EXPECTATION_MARKS.values()]
     context = {
         "run_id": one_line(doc.get("run_id"), 120) or "?",
         "complete": doc.get("complete", True) is not False,
@@ -142,10 +153,12 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         "backends": [(n, backend_colour(n, backends)) for n in backends],
         "cells": views,
         "findings": finding_views,
+        "precedence": [{"line": r["line"], "aspect": r["aspect"], "observed": r["observed"],
+                        "cells": [c for c in r["cells"] if c in known]} for r in precedence_rows(doc)],
         "pivots": [("exact", "exact versions", exact), ("libset", "library sets", libsets)],
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],
-        "median_steady": fmt_seconds(statistics.median(steady_all)) if steady_all else "-",
+        "expectations": [(mark, n) for mark, n in expectations if n],
         "data": {"statuses": [s.value for s in Status], "cells": len(views)},
     }
     return environment().get_template(TEMPLATE).render(**context)

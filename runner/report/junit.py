@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from typing import Any, List, Optional, Tuple
 
-from runner.records import OK_STATUSES, Status, TrainingStatus
+from runner.records import OK_STATUSES, ExpectationVerdict, Status, TrainingStatus
 from runner.report.fields import (
     Cell,
     Doc,
@@ -20,10 +20,13 @@ from runner.report.fields import (
     default_summary,
     device_summary,
     error_text,
+    expectation_of,
+    expectation_reason,
+    expected_outcome,
     known_status,
     python_summary,
-    training_summary,
 )
+from runner.report.timing import training_summary
 from runner.text import clip, one_line
 
 JUNIT_TEXT_LIMIT = 20000  # characters of a failure's body (log tails are already bounded at the source)
@@ -74,6 +77,28 @@ def _testcases(cell: Cell) -> List[Case]:
     return cases
 
 
+def _with_expectation(cell: Cell, cases: List[Case]) -> List[Case]:
+    """pytest's mapping: an expected failure is a skipped testcase with the declared reason; an unexpected
+    pass is a failure ('declared broken: <reason>, but it worked'). Per-backend declarations touch only
+    their backends' testcases."""
+    verdict = cell.get("expectation_verdict")
+    if verdict not in (ExpectationVerdict.EXPECTED_FAILURE, ExpectationVerdict.UNEXPECTED_PASS):
+        return cases
+    declared = expectation_of(cell).get("trainings")
+    scope = set(declared) if isinstance(declared, dict) and declared else None
+    reason = expectation_reason(cell) or "no reason given"
+    out: List[Case] = []
+    for name, outcome, message, body, seconds, output in cases:
+        if scope is None or name in scope:
+            if verdict == ExpectationVerdict.EXPECTED_FAILURE and outcome == "failure":
+                outcome, message, body = "skipped", "expected failure: %s (%s)" % (reason, message), None
+            elif verdict == ExpectationVerdict.UNEXPECTED_PASS and outcome == "pass":
+                outcome, message = "failure", "declared broken: %s, but it worked" % reason
+                body = "expected %s; got %s" % (expected_outcome(cell), cell.get("status"))
+        out.append((name, outcome, message, body, seconds, output))
+    return out
+
+
 def junit_xml(doc: Doc) -> str:
     """JUnit XML: one testsuite per cell, one testcase per backend of the cell (or 'keras' when it has none)."""
     prov = doc.get("provenance") or {}
@@ -81,7 +106,7 @@ def junit_xml(doc: Doc) -> str:
     totals: Counter[str] = Counter()
     for cell in doc.get("cells") or []:
         cell_id = xml_text(cell.get("cell_id"), 200)
-        cases = _testcases(cell)
+        cases = _with_expectation(cell, _testcases(cell))
         counts = Counter(c[1] for c in cases)
         suite = ET.SubElement(root, "testsuite", name=cell_id, tests=str(len(cases)),
                               failures=str(counts["failure"]), errors="0", skipped=str(counts["skipped"]),
@@ -90,6 +115,7 @@ def junit_xml(doc: Doc) -> str:
             suite.set("timestamp", xml_text(cell["started_at"], 64))
         props = ET.SubElement(suite, "properties")
         for key, value in (("status", cell.get("status")), ("reason", cell.get("reason")),
+                           ("expectation", cell.get("expectation_verdict")),
                            ("default_backend", default_summary(cell)), ("python", python_summary(cell)),
                            ("device", device_summary(cell)), ("runner_version", prov.get("runner_version")),
                            ("git_sha", prov.get("git_sha"))):

@@ -7,30 +7,45 @@ bidi characters out (runner.text's rule); Markdown additionally escapes table an
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
+import sys
+import textwrap
 from typing import Any, List, Optional, Tuple
 
 from tabulate import tabulate
 
-from runner.records import Status
+from runner.records import ExpectationVerdict, Status
 from runner.report.fields import (
+    Cell,
     Doc,
     cell_backends,
     counts_line,
     default_summary,
     device_summary,
     doc_backends,
+    expectation_mark,
+    expectation_reason,
+    expected_outcome,
     python_summary,
-    training_summary,
     yes_no,
 )
 from runner.report.findings import Finding, compute_findings
+from runner.report.precedence import precedence_rows
+from runner.report.precedence import table_rows as precedence_table
+from runner.report.timing import training_summary
 from runner.text import one_line, without_controls
 
 FORMATS = ("terminal", "markdown")
 # Markdown: every other status gets \u274c.
 STATUS_MARKS = {Status.OK.value: "\u2705", Status.PARTIAL.value: "\u26a0\ufe0f",
                 Status.SKIPPED.value: "\u23ed\ufe0f"}
+FAIL_MARK = "\u274c"
+XFAIL_MARK = "\u2796"   # an expected failure: neither a pass nor a red cross
+MIN_WRAP = 8            # characters a wrapped terminal column keeps
+ID_WRAP = 20            # ... and the cell id column
+MIN_WIDTH = 40          # narrower terminals get a 40-column table and wrap it themselves
 CELL_LIMIT = 80          # characters of one table cell
 MD_CELL_LIMIT = 120
 
@@ -54,6 +69,22 @@ def md_text(value: Any, limit: int = MD_CELL_LIMIT) -> str:
 
 # ---- the comparison table ------------------------------------------------------------------------------
 
+def status_text(cell: Cell) -> str:
+    """'ok', 'ok (cached)', 'import_failed (xfail)', 'ok (XPASS)', 'build_failed (unexpected)'."""
+    notes = [n for n in ("cached" if cell.get("cached") else "", expectation_mark(cell)) if n]
+    return str(cell.get("status")) + (" (%s)" % ", ".join(notes) if notes else "")
+
+
+def status_mark(cell: Cell) -> str:
+    """The Markdown emoji: an expected failure is not a red cross, an unexpected pass is one."""
+    verdict = cell.get("expectation_verdict")
+    if verdict == ExpectationVerdict.EXPECTED_FAILURE:
+        return XFAIL_MARK
+    if verdict == ExpectationVerdict.UNEXPECTED_PASS:
+        return FAIL_MARK
+    return STATUS_MARKS.get(str(cell.get("status")), FAIL_MARK)
+
+
 def table_rows(doc: Doc) -> Tuple[List[str], List[List[str]]]:
     """Headers and raw (unescaped) rows in the document's cell order."""
     backends = doc_backends(doc)
@@ -62,8 +93,7 @@ def table_rows(doc: Doc) -> Tuple[List[str], List[List[str]]]:
     for cell in doc.get("cells") or []:
         trainings = cell.get("trainings") or {}
         requested = set(cell_backends(cell))
-        status = str(cell.get("status")) + (" (cached)" if cell.get("cached") else "")
-        row = [str(cell.get("cell_id")), status, default_summary(cell)]
+        row = [str(cell.get("cell_id")), status_text(cell), default_summary(cell)]
         for name in backends:
             row.append(training_summary(trainings.get(name)) if name in requested else "")
         row += [python_summary(cell), device_summary(cell)]
@@ -71,21 +101,85 @@ def table_rows(doc: Doc) -> Tuple[List[str], List[List[str]]]:
     return headers, rows
 
 
-def render_table(doc: Doc, fmt: str) -> str:
-    """The comparison table: one row per cell, in the document's order. fmt: terminal | markdown."""
+def _draw(headers: List[str], rows: List[List[str]], limits: Optional[List[Optional[int]]] = None) -> str:
+    return str(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                        maxcolwidths=limits or [None] * len(headers)))
+
+
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
+def _wrapped(headers: List[str], rows: List[List[str]], width: int) -> str:
+    """Shrink the widest column that may still wrap (the cell id down to ID_WRAP characters, others to
+    MIN_WRAP) until the table fits `width` or nothing can wrap further."""
+    natural = [max([len(headers[i])] + [len(row[i]) for row in rows]) for i in range(len(headers))]
+    floors = [ID_WRAP] + [MIN_WRAP] * (len(headers) - 1)
+    limits: List[Optional[int]] = [None] * len(headers)
+    body = _draw(headers, rows)
+    while _widest(body) > width:
+        current = [limits[k] or natural[k] for k in range(len(headers))]
+        candidates = [k for k in range(len(headers)) if current[k] > floors[k]]
+        if not candidates:
+            break
+        k = max(candidates, key=lambda c: (current[c] - floors[c], -c))
+        limits[k] = max(floors[k], current[k] - max(1, _widest(body) - width))
+        body = _draw(headers, rows, limits)
+    return body
+
+
+def _terminal_body(headers: List[str], rows: List[List[str]], backends: int, width: int) -> str:
+    """The table within `width` columns: python and device drop first (least read), then columns wrap;
+    when the backends still do not fit side by side, one row per cell and backend instead."""
+    keep = len(headers)
+    while keep > len(headers) - 2 and _widest(_draw(headers[:keep], [r[:keep] for r in rows])) > width:
+        keep -= 1
+    note = "\n(not shown: %s; widen the terminal)" % ", ".join(headers[keep:]) if keep < len(headers) else ""
+    body = _wrapped(headers[:keep], [r[:keep] for r in rows], width)
+    if _widest(body) <= width or backends < 2:
+        return body + note
+    # Long layout: cell, status and default once, then a row per backend the cell requested.
+    long_rows: List[List[str]] = []
+    for row in rows:
+        first = True
+        for name, value in zip(headers[3:3 + backends], row[3:3 + backends]):
+            if value:
+                long_rows.append((row[:3] if first else ["", "", ""]) + [name, value])
+                first = False
+        if first:
+            long_rows.append(row[:3] + ["", ""])
+    return _wrapped(headers[:3] + ["backend", "result"], long_rows, width) + note
+
+
+def terminal_width() -> int:
+    """The terminal's columns when stdout is one (or $COLUMNS when set); unlimited into a pipe or CI log,
+    where nothing wraps and a wrapped cell id would only be harder to grep."""
+    if os.environ.get("COLUMNS", "").isdigit() or sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return 10 ** 6
+
+
+def render_table(doc: Doc, fmt: str, width: Optional[int] = None) -> str:
+    """The comparison table: one row per cell, in the document's order. fmt: terminal | markdown.
+
+    The terminal table fits `width` columns (default: terminal_width()); the
+    Markdown table never wraps (a browser lays it out)."""
     if fmt not in FORMATS:
         raise ValueError("format must be one of %s, not %r" % (", ".join(FORMATS), fmt))
     headers, rows = table_rows(doc)
     complete = "" if doc.get("complete", True) else " (incomplete run)"
     if fmt == "terminal":
+        width = terminal_width() if width is None else width
         # Headers name backends and the counts name statuses: both come from the records too.
-        body = tabulate([[term_text(v) for v in row] for row in rows], headers=[term_text(h) for h in headers],
-                        tablefmt="simple", disable_numparse=True) if rows else "(no cells)"
-        return "%s\n\n%s%s" % (body, term_text(counts_line(doc), 2000), complete)
+        body = _terminal_body([term_text(h) for h in headers], [[term_text(v) for v in row] for row in rows],
+                              len(headers) - 5, max(MIN_WIDTH, width)) if rows else "(no cells)"
+        counts = textwrap.fill(term_text(counts_line(doc), 2000) + complete, max(MIN_WIDTH, width))
+        return "%s\n\n%s" % (body, counts)
     # disable_numparse: '3.10' must not become '3.1'.
+    marks = [status_mark(cell) for cell in doc.get("cells") or []]
     rows = [[md_text(v) for v in row] for row in rows]
-    for row in rows:
-        row[1] = "%s %s" % (STATUS_MARKS.get(row[1].replace("\\_", "_"), "\u274c"), row[1])
+    for row, mark in zip(rows, marks):
+        row[1] = "%s %s" % (mark, row[1])
     body = tabulate(rows, headers=[md_text(h) for h in headers],
                     tablefmt="github", disable_numparse=True) if rows else "_no cells_"
     return "### keras-matrix run %s%s\n\n%s\n\n%s\n" % (md_text(doc.get("run_id"), 80), complete,
@@ -119,6 +213,47 @@ def failures_markdown(doc: Doc) -> str:
     return "\n".join(lines) + "\n"
 
 
+def short_summary_markdown(doc: Doc) -> str:
+    """pytest's short test summary: expected failures first, the unexpected outcomes last (what CI fails on).
+    Empty for a run recorded before expectations existed."""
+    cells = [c for c in doc.get("cells") or [] if c.get("expectation_verdict")]
+    if not cells:
+        return ""
+    lines = []
+    for verdict, word in ((ExpectationVerdict.EXPECTED_FAILURE, "XFAIL"),
+                          (ExpectationVerdict.UNEXPECTED_FAILURE, "FAILED"),
+                          (ExpectationVerdict.UNEXPECTED_PASS, "XPASS")):
+        for cell in cells:
+            if cell.get("expectation_verdict") != verdict:
+                continue
+            cell_id, status = md_text(cell.get("cell_id"), 140), md_text(cell.get("status"), 40)
+            if verdict == ExpectationVerdict.EXPECTED_FAILURE:
+                text = "%s (declared: %s)" % (status, md_text(expectation_reason(cell) or "no reason given", 300))
+            elif verdict == ExpectationVerdict.UNEXPECTED_FAILURE:
+                text = "%s, expected %s: %s" % (status, md_text(expected_outcome(cell), 200),
+                                                md_text(cell.get("reason") or "-", 300))
+            else:
+                text = "declared broken: %s, but it worked (%s)" % (
+                    md_text(expectation_reason(cell) or "no reason given", 300), status)
+            lines.append("- %s %s - %s" % (word, cell_id, text))
+    met = sum(1 for c in cells if c.get("expectation_verdict") == ExpectationVerdict.MET)
+    unexpected = sum(1 for c in cells if c.get("expectation_verdict") in (ExpectationVerdict.UNEXPECTED_FAILURE,
+                                                                         ExpectationVerdict.UNEXPECTED_PASS))
+    xfail = sum(1 for c in cells if c.get("expectation_verdict") == ExpectationVerdict.EXPECTED_FAILURE)
+    tally = "%d as expected, %d expected failures, %d unexpected" % (met, xfail, unexpected)
+    return "\n".join(["### Short summary", ""] + lines + ["", "_%s_" % tally]) + "\n"
+
+
+def precedence_markdown(doc: Doc) -> str:
+    """"How Keras picks its backend" from the scenario probes, each row citing its cells ("" without any)."""
+    headers, rows = precedence_table(precedence_rows(doc))
+    if not rows:
+        return ""
+    return "### How Keras picks its backend\n\n%s\n" % tabulate(
+        [[md_text(v, 400) for v in row] for row in rows], headers=list(headers), tablefmt="github",
+        disable_numparse=True)
+
+
 def summary_markdown(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     findings = compute_findings(doc) if findings is None else findings
     prov = doc.get("provenance") or {}
@@ -126,8 +261,9 @@ def summary_markdown(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         md_text(prov.get("runner_version") or "?", 40), md_text(prov.get("git_sha") or "no git sha", 40),
         md_text(prov.get("docker_version") or "?", 40),
         yes_no(prov.get("gpu_runtime")))
-    parts = [render_table(doc, "markdown"), meta + "\n", findings_markdown(findings), failures_markdown(doc),
-             "<!-- Generated by keras-matrix from results.json; do not edit -->\n"]
+    parts = [render_table(doc, "markdown"), meta + "\n", findings_markdown(findings), precedence_markdown(doc),
+             failures_markdown(doc),
+             short_summary_markdown(doc), "<!-- Generated by keras-matrix from results.json; do not edit -->\n"]
     return "\n".join(p for p in parts if p)
 
 

@@ -1,10 +1,14 @@
-"""The HTML report in a real browser (headless Chromium): the script runs, the matrix and details render, a
-screenshot lands in test-artifacts/, and nothing is fetched from the network.
+"""The HTML report in a real browser (headless Chromium): the script runs, the matrix and details render,
+status chips toggle (a click hides a status, as in pytest-html) and the chart and findings follow the
+filters, the pivot fits a 1400 px window and the page a 420 px one, every rendered text meets WCAG AA
+contrast, a screenshot lands in test-artifacts/, and nothing is fetched from the network.
 
 Chromium is required, not optional: a missing browser fails these tests (CI installs the Debian package
 `chromium`; locally: apt-get install -y chromium)."""
 
+import html
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -12,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.report import write_reports
+from runner.report import compute_findings, write_reports
 
 pytestmark = pytest.mark.browser
 
@@ -32,9 +36,35 @@ def chromium():
                 "Install it: apt-get install -y chromium (CI's .ci/run does).")
 
 
+MULTI = "keras3.15.1-tf2.21.0-jax0.10.2-py311-cpu"
+
+
+def sampled(walls, verdict="stable", causes=()):
+    samples = [{"process": 0, "epoch": 0, "warmup": True, "wall": 4.0}]
+    samples += [{"process": i // 5, "epoch": 1 + i % 5, "warmup": False, "wall": w} for i, w in enumerate(walls)]
+    middle = sorted(walls)[len(walls) // 2]
+    return {"samples": samples, "timing": {
+        "estimator": "median", "seconds": middle, "interval": [min(walls), max(walls)], "confidence": 0.95,
+        "rel_width": 0.03, "samples": len(walls), "processes": 2, "verdict": verdict, "causes": list(causes)}}
+
+
+def with_new_fields(doc):
+    """The fixture plus what this version records: samples and timing, declared expectations."""
+    cells = {c["cell_id"]: c for c in doc["cells"]}
+    multi = cells[MULTI]["trainings"]
+    multi["tensorflow"].update(sampled([3.2, 3.25, 3.18, 3.22, 3.21, 3.19, 3.24, 3.2, 3.23, 3.2]))
+    multi["jax"].update(sampled([2.1, 2.9, 1.9, 2.6, 2.0, 3.1, 2.2, 2.7, 1.8, 2.5], "contended", ["steal"]))
+    cells[PARTIAL].update(expectation={"trainings": {"cntk": "failed"}, "reason": "CNTK 2.7 needs libmpi_cxx.so.1"},
+                          expectation_verdict="expected_failure")
+    cells["keras2.3.1-py27-cpu"].update(expectation={"status": "ok"}, expectation_verdict="unexpected_failure")
+    cells["keras1.0.8-tf1.0.1-theano1.0.5-py27-cpu"].update(
+        expectation={"status": "import_failed", "reason": "thought broken"}, expectation_verdict="unexpected_pass")
+    return doc
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    doc = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    doc = with_new_fields(json.loads(FIXTURE.read_text(encoding="utf-8")))
     paths = write_reports(doc, tmp_path_factory.mktemp("report"))
     return doc, paths["index.html"]
 
@@ -74,12 +104,32 @@ _DRIVER = """<script>
   function shown() { return document.getElementById("km-shown").textContent; }
   function firstRow() { return document.querySelector("#km-cells tbody tr").getAttribute("data-km-cell"); }
   var out = document.body;
-  document.querySelector('button.chip[data-status="ok"]').click();  // first click: only this status
+  var okChip = document.querySelector('button.chip[data-status="ok"]');
+  okChip.click();  // first click: hides this status
+  out.setAttribute("data-t-not-ok", shown());
+  out.setAttribute("data-t-not-ok-pressed", okChip.getAttribute("aria-pressed"));
+  var cpu = document.querySelector('svg[data-km-chart="cpu"]');
+  var bars = function () {
+    var groups = Array.prototype.filter.call(cpu.querySelectorAll("g.cg"),
+                                             function (g) { return g.style.display !== "none"; });
+    return groups.map(function (g) { return g.getAttribute("data-km-cell"); }).join(" ");
+  };
+  out.setAttribute("data-t-chart-not-ok", bars());
+  out.setAttribute("data-t-chart-height-not-ok", cpu.viewBox.baseVal.height);
+  out.setAttribute("data-t-findings-not-ok", Array.prototype.filter.call(
+    document.querySelectorAll("ol.findings > li"), function (li) { return !li.hidden; })
+    .map(function (li) { return li.getAttribute("data-finding"); }).join(" "));
+  okChip.click();  // second click: shows it again
+  out.setAttribute("data-t-ok-again", shown());
+  out.setAttribute("data-t-chart-all", bars());
+  out.setAttribute("data-t-chart-height-all", cpu.viewBox.baseVal.height);
+  okChip.dispatchEvent(new MouseEvent("click", {altKey: true, bubbles: true}));  // alt-click: only this status
   out.setAttribute("data-t-ok", shown());
   var search = document.getElementById("km-search");
   search.value = "jax";
   search.dispatchEvent(new Event("input"));
   out.setAttribute("data-t-ok-jax", shown());
+  out.setAttribute("data-t-chart-ok-jax", bars());
   document.getElementById("km-reset").click();
   out.setAttribute("data-t-reset", shown());
   var device = document.getElementById("km-device");
@@ -105,12 +155,159 @@ def test_filters_and_sorting_work(chromium, report, tmp_path):
     total = len(doc["cells"])
     ok = [c for c in doc["cells"] if c["status"] == "ok"]
     gpu = [c for c in doc["cells"] if c["device"] == "gpu"]
+    not_ok = [c for c in doc["cells"] if c["status"] != "ok"]
+    assert 'data-t-not-ok="%d of %d cells shown"' % (len(not_ok), total) in dom
+    assert 'data-t-not-ok-pressed="false"' in dom
+    assert 'data-t-ok-again="%d cells"' % total in dom
     assert 'data-t-ok="%d of %d cells shown"' % (len(ok), total) in dom
     assert 'data-t-ok-jax="%d of %d cells shown"' % (len([c for c in ok if "jax" in c["cell_id"]]), total) in dom
     assert 'data-t-reset="%d cells"' % total in dom
     assert 'data-t-gpu="%d of %d cells shown"' % (len(gpu), total) in dom
     assert 'data-t-sort-asc="%s"' % ok[0]["cell_id"] in dom  # status order: ok first, stable
     assert 'data-t-sort-desc="%s"' % next(c for c in doc["cells"] if c["status"] == "error")["cell_id"] in dom
+
+
+def charted(doc, cells):
+    """Cells with a bar in the CPU chart: a finished training on the CPU."""
+    return " ".join(c["cell_id"] for c in cells if c["device"] == "cpu" and any(
+        t["status"] == "ok" for t in c["trainings"].values()))
+
+
+def test_the_chart_and_findings_follow_the_filters(chromium, report, tmp_path):
+    doc, index = report
+    driven = tmp_path / "driven.html"
+    driven.write_text(index.read_text(encoding="utf-8").replace("</body>", _DRIVER), encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", driven.as_uri()).stdout
+
+    def attr(name):
+        return re.search(r'%s="([^"]*)"' % name, dom).group(1)
+
+    not_ok = [c for c in doc["cells"] if c["status"] != "ok"]
+    assert attr("data-t-chart-not-ok") == charted(doc, not_ok) != ""
+    assert attr("data-t-chart-all") == charted(doc, doc["cells"])
+    # The hidden bars leave no gap: the chart is shorter while they are hidden.
+    assert float(attr("data-t-chart-height-not-ok")) < float(attr("data-t-chart-height-all"))
+    jax_ok = [c for c in doc["cells"] if c["status"] == "ok" and "jax" in c["cell_id"]]
+    assert attr("data-t-chart-ok-jax") == charted(doc, jax_ok)
+    # Findings: shown while one of their lines cites a shown cell (lines that cite none always show).
+    shown = {c["cell_id"] for c in not_ok}
+    expected = [f["id"] for f in compute_findings(doc)
+                if any(not i["cells"] or set(i["cells"]) & shown for i in f["items"])]
+    assert attr("data-t-findings-not-ok").split() == expected
+    change = "default-backend-change-1.0.8-1.2.2"  # cites ok cells only: hidden with them
+    assert change in [f["id"] for f in compute_findings(doc)] and change not in expected
+
+
+_MEASURE = r"""<script>
+(function () {
+  function parse(c) {
+    var m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) { return null; }
+    var p = m[1].split(/[\s,\/]+/).filter(function (x) { return x; }).map(parseFloat);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  }
+  function over(top, bottom, alpha) {
+    return [0, 1, 2].map(function (i) { return top[i] * alpha + bottom[i] * (1 - alpha); });
+  }
+  function lum(c) {
+    var w = [0.2126, 0.7152, 0.0722];
+    return [0, 1, 2].reduce(function (sum, i) {
+      var v = c[i] / 255;
+      return sum + w[i] * (v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    }, 0);
+  }
+  function ratio(a, b) { var x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }
+  function chain(el) {
+    var out = [];
+    for (var e = el; e && e.nodeType === 1; e = e.parentElement) { out.push(e); }
+    return out;
+  }
+  function background(el) {
+    var bg = [255, 255, 255];
+    chain(el).reverse().forEach(function (e) {
+      var c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { bg = over(c, bg, c[3]); }
+    });
+    return bg;
+  }
+  function check(el, colour, what, bad) {
+    var opacity = chain(el).reduce(function (o, e) { return o * parseFloat(getComputedStyle(e).opacity); }, 1);
+    var c = parse(colour);
+    if (!c) { return; }
+    var bg = background(el);
+    var r = ratio(over(c, bg, c[3] * opacity), bg);
+    if (r < 4.5) { bad.push(what + " " + r.toFixed(2) + ":1"); }
+  }
+  function measure() {
+    var bad = [];
+    Array.prototype.forEach.call(document.querySelectorAll("body *"), function (el) {
+      if (/^(SCRIPT|STYLE|TITLE|OPTION|svg|title)$/.test(el.tagName) || !el.getClientRects().length) { return; }
+      var text = Array.prototype.some.call(el.childNodes,
+                                           function (n) { return n.nodeType === 3 && n.textContent.trim(); });
+      if (!text) { return; }
+      var style = getComputedStyle(el);
+      var colour = el instanceof SVGElement ? style.fill : style.color;
+      var label = el.tagName + "." + (el.getAttribute("class") || "") + " '" + el.textContent.trim().slice(0, 30);
+      check(el, colour, label + "'", bad);
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("#km-cells th button"), function (b) {
+      check(b, getComputedStyle(b, "::after").color, "sort arrow", bad);
+    });
+    return bad;
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) { d.open = true; });
+  var out = window.parent !== window ? window.parent.document.body : document.body;  // framed at 420 px
+  var bad = measure();
+  document.querySelector('button.chip[data-status="skipped"]').click();  // an unpressed chip's text too
+  bad = bad.concat(measure());
+  document.querySelector('button.chip[data-status="skipped"]').click();
+  var unique = bad.filter(function (b, i) { return bad.indexOf(b) === i; });
+  out.setAttribute("data-t-contrast", JSON.stringify(unique.slice(0, 40)));
+  var pivot = document.querySelector("[data-pivot]:not([hidden])");
+  out.setAttribute("data-t-pivot-overflow", String(pivot.scrollWidth - pivot.clientWidth));
+  out.setAttribute("data-t-page-overflow", String(document.documentElement.scrollWidth - window.innerWidth));
+  out.setAttribute("data-t-width", String(window.innerWidth));
+})();
+</script>
+</body>"""
+
+
+def measured(chromium, index, tmp_path, width):
+    """The page at `width` CSS px: Chromium's window is at least 500 px wide, so narrower widths are an
+    iframe of that width (its own viewport: media queries and innerWidth see `width`)."""
+    page = tmp_path / ("measured-%d.html" % width)
+    page.write_text(index.read_text(encoding="utf-8").replace("</body>", _MEASURE), encoding="utf-8")
+    target = page
+    if width < 500:
+        target = tmp_path / ("frame-%d.html" % width)
+        target.write_text('<!DOCTYPE html><html><body style="margin:0"><iframe src="%s" style="width:%dpx;'
+                          'height:1000px;border:0"></iframe></body></html>' % (page.name, width), encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path, "--window-size=%d,1000" % max(width, 500), "--allow-file-access-from-files",
+                       "--dump-dom", target.as_uri()).stdout
+    return {name: html.unescape(re.search(r'data-t-%s="([^"]*)"' % name, dom).group(1))
+            for name in ("contrast", "pivot-overflow", "page-overflow", "width")}
+
+
+def test_every_text_meets_wcag_aa_contrast(chromium, report, tmp_path):
+    _, index = report
+    assert json.loads(measured(chromium, index, tmp_path, 1400)["contrast"]) == []
+
+
+def test_the_pivot_fits_1400_px_and_the_page_420_px(chromium, report, tmp_path):
+    doc, index = report
+    wide = measured(chromium, index, tmp_path, 1400)
+    assert wide["width"] == "1400" and int(wide["pivot-overflow"]) <= 0, "the matrix scrolls sideways at 1400 px"
+    narrow = measured(chromium, index, tmp_path, 420)
+    # At 420 px wide tables scroll inside their own box; the page itself never scrolls sideways.
+    assert narrow["width"] == "420" and int(narrow["page-overflow"]) <= 0
+    page = index.read_text(encoding="utf-8")
+    assert "Attribute<wbr>Error" in page or "Import<wbr>Error" in page  # error names wrap whole, never cut
+
+
+def test_published_report_fits_and_contrasts(chromium, tmp_path):
+    index = ROOT / "reports" / "index.html"
+    wide = measured(chromium, index, tmp_path, 1400)
+    assert json.loads(wide["contrast"]) == [] and int(wide["pivot-overflow"]) <= 0
 
 
 def test_screenshot(chromium, report, tmp_path):

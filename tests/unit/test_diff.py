@@ -78,7 +78,7 @@ def test_format_diff_terminal_and_markdown(old, new):
     diff = diff_results(old, new)
     terminal = format_diff(diff, "terminal")
     assert "REGRESSIONS" in terminal and "Broken (3)" in terminal and "Slower" in terminal
-    assert "keras2.9.0-tf2.9.3-py39-cpu tensorflow: 3.01s -> 5.10s (+69%)" in terminal
+    assert "keras2.9.0-tf2.9.3-py39-cpu tensorflow: 3.01s -> 5.10s (+69%; no samples: not tested for noise)" in terminal
     markdown = format_diff(diff, "markdown")
     assert markdown.startswith("### keras-matrix diff")
     assert "**Default backend changed (1)**" in markdown
@@ -92,3 +92,35 @@ def test_timings_from_different_hosts_are_called_out(old, new):
     diff = diff_results(old, new)
     assert diff["hosts_differ"]
     assert "different hosts" in format_diff(diff)
+
+
+def sampled(walls, verdict="stable", causes=()):
+    """A finished training as recorded with the timing protocol: a warm-up epoch, then `walls`."""
+    samples = [{"process": 0, "epoch": 0, "warmup": True, "wall": 9.0}]
+    samples += [{"process": i // 5, "epoch": 1 + i % 5, "warmup": False, "wall": w} for i, w in enumerate(walls)]
+    ordered = sorted(walls)
+    return {"status": "ok", "epoch_seconds": [9.0] + list(walls), "steady_epoch_seconds": ordered[len(walls) // 2],
+            "test_accuracy": 0.97, "samples": samples,
+            "timing": {"estimator": "median", "seconds": ordered[len(walls) // 2],
+                       "interval": [ordered[0], ordered[-1]], "confidence": 0.95, "rel_width": 0.02,
+                       "samples": len(walls), "processes": 2, "verdict": verdict, "causes": list(causes)}}
+
+
+def one_cell_doc(training):
+    return {"run_id": "r", "cells": [{"cell_id": "c1", "status": "ok", "trainings": {"tensorflow": training}}]}
+
+
+def test_slower_than_the_last_run_only_when_the_samples_show_it():
+    steady = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99, 1.00, 1.02]
+    noisy_but_higher = [0.70, 1.90, 0.80, 1.80, 0.75, 1.85, 0.72, 1.70, 0.90, 1.60]  # median +28%, overlapping
+    clearly_slower = [w * 1.3 for w in steady]
+    old = one_cell_doc(sampled(steady))
+    assert diff_results(old, one_cell_doc(sampled(noisy_but_higher)), slower_threshold=0.1)["slower"] == []
+    slower = diff_results(old, one_cell_doc(sampled(clearly_slower)), slower_threshold=0.1)["slower"]
+    assert [e["cell_id"] for e in slower] == ["c1"] and slower[0]["tested"] and slower[0]["p"] < 0.01
+    assert "p=" in format_diff(diff_results(old, one_cell_doc(sampled(clearly_slower)), slower_threshold=0.1))
+    # The threshold stays the minimum effect size: +30% is not "slower" at a 50% threshold.
+    assert diff_results(old, one_cell_doc(sampled(clearly_slower)), slower_threshold=0.5)["slower"] == []
+    # A contended training is never called slower, whatever its samples.
+    contended = one_cell_doc(sampled(clearly_slower, verdict="contended", causes=["steal"]))
+    assert diff_results(old, contended, slower_threshold=0.1)["slower"] == []

@@ -7,7 +7,8 @@ import textwrap
 import pytest
 
 from runner.errors import MatrixError, UsageError
-from runner.matrix import load_matrix, normalize_version, select, version_slug
+from runner.matrix import load_matrix, normalize_version, version_slug
+from runner.selection import select
 from tests.conftest import ROOT
 
 

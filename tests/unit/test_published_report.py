@@ -46,3 +46,12 @@ def test_published_reports_are_generated_from_results_json(published, tmp_path):
         assert (REPORTS / name).read_text() == written[name].read_text(), "%s was edited or is stale: " \
             "regenerate with python -m runner report reports/results.json -o reports/" % name
     assert json.loads((REPORTS / "findings.json").read_text())["findings"]
+
+
+def test_published_findings_compare_backends_only_inside_one_cell(published):
+    findings = {f["id"]: f for f in json.loads((REPORTS / "findings.json").read_text())["findings"]}
+    assert "fastest-backend" not in findings  # the old finding pooled cells of different stacks
+    speed = findings["backend-speed"]
+    assert speed["items"] and all(len(item["cells"]) == 1 for item in speed["items"])
+    # Two steady epochs per training (a run from before the timing protocol) cannot show a difference.
+    assert " is faster than " not in speed["text"]

@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from runner.matrix import load_matrix, select
+from runner.matrix import load_matrix
 from runner.render import render_cell, write_cell
+from runner.selection import select
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden"

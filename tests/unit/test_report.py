@@ -78,7 +78,7 @@ def test_the_fixture_covers_every_case_the_reports_must_handle(doc):
 # ---- tables ---------------------------------------------------------------------------------------------
 
 def test_terminal_table_has_one_row_per_cell_in_document_order(doc):
-    table = render_table(doc, "terminal")
+    table = render_table(doc, "terminal", width=400)
     positions = [table.index(c["cell_id"] + " ") for c in doc["cells"]]
     assert positions == sorted(positions)
     row = next(line for line in table.splitlines()
@@ -88,6 +88,43 @@ def test_terminal_table_has_one_row_per_cell_in_document_order(doc):
     assert "error: ImportError" in table  # the default backend's import raised
     assert "gpu (used cpu)" in table       # the silent CPU fallback is visible in the table
     assert "17 cells: 6 ok, 1 partial" in table
+
+
+@pytest.mark.parametrize("width", [80, 100, 132])
+def test_terminal_table_fits_the_terminal(doc, width, monkeypatch):
+    wide = render_table(doc, "terminal", width=400)
+    assert max(len(line) for line in wide.splitlines()) > 132  # the fixture's full table is wider
+    monkeypatch.setenv("COLUMNS", str(width))  # what shutil.get_terminal_size reads first
+    table = render_table(doc, "terminal")
+    assert max(len(line) for line in table.splitlines()) <= width
+    for cell in doc["cells"]:  # every cell is still there, its id whole once the wrap is undone
+        assert cell["cell_id"][:20] in table
+    assert "17 cells: 6 ok, 1 partial" in " ".join(table.split())
+
+
+def test_markdown_table_does_not_wrap(doc, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    rows = [line for line in render_table(doc, "markdown").splitlines() if line.startswith("|")]
+    assert len(rows) == len(doc["cells"]) + 2 and max(len(r) for r in rows) > 150
+
+
+def test_tables_mark_expected_and_unexpected_outcomes(doc):
+    cells = {c["cell_id"]: c for c in doc["cells"]}
+    cells["keras2.3.1-py27-cpu"].update(expectation={"status": "import_failed", "reason": "no backend"},
+                                        expectation_verdict="expected_failure")
+    cells["keras2.15.0-tf2.15.1-py311-cpu"].update(expectation_verdict="unexpected_failure")
+    cells["keras3.15.1-jax0.10.2-py311-cpu"].update(expectation={"status": "import_failed", "reason": "jax new"},
+                                                    expectation_verdict="unexpected_pass")
+    terminal = render_table(doc, "terminal", width=400)
+    assert "import_failed (xfail)" in terminal and "error (unexpected)" in terminal and "ok (XPASS)" in terminal
+    markdown = render_table(doc, "markdown")
+    assert "\u2796 import\\_failed (xfail)" in markdown and "\u274c ok (XPASS)" in markdown
+    summary = summary_markdown(doc)
+    short = summary.split("### Short summary", 1)[1]
+    lines = [line for line in short.splitlines() if line.startswith("- ")]
+    assert [line.split()[1] for line in lines] == ["XFAIL", "FAILED", "XPASS"]  # unexpected outcomes last
+    assert "declared broken: jax new, but it worked" in lines[2]
+    assert "_0 as expected, 1 expected failures, 2 unexpected_" in short
 
 
 # ESC and BEL (C0), CSI (C1), right-to-left override, left-to-right isolate, pop isolate, line separator.
@@ -182,6 +219,24 @@ def test_junit_has_one_testcase_per_cell_and_backend(doc):
     assert outcome("keras2.9.0-tf2.9.3-py39-gpu", "tensorflow") == "failure"  # trained on the CPU: not a pass
     # The totals a CI system shows, counted by hand from the fixture (not from the XML itself).
     assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("32", "14", "7")
+
+
+def test_junit_expected_failure_is_skipped_and_unexpected_pass_fails(doc):
+    cells = {c["cell_id"]: c for c in doc["cells"]}
+    partial = "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu"
+    cells[partial].update(expectation={"trainings": {"cntk": "failed"}, "reason": "CNTK needs libmpi"},
+                          expectation_verdict="expected_failure")
+    cells["keras3.15.1-jax0.10.2-py311-cpu"].update(expectation={"status": "import_failed", "reason": "jax new"},
+                                                    expectation_verdict="unexpected_pass")
+    root = ET.fromstring(junit_xml(doc))
+    cases = {(c.get("classname"), c.get("name")): c for c in root.iter("testcase")}
+    cntk = cases[(partial, "cntk")]
+    assert cntk.find("failure") is None and "expected failure: CNTK needs libmpi" in cntk.find("skipped").get("message")
+    assert cases[(partial, "tensorflow")].find("skipped") is None  # only the declared backend is xfail
+    xpass = cases[("keras3.15.1-jax0.10.2-py311-cpu", "jax")].find("failure")
+    assert xpass is not None and xpass.get("message") == "declared broken: jax new, but it worked"
+    # One failure became a skip, one pass became a failure: the totals say so.
+    assert (root.get("tests"), root.get("failures"), root.get("skipped")) == ("32", "14", "8")
 
 
 def test_junit_survives_characters_xml_cannot_carry():
@@ -321,6 +376,38 @@ def test_html_shows_the_matrix_findings_chart_and_details(doc, page):
         assert page.count(tag) >= 3, cell["cell_id"]  # matrix entries, table row, details
 
 
+def test_html_shows_no_numbers_for_cells_that_did_not_run(doc, page):
+    skipped = [c["cell_id"] for c in doc["cells"] if c["status"] == "skipped"]
+    for cell_id in skipped:
+        row = re.search(r'<tr data-km-cell="%s".*?</tr>' % re.escape(cell_id), page, re.S).group(0)
+        assert "0.00s" not in row and re.search(r"\d\.\d\ds", row) is None, cell_id
+        details = page.split('id="cell-%s"' % cell_id, 1)[1].split("</details>", 1)[0]
+        assert "0.00s" not in details
+
+
+def test_html_chart_draws_intervals_as_error_bars_and_never_a_number_for_a_noisy_training(doc):
+    multi = next(c for c in doc["cells"] if c["cell_id"] == "keras3.15.1-tf2.21.0-jax0.10.2-py311-cpu")
+    for name, verdict in (("tensorflow", "stable"), ("jax", "unstable")):
+        multi["trainings"][name]["timing"] = {"seconds": 3.2 if name == "tensorflow" else 2.1,
+                                              "interval": [3.1, 3.3] if name == "tensorflow" else [1.5, 2.9],
+                                              "rel_width": 0.03, "verdict": verdict,
+                                              "causes": ["steal"] if verdict == "unstable" else []}
+    page = render_html(doc)
+    chart = page.split('data-km-chart="cpu"', 1)[1].split("</svg>", 1)[0]
+    group = chart.split('data-km-cell="%s"' % multi["cell_id"], 1)[1].split("</g></g>", 1)[0]
+    assert group.count('<g class="eb">') == 2  # one error bar per bar, the recorded 95% interval
+    assert '<g class="eb range">' in chart       # older records: the range of their steady epochs
+    assert "3.20 s \u00b13% tf" in group and "unstable (steal) jax" in group
+    assert "2.10 s" not in group.split("unstable (steal) jax", 1)[0].rsplit("<text", 1)[1]
+    assert 'class="shaky"' in group
+
+
+def test_html_status_chips_hide_on_first_click(page):
+    script = page.split("As in pytest-html", 1)[1].split("apply();", 1)[0]
+    assert 'chip.setAttribute("aria-pressed", pressed ? "false" : "true")' in script
+    assert "others.length" not in page  # the old "first click shows only this status" rule is gone
+
+
 @pytest.mark.parametrize("render", [render_html, summary_markdown, junit_xml, compute_findings,
                                     lambda d: render_table(d, "terminal")])
 def test_reports_are_pure_functions_of_the_results(doc, render):
@@ -346,3 +433,14 @@ def test_html_says_how_many_cells_were_measured_at_once_and_on_which_cores():
     assert '<td class="mono">2-3</td>' in page
     doc["settings"] = {"jobs": 2}  # a run from before lanes: nothing claimed
     assert "at once, each on cores" not in render_html(doc)
+
+
+def test_terminal_table_into_a_pipe_is_not_wrapped_and_a_terminal_width_is_honoured(doc, monkeypatch):
+    # A CI log or `| grep` has no width: cell ids stay whole on their line. $COLUMNS (or a TTY) sets one.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False)
+    piped = render_table(doc, "terminal")
+    for cell in doc["cells"]:
+        assert any(line.startswith(cell["cell_id"]) for line in piped.splitlines())
+    monkeypatch.setenv("COLUMNS", "80")
+    assert max(len(line) for line in render_table(doc, "terminal").splitlines()) <= 80

@@ -12,9 +12,9 @@ from runner.report.fields import (
     keras_line,
     ok_steady,
     status_counts,
-    training_summary,
     version_key,
 )
+from runner.report.timing import training_summary
 
 
 @pytest.mark.parametrize("kind, shown", [("builtins.ImportError", "ImportError"),
@@ -42,6 +42,12 @@ def test_training_summary_says_time_and_accuracy_or_what_went_wrong():
     assert training_summary({"status": "failed", "error": {"type": "builtins.ImportError"}}) == "failed: ImportError"
     assert training_summary({"status": "timeout", "stage": "timeout"}) == "timeout"
     assert training_summary(None) == "-"
+    stable = {"status": "ok", "steady_epoch_seconds": 0.6, "test_accuracy": 0.975,
+              "timing": {"seconds": 0.63, "rel_width": 0.02, "verdict": "stable", "causes": []}}
+    assert training_summary(stable) == "0.63 s \u00b12% 97.5%"
+    # Never a plain number for a training measured with too much noise: its verdict and cause instead.
+    contended = dict(stable, timing={"seconds": 0.63, "rel_width": 0.3, "verdict": "contended", "causes": ["steal"]})
+    assert training_summary(contended) == "contended (steal) 97.5%"
 
 
 def test_only_finished_trainings_have_a_timing():

@@ -1,4 +1,4 @@
-"""The report package's shape: imports run one way (fields <- findings <- formats <- write), and status
+"""The report package's shape: imports run one way (fields <- timing <- findings <- formats <- write), and status
 names come from runner.records, never spelled out again in a report module."""
 
 import ast
@@ -10,8 +10,8 @@ import runner.report
 
 PACKAGE = Path(runner.report.__file__).parent
 # Lower layers never import higher ones; a module may import its own layer only where listed.
-LAYERS = {"fields": 0, "findings": 1, "chart": 2, "table": 2, "junit": 2, "cell_view": 3, "diff": 3, "html": 4,
-          "write": 5, "__init__": 6}
+LAYERS = {"fields": 0, "timing": 1, "precedence": 1, "conflicts": 1, "findings": 2, "chart": 3, "table": 3,
+          "junit": 3, "cell_view": 4, "diff": 4, "html": 5, "write": 6, "__init__": 7}
 
 
 def report_imports(path):

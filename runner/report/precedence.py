@@ -1,0 +1,210 @@
+"""How Keras picks its backend, per Keras line, from the cells' scenario records: the precedence observed
+(KERAS_BACKEND, keras.json, the built-in default), what a stale keras.json does, KERAS_HOME, an unwritable
+HOME, the runtime switch and which Keras tf.keras is. Every row names the cells that showed it; where
+cells of one line disagree, each answer is its own row.
+
+Pure functions of a results document. Rows are plain text (untrusted values pass through one_line); the
+Markdown and HTML formats escape them as they escape every other table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict
+
+from runner.report.fields import Cell, Doc, error_text, keras_line, keras_version
+from runner.text import one_line
+
+LINES = ("0.x", "1.x", "2.0-2.3", "2.4-2.15", "3.x")
+HEADERS = ("Keras line", "Question", "Observed", "Cells")
+NAME_LIMIT = 40
+Scenario = Mapping[str, Any]
+
+
+class PrecedenceRow(TypedDict):
+    line: str
+    aspect: str
+    observed: str
+    cells: List[str]
+
+
+def line_of(version: Optional[str]) -> Optional[str]:
+    """'2.3.1' -> '2.0-2.3'; '2.15.0' -> '2.4-2.15'; None for what is no Keras release."""
+    minor = keras_line(version)
+    try:
+        major, sub = (int(part) for part in (minor or "").split("."))
+    except ValueError:
+        return None
+    if major == 2:
+        return "2.0-2.3" if sub <= 3 else "2.4-2.15"
+    return {0: "0.x", 1: "1.x", 3: "3.x"}.get(major)
+
+
+def scenarios_of(cell: Cell) -> Dict[str, Scenario]:
+    """id -> scenario record (records written before scenarios existed have none)."""
+    found = cell.get("scenarios")
+    if not isinstance(found, list):
+        return {}
+    return {str(s["id"]): s for s in found if isinstance(s, dict) and isinstance(s.get("id"), str)}
+
+
+def name(value: Any) -> str:
+    return one_line(value, NAME_LIMIT)
+
+
+def answer(scenario: Scenario) -> str:
+    """'jax', or 'raised ValueError: ...' (the exact exception, one line)."""
+    if scenario.get("error"):
+        return "raised " + error_text(scenario.get("error"))
+    if scenario.get("backend") is None:
+        return "no answer"
+    return name(scenario.get("backend"))
+
+
+def _planted(scenario: Scenario) -> Optional[str]:
+    before = scenario.get("keras_json_before")
+    return name(before.get("backend")) if isinstance(before, dict) and before.get("backend") else None
+
+
+def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
+    """The order observed in one cell, e.g. 'KERAS_BACKEND > keras.json > built-in default (tensorflow)'."""
+    default = found.get("default")
+    env = {k[len("env-"):]: s for k, s in found.items() if k.startswith("env-") and k != "env-vs-json"}
+    if default is None or not env:
+        return None
+    default_text = "built-in default (%s)" % answer(default)
+    answers = {target: s.get("backend") for target, s in env.items() if not s.get("error")}
+    constant = set(answers.values())
+    if len(constant) == 1 and any(target.replace("missing-", "") != backend for target, backend in answers.items()):
+        return "no choice: backend() is always %s, whatever KERAS_BACKEND says" % name(constant.pop())
+    if not answers:
+        return "KERAS_BACKEND: every value raised; %s" % default_text
+    json_answers = {k[len("json-"):]: s for k, s in found.items() if k.startswith("json-")}
+    env_honoured = all(backend == target for target, backend in answers.items() if not target.startswith("missing-"))
+    json_honoured = bool(json_answers) and all(not s.get("error") and s.get("backend") == target
+                                               for target, s in json_answers.items())
+    both = found.get("env-vs-json")
+    if both is None or not (env_honoured and json_honoured):
+        honoured = [what for what, ok in (("KERAS_BACKEND", env_honoured), ("keras.json", json_honoured)) if ok]
+        ignored = [what for what, ok in (("KERAS_BACKEND", env_honoured), ("keras.json", json_honoured)) if not ok]
+        return " > ".join(honoured + [default_text]) + ("; not honoured: " + ", ".join(ignored) if ignored else "")
+    named_env = name((both.get("env") or {}).get("KERAS_BACKEND"))
+    if _planted(both) not in answers:  # one backend installed: "KERAS_BACKEND wins" and "keras.json is
+        # ignored" look the same, so say what was asked and answered, not an order
+        return "KERAS_BACKEND=%s with keras.json naming %s (not installed): %s; %s" % (
+            named_env, _planted(both), answer(both), default_text)
+    if both.get("error"):
+        return "KERAS_BACKEND with keras.json: %s; %s" % (answer(both), default_text)
+    if name(both.get("backend")) == named_env:
+        return "KERAS_BACKEND > keras.json > " + default_text
+    if name(both.get("backend")) == _planted(both):
+        return "keras.json > KERAS_BACKEND > " + default_text
+    return "neither KERAS_BACKEND nor keras.json (%s); %s" % (answer(both), default_text)
+
+
+def rows_without_evidence(rows: Sequence[PrecedenceRow], doc: Doc) -> List[PrecedenceRow]:
+    """Rows that cite no cell, or a cell the document does not hold or that has no scenario records, or
+    that belongs to another Keras line: every row must be traceable to cells that showed it."""
+    cells = {c.get("cell_id"): c for c in doc.get("cells") or []}
+
+    def behind(cell_id: str, line: str) -> bool:
+        cell = cells.get(cell_id)
+        return cell is not None and bool(scenarios_of(cell)) and line_of(keras_version(cell)) == line
+    return [row for row in rows if not row["cells"] or not all(behind(c, row["line"]) for c in row["cells"])]
+
+
+def _with_json(scenario: Optional[Scenario], what: str) -> Optional[str]:
+    if scenario is None:
+        return None
+    kept = "rewritten" if scenario.get("keras_json_written") else "left as it was"
+    return "%s; %s %s" % (answer(scenario), what, kept)
+
+
+def _missing(found: Mapping[str, Scenario]) -> Optional[str]:
+    for key, scenario in sorted(found.items()):
+        if key.startswith("env-missing-"):
+            return "KERAS_BACKEND=%s: %s" % (name(key[len("env-missing-"):]), answer(scenario))
+    return None
+
+
+def _keras_home(found: Mapping[str, Scenario]) -> Optional[str]:
+    scenario = found.get("keras-home")
+    if scenario is None:
+        return None
+    honoured = "honoured" if not scenario.get("error") and name(scenario.get("backend")) == _planted(scenario) \
+        else "not honoured"
+    return "%s (its keras.json names %s): %s" % (honoured, _planted(scenario), answer(scenario))
+
+
+def _readonly(found: Mapping[str, Scenario]) -> Optional[str]:
+    scenario = found.get("readonly-home")
+    if scenario is None or scenario.get("home_writable"):  # as root the HOME stayed writable: not measured
+        return None
+    where = scenario.get("keras_json_path")
+    return "%s; keras.json %s" % (answer(scenario), "written to " + name(where) if where else "not written")
+
+
+def _switch(found: Mapping[str, Scenario]) -> Optional[str]:
+    scenario = found.get("runtime-switch")
+    if scenario is None:
+        return None
+    if not scenario.get("switch_function"):
+        return "none: " + answer(scenario)
+    return "%s(%s) after importing with %s: %s" % (
+        name(scenario.get("switch_function")), name(scenario.get("switch_to")),
+        name(scenario.get("backend_before_switch")), answer(scenario))
+
+
+def _tf_keras_text(record: Any) -> Optional[str]:
+    if not isinstance(record, dict):
+        return None
+    if record.get("error"):
+        return "raised " + error_text(record.get("error"))
+    return "%s %s (tf.keras is %s)" % (name(record.get("package")), name(record.get("version") or "?"),
+                                       name(record.get("module")))
+
+
+def _tf_keras(cell: Cell) -> Optional[str]:
+    record = cell.get("tf_keras")
+    if not isinstance(record, dict):
+        return None
+    text = "TensorFlow %s: %s" % (name(record.get("tensorflow")), _tf_keras_text(record.get("default")))
+    legacy = _tf_keras_text(record.get("legacy"))
+    if legacy:
+        text += "; with TF_USE_LEGACY_KERAS=1 (tf-keras %s): %s" % (
+            "installed" if record.get("tf_keras_installed") else "not installed", legacy)
+    return text
+
+
+ASPECTS: Sequence[Tuple[str, Callable[[Cell, Mapping[str, Scenario]], Optional[str]]]] = (
+    ("precedence", lambda cell, found: precedence(found)),
+    ("KERAS_BACKEND naming a backend not installed", lambda cell, found: _missing(found)),
+    ("stale keras.json (Keras 1.0: theano, image_dim_ordering th)",
+     lambda cell, found: _with_json(found.get("stale-json"), "the file")),
+    ("KERAS_HOME", lambda cell, found: _keras_home(found)),
+    ("unwritable HOME", lambda cell, found: _readonly(found)),
+    ("runtime switch", lambda cell, found: _switch(found)),
+    ("tf.keras", lambda cell, found: _tf_keras(cell)),
+)
+
+
+def precedence_rows(doc: Doc) -> List[PrecedenceRow]:
+    """One row per Keras line, question and distinct answer, citing the cells that gave it, lines in
+    release order. Cells without scenario records give no row."""
+    grouped: Dict[Tuple[str, str, str], List[str]] = {}
+    for cell in doc.get("cells") or []:
+        found = scenarios_of(cell)
+        line = line_of(keras_version(cell))
+        if not found or line is None or not isinstance(cell.get("cell_id"), str):
+            continue
+        for aspect, observe in ASPECTS:
+            observed = observe(cell, found)
+            if observed:
+                grouped.setdefault((line, aspect, observed), []).append(cell["cell_id"])
+    aspect_order = [aspect for aspect, _ in ASPECTS]
+    keys = sorted(grouped, key=lambda k: (LINES.index(k[0]), aspect_order.index(k[1]), k[2]))
+    return [PrecedenceRow(line=k[0], aspect=k[1], observed=k[2], cells=sorted(grouped[k])) for k in keys]
+
+
+def table_rows(rows: Sequence[PrecedenceRow]) -> Tuple[Tuple[str, ...], List[List[str]]]:
+    """(headers, rows of plain text) for the Markdown and HTML tables; the caller escapes for its format."""
+    return HEADERS, [[row["line"], row["aspect"], row["observed"], ", ".join(row["cells"])] for row in rows]

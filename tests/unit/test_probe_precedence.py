@@ -1,0 +1,162 @@
+"""report/precedence.py and report/conflicts.py over scenario records measured in the real images
+(tests/fixtures/probe-scenarios.json: the probe run by hand in the Keras 3.15.1 and Keras 2.3.1 cells)."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.report.conflicts import conflict_sentence, conflicts
+from runner.report.precedence import (
+    HEADERS,
+    line_of,
+    precedence,
+    precedence_rows,
+    rows_without_evidence,
+    scenarios_of,
+    table_rows,
+)
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "probe-scenarios.json"
+K3 = "keras3.15.1-tf2.21.0-jax0.10.2-py311-cpu"
+K2 = "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu"
+
+
+@pytest.fixture
+def doc():
+    measured = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    return {"cells": [measured["keras2"], measured["keras3"]]}
+
+
+def observed(rows, line, aspect):
+    return [(row["observed"], row["cells"]) for row in rows if row["line"] == line and row["aspect"] == aspect]
+
+
+def no_choice_cell():
+    """Keras 2.11 as it answers: backend() is 'tensorflow' whatever KERAS_BACKEND says."""
+    def scenario(sid, env=None, backend="tensorflow", before=None):
+        return {"id": sid, "description": sid, "env": env or {}, "backend": backend, "error": None,
+                "keras_json_before": before, "keras_json_after": None, "keras_json_path": None}
+    return {"cell_id": "keras2.11.0-tf2.11.0-py310-cpu", "installed": {"keras": "2.11.0"}, "scenarios": [
+        scenario("default"), scenario("env-tensorflow", {"KERAS_BACKEND": "tensorflow"}),
+        scenario("env-missing-theano", {"KERAS_BACKEND": "theano"}),
+        scenario("json-tensorflow", before={"backend": "tensorflow"}),
+        scenario("env-vs-json", {"KERAS_BACKEND": "tensorflow"}, before={"backend": "theano"})]}
+
+
+@pytest.mark.parametrize("version, line", [
+    ("0.3.3", "0.x"), ("1.1.0", "1.x"), ("2.0.9", "2.0-2.3"), ("2.3.1", "2.0-2.3"), ("2.4.3", "2.4-2.15"),
+    ("2.15.0", "2.4-2.15"), ("3.15.1", "3.x"), ("4.0.0", None), (None, None), ("nightly", None)])
+def test_keras_lines(version, line):
+    assert line_of(version) == line
+
+
+def test_measured_precedence_env_over_keras_json_over_the_default(doc):
+    rows = precedence_rows(doc)
+    expected = "KERAS_BACKEND > keras.json > built-in default (tensorflow)"
+    assert observed(rows, "3.x", "precedence") == [(expected, [K3])]
+    assert observed(rows, "2.0-2.3", "precedence") == [(expected, [K2])]
+
+
+def test_a_stale_keras_json_breaks_keras_3_and_decides_keras_2(doc):
+    rows = precedence_rows(doc)
+    aspect = "stale keras.json (Keras 1.0: theano, image_dim_ordering th)"
+    assert observed(rows, "3.x", aspect) == [
+        ("raised ValueError: Unable to import backend : theano; the file left as it was", [K3])]
+    assert observed(rows, "2.0-2.3", aspect) == [("theano; the file left as it was", [K2])]
+
+
+def test_tf_keras_and_the_legacy_switch(doc):
+    [(text, cells)] = observed(precedence_rows(doc), "3.x", "tf.keras")
+    assert text.startswith("TensorFlow 2.21.0: keras 3.15.1 (tf.keras is keras._tf_keras.keras)")
+    assert "TF_USE_LEGACY_KERAS=1 (tf-keras not installed): raised ImportError" in text and cells == [K3]
+    assert observed(precedence_rows(doc), "2.0-2.3", "tf.keras") == []  # TensorFlow 1.15: not asked
+
+
+def test_a_line_without_a_choice_says_so():
+    assert precedence(scenarios_of(no_choice_cell())) == \
+        "no choice: backend() is always tensorflow, whatever KERAS_BACKEND says"
+
+
+def test_cells_that_disagree_give_one_row_each_and_cells_that_agree_share_one(doc):
+    twin = copy.deepcopy(doc["cells"][1])
+    twin["cell_id"] = "keras3.15.1-tf2.21.0-jax0.10.2-py312-cpu"
+    other = copy.deepcopy(doc["cells"][1])
+    other["cell_id"] = "keras3.15.1-broken"
+    next(s for s in other["scenarios"] if s["id"] == "env-vs-json").update(backend="jax")
+    rows = precedence_rows({"cells": doc["cells"] + [twin, other]})
+    assert sorted(cells for _, cells in observed(rows, "3.x", "precedence")) == [
+        ["keras3.15.1-broken"], sorted([K3, twin["cell_id"]])]
+
+
+def test_every_row_has_cells_behind_it(doc):
+    rows = precedence_rows({"cells": doc["cells"] + [no_choice_cell(), {"cell_id": "old", "installed": {}}]})
+    assert rows and rows_without_evidence(rows, doc) != []  # the no-choice cell is not in `doc`
+    assert rows_without_evidence(rows, {"cells": doc["cells"] + [no_choice_cell()]}) == []
+    assert {row["line"] for row in rows} == {"2.0-2.3", "2.4-2.15", "3.x"}
+
+
+def test_a_row_without_a_cell_or_citing_the_wrong_line_is_caught(doc):
+    rows = precedence_rows(doc)
+    orphan = dict(rows[0], cells=[])
+    wrong_line = dict(rows[0], line="1.x")
+    unknown = dict(rows[0], cells=["no-such-cell"])
+    assert rows_without_evidence([orphan, wrong_line, unknown] + rows, doc) == [orphan, wrong_line, unknown]
+
+
+def test_table_rows_are_plain_text_with_cells_cited(doc):
+    headers, rows = table_rows(precedence_rows(doc))
+    assert headers == HEADERS and all(len(row) == len(HEADERS) for row in rows)
+    assert all(row[3] for row in rows)
+
+
+def test_untrusted_backend_names_stay_on_one_line(doc):
+    cell = copy.deepcopy(doc["cells"][1])
+    cell["scenarios"][0]["backend"] = "tensorflow\n\x1b[31mred"
+    text = precedence(scenarios_of(cell))
+    assert "\n" not in text and "\x1b" not in text
+
+
+def test_conflicts_name_the_shared_package_and_pip_checks_problem(doc):
+    broken = {"cell_id": "keras2.4.3-tf2.5.3-py38-cpu", "name": "keras2.4.3-tf2.5.3", "versions": {},
+              "shared_packages": {"keras": ["keras 2.4.3", "keras-nightly 2.5.0.dev2021032900"]},
+              "pip_check": {"exit_code": 1, "problems": [
+                  "tensorflow 2.5.3 has requirement numpy~=1.19.2, but you have numpy 1.23.5."]}}
+    found = conflicts({"cells": doc["cells"] + [broken]})
+    assert [c["cell_id"] for c in found] == [broken["cell_id"]]  # the measured cells are clean
+    sentence = conflict_sentence(found[0])
+    assert "keras 2.4.3 and keras-nightly 2.5.0.dev2021032900 both install keras/" in sentence
+    assert sentence.endswith("pip check: tensorflow 2.5.3 has requirement numpy~=1.19.2, but you have numpy 1.23.5")
+
+
+def test_keras_3_runtime_switch(doc):
+    assert observed(precedence_rows(doc), "3.x", "runtime switch") == [
+        ("keras.config.set_backend(jax) after importing with tensorflow: jax", [K3])]
+    assert observed(precedence_rows(doc), "2.0-2.3", "runtime switch") == []
+
+
+def test_one_installed_backend_gives_no_order_only_what_was_asked():
+    cell = no_choice_cell()
+    cell["installed"] = {"keras": "1.2.2"}
+    for scenario in cell["scenarios"]:
+        if scenario["id"] == "env-missing-theano":
+            scenario.update(backend=None, error={"type": "ValueError", "message": "Unknown backend: theano"})
+    assert precedence(scenarios_of(cell)) == ("KERAS_BACKEND=tensorflow with keras.json naming theano (not "
+                                              "installed): tensorflow; built-in default (tensorflow)")
+
+
+def test_the_html_and_markdown_reports_show_the_precedence_table_with_its_cells(doc):
+    from runner.report import render_html, summary_markdown
+
+    full = {"schema_version": 1, "kind": "keras-matrix-results", "run_id": "scenarios", "provenance": {},
+            "cells": doc["cells"]}
+    page = render_html(full)
+    assert '<section class="card" id="precedence">' in page
+    section = page.split('id="precedence"', 1)[1].split("</section>", 1)[0]
+    for row in precedence_rows(full):
+        for cell_id in row["cells"]:
+            assert 'href="#cell-%s"' % cell_id in section  # every row links to the cells behind it
+    markdown = summary_markdown(full)
+    assert "### How Keras picks its backend" in markdown
+    assert markdown.count("\n| 3.x") + markdown.count("\n| 2.0-2.3") >= len(precedence_rows(full))
