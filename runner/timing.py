@@ -110,7 +110,9 @@ def contention_causes(steady: Sequence[Sample], protocol: TimingProtocol, cores:
     by_process: Dict[int, List[Sample]] = {}
     for sample in steady:
         by_process.setdefault(sample.get("process", 1), []).append(sample)
-    foreign = [v for v in (_share(g, "foreign") for g in by_process.values()) if v is not None]
+    # A process's share counts once its foreign seconds are more than tick rounding (tiny smoke epochs).
+    foreign = [v for v in (_share(g, "foreign") for g in by_process.values()
+                           if sum(foreign_seconds(s) or 0.0 for s in g) >= FOREIGN_FLOOR_SECONDS) if v is not None]
     bursts = [f / s["wall"] for s in steady for f in [foreign_seconds(s)]
               if f is not None and s["wall"] > 0 and f >= FOREIGN_FLOOR_SECONDS]
     worst = max(foreign + bursts, default=0.0)
