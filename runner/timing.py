@@ -33,7 +33,7 @@ class TimingProtocol:
     min_processes: int = 2          # rounds every backend gets: a new process is the main source of spread
     max_processes: int = 4          # ... and at most, while the interval stays wide
     max_rel_width: float = 0.03     # stable when the 95% interval is within +-3% of the median
-    remeasure_share: float = 0.15   # extra processes may cost this share of the first rounds' container time
+    remeasure_share: float = 0.25   # extra processes may cost this share of the first rounds' container time
     foreign_share: float = 0.05     # others' CPU on our cores above 5% of wall: contended
     steal_share: float = 0.02       # host steal above 2% of wall: contended
     throttled_seconds: float = 0.01  # any CFS throttling beyond rounding: contended
