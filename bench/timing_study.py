@@ -52,6 +52,7 @@ def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, da
                        "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}.items():
         argv += ["-e", "%s=%s" % (key, value)]
     argv += [image, "matrix-python", "/opt/keras-matrix/train.py", "/data/mnist.npz", str(epochs)]
+    load_before = _loadavg()
     started = time.time()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
     result: Dict[str, Any] = {}
@@ -60,7 +61,22 @@ def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, da
             result = json.loads(line[len(MARKER):])
             break
     return {"image": image, "backend": backend, "quota": quota, "started": started, "seconds": time.time() - started,
-            "status": result.get("status"), "error": result.get("error"), "samples": result.get("samples") or []}
+            "status": result.get("status"), "error": result.get("error"), "samples": result.get("samples") or [],
+            "loadavg_before": load_before, "loadavg_after": _loadavg()}
+
+
+def _loadavg() -> Optional[List[float]]:
+    """The host's 1/5/15-minute load: how busy the machine was around a process (the study's context)."""
+    try:
+        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
+def _foreign(sample: Dict[str, Any]) -> Optional[float]:
+    """CPU seconds other processes took on our cores during the sample (busy time of the cores minus ours)."""
+    busy, ours = sample.get("cores_busy"), sample.get("container_cpu")
+    return None if busy is None or ours is None else max(0.0, busy - ours)
 
 
 def trimmed_mean(values: List[float], cut: float = 0.2) -> float:
@@ -109,6 +125,11 @@ def summarize(runs: List[Dict[str, Any]], warmup: int) -> Dict[str, Any]:
             "throttled_periods": sum(s["nr_throttled"] or 0 for s in samples),
             "steal_seconds": round(sum(s["steal"] or 0 for s in samples), 3),
             "steal_share_of_wall": round(sum(s["steal"] or 0 for s in samples) / wall, 4) if wall else None,
+            "foreign_share_of_wall": round(sum(_foreign(s) or 0 for s in samples) / wall, 4) if wall else None,
+            "foreign_share_per_process": [
+                round(sum(_foreign(s) or 0 for s in run["samples"][warmup:])
+                      / (sum(s["wall"] for s in run["samples"][warmup:]) or 1), 3) for run in group],
+            "loadavg_1min_per_process": [(run.get("loadavg_before") or [None])[0] for run in group],
         }
     return out
 
@@ -131,21 +152,30 @@ def main(argv: Optional[List[str]] = None) -> int:
         plan += [(image, b) for b in backends.split(",")]
     quotas = {"both": [True, False], "on": [True], "off": [False]}[args.quota]
     runs = []
+    load_start = _loadavg()
     for round_index in range(args.rounds):
         for quota in quotas:
             for image, backend in plan:  # interleaved: drift hits every backend alike
                 run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir))
                 run["round"] = round_index
                 runs.append(run)
-                print("round %d quota=%s %s %s: %s %s" % (round_index, quota, image.split(":")[-1], backend,
-                      run["status"], [round(s["wall"], 3) for s in run["samples"]]), file=sys.stderr, flush=True)
-    summary = summarize(runs, args.warmup)
-    doc = {"kind": "keras-matrix-timing-study", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           "host": {"cpus": os.cpu_count(), "cpu_model": _cpu_model()}, "settings": vars(args), "summary": summary,
-           "runs": runs}
-    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+                print("round %d quota=%s %s %s: %s %s load %s" % (
+                    round_index, quota, image.split(":")[-1], backend, run["status"],
+                    [round(s["wall"], 3) for s in run["samples"]], run["loadavg_before"]), file=sys.stderr, flush=True)
+                _write(args, runs, load_start)  # after every process: an interrupted study keeps its data
+    summary = _write(args, runs, load_start)
     print(json.dumps(summary, indent=1))
     return 0
+
+
+def _write(args: argparse.Namespace, runs: List[Dict[str, Any]], load_start: Optional[List[float]]) -> Dict[str, Any]:
+    summary = summarize(runs, args.warmup)
+    doc = {"kind": "keras-matrix-timing-study", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "host": {"cpus": os.cpu_count(), "cpu_model": _cpu_model()},
+           "loadavg_start": load_start, "loadavg_end": _loadavg(), "settings": vars(args), "summary": summary,
+           "runs": runs}
+    Path(args.out).write_text(json.dumps(doc, indent=1) + "\n")
+    return summary
 
 
 def _cpu_model() -> Optional[str]:

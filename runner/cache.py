@@ -2,8 +2,9 @@
 is reused and marked `cached`.
 
 The key is the content of everything a measurement depends on: the rendered Dockerfile, the base image's
-id, the in-container probe and training scripts, the MNIST file, and the cell's training settings and
-limits. Change any of them and the key changes. Only outcomes that the same inputs would reproduce are
+id, the in-container probe and training scripts, the MNIST file, the cell's training settings and limits,
+and the timing protocol (warm-up, processes, thresholds: runner/timing.py). Change any of them and the key
+changes. Only outcomes that the same inputs would reproduce are
 kept (a network hiccup during a build, a timeout or an engine error are measured again next time).
 """
 
@@ -18,11 +19,12 @@ from runner import paths
 from runner.fileio import atomic_write_text, read_capped
 from runner.records import REPRODUCIBLE_STATUSES, CellRecord
 from runner.results import results_json
+from runner.timing import TimingProtocol, measure_mode, protocol_for
 
 if TYPE_CHECKING:
     from runner.matrix import Cell
 
-KEY_VERSION = 1
+KEY_VERSION = 2  # 2: the timing protocol is part of the key
 MAX_ENTRY_BYTES = 16 * 1024 * 1024  # one cell's record; anything larger is not ours
 
 
@@ -44,8 +46,9 @@ class ResultCache:
         self.directory = Path(directory)
         self.scripts_sha256 = _scripts_digest()  # once per run: the scripts are the same for every cell
 
-    def key(self, cell: Cell, dockerfile_text: str, base_image_id: Optional[str], data_sha256: str) -> str:
-        """sha256 over the cell's measurement inputs."""
+    def key(self, cell: Cell, dockerfile_text: str, base_image_id: Optional[str], data_sha256: str,
+            protocol: Optional[TimingProtocol] = None) -> str:
+        """sha256 over the cell's measurement inputs (the protocol: the cell's own unless given)."""
         inputs = {
             "key_version": KEY_VERSION,
             "cell": cell.id,
@@ -57,6 +60,8 @@ class ResultCache:
             "backends": list(cell.backend_names),
             "limits": [str(cell.limits.cpus), str(cell.limits.memory), str(cell.limits.pids)],
             "device": cell.device,
+            "measure": measure_mode(cell),
+            "protocol": (protocol or protocol_for(cell)).key(),
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 

@@ -13,11 +13,12 @@ from runner.bases import BaseOutcome
 from runner.build import BuildResult, build_cell, image_tag
 from runner.cell_record import finish, new_cell_record, record_probe
 from runner.errors import EngineError, RunnerError
-from runner.measure import probe_cell, train_backend
-from runner.records import CellRecord, Status, TrainingStatus, now_iso
+from runner.measure import measure_backends, probe_cell, train_process
+from runner.records import CellRecord, Status, TrainingRecord, TrainingStatus, now_iso
 from runner.render import render_cell
 from runner.scheduling import cores_for
 from runner.statuses import cell_status, device_used
+from runner.timing import measure_mode, protocol_for
 
 if TYPE_CHECKING:
     from runner.matrix import Cell
@@ -118,23 +119,29 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
         progress.event(index, cell.id, "default backend",
                        str(default.get("backend") or (default.get("error") or {}).get("type")))
 
-        # measure: probe trains nothing; the probe alone gives the status (statuses.cell_status, no trainings)
-        for backend in cell.backend_names if cell.measure != "probe" else ():
-            progress.event(index, cell.id, "train " + backend)
+        def train_one(backend: str, process: int) -> TrainingRecord:
+            progress.event(index, cell.id, "train " + backend, "process %d" % process)
             with ctx.gate.training():
                 ctx.stop.check()
-                training = train_backend(cell, ctx.engine, image, backend, ctx.data.path.parent, remaining(),
-                                         cpuset=cpuset, gpu=use_gpu)
+                one = train_process(cell, ctx.engine, image, backend, ctx.data.path.parent, remaining(),
+                                    cpuset=cpuset, gpu=use_gpu, process=process, protocol=protocol_for(cell))
             ctx.stop.check()
-            container_seconds += training.get("seconds") or 0
-            record["trainings"][backend] = training
-            summary = training["status"]
-            if training["status"] == TrainingStatus.OK:
-                summary = "acc %.4f, steady epoch %.2fs" % (training.get("test_accuracy") or 0,
-                                                            training.get("steady_epoch_seconds") or 0)
+            summary = one["status"]
+            steady = [s["wall"] for s in one.get("samples") or [] if not s.get("warmup")]
+            if one["status"] == TrainingStatus.OK and steady:
+                summary = "acc %.4f, steady epochs %.2f-%.2fs" % (one.get("test_accuracy") or 0, min(steady),
+                                                                    max(steady))
             progress.event(index, cell.id, "trained " + backend, summary)
-            if time.monotonic() >= deadline:
-                break
+            return one
+
+        # measure: probe trains nothing; the probe alone gives the status (statuses.cell_status, no trainings)
+        trainings = measure_backends(
+            cell.backend_names if measure_mode(cell) != "probe" else (), train_one, protocol_for(cell),
+            time_left=lambda: time.monotonic() < deadline)
+        for backend in cell.backend_names:
+            if backend in trainings:
+                record["trainings"][backend] = trainings[backend]
+                container_seconds += trainings[backend].get("seconds") or 0
     # Container time alone: what measuring this cell costs without waiting for cores or builds.
     record["measure_seconds"] = round(container_seconds, 2)
     record["device_used"] = device_used(record["trainings"])

@@ -343,10 +343,12 @@ def sdk_options(spec: RunSpec) -> Dict[str, Any]:
         command=spec.command, environment=spec.env, network_mode=spec.network, read_only=spec.read_only,
         tmpfs=dict(spec.tmpfs),
         mounts=[docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
-        mem_limit=spec.memory, memswap_limit=spec.memory, nano_cpus=int(float(spec.cpus) * 1e9),
+        mem_limit=spec.memory, memswap_limit=spec.memory,
         pids_limit=spec.pids, cap_drop=list(spec.cap_drop), security_opt=list(spec.security_opt), user=spec.user,
         working_dir=spec.working_dir, labels={LABEL: "1"}, name=spec.name, detach=True,
     )
+    if spec.cpus is not None:
+        options["nano_cpus"] = int(float(spec.cpus) * 1e9)
     if spec.cpuset:
         options["cpuset_cpus"] = spec.cpuset
     if spec.gpu:

@@ -53,7 +53,7 @@ class RunSpec:
     env: Dict[str, str] = field(default_factory=dict)
     mounts: List[Mount] = field(default_factory=list)
     memory: str = "6g"
-    cpus: str = "2"
+    cpus: Optional[str] = "2"  # CFS quota in cores; None: no quota (the cpuset alone bounds the container)
     pids: int = 4096
     cpuset: Optional[str] = None
     gpu: bool = False

@@ -2,20 +2,22 @@
 and data, a fresh HOME on tmpfs, dropped capabilities, an unprivileged user, CPU/memory/pid limits.
 
 Everything reported about backends comes from the container: the runner parses the JSON line the
-in-container scripts print and assumes nothing."""
+in-container scripts print and assumes nothing. A training is several processes (runner/timing.py says
+how many and what their samples mean); measure_backends runs them interleaved across a cell's backends."""
 
 from __future__ import annotations
 
 import json
 import statistics
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from runner import paths
 from runner.engine import Mount, RunOutcome, RunSpec
 from runner.probe import MARKER
 from runner.records import ErrorInfo, TrainingRecord, TrainingStatus, now_iso
 from runner.text import clip
+from runner.timing import DEFAULT_PROTOCOL, TimingProtocol, assess, tag_samples, wants_another_process
 
 if TYPE_CHECKING:
     from runner.engine import Engine
@@ -69,13 +71,27 @@ def _env(cell: Cell, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
+def _core_count(cpuset: str) -> int:
+    """'0-2,5' -> 4."""
+    count = 0
+    for part in cpuset.split(","):
+        low, _, high = part.partition("-")
+        count += int(high or low) - int(low) + 1
+    return count
+
+
 def _spec(cell: Cell, image: str, command: List[str], timeout: float, data_dir: Optional[Path] = None,
-          extra_env: Optional[Dict[str, str]] = None, cpuset: Optional[str] = None, gpu: bool = False) -> RunSpec:
+          extra_env: Optional[Dict[str, str]] = None, cpuset: Optional[str] = None, gpu: bool = False,
+          protocol: TimingProtocol = DEFAULT_PROTOCOL) -> RunSpec:
     mounts = [Mount(str(PROBE_DIR), IN_CONTAINER_PROBE, read_only=True)]
     if data_dir:
         mounts.append(Mount(str(data_dir), IN_CONTAINER_DATA, read_only=True))
+    # Pinned to exactly as many cores as its limit, a CFS quota of the same size can only add throttling
+    # (bench/timing_study.py); a fractional limit (1.5 CPUs on 2 pinned cores) keeps its quota.
+    pinned_exactly = cpuset is not None and _core_count(cpuset) == float(cell.limits.cpus)
+    cpus: Optional[str] = None if pinned_exactly and not protocol.quota_when_pinned else cell.limits.cpus
     return RunSpec(image=image, command=command, env=_env(cell, extra_env), mounts=mounts,
-                   memory=cell.limits.memory, cpus=cell.limits.cpus, pids=cell.limits.pids,
+                   memory=cell.limits.memory, cpus=cpus, pids=cell.limits.pids,
                    cpuset=cpuset, gpu=gpu, timeout=timeout)
 
 
@@ -87,16 +103,21 @@ def probe_cell(cell: Cell, engine: Engine, image: str, timeout: float, cpuset: O
     return parse_marker(outcome.output), outcome
 
 
-def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir: Path, timeout: float,
-                  cpuset: Optional[str] = None, gpu: bool = False) -> TrainingRecord:
-    """Train the reference model with KERAS_BACKEND=backend. -> training record for the results."""
-    command = ["matrix-python", IN_CONTAINER_PROBE + "/train.py", IN_CONTAINER_DATA + "/mnist.npz", str(cell.epochs)]
+def train_process(cell: Cell, engine: Engine, image: str, backend: str, data_dir: Path, timeout: float,
+                  cpuset: Optional[str] = None, gpu: bool = False, process: int = 1,
+                  protocol: TimingProtocol = DEFAULT_PROTOCOL) -> TrainingRecord:
+    """One training process with KERAS_BACKEND=backend: its record, samples tagged with the process number."""
+    command = ["matrix-python", IN_CONTAINER_PROBE + "/train.py", IN_CONTAINER_DATA + "/mnist.npz",
+               str(epochs_per_process(cell, protocol))]
+    if protocol.max_batches:
+        command += ["--max-batches", str(protocol.max_batches)]
     started_at = now_iso()
     outcome = engine.run(_spec(cell, image, command, timeout, data_dir=data_dir,
-                               extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu))
+                               extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu, protocol=protocol))
     parsed = parse_marker(outcome.output) or {}
     epochs = [float(x) for x in parsed.get("epoch_seconds") or [] if isinstance(x, (int, float))]
     trained = parsed.get("status") == TrainingStatus.OK and outcome.exit_code == 0  # train.py speaks our words
+    raw_samples = parsed.get("samples") if isinstance(parsed.get("samples"), list) else None
     record = TrainingRecord(
         status=(TrainingStatus.OK if trained else TrainingStatus.FAILED).value,
         stage=parsed.get("stage") or "container",
@@ -116,11 +137,10 @@ def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir
         started_at=started_at,
         finished_at=now_iso(),
         log_tail=None,
+        # An older train.py reported wall times only: they are the samples then.
+        samples=tag_samples(raw_samples if raw_samples is not None else [{"wall": x} for x in epochs],
+                            process, warmup_epochs(cell, protocol)),
     )
-    summary = summarize_epochs(epochs)
-    record["first_epoch_seconds"] = summary["first_epoch_seconds"]
-    record["steady_epoch_seconds"] = summary["steady_epoch_seconds"]
-    record["steady_epoch_spread"] = summary["steady_epoch_spread"]
     if outcome.timed_out:
         record["status"] = TrainingStatus.TIMEOUT.value
         record["error"] = ErrorInfo(type="timeout", message="training ran past %ds" % timeout)
@@ -138,3 +158,82 @@ def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir
         record["error"] = ErrorInfo(type="no_gpu", message="a GPU was requested but %s saw none (devices: %s)"
                                     % (backend, (record["device"] or {}).get("devices")))
     return record
+
+
+def combine(processes: Sequence[TrainingRecord], protocol: TimingProtocol = DEFAULT_PROTOCOL) -> TrainingRecord:
+    """One training record from its processes: the first's facts, every sample, the time of all, and the
+    timing of the pooled steady samples. A process that failed makes the training fail with its error."""
+    failed = next((p for p in processes if p["status"] != TrainingStatus.OK), None)
+    record = TrainingRecord(**(failed or processes[0]))
+    samples = [s for p in processes for s in p.get("samples") or []]
+    record["samples"] = samples
+    record["epoch_seconds"] = [e for p in processes for e in p.get("epoch_seconds") or []]
+    record["seconds"] = round(sum(p.get("seconds") or 0 for p in processes), 2)
+    record["started_at"], record["finished_at"] = processes[0].get("started_at"), processes[-1].get("finished_at")
+    steady = [s["wall"] for s in samples if not s.get("warmup")]
+    first = [s["wall"] for s in samples if s.get("epoch") == 1]
+    record["timing"] = assess(samples, protocol, record.get("cpuset")) if steady else None
+    # Kept for older readers: steady_epoch_seconds is the headline (timing.seconds).
+    record["first_epoch_seconds"] = round(statistics.median(first), 4) if first else None
+    record["steady_epoch_seconds"] = record["timing"]["seconds"] if record["timing"] else None
+    record["steady_epoch_spread"] = [round(min(steady), 4), round(max(steady), 4)] if steady else None
+    return record
+
+
+def train_backend(cell: Cell, engine: Engine, image: str, backend: str, data_dir: Path, timeout: float,
+                  cpuset: Optional[str] = None, gpu: bool = False,
+                  protocol: TimingProtocol = DEFAULT_PROTOCOL) -> TrainingRecord:
+    """One process of one backend as a finished training record (what a single-process measure records)."""
+    return combine([train_process(cell, engine, image, backend, data_dir, timeout, cpuset, gpu, 1, protocol)],
+                   protocol)
+
+
+def epochs_per_process(cell: Cell, protocol: TimingProtocol) -> int:
+    """The cell's epochs, but at least the protocol's warm-up and steady epochs."""
+    return max(cell.epochs, protocol.warmup_epochs + protocol.min_steady_epochs)
+
+
+def warmup_epochs(cell: Cell, protocol: TimingProtocol) -> int:
+    """The protocol's warm-up, but never every epoch: a process still reports a figure."""
+    return min(protocol.warmup_epochs, max(0, epochs_per_process(cell, protocol) - 1))
+
+
+RunOne = Callable[[str, int], TrainingRecord]  # (backend, process number) -> that process's record
+
+
+def measure_backends(backends: Sequence[str], run_one: RunOne, protocol: TimingProtocol,
+                     time_left: Callable[[], bool]) -> Dict[str, TrainingRecord]:
+    """Every backend's training, interleaved: round 1 runs A B C, round 2 A B C again (a new process each),
+    so drift over minutes hits all alike. After min_processes rounds only the backends whose interval is
+    still too wide go on, up to max_processes, and only while the extra processes (estimated from each
+    backend's earlier ones) cost at most remeasure_share of the first rounds' container time. A failed
+    process ends its backend's measuring."""
+    processes: Dict[str, List[TrainingRecord]] = {b: [] for b in backends}
+    combined: Dict[str, TrainingRecord] = {}
+    base: Optional[float] = None
+
+    def spent() -> float:
+        return sum(p.get("seconds") or 0.0 for runs in processes.values() for p in runs)
+
+    for round_number in range(1, protocol.max_processes + 1):
+        pending = [b for b in backends if wants_another_process(
+            combined.get(b, {}).get("timing"), len(processes[b]), protocol)
+            and all(p["status"] == TrainingStatus.OK for p in processes[b])]
+        if round_number > protocol.min_processes:
+            base = spent() if base is None else base
+            allowed = protocol.remeasure_share * base - (spent() - base)
+            kept = []
+            for backend in pending:
+                estimate = statistics.mean(p.get("seconds") or 0.0 for p in processes[backend])
+                if estimate <= allowed:
+                    kept.append(backend)
+                    allowed -= estimate
+            pending = kept
+        if not pending:
+            break
+        for backend in pending:
+            if not time_left():
+                return combined
+            processes[backend].append(run_one(backend, round_number))
+            combined[backend] = combine(processes[backend], protocol)
+    return combined

@@ -147,6 +147,7 @@ class Sample(TypedDict, total=False):
     throttled: Optional[float]
     nr_throttled: Optional[int]
     steal: Optional[float]
+    cores_busy: Optional[float]  # busy seconds of the host CPUs we may run on, anyone's work (/proc/stat)
 
 
 class Stability(_TextEnum):
@@ -169,6 +170,7 @@ class Timing(TypedDict, total=False):
     causes: List[str]
     cpu_per_wall: Optional[float]
     steal_share: Optional[float]
+    foreign_share: Optional[float]  # others' CPU seconds on our cores per wall second (cores_busy - container_cpu)
     throttled_seconds: Optional[float]
 
 

@@ -11,6 +11,7 @@ import time
 import traceback
 
 MARKER = "@@KERAS_MATRIX_RESULT@@"
+COUNTER_KEYS = ("wall", "process_cpu", "container_cpu", "throttled", "nr_throttled", "steal", "cores_busy")
 MAX_TEXT = 4000  # keep error messages bounded: the runner treats everything from here as untrusted
 
 
@@ -125,13 +126,50 @@ def host_steal_seconds():
         return None
 
 
+def cores_busy_seconds(cpus, text=None):
+    """Busy seconds (user, nice, system, irq, softirq) of the given host CPUs, summed, from /proc/stat,
+    which a container shares with its host: every process's work on those cores, not only ours. Idle,
+    iowait and steal are left out (steal is the hypervisor's, reported on its own). None when unreadable."""
+    if cpus is None:
+        return None
+    try:
+        if text is None:
+            with open("/proc/stat") as handle:
+                text = handle.read()
+        wanted = set("cpu%d" % c for c in cpus)
+        busy, seen = 0, 0
+        for line in text.splitlines():
+            fields = line.split()
+            if fields and fields[0] in wanted:
+                values = [int(v) for v in fields[1:8]]
+                busy += values[0] + values[1] + values[2] + values[5] + values[6]
+                seen += 1
+        if seen != len(wanted):
+            return None
+        return busy / float(os.sysconf("SC_CLK_TCK"))
+    except (IOError, OSError, ValueError, IndexError):
+        return None
+
+
+_ALLOWED = []  # the affinity, read once per process: it does not change while we train
+
+
+def _our_cpus():
+    if not _ALLOWED:
+        _ALLOWED.append(cpus_allowed())
+    return _ALLOWED[0]
+
+
 def counters():
     """Clocks and contention counters at one instant: wall time, this process's CPU time, the container's
-    CPU time and CFS throttling (cgroup v1 or v2, as the container sees its own cgroup), host steal time.
+    CPU time and CFS throttling (cgroup v1 or v2, as the container sees its own cgroup), host steal time,
+    and the busy time of the host CPUs we may run on (ours plus anyone else's: `cores_busy - container_cpu`
+    is the foreign work on our cores).
     A missing counter is None: the runner reports what it could not see, never a guess."""
     times = os.times()
     out = {"wall": time.time(), "process_cpu": times[0] + times[1], "container_cpu": None,
-           "throttled": None, "nr_throttled": None, "steal": host_steal_seconds()}
+           "throttled": None, "nr_throttled": None, "steal": host_steal_seconds(),
+           "cores_busy": cores_busy_seconds(_our_cpus())}
     v2 = _read_keyvals("/sys/fs/cgroup/cpu.stat")
     if v2 and "usage_usec" in v2:
         out["container_cpu"] = v2["usage_usec"] / 1e6
@@ -153,7 +191,7 @@ def counters():
 def counter_delta(start, end):
     """end - start for each counter both could read (None where either could not)."""
     delta = {}
-    for key in ("wall", "process_cpu", "container_cpu", "throttled", "nr_throttled", "steal"):
+    for key in COUNTER_KEYS:
         a, b = start.get(key), end.get(key)
         delta[key] = None if a is None or b is None else round(b - a, 6)
     return delta

@@ -3,10 +3,12 @@
 seconds and test accuracy. Runs on Python 2.7 and 3.x, Keras 1.x to 3.x. One JSON line after the marker.
 
 Reference model: 784 -> Dense(128, relu) -> Dense(10, softmax); adam; categorical cross-entropy; batch 128.
-Usage: train.py DATA.npz EPOCHS
+Usage: train.py DATA.npz EPOCHS [--max-batches N]
+  --max-batches N: train on the first N*128 images only (a smoke measure: one short epoch per sample).
 """
 from __future__ import print_function
 
+import argparse
 import os
 import sys
 import time
@@ -40,11 +42,29 @@ def device_seen(backend):
     return {"devices": [], "gpu": False}
 
 
-def main():
-    data_path, epochs = sys.argv[1], int(sys.argv[2])
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="train the reference model, report per-epoch samples")
+    parser.add_argument("data")
+    parser.add_argument("epochs", type=int)
+    parser.add_argument("--max-batches", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or (args.max_batches is not None and args.max_batches < 1):
+        parser.error("epochs and --max-batches must be at least 1")
+    return args
+
+
+def training_slice(count, max_batches):
+    """How many training images to use: all, or the first max_batches batches."""
+    return count if max_batches is None else min(count, max_batches * BATCH_SIZE)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    data_path, epochs = args.data, args.epochs
     requested = os.environ.get("KERAS_BACKEND")
     result = {"backend": requested, "stage": "import", "epochs": epochs, "batch_size": BATCH_SIZE,
-              "threads": os.environ.get("OMP_NUM_THREADS"), "cpus_allowed": cpus_allowed()}
+              "threads": os.environ.get("OMP_NUM_THREADS"), "cpus_allowed": cpus_allowed(),
+              "max_batches": args.max_batches}
     try:
         import keras
         import numpy as np
@@ -64,12 +84,16 @@ def main():
             x_test = data["x_test"].reshape(-1, 784).astype("float32") / 255.0
             y_train = np.eye(10, dtype="float32")[data["y_train"]]
             y_test = np.eye(10, dtype="float32")[data["y_test"]]
+        keep = training_slice(len(x_train), args.max_batches)
+        x_train, y_train = x_train[:keep], y_train[:keep]
+        result["train_images"] = int(keep)
         np.random.seed(0)
 
         result["stage"] = "build"
         major = int(str(result["keras_version"] or "2").split(".")[0])
         if major >= 3:
-            model = Sequential([keras.Input(shape=(784,)), Dense(128, activation="relu"), Dense(10, activation="softmax")])
+            model = Sequential([keras.Input(shape=(784,)), Dense(128, activation="relu"),
+                                Dense(10, activation="softmax")])
         else:
             model = Sequential()
             model.add(Dense(128, input_dim=784, activation="relu"))

@@ -493,6 +493,12 @@ def test_the_locked_down_defaults_reach_the_engine_exactly(factory, engine):
     })]
 
 
+def test_a_spec_without_a_cpu_quota_gets_none_only_its_cpuset(factory, engine):
+    engine.run(spec(cpus=None, cpuset="0-1"))
+    (_, options), = factory.client.containers.created
+    assert "nano_cpus" not in options and options["cpuset_cpus"] == "0-1"
+
+
 def test_the_specs_own_security_settings_reach_the_engine_unchanged(factory, engine):
     engine.run(spec(network="bridge", read_only=False, tmpfs={"/scratch": "rw,size=1g"}, cap_drop=["NET_RAW"],
                     security_opt=["seccomp=unconfined"], user="1000:1000", working_dir="/work", cpuset="2-3",

@@ -1,0 +1,64 @@
+"""bench/reproducibility.py's bookkeeping: max/min per training, orderings held or flipped across reruns,
+and the contention run's flags (the benchmark itself needs the engine: the lead runs it)."""
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "reproducibility.py"
+
+
+@pytest.fixture(scope="module")
+def repro():
+    spec = importlib.util.spec_from_file_location("reproducibility", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _doc(tf_walls, jax_walls, verdict="stable"):
+    def training(walls):
+        samples = [{"process": 1, "epoch": i + 2, "warmup": False, "wall": w} for i, w in enumerate(walls)]
+        return {"status": "ok", "samples": samples,
+                "timing": {"seconds": sorted(walls)[len(walls) // 2], "verdict": verdict, "causes": []}}
+    return {"cells": [{"cell_id": "k3", "cpuset": "0-1",
+                       "trainings": {"jax": training(jax_walls), "tensorflow": training(tf_walls)}}]}
+
+
+SLOW = [1.00, 1.01, 0.99, 1.02, 1.00, 0.98, 1.01, 1.00]
+FAST = [0.50, 0.51, 0.49, 0.50, 0.52, 0.50, 0.49, 0.51]
+
+
+def test_reruns_that_agree_hold_and_meet_the_target(repro):
+    summary = repro.rerun_summary([_doc(SLOW, FAST), _doc(SLOW, FAST), _doc(SLOW, FAST)])
+    assert summary["orderings"]["k3: tensorflow vs jax"] == {"verdicts": ["slower"] * 3, "held": True,
+                                                             "flipped": False}
+    assert summary["trainings"]["k3 tensorflow"]["max_over_min"] == 1.0
+    assert summary["all_within_target"] and summary["no_ordering_flipped"] and summary["every_ordering_held"]
+
+
+def test_a_flipped_ordering_and_a_wide_rerun_are_reported(repro):
+    summary = repro.rerun_summary([_doc(SLOW, FAST), _doc(FAST, SLOW), _doc([w * 1.3 for w in SLOW], FAST)])
+    claim = summary["orderings"]["k3: tensorflow vs jax"]
+    assert claim["flipped"] and not claim["held"] and not summary["no_ordering_flipped"]
+    assert summary["trainings"]["k3 tensorflow"]["max_over_min"] == 2.6 and not summary["all_within_target"]
+
+
+def test_the_contention_run_must_flag_every_training(repro):
+    assert repro.contention_summary(_doc(SLOW, FAST, "contended"), [0, 1])["all_flagged"]
+    assert not repro.contention_summary(_doc(SLOW, FAST, "stable"), [0, 1])["all_flagged"]
+    assert repro.training_cores([_doc(SLOW, FAST)]) == [0, 1]
+
+
+def test_the_hog_spins_on_the_given_core_and_is_stopped(repro):
+    core = sorted(os.sched_getaffinity(0))[0]
+    hogs = repro.start_hogs([core])
+    try:
+        time.sleep(0.3)
+        assert os.sched_getaffinity(hogs[0].pid) == {core} and hogs[0].poll() is None
+    finally:
+        repro.stop_hogs(hogs)
+    assert hogs[0].poll() is not None
