@@ -94,6 +94,7 @@ def test_terminal_table_has_one_row_per_cell_in_document_order(doc):
 def test_terminal_table_fits_the_terminal(doc, width, monkeypatch):
     wide = render_table(doc, "terminal", width=400)
     assert max(len(line) for line in wide.splitlines()) > 132  # the fixture's full table is wider
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)  # a terminal, whose width $COLUMNS gives
     monkeypatch.setenv("COLUMNS", str(width))  # what shutil.get_terminal_size reads first
     table = render_table(doc, "terminal")
     assert max(len(line) for line in table.splitlines()) <= width
