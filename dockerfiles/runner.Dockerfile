@@ -8,7 +8,8 @@ ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-docker python3-yaml python3-jinja2 \
-      python3-tabulate python3-packaging python3-numpy python3-jsonschema python3-pip docker.io debootstrap git ca-certificates tar \
+      python3-tabulate python3-packaging python3-numpy python3-jsonschema python3-rich python3-shtab python3-wcwidth \
+      python3-requests python3-markupsafe python3-pip docker.io debootstrap git ca-certificates tar \
  && rm -rf /var/lib/apt/lists/*
 COPY runner-image/entrypoint.sh /usr/local/bin/keras-matrix-entrypoint
 COPY runner-image/serve-report.sh /usr/local/bin/keras-matrix-serve-report
