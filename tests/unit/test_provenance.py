@@ -4,15 +4,23 @@ import subprocess
 
 from runner import paths, provenance
 from runner.records import KIND, SCHEMA_VERSION
-from tests.conftest import ROOT
 
 
-def test_a_checkout_reports_its_commit(monkeypatch):
-    monkeypatch.setattr(paths, "SOURCE_ROOT", ROOT)
-    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
-                          text=True).stdout.strip()
-    sha = provenance.git_sha()
-    assert sha is not None and sha.split("-")[0] == head
+def test_a_checkout_reports_its_commit(monkeypatch, tmp_path):
+    # A checkout of its own (the tests also run from an installed copy, which is no checkout).
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, text=True, check=True,
+                              env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                                   "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "f").write_text("x")
+    git("add", "f")
+    git("commit", "-qm", "one")
+    monkeypatch.setattr(paths, "SOURCE_ROOT", tmp_path)
+    assert provenance.git_sha() == git("rev-parse", "--short=12", "HEAD")
+    (tmp_path / "f").write_text("changed")
+    assert provenance.git_sha() == git("rev-parse", "--short=12", "HEAD") + "-dirty"
 
 
 def test_an_installed_copy_has_no_commit_and_never_asks_git(monkeypatch, tmp_path):
