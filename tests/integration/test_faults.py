@@ -30,11 +30,11 @@ def write_matrix(tmp_path, body):
     return path
 
 
-def run_matrix(tmp_path, body, *extra, timeout=1800):
-    proc = run_cli("run", write_matrix(tmp_path, body), "--results-dir", tmp_path / "results", "--run-id", "r",
+def run_matrix(tmp_path, body, *extra, timeout=1800, run_id="r"):
+    proc = run_cli("run", write_matrix(tmp_path, body), "--results-dir", tmp_path / "results", "--run-id", run_id,
                    "--progress", "quiet", *extra, timeout=timeout)
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    results = tmp_path / "results" / "r" / "results.json"
+    results = tmp_path / "results" / run_id / "results.json"
     doc = validate_results(json.loads(results.read_text())) if results.exists() else None
     return proc, doc
 
@@ -157,8 +157,8 @@ def test_soak_repeated_runs_leave_no_containers_images_or_temporary_files(tmp_pa
     body = "defaults: {epochs: 1}\ncells:\n  - %s\n  - %s\n" % (MODERN, UNSATISFIABLE)
     run_matrix(tmp_path, body, "--rerun")  # first pass may create the cells' images; from here on, nothing
     before = _footprint(engine)
-    for attempt in range(3):
-        proc, doc = run_matrix(tmp_path, body, "--rerun")
+    for attempt in range(3):  # a run id is never reused without --resume: one per pass
+        proc, doc = run_matrix(tmp_path, body, "--rerun", run_id="soak-%d" % attempt)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert by_name(doc)["modern"]["status"] == "ok", attempt
     assert _footprint(engine) == before
