@@ -27,11 +27,12 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from runner.errors import DataError
+from runner.fileio import atomic_write_with
 
 MNIST_FILENAME = "mnist.npz"
 KEYS: Tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")
@@ -258,29 +259,16 @@ def load_npz(path: Path) -> Dict[str, np.ndarray]:
 
 
 def _write_npz_atomic(arrays: Mapping[str, np.ndarray], dest: Path) -> None:
-    """Write, re-read and re-verify a temp file next to ``dest``, then rename it into place.
+    """Write, re-read and re-verify a temp file next to ``dest``, then rename it into place
+    (runner.fileio): a crash or a concurrent run never leaves a half-written or wrong mnist.npz behind.
+    0644: containers read the mount as another uid."""
+    def write(handle: BinaryIO) -> None:
+        np.savez_compressed(handle, **{key: arrays[key] for key in KEYS})  # type: ignore[arg-type]
 
-    A crash or a concurrent run never leaves a half-written mnist.npz behind.
-    """
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=".mnist-", suffix=".npz.tmp", dir=str(dest.parent))
-    except OSError as exc:
-        raise DataError("cannot write in %s: %s" % (dest.parent, _one_line(exc))) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **{key: arrays[key] for key in KEYS})  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
+    def verify(tmp: Path) -> None:
         verify_mnist(load_npz(tmp))
-        # mkstemp makes 0600; containers may read the mount as another uid.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except OSError as exc:
-        raise DataError("cannot write %s: %s" % (dest, _one_line(exc))) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write_with(dest, write, mode=0o644, verify=verify, error=DataError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional, Type, Union
+from typing import BinaryIO, Callable, Optional, Type, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -32,9 +32,12 @@ def _check_target(path: Path) -> None:
     raise FileProblem("%s exists and is not a regular file; refusing to replace it" % path)
 
 
-def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o644,
-                       error: Optional[Type[Exception]] = None, hint: str = "") -> Path:
-    """Write data to path atomically. OSError (or `error(message)` when given) on failure."""
+def atomic_write_with(path: PathLike, write: Callable[[BinaryIO], None], mode: int = 0o644,
+                      verify: Optional[Callable[[Path], None]] = None,
+                      error: Optional[Type[Exception]] = None, hint: str = "") -> Path:
+    """The one atomic write: `write` fills a temp file beside `path` (fsynced), `verify` may check the temp
+    file before it replaces `path`, and nothing is left behind on failure. OSError on failure, or
+    `error(message)` when given; whatever `write` or `verify` raise passes through."""
     path = Path(path)
     tmp: Optional[str] = None
     try:
@@ -42,10 +45,12 @@ def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o644,
         _check_target(path)
         fd, tmp = tempfile.mkstemp(prefix=".%s." % path.name, suffix=".tmp", dir=str(path.parent))
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)  # mkstemp makes 0600; results and reports are meant to be read
+        if verify is not None:
+            verify(Path(tmp))
+        os.chmod(tmp, mode)  # mkstemp makes 0600; results, reports and data are meant to be read
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
@@ -58,27 +63,18 @@ def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o644,
     return path
 
 
+def atomic_write_bytes(path: PathLike, data: bytes, mode: int = 0o644,
+                       error: Optional[Type[Exception]] = None, hint: str = "") -> Path:
+    """Write data to path atomically. OSError (or `error(message)` when given) on failure."""
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    return atomic_write_with(path, write, mode=mode, error=error, hint=hint)
+
+
 def atomic_write_text(path: PathLike, text: str, mode: int = 0o644,
                       error: Optional[Type[Exception]] = None, hint: str = "") -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, error=error, hint=hint)
-
-
-def atomic_write_with(path: PathLike, write: Callable[[object], None], mode: int = 0o644) -> Path:
-    """Atomic write through a callback that gets a binary file object (numpy's savez, say)."""
-    path = Path(path)
-    _check_target(path)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % path.name, suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def read_capped(path: PathLike, limit: int, what: str = "file") -> bytes:
