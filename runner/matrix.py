@@ -32,8 +32,6 @@ from runner.releases import RangeError, Resolver
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
 
-ROOT = paths.SOURCE_ROOT  # what pipeline.py still imports; runner.paths says where things really are
-TEMPLATE_DIR = paths.templates_dir()
 ERAS_FILE = paths.eras_file()
 SCHEMA_FILE = paths.resources_dir() / "matrix.schema.json"
 

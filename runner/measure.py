@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 PROBE_DIR = paths.probe_dir()
 IN_CONTAINER_PROBE = "/opt/keras-matrix"
 IN_CONTAINER_DATA = "/data"
-MAX_FIELD = 20000
 
 
 def parse_marker(output: str) -> Optional[Dict[str, Any]]:
@@ -39,18 +38,6 @@ def parse_marker(output: str) -> Optional[Dict[str, Any]]:
                 return None
             return value if isinstance(value, dict) else None
     return None
-
-
-def summarize_epochs(epoch_seconds: Sequence[float]) -> Dict[str, Any]:
-    """First epoch apart (compilation, warm-up); median and [min, max] of the rest."""
-    if not epoch_seconds:
-        return {"first_epoch_seconds": None, "steady_epoch_seconds": None, "steady_epoch_spread": None}
-    steady = epoch_seconds[1:] or epoch_seconds[:1]
-    return {
-        "first_epoch_seconds": round(epoch_seconds[0], 4),
-        "steady_epoch_seconds": round(statistics.median(steady), 4),
-        "steady_epoch_spread": [round(min(steady), 4), round(max(steady), 4)],
-    }
 
 
 def _env(cell: Cell, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

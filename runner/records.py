@@ -307,11 +307,3 @@ def new_build_record(image: Optional[str] = None, dockerfile: Optional[str] = No
 
 def empty_default_backend() -> DefaultBackend:
     return DefaultBackend(backend=None, error=None)
-
-
-def status_of(record: Dict[str, Any]) -> Optional[Status]:
-    """The record's status as a Status, or None when it names none we know (a foreign or damaged record)."""
-    try:
-        return Status(record.get("status"))
-    except ValueError:
-        return None

@@ -15,16 +15,11 @@ import jsonschema
 
 from runner.errors import ResultsError
 from runner.fileio import FileProblem, atomic_write_text, read_capped
-from runner.records import KIND, SCHEMA_VERSION, STATUS_MEANINGS, CellRecord, RunDocument, now_iso
+from runner.paths import resources_dir
+from runner.records import KIND, SCHEMA_VERSION, CellRecord, RunDocument, now_iso
 
-__all__ = ["KIND", "SCHEMA_VERSION", "STATUSES", "ResultsWriter", "atomic_write_json", "load_results", "now_iso",
-           "validate_results"]
-
-SCHEMA_FILE = Path(__file__).resolve().parent / "resources" / "results.schema.json"
+SCHEMA_FILE = resources_dir() / "results.schema.json"
 MAX_RESULTS_BYTES = 64 * 1024 * 1024
-
-# The documented status set (README "Results"), best to worst, keyed by the plain string records hold.
-STATUSES: Dict[str, str] = {status.value: meaning for status, meaning in STATUS_MEANINGS.items()}
 
 
 def results_json(data: Any) -> str:
@@ -73,10 +68,6 @@ class ResultsWriter:
         self.doc["finished_at"] = now_iso()
         self.doc["complete"] = bool(complete)
         self.flush()
-
-
-def _schema() -> Any:
-    return json.loads(SCHEMA_FILE.read_text())
 
 
 def validate_results(doc: object, source: str = "results") -> Dict[str, Any]:

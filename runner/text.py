@@ -38,11 +38,6 @@ def one_line(value: Any, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "\u2026"
 
 
-def flat(value: Any, limit: int) -> str:
-    """All lines joined with spaces, controls removed, clipped: a table cell."""
-    return clip(without_controls(_LINE_BREAKS.sub(" ", "" if value is None else str(value))), limit)
-
-
 def optional_text(value: Optional[Any], limit: int) -> Optional[str]:
     """Clipped text for a <pre>, or None when there is nothing to show."""
     if value is None or value == "":

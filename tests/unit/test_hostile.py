@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from runner.text import flat, one_line
+from runner.report import term_text
+from runner.text import one_line
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "results-run.json"
@@ -372,9 +373,9 @@ def test_yaml_bombs_are_refused_fast(world, capsys):
 @pytest.mark.parametrize("hostile", ["\u202e", "\u2066", "\u200f", "\u061c", "\x1b[31m", "\x9b"])
 def test_bidi_and_terminal_controls_are_neutralised_in_text_helpers(hostile):
     value = "build failed %sgnp.exe" % hostile
-    assert hostile not in flat(value, 200)
+    assert hostile not in term_text(value, 200)
     assert hostile not in one_line(value)
-    assert "gnp.exe" in flat(value, 200)
+    assert "gnp.exe" in term_text(value, 200)
 
 
 @pytest.mark.parametrize("fmt", ["terminal", "markdown"])

@@ -6,17 +6,9 @@ import json
 
 from runner.engine import RunOutcome
 from runner.matrix import load_matrix
-from runner.measure import combine, measure_backends, summarize_epochs, train_backend, train_process
+from runner.measure import combine, measure_backends, train_backend, train_process
 from runner.probe import MARKER
 from runner.timing import DEFAULT_PROTOCOL, SMOKE_PROTOCOL
-
-
-def test_first_epoch_is_kept_apart_from_the_steady_median():
-    assert summarize_epochs([9.0, 2.0, 4.0, 3.0]) == {
-        "first_epoch_seconds": 9.0, "steady_epoch_seconds": 3.0, "steady_epoch_spread": [2.0, 4.0]}
-    assert summarize_epochs([5.0]) == {
-        "first_epoch_seconds": 5.0, "steady_epoch_seconds": 5.0, "steady_epoch_spread": [5.0, 5.0]}
-    assert summarize_epochs([])["steady_epoch_seconds"] is None
 
 
 class _Answer:
