@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
 # `--on default_backend` reads the backend Keras chose, else the type of the error it raised instead.
 SHORTHANDS = ("default_backend",)
+# A dotted path of record keys, checked before anything is built: a typo fails at once, not after the builds.
+OBSERVABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}(?:\.[A-Za-z0-9_-]{1,64}){0,7}")
 
 
 def observe(record: CellRecord | Dict[str, Any], on: str) -> Any:
@@ -221,6 +224,9 @@ def command(args: argparse.Namespace) -> int:
 
     if args.shard:
         raise UsageError("bisect measures one template cell; --shard does not apply (select it with --cell)")
+    if not OBSERVABLE.fullmatch(args.on):
+        raise UsageError("--on takes default_backend or a dotted path into a cell record (status, "
+                         "trainings.theano.status, default_backend.keras_json.backend); got %r" % args.on)
     matrix = load_matrix(_matrix_path(args), offline=args.offline)
     template = template_of(select(matrix, args.cell, args.filter, args.profile), args.axis)
     try:

@@ -130,6 +130,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_run_dir(Path(args.results_dir), run_id(args.run_id), args.resume)
     if args.ca_bundle is not None:
         existing_file(args.ca_bundle, "--ca-bundle")
+    if args.build_cache is not None and os.path.lexists(args.build_cache) and not os.path.isdir(args.build_cache):
+        raise UsageError("--build-cache %r is not a directory; give a directory (it is created when missing)"
+                         % args.build_cache)
     matrix, cells = _load(args)
     engine = DockerEngine().connect()  # a missing engine fails here, before any work (exit 3)
     paths_given = {"dockerfiles_dir": args.dockerfiles_dir, "cache_dir": args.cache_dir}

@@ -196,6 +196,17 @@ CASES = [
     ("render-dockerfile-is-fifo",
      lambda w: ((w / "out" / MODERN).mkdir(), os.mkfifo(w / "out" / MODERN / "Dockerfile")),
      ["render", "in/m.yaml", "--out", "out"], 1, "not a regular file", None),
+    ("build-cache-fifo", fifo("in/cache"), ["run", "in/m.yaml", "--build-cache", "in/cache"], 2, "--build-cache",
+     None),
+    ("build-cache-file", lambda w: (w / "in" / "cache").write_text("x"),
+     ["run", "in/m.yaml", "--build-cache", "in/cache"], 2, "not a directory", None),
+    # ---- bisect: every value checked before an engine or a build is asked for ------------------------------
+    *[("bisect-on-%d" % i, nothing, ["bisect", "in/m.yaml", "--offline", "--axis", "keras", "--between", "3.14.1",
+                                     "3.15.1", "--on", bad], 2, "--on", None)
+      for i, bad in enumerate(["../../etc", "a..b", "", ".status", "status\n", "a b", "x" * 65, "a.b.c.d.e.f.g.h.i"])],
+    *[("bisect-between-%d" % i, nothing, ["bisect", "in/m.yaml", "--offline", "--axis", "keras", "--between", bad,
+                                          "3.15.1", "--on", "status"], 2, "--between", None)
+      for i, bad in enumerate(["../x", "3.15.1\n", "0", "NaN", "9" * 400])],
     # ---- bounded work ---------------------------------------------------------------------------------------
     ("yaml-merge-bomb", matrix(merge_bomb()), ["plan", M], 2, "", None),
     ("yaml-merge-bomb-wide", matrix(merge_bomb(levels=4, width=60)), ["plan", M], 2, "", None),
