@@ -128,10 +128,10 @@ def _read_json(path):
         return True, clip(text, 2000)
 
 
-def plan(installed, importable, default=None):
-    """The scenarios for this cell: [{'id', 'description', 'env', 'keras_json', 'home', 'switch_to'}].
-    installed: pip freeze (name -> version); importable: backend library -> bool; default: the backend
-    Keras chose by itself (the runtime switch goes to another one)."""
+def candidates(installed, importable):
+    """-> (keras3, the backends worth asking for, one backend that is not installed). installed: pip freeze
+    (name -> version); importable: backend library -> bool. Keras 3's numpy backend needs no library of its
+    own (it may still need scipy: the env-numpy scenario says), openvino only where pip installed it."""
     keras_version = installed.get("keras") or installed.get("keras-nightly") or ""
     keras3 = keras_version.split(".")[0] == "3"
     line = KERAS3_BACKENDS if keras3 else OLDER_BACKENDS
@@ -140,34 +140,71 @@ def plan(installed, importable, default=None):
         backends += [b for b in ("numpy", "openvino") if b not in backends and (b == "numpy" or b in installed)]
     missing = next(b for b in list(line) + ["jax", "torch", "theano", "cntk", "mxnet"]
                    if b not in backends and not importable.get(b))
+    return keras3, backends, missing
+
+
+def first_round(backends, missing):
+    """What needs no earlier answer: KERAS_BACKEND naming each backend and a missing one, the stale
+    keras.json, the unwritable HOME."""
     scenarios = []
     for name in backends + [missing]:
         installed_here = name in backends
         scenarios.append(dict(id=("env-" if installed_here else "env-missing-") + name, env={"KERAS_BACKEND": name},
                               description="KERAS_BACKEND=%s%s" % (name, "" if installed_here else " (not installed)")))
-    for name in backends:
+    scenarios.append(dict(id="stale-json", keras_json=STALE_KERAS_JSON,
+                          description="a keras.json written by Keras 1.0 (theano, image_dim_ordering th)"))
+    scenarios.append(dict(id="readonly-home", home="readonly",
+                          description="HOME not writable: does import work, where does keras.json go"))
+    return _with_env(scenarios)
+
+
+def second_round(working, missing, keras3, default=None, candidates_=()):
+    """The questions that need a backend that works: keras.json naming each, KERAS_BACKEND against
+    keras.json, KERAS_HOME, the runtime switch. working: the backends whose KERAS_BACKEND scenario answered
+    with that backend. A backend that cannot be imported (Keras 3's numpy without scipy) would make
+    keras.json look ignored when it was read and failed, so it is asked only through KERAS_BACKEND.
+    candidates_: every backend asked in the first round."""
+    scenarios = []
+    for name in working:
         scenarios.append(dict(id="json-" + name, keras_json={"backend": name},
                               description="~/.keras/keras.json names %s" % name))
     # The lightest backends last in each line's order: the env-vs-json question costs no TensorFlow import.
-    env_choice = backends[-1] if backends else missing
-    json_choice = next((b for b in reversed(backends) if b != env_choice), missing)
+    env_choice = working[-1] if working else missing
+    json_choice = next((b for b in reversed(working) if b != env_choice), missing)
     scenarios.append(dict(id="env-vs-json", env={"KERAS_BACKEND": env_choice}, keras_json={"backend": json_choice},
                           description="KERAS_BACKEND=%s and keras.json naming %s: which wins"
                           % (env_choice, json_choice)))
-    scenarios.append(dict(id="stale-json", keras_json=STALE_KERAS_JSON,
-                          description="a keras.json written by Keras 1.0 (theano, image_dim_ordering th)"))
-    home_choice = json_choice if json_choice in backends else env_choice
+    home_choice = json_choice if json_choice in working else env_choice
     scenarios.append(dict(id="keras-home", env={"KERAS_HOME": "$KERAS_HOME"}, keras_json={"backend": home_choice},
                           description="KERAS_HOME elsewhere, its keras.json naming %s (HOME's empty)" % home_choice))
-    scenarios.append(dict(id="readonly-home", home="readonly",
-                          description="HOME not writable: does import work, where does keras.json go"))
-    switch_to = next((b for b in reversed(backends) if b != default), None)
+    # The switch goes to another backend that works; where none does, to one that does not, so that which
+    # switch this Keras has and what it does is still asked (its record then carries the import error).
+    switch_to = next((b for b in list(reversed(working)) + list(candidates_) if b != default), None)
     if keras3 and switch_to:
         scenarios.append(dict(id="runtime-switch", switch_to=switch_to,
                               description="the runtime switch to %s after import with the default" % switch_to))
+    return _with_env(scenarios)
+
+
+def _with_env(scenarios):
     for scenario in scenarios:
         scenario.setdefault("env", {})
     return scenarios
+
+
+def working_backends(backends, records):
+    """The backends whose KERAS_BACKEND scenario answered with that backend, in the line's order."""
+    answered = dict((r["id"], r.get("backend")) for r in records)
+    return [b for b in backends if answered.get("env-" + b) == b]
+
+
+def plan(installed, importable, default=None, working=None):
+    """Every scenario for this cell, in record order: [{'id', 'description', 'env', 'keras_json', 'home',
+    'switch_to'}]. default: the backend Keras chose by itself (the runtime switch goes to another one);
+    working: as working_backends found (every candidate when not yet known)."""
+    keras3, backends, missing = candidates(installed, importable)
+    return first_round(backends, missing) + second_round(backends if working is None else working, missing,
+                                                         keras3, default, backends)
 
 
 def _labels(home, keras_home, readonly):
@@ -311,7 +348,9 @@ def measure(installed, libraries, default_backend, width=2):
                 return unanswered(scenario, "probe_error", "setting up the scenario failed: %s" % exc)
         return go
 
-    jobs = [job(s) for s in plan(installed, importable, default_backend.get("backend"))]
+    keras3, backends, missing = candidates(installed, importable)
+    first = first_round(backends, missing)
+    jobs = [job(s) for s in first]
     tf_version = (libraries.get("tensorflow") or {}).get("version") or ""
     minor = _tf_minor(tf_version) if importable.get("tensorflow") else None
     if minor and minor[0] == 2:
@@ -319,6 +358,10 @@ def measure(installed, libraries, default_backend, width=2):
         if minor >= (2, 16):
             jobs.append(lambda: _run_tf_keras(True, scratch))
     results = parallel(jobs, width)
+    working = working_backends(backends, results[:len(first)])
+    second = parallel([job(s) for s in second_round(working, missing, keras3, default_backend.get("backend"),
+                                                    backends)], width)
+    results = results[:len(first)] + second + results[len(first):]
     if not tmp_keras_existed:
         shutil.rmtree(TMP_KERAS_DIR, ignore_errors=True)  # the unwritable-HOME scenario's, not the cell's
     shutil.rmtree(scratch, ignore_errors=True)

@@ -160,3 +160,17 @@ def test_the_html_and_markdown_reports_show_the_precedence_table_with_its_cells(
     markdown = summary_markdown(full)
     assert "### How Keras picks its backend" in markdown
     assert markdown.count("\n| 3.x") + markdown.count("\n| 2.0-2.3") >= len(precedence_rows(full))
+
+
+def test_keras_json_naming_a_backend_that_cannot_be_imported_at_all_does_not_read_as_ignored(doc):
+    # Measured in the Keras 3.15.1 + TensorFlow cell without scipy: KERAS_BACKEND=numpy and keras.json naming
+    # numpy both raised "No module named 'scipy'". That says numpy does not work, not that keras.json is ignored.
+    cell = copy.deepcopy(doc["cells"][1])
+    scipy = {"type": "builtins.ModuleNotFoundError", "message": "No module named 'scipy'"}
+    for scenario in cell["scenarios"]:
+        if scenario["id"] in ("env-numpy", "json-numpy"):
+            scenario.update(backend=None, error=scipy)
+    assert precedence(scenarios_of(cell)) == "KERAS_BACKEND > keras.json > built-in default (tensorflow)"
+    json_tf = next(s for s in cell["scenarios"] if s["id"] == "json-tensorflow")
+    json_tf.update(backend="numpy")  # a working backend's keras.json not followed still says so
+    assert precedence(scenarios_of(cell)).endswith("not honoured: keras.json")

@@ -61,13 +61,41 @@ def ids(plan):
 
 def test_keras3_gets_numpy_a_missing_backend_and_the_runtime_switch(scenarios):
     plan = scenarios.plan({"keras": "3.15.1", "numpy": "2.4.6"}, {"tensorflow": True, "jax": True, "torch": False})
-    assert ids(plan) == ["env-tensorflow", "env-jax", "env-numpy", "env-missing-torch", "json-tensorflow",
-                         "json-jax", "json-numpy", "env-vs-json", "stale-json", "keras-home", "readonly-home",
+    assert ids(plan) == ["env-tensorflow", "env-jax", "env-numpy", "env-missing-torch", "stale-json",
+                         "readonly-home", "json-tensorflow", "json-jax", "json-numpy", "env-vs-json", "keras-home",
                          "runtime-switch"]
     both = plan[ids(plan).index("env-vs-json")]
     assert both["env"]["KERAS_BACKEND"] != both["keras_json"]["backend"]  # which wins is only a question then
     only_tf = scenarios.plan({"keras": "3.15.1"}, {"tensorflow": True}, default="tensorflow")
     assert [s.get("switch_to") for s in only_tf if s["id"] == "runtime-switch"] == ["numpy"]  # away from the default
+
+
+def test_a_backend_that_fails_through_keras_backend_is_not_asked_through_keras_json(scenarios):
+    # Keras 3.15's numpy backend without scipy: KERAS_BACKEND=numpy raised, so keras.json naming numpy would
+    # fail for the same reason and read as "keras.json ignored"; the second round asks only working ones.
+    keras3, backends, missing = scenarios.candidates({"keras": "3.15.1"}, {"tensorflow": True})
+    assert (keras3, backends, missing) == (True, ["tensorflow", "numpy"], "jax")
+    records = [{"id": "env-tensorflow", "backend": "tensorflow"},
+               {"id": "env-numpy", "backend": None, "error": {"message": "No module named 'scipy'"}}]
+    working = scenarios.working_backends(backends, records)
+    assert working == ["tensorflow"]
+    second = {s["id"]: s for s in scenarios.second_round(working, missing, keras3, "tensorflow", backends)}
+    assert sorted(second) == ["env-vs-json", "json-tensorflow", "keras-home", "runtime-switch"]
+    assert second["runtime-switch"]["switch_to"] == "numpy"  # nothing else works: which switch, and its error
+    assert (second["env-vs-json"]["env"]["KERAS_BACKEND"], second["env-vs-json"]["keras_json"]["backend"]) == \
+        ("tensorflow", "jax")
+
+
+def test_measure_plans_the_second_round_from_the_first_rounds_answers(scenarios, fake_keras):
+    # the fake Keras answers any KERAS_BACKEND but cntk (not installed): theano and tensorflow both work
+    records, _ = scenarios.measure({"keras": "2.3.1"}, {"tensorflow": {"importable": True, "version": "1.15"},
+                                                        "theano": {"importable": True}, "cntk": {"importable": False}},
+                                   {"backend": "tensorflow"})
+    found = {r["id"]: r for r in records}
+    assert [r["id"] for r in records] == ["default", "env-tensorflow", "env-theano", "env-missing-cntk", "stale-json",
+                                          "readonly-home", "json-tensorflow", "json-theano", "env-vs-json",
+                                          "keras-home"]
+    assert found["json-theano"]["backend"] == "theano" and found["env-vs-json"]["backend"] == "theano"
 
 
 def test_openvino_only_when_installed(scenarios):
@@ -77,8 +105,8 @@ def test_openvino_only_when_installed(scenarios):
 
 def test_keras2_with_one_backend_names_a_missing_one_in_both_and_has_no_switch(scenarios):
     plan = scenarios.plan({"keras": "2.11.0"}, {"tensorflow": True, "theano": False, "keras": True})
-    assert ids(plan) == ["env-tensorflow", "env-missing-theano", "json-tensorflow", "env-vs-json", "stale-json",
-                         "keras-home", "readonly-home"]
+    assert ids(plan) == ["env-tensorflow", "env-missing-theano", "stale-json", "readonly-home", "json-tensorflow",
+                         "env-vs-json", "keras-home"]
     both = plan[ids(plan).index("env-vs-json")]
     assert (both["env"]["KERAS_BACKEND"], both["keras_json"]["backend"]) == ("tensorflow", "theano")
 
