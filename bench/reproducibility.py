@@ -96,11 +96,12 @@ def rerun_summary(docs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     for doc in docs:
         for cell_id, backend, training in trainings(doc):
             entry = per_training.setdefault("%s %s" % (cell_id, backend), {"seconds": [], "verdicts": [],
-                                                                           "intervals": []})
+                                                                           "intervals": [], "causes": []})
             timing = training.get("timing") or {}
             entry["seconds"].append(timing.get("seconds"))
             entry["intervals"].append(timing.get("interval"))
             entry["verdicts"].append(timing.get("verdict") or training.get("status"))
+            entry["causes"].append(timing.get("causes") or [])  # why a rerun was contended, when it was
     for entry in per_training.values():
         entry["max_over_min"] = stats.max_over_min(entry["seconds"])
         ratio = entry["max_over_min"]
