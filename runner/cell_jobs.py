@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Optional
 from runner.bases import BaseOutcome
 from runner.build import BuildResult, build_cell, image_tag
 from runner.cell_record import finish, new_cell_record, record_probe
+from runner.cran import cell_to_build, cran_part, wants_cran
 from runner.errors import EngineError, RunnerError
 from runner.measure import measure_backends, probe_cell, train_process
 from runner.records import CellRecord, Status, TrainingRecord, TrainingStatus, now_iso
@@ -53,7 +54,7 @@ def prepare_job(ctx: RunContext, job: CellJob) -> Optional[CellRecord]:
     if base.ref is None:
         return finish(record, Status.BUILD_FAILED,
                       "base image %s unavailable: %s" % (cell.base.name, base.message), 0)
-    job.dockerfile = render_cell(cell)
+    job.dockerfile = render_cell(cell_to_build(cell, ctx.cran))  # CRAN packages only where CRAN answered
     job.cache_key = ctx.cache.key(cell, job.dockerfile, base.image_id, ctx.data.sha256)
     cached = None if ctx.options.rerun else ctx.cache.get(job.cache_key, cell.id)
     if cached is not None:
@@ -95,6 +96,9 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
         return max(1.0, deadline - time.monotonic())
 
     def done(status: Status, reason: Optional[str] = None) -> CellRecord:
+        if wants_cran(cell):
+            r = record.setdefault("r", {})
+            r["cran"] = cran_part(cell, ctx.cran, r)
         return finish(record, status, reason, round(build_seconds + time.monotonic() - started, 2))
 
     if build_status:

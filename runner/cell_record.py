@@ -12,6 +12,8 @@ from runner.records import (
     DefaultBackend,
     Expectation,
     PipCheck,
+    RRecord,
+    RScenario,
     Scenario,
     Status,
     empty_default_backend,
@@ -70,7 +72,7 @@ def finish(record: CellRecord, status: Status, reason: Optional[str] = None,
 
 
 # What the probe reports that has a place of its own in the record (and so is not repeated under "probe").
-PROBE_FIELDS = ("installed", "default_backend", "scenarios", "tf_keras", "pip_check", "shared_packages")
+PROBE_FIELDS = ("installed", "default_backend", "scenarios", "tf_keras", "pip_check", "shared_packages", "r")
 
 
 def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:
@@ -83,6 +85,26 @@ def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:
         default.setdefault(key, None)  # one shape for every record, whatever the probe omitted
     record["default_backend"] = cast(DefaultBackend, default)
     record_install_checks(record, probe)
+    record_r(record, probe)
+
+
+def record_r(record: CellRecord, probe: Mapping[str, Any]) -> None:
+    """What R saw through reticulate, where the image has R (the probe reports `r` only then)."""
+    r = probe.get("r")
+    if not isinstance(r, dict):
+        return
+    scenarios = r.get("scenarios")
+    record["r"] = RRecord(
+        rscript=_text(r.get("rscript")), r_version=_text(r.get("r_version")),
+        reticulate_version=_text(r.get("reticulate_version")), python=_text(r.get("python")),
+        r_packages={str(k): _text(v) for k, v in r["r_packages"].items()} if isinstance(r.get("r_packages"), dict)
+        else None,
+        scenarios=[cast(RScenario, s) for s in scenarios if isinstance(s, dict)] if isinstance(scenarios, list) else [],
+        cran=None, error=_text(r.get("error")))
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
 
 
 def record_install_checks(record: CellRecord, probe: Mapping[str, Any]) -> None:

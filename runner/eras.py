@@ -16,7 +16,7 @@ from runner.paths import templates_dir
 from runner.yamlload import LineDict
 
 TEMPLATE_DIR = templates_dir()
-_APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}$")
+APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}$")
 _ABS_PATH = re.compile(r"^(/[A-Za-z0-9._+-]+)+$")
 _MIRROR = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
 _IMAGE_REF = re.compile(
@@ -102,7 +102,7 @@ def _era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, A
                           path, line("template"), key + ".template")
     if "apt" in raw:
         for index, pkg in enumerate(raw["apt"]):
-            if not isinstance(pkg, str) or not _APT_NAME.fullmatch(pkg):
+            if not isinstance(pkg, str) or not APT_NAME.fullmatch(pkg):
                 raise MatrixError("%r is not a Debian package name" % (pkg,), path, raw["apt"].line_of(index),
                                   key + ".apt")
         fields["apt"] = tuple(raw["apt"])

@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
@@ -24,7 +25,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner import paths
-from runner.eras import Base, Era, parse_bases, parse_eras
+from runner.eras import APT_NAME, Base, Era, parse_bases, parse_eras
 from runner.errors import MatrixError
 from runner.fileio import FileProblem, read_capped
 from runner.records import BACKENDS, SHORT_NAMES
@@ -69,6 +70,39 @@ class CellExpectation:
 
 
 @dataclass(frozen=True)
+class RSpec:
+    """R on top of a Python 3 cell (matrix key `r`): Debian's R, reticulate and jsonlite, the era's libpython
+    (reticulate refuses a Python without its shared library), and R packages to take from CRAN if it answers."""
+
+    apt: Tuple[str, ...]
+    cran: Tuple[str, ...] = ()
+
+
+R_APT = ("r-base-core", "r-cran-reticulate", "r-cran-jsonlite")
+
+
+def parse_r(raw: Any, era: Era, path: object, line: Optional[int], key: str) -> Optional[RSpec]:
+    """The matrix's `r: true` or `r: {cran: [...]}` (schema-checked) for a cell of `era`, or None."""
+    if raw is None:
+        return None
+    if not era.python.startswith("3."):
+        raise MatrixError("R cells need a Python 3 era (reticulate binds to a Python 3 shared library); era %r "
+                          "has Python %s" % (era.name, era.python), path, line, key)
+    libpython = "libpython" + era.python
+    if not APT_NAME.fullmatch(libpython):
+        raise MatrixError("%r (from the era's Python %r) is not a Debian package name" % (libpython, era.python),
+                          path, line, key)
+    cran = tuple(raw.get("cran") or ()) if isinstance(raw, dict) else ()
+    for name in cran:
+        if not _R_PACKAGE.fullmatch(str(name)):
+            raise MatrixError("%r is not an R package name" % (name,), path, line, key + ".cran")
+    return RSpec(apt=R_APT + (libpython,), cran=cran)
+
+
+_R_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,62}[A-Za-z0-9]$")
+
+
+@dataclass(frozen=True)
 class Cell:
     """One stack to build and measure. ``id`` is readable, stable, and derived from the content."""
 
@@ -87,6 +121,7 @@ class Cell:
     description: str = ""
     expect: Optional[CellExpectation] = None  # None: expected ok
     measure: str = "full"  # one of MEASURES
+    r: Optional[RSpec] = None  # R and reticulate on top (matrix key `r`), None: no R
 
     @property
     def python(self) -> str:
@@ -161,7 +196,9 @@ def version_slug(spec: str) -> str:
     return "-".join(parts)
 
 
-def cell_id(keras: Optional[str], backends: Tuple[Tuple[str, str], ...], python: str, device: str) -> str:
+def cell_id(keras: Optional[str], backends: Tuple[Tuple[str, str], ...], python: str, device: str,
+            r: bool = False) -> str:
+    """'keras3.15.1-tf2.21.0-py311-cpu'; an R cell ends in '-r'."""
     parts = []
     for axis, spec in (("keras", keras),) + tuple(backends):
         if spec:
@@ -170,7 +207,8 @@ def cell_id(keras: Optional[str], backends: Tuple[Tuple[str, str], ...], python:
         parts.insert(0, "nokeras")
     parts.append("py" + python.replace(".", ""))
     parts.append(device)
-    return "-".join(parts)[:128]
+    suffix = "-r" if r else ""
+    return "-".join(parts)[:128 - len(suffix)] + suffix
 
 
 # --------------------------------------------------------------------------------------------------
@@ -338,8 +376,9 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
     for axis, spec in backends + ([("keras", keras)] if keras else []):
         requirements.append((axis, packages[axis] + spec))
     limits = defaults["limits"]
+    r = parse_r(combo.get("r"), era, path, line, key + ".r")
     return Cell(
-        id=cell_id(keras, tuple(backends), era.python, device),
+        id=cell_id(keras, tuple(backends), era.python, device, r is not None),
         group=group,
         name=name or "",
         description=description or "",
@@ -353,6 +392,7 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
         measure=combo.get("measure", defaults["measure"]),
         timeout_minutes=combo.get("timeout_minutes", defaults["timeout_minutes"]),
         limits=limits,
+        r=r,
     )
 
 
@@ -502,7 +542,7 @@ def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = N
     packages = dict(cell.era.packages)
     layers = backends + ((("keras", keras),) if keras else ())  # layer order, as _make_cell
     requirements = tuple((a, packages[a] + s) for a, s in layers)
-    changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device), keras=keras,
+    changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device, cell.r is not None), keras=keras,
                       backends=backends, requirements=requirements, measure=measure or cell.measure)
     check_template_inputs(changed, None, None)
     return changed

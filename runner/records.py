@@ -232,6 +232,55 @@ class Scenario(TypedDict, total=False):
     keras_json_written: Optional[bool]
 
 
+class RError(TypedDict, total=False):
+    """An R or Python error seen from R: its condition classes, message, and the step that raised."""
+
+    type: str
+    message: Optional[str]
+    stage: Optional[str]
+
+
+class RScenario(TypedDict, total=False):
+    """One fresh Rscript process (runner/probe/r_probe.R): what it set from R, and what Keras said through
+    reticulate, or the error."""
+
+    id: str
+    env: Dict[str, str]
+    r_version: Optional[str]
+    python: Optional[str]
+    python_version: Optional[str]
+    keras_version: Optional[str]
+    r_packages: Optional[Dict[str, Optional[str]]]
+    backend: Optional[str]  # keras$backend$backend()
+    backend_function: Optional[str]
+    config_backend: Optional[str]  # keras$config$backend() (Keras 3)
+    error: Optional[RError]
+    r_functions: Dict[str, Dict[str, Any]]  # 'keras3::config_backend()' -> {value} or {error}
+    stderr_tail: Optional[str]
+
+
+class CranPart(TypedDict):
+    """The R packages a cell asked from CRAN: installed, skipped (CRAN did not answer; reason: the error
+    measured before the build) or missing (built, but R does not find them)."""
+
+    requested: List[str]
+    status: str
+    reason: Optional[str]
+
+
+class RRecord(TypedDict, total=False):
+    """What R sees of the cell's Keras through reticulate (R cells only)."""
+
+    rscript: Optional[str]
+    r_version: Optional[str]
+    reticulate_version: Optional[str]
+    python: Optional[str]
+    r_packages: Optional[Dict[str, Optional[str]]]
+    scenarios: List[RScenario]
+    cran: Optional[CranPart]
+    error: Optional[str]
+
+
 class PipCheck(TypedDict):
     """`pip check` in the container: its exit code and each line naming a broken requirement."""
 
@@ -278,6 +327,7 @@ class CellRecord(TypedDict, total=False):
     pip_check: Optional[PipCheck]
     shared_packages: Dict[str, List[str]]  # import package -> the distributions that wrote files into it
     conflict: Optional[str]  # the installed set is broken: pip check problems and shared packages, named
+    r: RRecord  # R cells only: what R sees through reticulate, and the CRAN part
 
 
 class RunDocument(TypedDict, total=False):

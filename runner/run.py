@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from runner import paths
 from runner.bases import BaseOutcome, ensure_base
@@ -26,6 +26,7 @@ from runner.build import find_ca_bundle, image_tag
 from runner.cache import ResultCache
 from runner.cell_jobs import CellJob, build_job, measure_job, measured_record, prepare_job
 from runner.cell_record import apply_expectation
+from runner.cran import CranCheck, check_cran, wants_cran
 from runner.errors import EngineError, Interrupted, RunnerError
 from runner.progress import Progress
 from runner.provenance import run_document
@@ -104,6 +105,7 @@ class RunContext:
     gate: TrainingGate = field(default_factory=TrainingGate)
     core_pool: CorePool = field(default_factory=lambda: CorePool(1))
     stop: StopRequest = field(default_factory=StopRequest)
+    cran: Optional[CranCheck] = None  # asked once, before building, when a cell wants CRAN packages
 
     @property
     def doc(self) -> RunDocument:
@@ -166,8 +168,11 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
     host_cpus = int(facts.get("cpus") or os.cpu_count() or 1)
     lanes = lanes_for(cells, host_cpus, facts.get("memory_bytes"), options.lanes)
     gpu_runtime = bool(facts["gpu_runtime"] if options.gpu is None else options.gpu)
-    settings = {"ca_bundle_mounted": bool(ca_bundle), "allow_pull": options.allow_pull, "jobs": jobs,
-                "lanes": lanes, "rerun": options.rerun, "prune": options.prune}
+    settings: Dict[str, Any] = {"ca_bundle_mounted": bool(ca_bundle), "allow_pull": options.allow_pull, "jobs": jobs,
+                                "lanes": lanes, "rerun": options.rerun, "prune": options.prune}
+    cran = check_cran(ca_bundle) if any(wants_cran(cell) for cell in cells) else None
+    if cran is not None:
+        settings["cran"] = cran.to_dict()
     doc = run_document(run_id, matrix.path, len(matrix.cells), [c.id for c in cells], settings, facts, gpu_runtime,
                        data.source, data.sha256, engine.disk_usage(), expansions=matrix.expansions)
     kept = _resumable(run_dir) if options.resume else []
@@ -182,7 +187,7 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
                      gpu_runtime=gpu_runtime, jobs=jobs, lanes=lanes, host_cpus=host_cpus,
                      progress=Progress(options.progress, len(cells), costs={c.id: cell_cost(c) for c in cells}),
                      cache=ResultCache(Path(options.cache_dir) / "results"),
-                     writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus))
+                     writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus), cran=cran)
     if kept:
         ctx.progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
     ctx.progress.event(0, None, "start", "%d cells -> %s (%d parallel builds, %d measuring at once on %d CPUs)"

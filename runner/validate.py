@@ -111,7 +111,8 @@ def check_template_inputs(cell: Any, path: object, line: Optional[int]) -> None:
     values = (cell.id, cell.group, cell.name, cell.device, cell.keras, cell.backends, cell.requirements,
               era.name, era.python, era.template, era.base, era.apt, era.pip_bootstrap, era.preinstall,
               era.constraints, era.packages, era.symlinks, base.name, base.image, base.suite, base.mirror,
-              base.variant, limits.memory, limits.cpus)
+              base.variant, limits.memory, limits.cpus,
+              (cell.r.apt, cell.r.cran) if getattr(cell, "r", None) else ())
     for text in _strings(values):
         if UNSAFE_TEXT.search(text):
             raise MatrixError("cell %s: %r holds a line break or control character" % (str(cell.id).strip(), text),

@@ -63,6 +63,9 @@ emit(out)
 """
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+R_SCRIPT = os.path.join(HERE, "r_probe.R")
+R_TIMEOUT = 180  # one Rscript: R, reticulate and a Keras import with its backend
+R_BACKENDS = ["tensorflow", "theano", "cntk", "jax", "torch"]  # the cell's backend libraries, in layer order
 
 
 def fresh_home():
@@ -122,6 +125,53 @@ def pip_freeze():
     return packages, None
 
 
+def which(name):
+    """The program's path on PATH, or None (Python 2.7 has no shutil.which)."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(directory, name)
+        if directory and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def r_scenarios(libraries):
+    """(id, KERAS_BACKEND to set from R or ''): the default, then each backend library of the cell that imports."""
+    backends = [b for b in R_BACKENDS if (libraries.get(b) or {}).get("importable")]
+    return [("r-default", "")] + [("r-env-" + b, b) for b in backends]
+
+
+def r_probe(libraries, width=1, rscript=None):
+    """What R sees through reticulate (r_probe.R), each scenario in a fresh Rscript with a clean HOME; None
+    when the image has no Rscript (a cell without R)."""
+    rscript = rscript or which("Rscript")
+    if rscript is None:
+        return None
+
+    def one(scenario_id, backend):
+        code, out, err, timed_out = run([rscript, "--vanilla", R_SCRIPT, scenario_id, backend, sys.executable],
+                                        env=clean_env(fresh_home()), timeout=R_TIMEOUT)
+        try:
+            answer = parse_marker(out)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            answer = {"id": scenario_id, "error": {
+                "type": "timeout" if timed_out else "crash", "stage": "Rscript",
+                "message": "Rscript %s (exit code %s): %s" % (
+                    "timed out after %ds" % R_TIMEOUT if timed_out else "gave no answer", code, clip(err, 1500))}}
+        answer["stderr_tail"] = clip(err, 1500)
+        return answer
+
+    jobs = [lambda s=s, b=b: one(s, b) for s, b in r_scenarios(libraries)]
+    answers = scenarios.parallel(jobs, width)
+    result = {"rscript": rscript, "scenarios": answers}
+    for key in ("r_version", "python", "r_packages"):  # what every scenario shares, from the first that said it
+        result[key] = next((a.get(key) for a in answers if a.get(key) is not None), None)
+    packages = result["r_packages"] or {}
+    result["reticulate_version"] = packages.get("reticulate")
+    return result
+
+
 def main():
     result = {
         "python": platform.python_version(),
@@ -159,6 +209,9 @@ def main():
         "ownership", lambda: installed.ownership(installed.site_directories()), ({}, {}))
     result["scenarios"], result["tf_keras"] = timed("scenarios", lambda: scenarios.measure(
         result["installed"], result["libraries"], result["default_backend"], width), ([], None))
+    r = timed("r", lambda: r_probe(result["libraries"], width), {"error": "the R probe failed"})
+    if r is not None:  # only an image with Rscript says anything about R
+        result["r"] = r
     emit(result)
 
 

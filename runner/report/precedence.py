@@ -112,10 +112,12 @@ def rows_without_evidence(rows: Sequence[PrecedenceRow], doc: Doc) -> List[Prece
     that belongs to another Keras line: every row must be traceable to cells that showed it."""
     cells = {c.get("cell_id"): c for c in doc.get("cells") or []}
 
-    def behind(cell_id: str, line: str) -> bool:
+    def behind(cell_id: str, row: PrecedenceRow) -> bool:
         cell = cells.get(cell_id)
-        return cell is not None and bool(scenarios_of(cell)) and line_of(keras_version(cell)) == line
-    return [row for row in rows if not row["cells"] or not all(behind(c, row["line"]) for c in row["cells"])]
+        if row["aspect"] == R_ASPECT and (cell is None or not r_scenarios_of(cell)):
+            return False  # an R row needs the cell's R records, not only its Python ones
+        return cell is not None and bool(scenarios_of(cell)) and line_of(keras_version(cell)) == row["line"]
+    return [row for row in rows if not row["cells"] or not all(behind(c, row) for c in row["cells"])]
 
 
 def _with_json(scenario: Optional[Scenario], what: str) -> Optional[str]:
@@ -181,6 +183,60 @@ def _tf_keras(cell: Cell) -> Optional[str]:
     return text
 
 
+R_ASPECT = "R (reticulate)"
+
+
+def r_scenarios_of(cell: Cell) -> Dict[str, Scenario]:
+    """id -> the R probe's scenario records (runner/probe/r_probe.R); empty for cells without R."""
+    r = cell.get("r")
+    found = r.get("scenarios") if isinstance(r, dict) else None
+    if not isinstance(found, list):
+        return {}
+    return {str(s["id"]): s for s in found if isinstance(s, dict) and isinstance(s.get("id"), str)}
+
+
+def _r_answer(scenario: Scenario) -> str:
+    """'tensorflow', 'jax (keras$config$backend(): jax)' or 'raised ...' (with the step that raised)."""
+    error = scenario.get("error")
+    if isinstance(error, dict) and error:
+        stage = error.get("stage")
+        return "raised " + error_text(error) + (" (at %s)" % name(stage) if stage else "")
+    text = answer(scenario)
+    config = scenario.get("config_backend")
+    if config is not None and name(config) != text:
+        text += " (keras$config$backend(): %s)" % name(config)
+    return text
+
+
+def _r(cell: Cell) -> Optional[str]:
+    """What R asked through reticulate in the cell, e.g. "keras$backend$backend() via reticulate: tensorflow;
+    with Sys.setenv(KERAS_BACKEND='jax') first: jax"; the R packages' own functions and the CRAN part."""
+    found = r_scenarios_of(cell)
+    found_r = cell.get("r")
+    r: Mapping[str, Any] = found_r if isinstance(found_r, dict) else {}
+    parts = []
+    default = found.get("r-default")
+    if default is not None:
+        parts.append("keras$backend$backend() via reticulate: %s" % _r_answer(default))
+    for key in sorted(k for k in found if k.startswith("r-env-")):
+        parts.append("with Sys.setenv(KERAS_BACKEND='%s') first: %s" % (name(key[len("r-env-"):]),
+                                                                     _r_answer(found[key])))
+    calls = (default or {}).get("r_functions")
+    for call, said in sorted(calls.items()) if isinstance(calls, dict) else ():
+        if isinstance(said, dict):
+            parts.append("%s: %s" % (name(call), "raised " + error_text(said["error"]) if said.get("error")
+                                     else name(said.get("value"))))
+    cran = r.get("cran")
+    if isinstance(cran, dict) and cran.get("status"):
+        requested = ", ".join(name(p) for p in cran.get("requested") or [])
+        parts.append("CRAN %s: %s%s" % (requested, name(cran.get("status")),
+                                        " (%s)" % one_line(cran.get("reason"), 200) if cran.get("reason") else ""))
+    if not parts:
+        return None
+    versions = "R %s, reticulate %s: " % (name(r.get("r_version") or "?"), name(r.get("reticulate_version") or "?"))
+    return versions + "; ".join(parts)
+
+
 ASPECTS: Sequence[Tuple[str, Callable[[Cell, Mapping[str, Scenario]], Optional[str]]]] = (
     ("precedence", lambda cell, found: precedence(found)),
     ("KERAS_BACKEND naming a backend not installed", lambda cell, found: _missing(found)),
@@ -190,6 +246,7 @@ ASPECTS: Sequence[Tuple[str, Callable[[Cell, Mapping[str, Scenario]], Optional[s
     ("unwritable HOME", lambda cell, found: _readonly(found)),
     ("runtime switch", lambda cell, found: _switch(found)),
     ("tf.keras", lambda cell, found: _tf_keras(cell)),
+    (R_ASPECT, lambda cell, found: _r(cell)),
 )
 
 

@@ -24,6 +24,10 @@ PAIRS = [
     ("Sample", TRAINING["samples"]["items"]["properties"]),
     ("Timing", TRAINING["timing"]["properties"]),
     ("Expectation", CELL["expectation"]["properties"]),
+    ("RRecord", CELL["r"]["properties"]),
+    ("RScenario", CELL["r"]["properties"]["scenarios"]["items"]["properties"]),
+    ("RError", CELL["r"]["properties"]["scenarios"]["items"]["properties"]["error"]["properties"]),
+    ("CranPart", CELL["r"]["properties"]["cran"]["properties"]),
 ]
 
 
