@@ -2,7 +2,6 @@
 the record and the report row. No R, no Docker, no network here: fakes stand in for them."""
 
 import json
-import os
 import stat
 import sys
 import textwrap
@@ -14,10 +13,11 @@ from runner.cell_record import new_cell_record, record_probe
 from runner.cran import CranCheck, cell_to_build, check_cran, cran_part
 from runner.errors import MatrixError
 from runner.matrix import load_matrix
+from runner.measure import PROBE_DIR
 from runner.render import render_cell
 from runner.report.precedence import R_ASPECT, precedence_rows, rows_without_evidence
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "runner", "probe"))
+sys.path.insert(0, str(PROBE_DIR))  # the installed package's probe too, not only the source tree's
 import probe as probe_script  # the in-container probe, importable on the host
 
 
@@ -121,7 +121,7 @@ def fake_rscript(tmp_path, body):
     return str(path)
 
 
-def test_the_probe_runs_one_fresh_rscript_per_scenario_with_the_backend_set_from_r(tmp_path):
+def test_the_probe_runs_one_fresh_rscript_per_scenario_with_the_backend_set_from_r(tmp_path, monkeypatch):
     log = tmp_path / "calls"
     # Answers like r_probe.R: the backend R sets (argument 4; 1 and 2 are --vanilla and the script), else the
     # built-in default; logs its arguments and environment.
@@ -132,12 +132,9 @@ def test_the_probe_runs_one_fresh_rscript_per_scenario_with_the_backend_set_from
         "r_packages": {"reticulate": "1.28", "keras": null, "keras3": null}, "backend": "'$b'"}' | tr -d '\n'
         echo
         """) % log)
-    os.environ["KERAS_BACKEND"] = "theano"  # the probe's own environment must not leak into R
-    try:
-        libraries = {"tensorflow": {"importable": True}, "jax": {"importable": True}, "theano": {"importable": False}}
-        result = probe_script.r_probe(libraries, width=1, rscript=rscript)
-    finally:
-        del os.environ["KERAS_BACKEND"]
+    monkeypatch.setenv("KERAS_BACKEND", "theano")  # the probe's own environment must not leak into R
+    libraries = {"tensorflow": {"importable": True}, "jax": {"importable": True}, "theano": {"importable": False}}
+    result = probe_script.r_probe(libraries, width=1, rscript=rscript)
     assert [s["id"] for s in result["scenarios"]] == ["r-default", "r-env-tensorflow", "r-env-jax"]
     assert [s["backend"] for s in result["scenarios"]] == ["tensorflow", "tensorflow", "jax"]
     assert result["r_version"] == "4.2.2" and result["reticulate_version"] == "1.28"
