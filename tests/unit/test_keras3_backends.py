@@ -12,6 +12,8 @@ from runner.errors import MatrixError
 from runner.matrix import SCHEMA_FILE, load_matrix, with_version
 from runner.records import BACKEND_SINCE_KERAS, BACKENDS, SHORT_NAMES
 from runner.render import render_cell
+from runner.selection import select
+from tests.conftest import ROOT
 
 CELL = '{name: c, era: py311, keras: "%s", tensorflow: "2.21.0", %s}'
 
@@ -224,6 +226,20 @@ def test_a_numpy_cell_shares_the_framework_layers_of_the_same_stack_without_it(t
 
 
 # ---- the shipped matrix and the schema -------------------------------------------------------------------
+
+def test_the_shipped_matrix_trains_numpy_and_openvino_outside_the_quick_profile():
+    matrix = load_matrix(ROOT / "matrix.yaml", offline=True)
+    group = [c for c in matrix.cells if c.group == "keras3-all-backends"]
+    assert {c.keras for c in group} == {"==3.8.0", "==3.15.1"}
+    for cell in group:
+        assert cell.backend_names == ("tensorflow", "jax", "numpy", "openvino")
+        assert [req for axis, req in cell.requirements if axis == "pip"][0].startswith("scipy==")
+        assert dict(cell.expect.trainings) == {"numpy": "failed", "openvino": "failed"} and cell.expect.reason
+    quick = {c.id for c in select(matrix, profile="quick")}
+    assert quick == {"keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu",
+                     "keras3.15.1-tf2.21.0-jax0.10.2-py311-cpu"}
+    assert not any("torch" in c.backend_names for c in matrix.cells)  # bench/torch-cost.json says why
+
 
 def test_the_schema_knows_the_new_axes_and_pip():
     schema = json.loads(SCHEMA_FILE.read_text())
