@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import jsonschema
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from runner import paths
-from runner.eras import APT_NAME, Base, Era, parse_bases, parse_eras
+from runner.eras import APT_NAME, Base, Era, parse_bases, parse_eras, requirement
 from runner.errors import MatrixError
 from runner.fileio import FileProblem, read_capped
-from runner.records import BACKENDS, SHORT_NAMES
+from runner.records import BACKEND_SINCE_KERAS, BACKENDS, SHORT_NAMES
 from runner.releases import RangeError, Resolver
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
@@ -113,7 +115,7 @@ class Cell:
     base: Base
     keras: Optional[str]  # normalized PEP 440 specifier, e.g. "==2.3.1"
     backends: Tuple[Tuple[str, str], ...]  # (axis, specifier) for each backend library the cell installs
-    requirements: Tuple[Tuple[str, str], ...]  # (axis, pip requirement) in layer order
+    requirements: Tuple[Tuple[str, str], ...]  # (axis, pip requirement) in layer order; `pip:` extras as ("pip", req)
     epochs: int
     timeout_minutes: int
     limits: Limits
@@ -122,6 +124,7 @@ class Cell:
     expect: Optional[CellExpectation] = None  # None: expected ok
     measure: str = "full"  # one of MEASURES
     r: Optional[RSpec] = None  # R and reticulate on top (matrix key `r`), None: no R
+    extras: Tuple[str, ...] = ()  # the cell's `pip:` list: extra pinned requirements, validated (pip_extras)
 
     @property
     def python(self) -> str:
@@ -362,7 +365,6 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
     packages = dict(era.packages)
     keras = combo.get("keras")
     backends = []
-    requirements = []
     for axis in AXES:
         spec = combo.get(axis)
         if spec is None:
@@ -372,9 +374,9 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
                               % (era_name, axis, ", ".join(sorted(packages))), path, line, key + "." + axis)
         if axis != "keras":
             backends.append((axis, spec))
-    # Layer order: backends (heaviest, most shared) first, Keras last.
-    for axis, spec in backends + ([("keras", keras)] if keras else []):
-        requirements.append((axis, packages[axis] + spec))
+    check_backend_keras(keras, backends, path, line, key)
+    extras = pip_extras(combo.get("pip"), packages, path, line, key + ".pip")
+    requirements = layer_requirements(packages, tuple(backends), keras, extras)
     limits = defaults["limits"]
     r = parse_r(combo.get("r"), era, path, line, key + ".r")
     return Cell(
@@ -393,7 +395,82 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
         timeout_minutes=combo.get("timeout_minutes", defaults["timeout_minutes"]),
         limits=limits,
         r=r,
+        extras=extras,
     )
+
+
+def layer_requirements(packages: Dict[str, str], backends: Tuple[Tuple[str, str], ...], keras: Optional[str],
+                       extras: Tuple[str, ...]) -> Tuple[Tuple[str, str], ...]:
+    """(axis, pip requirement) in layer order: backends (heaviest, most shared) first, then the cell's extra
+    requirements (`pip:`, as axis "pip"), Keras last, so cells that differ only in Keras share every other layer."""
+    return tuple((axis, packages[axis] + spec) for axis, spec in backends) + tuple(("pip", req) for req in extras) \
+        + ((("keras", packages["keras"] + keras),) if keras else ())
+
+
+def _lowest_admitted(spec: str) -> Optional[Version]:
+    """The lower bound a Keras specifier states ('==3.15.1' -> 3.15.1, '>=3.8,<4' -> 3.8, '==3.*' -> 3), or
+    None when it states none ('<4', '!=2.3.1'): a bound that cannot be read is never taken as a yes."""
+    bounds = []
+    for item in SpecifierSet(spec):
+        if item.operator in ("==", "===", ">=", ">", "~="):
+            try:
+                bounds.append(Version(item.version.replace(".*", "")))
+            except InvalidVersion:
+                continue
+    return max(bounds) if bounds else None
+
+
+def check_backend_keras(keras: Optional[str], backends: Any, path: object, line: Optional[int], key: str) -> None:
+    """A backend only some Keras releases have (numpy: Keras 3; openvino: Keras 3.8) is refused on a cell
+    whose Keras is older, absent, or a specifier whose lower bound is older: KERAS_BACKEND would name a
+    backend that Keras does not have, and the cell would measure nothing but that."""
+    for axis, _ in backends:
+        since = BACKEND_SINCE_KERAS.get(axis)
+        if since is None:
+            continue
+        lowest = _lowest_admitted(keras) if keras else None
+        if lowest is None or lowest < Version(since):
+            raise MatrixError("the %s backend exists in Keras %s and later only, but this cell has %s; remove %s "
+                              "or use keras >= %s" % (axis, since, "keras %s" % keras if keras else "no keras", axis,
+                                                      since), path, line, "%s.%s" % (key, axis))
+
+
+MAX_EXTRAS = 20
+MAX_EXTRA_LENGTH = 200
+
+
+def pip_extras(raw: Any, packages: Dict[str, str], path: object, line: Optional[int], key: str) -> Tuple[str, ...]:
+    """A cell's `pip:` list (extra requirements the stack needs but none of its packages declares, such as SciPy
+    for Keras 3's numpy backend) -> normalized requirements. Each is a PEP 508 requirement pinned with a single
+    '==' (no URL, marker or wildcard), at most once, and never a package an axis installs (the axis pins it)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > MAX_EXTRAS:
+        raise MatrixError("expected a list of up to %d pinned requirements such as 'scipy==1.17.1'" % MAX_EXTRAS,
+                          path, line, key)
+    axis_names = {canonicalize_name(name) for name in packages.values()} | {canonicalize_name(a) for a in AXES}
+    seen = set()
+    out = []
+    for index, text in enumerate(raw):
+        where = "%s[%d]" % (key, index)
+        item_line = raw.line_of(index) if isinstance(raw, LineList) else line
+        if isinstance(text, str) and len(text) > MAX_EXTRA_LENGTH:
+            raise MatrixError("requirement longer than %d characters" % MAX_EXTRA_LENGTH, path, item_line, where)
+        normalized = requirement(text, path, item_line, where)
+        req = Requirement(normalized)
+        pins = list(req.specifier)
+        if len(pins) != 1 or pins[0].operator != "==" or "*" in pins[0].version:
+            raise MatrixError("%r: pin one release with '==', e.g. '%s==1.2.3' (the image must be reproducible)"
+                              % (text, req.name), path, item_line, where)
+        name = canonicalize_name(req.name)
+        if name in axis_names:
+            raise MatrixError("%r: %s is installed by an axis of this matrix; set its version there" % (text, req.name),
+                              path, item_line, where)
+        if name in seen:
+            raise MatrixError("%r: %s is named twice" % (text, req.name), path, item_line, where)
+        seen.add(name)
+        out.append(normalized)
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -490,6 +567,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
             raise MatrixError("duplicate group name %r" % name, path, groups.line_of(index), "groups[%d].name" % index)
         group_names.append(name)
         for combo, line in expand_group(group, path, MAX_CELLS - len(cells), resolver):
+            if "pip" not in combo and "pip" in group:  # an include entry's pip: wins over the group's
+                combo = dict(combo, pip=group["pip"])
             cell = _make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults)
             add(with_expectation(cell, combo.get("expect", group.get("expect")), path, line), "group %s" % name, line)
     named = doc.get("cells") or LineList()
@@ -539,9 +618,8 @@ def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = N
     assert spec is not None
     keras = spec if axis == "keras" else cell.keras
     backends = tuple((a, spec if a == axis else s) for a, s in cell.backends)
-    packages = dict(cell.era.packages)
-    layers = backends + ((("keras", keras),) if keras else ())  # layer order, as _make_cell
-    requirements = tuple((a, packages[a] + s) for a, s in layers)
+    check_backend_keras(keras, backends, None, None, "cell %s" % cell.id)
+    requirements = layer_requirements(dict(cell.era.packages), backends, keras, cell.extras)
     changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device, cell.r is not None), keras=keras,
                       backends=backends, requirements=requirements, measure=measure or cell.measure)
     check_template_inputs(changed, None, None)

@@ -83,10 +83,15 @@ class BuildStatus(_TextEnum):
 
 
 # The backend libraries Keras can run on, in the order their layers are built and reports list them
-# (heaviest and most shared first). Short names are what cell ids and narrow tables use.
-BACKENDS = ("tensorflow", "theano", "cntk", "jax", "torch")
+# (heaviest and most shared first; numpy and openvino come after the frameworks, so a cell that adds them
+# shares the framework layers of the same stack without them). Short names are what cell ids and narrow
+# tables use.
+BACKENDS = ("tensorflow", "theano", "cntk", "jax", "torch", "numpy", "openvino")
 SHORT_NAMES: Dict[str, str] = {"keras": "keras", "tensorflow": "tf", "theano": "theano", "cntk": "cntk",
-                               "jax": "jax", "torch": "torch"}
+                               "jax": "jax", "torch": "torch", "numpy": "numpy", "openvino": "openvino"}
+# Backends that only some Keras releases have: the first Keras release with that backend. The matrix refuses
+# such an axis on a cell whose Keras cannot be shown to be that release or later (runner/matrix.py).
+BACKEND_SINCE_KERAS: Dict[str, str] = {"numpy": "3.0", "openvino": "3.8"}
 
 
 def short_name(name: str) -> str:

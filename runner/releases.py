@@ -31,7 +31,7 @@ MAX_INDEX_BYTES = 64 * 1024 * 1024  # TensorFlow's document is ~1.6 MB; anything
 VERSIONS_DIR = paths.resources_dir() / "versions"
 # Axis -> distribution name on the index (the CPU name: releases are the same for the GPU packages).
 DISTRIBUTIONS = {"keras": "keras", "tensorflow": "tensorflow", "theano": "Theano", "cntk": "cntk", "jax": "jax",
-                 "torch": "torch"}
+                 "torch": "torch", "numpy": "numpy", "openvino": "openvino"}
 
 # package name -> the index's JSON document (PyPI's /pypi/<name>/json shape); raises OSError or ValueError.
 IndexFetch = Callable[[str, float], Dict[str, Any]]

@@ -108,7 +108,7 @@ def check_template_inputs(cell: Any, path: object, line: Optional[int]) -> None:
     """The last word before rendering: every value a template or a tag can see is one line of plain text,
     whatever validation let through before (a description is the one multi-line field; no template uses it)."""
     era, base, limits = cell.era, cell.base, cell.limits
-    values = (cell.id, cell.group, cell.name, cell.device, cell.keras, cell.backends, cell.requirements,
+    values = (cell.id, cell.group, cell.name, cell.device, cell.keras, cell.backends, cell.requirements, cell.extras,
               era.name, era.python, era.template, era.base, era.apt, era.pip_bootstrap, era.preinstall,
               era.constraints, era.packages, era.symlinks, base.name, base.image, base.suite, base.mirror,
               base.variant, limits.memory, limits.cpus,

@@ -23,7 +23,7 @@ import scenarios
 from common import clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
-LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch"]
+LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch", "numpy", "openvino"]
 
 _DEFAULT_BACKEND_CODE = r"""
 from __future__ import print_function

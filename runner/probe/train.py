@@ -39,6 +39,18 @@ def device_seen(backend):
     if backend == "torch":
         import torch
         return {"devices": ["cuda"] if torch.cuda.is_available() else ["cpu"], "gpu": torch.cuda.is_available()}
+    if backend == "numpy":
+        # NumPy has no device API: it computes on the host CPU only, which is what this says.
+        import numpy
+        return {"devices": ["cpu"], "gpu": False, "note": "numpy %s computes on the host CPU only"
+                % numpy.__version__}
+    if backend == "openvino":
+        try:
+            from openvino import Core
+        except ImportError:  # releases before 2023.1 kept it in openvino.runtime only
+            from openvino.runtime import Core
+        kinds = sorted(set(str(d) for d in Core().available_devices))
+        return {"devices": kinds, "gpu": any(k.upper().startswith("GPU") for k in kinds)}
     return {"devices": [], "gpu": False}
 
 

@@ -43,7 +43,7 @@ SHORT_LIMIT = 300
 TRAINING_CSS = frozenset(s.value for s in (TrainingStatus.OK, TrainingStatus.FAILED, TrainingStatus.TIMEOUT,
                                            TrainingStatus.SKIPPED))
 INSTALLED_OF_INTEREST = ("keras", "tensorflow", "tensorflow-cpu", "tensorflow-gpu", "theano", "cntk", "cntk-gpu",
-                         "jax", "jaxlib", "torch", "numpy", "h5py", "scipy", "protobuf")
+                         "jax", "jaxlib", "torch", "numpy", "openvino", "h5py", "scipy", "protobuf")
 
 def status_class(status: Any) -> str:
     """CSS class for a status; unknown values (from an unvalidated file) never become class names."""

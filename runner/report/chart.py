@@ -18,7 +18,7 @@ from runner.report.fields import Doc, fmt_accuracy, fmt_seconds, training_device
 
 # Bars and legend: one colour per backend library (status colours are separate, in the template's CSS).
 BACKEND_COLOURS = {"tensorflow": "#e8710a", "theano": "#3b6fd4", "cntk": "#8e44ad", "jax": "#0f9d8a",
-                   "torch": "#c2185b"}
+                   "torch": "#c2185b", "numpy": "#4d77cf", "openvino": "#6a1b9a"}
 OTHER_COLOURS = ("#6d4c41", "#546e7a", "#9e9d24", "#00838f")
 
 
