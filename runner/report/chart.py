@@ -36,6 +36,8 @@ def seconds_text(value: Any) -> str:
 
 # ---- the pivot matrix ------------------------------------------------------------------------------------
 
+BAND_COLUMNS = 8  # columns one band of the pivot shows: 8 library sets (13 CPU/GPU columns) fit 1400 px
+
 def pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
     """Rows: Keras versions (version order). Columns: backend-library combinations, each split by the devices
     its cells use (CPU and GPU side by side; a combination with no GPU cell gets no empty GPU column)."""
@@ -52,12 +54,18 @@ def pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
         slots.setdefault((keras, column, view["device"]), []).append(view)
     columns = [{"label": c, "devices": sorted(devices[c])}
                for c in sorted(first_keras, key=lambda c: (first_keras[c], c))]
-    return {
-        "columns": columns,
-        "rows": [{"keras": keras, "slots": [slots.get((keras, col["label"], device), []) for col in columns
-                                            for device in col["devices"]]}
-                 for keras in sorted(rows, key=lambda r: rows[r])],
-    }
+    keras_rows = sorted(rows, key=lambda r: rows[r])
+    bands = []
+    # Wrapped, not scrolled: more columns than a 1400 px screen holds become stacked bands of at most
+    # BAND_COLUMNS columns, each with only the Keras rows that have a cell in it (columns are in order of
+    # their first Keras release, so a band covers a stretch of releases and stays short).
+    for start in range(0, len(columns), BAND_COLUMNS):
+        band = columns[start:start + BAND_COLUMNS]
+        band_rows = [{"keras": keras, "slots": [slots.get((keras, col["label"], device), []) for col in band
+                                                for device in col["devices"]]}
+                     for keras in keras_rows]
+        bands.append({"columns": band, "rows": [r for r in band_rows if any(r["slots"])]})
+    return {"columns": columns, "bands": bands}
 
 
 # ---- the timing chart (inline SVG) ----------------------------------------------------------------------

@@ -448,3 +448,23 @@ def test_terminal_table_into_a_pipe_is_not_wrapped_and_a_terminal_width_is_honou
     monkeypatch.setattr("sys.stdout.isatty", lambda: True)
     monkeypatch.setenv("COLUMNS", "80")
     assert max(len(line) for line in render_table(doc, "terminal").splitlines()) <= 80
+
+
+def test_html_pivot_wraps_many_columns_into_bands_instead_of_scrolling():
+    """35 exact combinations cannot sit side by side on a 1400 px screen: they are stacked in bands of at most
+    BAND_COLUMNS columns, each listing only the Keras rows it has cells for; no cell is lost or repeated."""
+    from runner.report.chart import BAND_COLUMNS, pivot
+    views = [{"combo": "tf 1.%d.0" % (i // 2), "keras": "2.%d.%d" % (i // 2, i % 2), "device": "cpu", "id": "c%d" % i}
+             for i in range(2 * (BAND_COLUMNS * 2 + 3))]
+    table = pivot(views, "combo")
+    assert len(table["columns"]) == BAND_COLUMNS * 2 + 3
+    assert [len(b["columns"]) for b in table["bands"]] == [BAND_COLUMNS, BAND_COLUMNS, 3]
+    shown = [v["id"] for band in table["bands"] for row in band["rows"] for slot in row["slots"] for v in slot]
+    assert sorted(shown) == sorted(v["id"] for v in views)
+    for band in table["bands"]:
+        assert all(any(row["slots"]) for row in band["rows"])  # no empty Keras rows in a band
+        assert len(band["rows"]) == 2 * len(band["columns"])  # here: two Keras releases per combination
+    page = render_html(minimal_doc(*[minimal_cell("keras2.%d.0-tf1.%d.0-py27-cpu" % (i, i),
+                                                  versions={"keras": "==2.%d.0" % i, "tensorflow": "==1.%d.0" % i})
+                                     for i in range(BAND_COLUMNS + 1)]))
+    assert page.count('<table class="pivot">') == 3  # exact: two bands; library sets: one
