@@ -59,5 +59,13 @@ def test_published_findings_compare_backends_only_inside_one_cell(published):
     assert "fastest-backend" not in findings  # the old finding pooled cells of different stacks
     speed = findings["backend-speed"]
     assert speed["items"] and all(len(item["cells"]) == 1 for item in speed["items"])
-    # Two steady epochs per training (a run from before the timing protocol) cannot show a difference.
-    assert " is faster than " not in speed["text"]
+    # A claimed difference names two trainings of its one cell, and both were measured `stable`: a contended
+    # or unstable training is "not compared", never ranked.
+    cells = {c["cell_id"]: c for c in published["cells"]}
+    for item in speed["items"]:
+        for claim in item["text"].split("; "):
+            if " is faster than " in claim:
+                faster, slower = claim.split(" is faster than ")[0], claim.split(" is faster than ")[1].split(" (")[0]
+                trainings = cells[item["cells"][0]]["trainings"]
+                assert trainings[faster]["timing"]["verdict"] == "stable", item["text"]
+                assert trainings[slower]["timing"]["verdict"] == "stable", item["text"]
