@@ -84,8 +84,9 @@ R_APT = ("r-base-core", "r-cran-reticulate", "r-cran-jsonlite")
 
 
 def parse_r(raw: Any, era: Era, path: object, line: Optional[int], key: str) -> Optional[RSpec]:
-    """The matrix's `r: true` or `r: {cran: [...]}` (schema-checked) for a cell of `era`, or None."""
-    if raw is None:
+    """The matrix's `r: true` or `r: {cran: [...]}` (schema-checked) for a cell of `era`, or None (absent or
+    `r: false`, so an include can switch R off)."""
+    if raw is None or raw is False:
         return None
     if not era.python.startswith("3."):
         raise MatrixError("R cells need a Python 3 era (reticulate binds to a Python 3 shared library); era %r "

@@ -47,11 +47,18 @@ def test_r_on_python_27_is_refused_with_file_line_and_key(tmp_path):
     assert caught.value.exit_code == 2
 
 
-@pytest.mark.parametrize("value", ["false", "1", "{cran: [ggplot2]}", "{cran: keras3}", "{other: 1}"])
+@pytest.mark.parametrize("value", ["0", "1", ".nan", "'yes'", "{cran: [ggplot2]}", "{cran: [../x]}", "{cran: keras3}",
+                                   "{cran: [keras3, keras3]}", "{other: 1}"])
 def test_r_values_the_schema_refuses(tmp_path, value):
     with pytest.raises(MatrixError) as caught:
         load(tmp_path, '  - {name: k3r, era: py311, keras: "3.15.1", r: %s}\n' % value)
     assert caught.value.line == 3 and str(caught.value.key).startswith("cells[0].r")
+
+
+def test_r_false_means_no_r_even_on_python_27(tmp_path):
+    matrix = load(tmp_path, '  - {name: k3, era: py311, keras: "3.15.1", tensorflow: "2.21.0", r: false}\n'
+                            '  - {name: old, era: py27, keras: "2.3.1", theano: "1.0.5", r: false}\n')
+    assert [c.r for c in matrix.cells] == [None, None] and not matrix.cells[0].id.endswith("-r")
 
 
 def test_the_dockerfile_gets_the_r_layer_and_the_cran_layer_only_when_asked(tmp_path):
