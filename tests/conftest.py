@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,11 @@ def cores_of(cpuset):
         low, _, high = part.partition("-")
         cores.extend(range(int(low), int(high or low) + 1))
     return cores
+
+
+def load_bench(name):
+    """A script under bench/ (not a package) imported as a module, for its unit tests."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / (name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

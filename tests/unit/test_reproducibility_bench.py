@@ -1,22 +1,17 @@
 """bench/reproducibility.py's bookkeeping: max/min per training, orderings held or flipped across reruns,
 and the contention run's flags (the benchmark itself needs the engine: the lead runs it)."""
 
-import importlib.util
 import os
 import time
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "reproducibility.py"
+from tests.conftest import load_bench
 
 
 @pytest.fixture(scope="module")
 def repro():
-    spec = importlib.util.spec_from_file_location("reproducibility", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("reproducibility")
 
 
 def _doc(tf_walls, jax_walls, verdict="stable"):

@@ -1,25 +1,21 @@
 """bench/torch_cost.py's walk over a fake index: Linux requirements followed (extras too), other platforms'
 left out, download sizes from the index and installed sizes from the wheel's zip directory (range reads)."""
 
-import importlib.util
 import io
 import json
 import urllib.error
 import zipfile
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "torch_cost.py"
+from tests.conftest import ROOT, load_bench
+
 BASE = "https://index.invalid/pypi"
 
 
 @pytest.fixture(scope="module")
 def cost():
-    spec = importlib.util.spec_from_file_location("torch_cost", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("torch_cost")
 
 
 def wheel(name, version, requires, payload):
@@ -83,7 +79,7 @@ def test_the_walk_follows_linux_requirements_and_extras_and_measures_each_wheel(
 
 
 def test_the_committed_measurement_is_a_walk_of_torch(cost):
-    doc = json.loads((BENCH.parent / "torch-cost.json").read_text())
+    doc = json.loads((ROOT / "bench" / "torch-cost.json").read_text())
     assert doc["kind"] == "keras-matrix-torch-cost" and doc["root"].startswith("torch==")
     assert doc["totals"]["all"]["installed_bytes"] == sum(p["installed_bytes"] for p in doc["packages"])
     assert doc["totals"]["cuda"]["installed_bytes"] > doc["totals"]["torch"]["installed_bytes"]
