@@ -30,6 +30,7 @@ from runner.report.fields import (
     yes_no,
 )
 from runner.report.findings import Finding, compute_findings
+from runner.report.heatmap import OUTCOMES, heatmaps
 from runner.report.precedence import precedence_rows
 from runner.text import one_line
 
@@ -158,6 +159,8 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         "pivots": [("exact", "exact versions", exact), ("libset", "library sets", libsets)],
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],
+        "heatmaps": heatmaps(doc),
+        "outcomes": OUTCOMES,
         "expectations": [(mark, n) for mark, n in expectations if n],
         "data": {"statuses": [s.value for s in Status], "cells": len(views)},
     }

@@ -468,3 +468,44 @@ def test_html_pivot_wraps_many_columns_into_bands_instead_of_scrolling():
                                                   versions={"keras": "==2.%d.0" % i, "tensorflow": "==1.%d.0" % i})
                                      for i in range(BAND_COLUMNS + 1)]))
     assert page.count('<table class="pivot">') == 3  # exact: two bands; library sets: one
+
+
+def test_heatmap_outcomes_come_from_the_record_and_a_conflict_outranks_its_import_error():
+    from runner.report.heatmap import outcome
+    assert outcome(minimal_cell(trainings={"tensorflow": {"status": "ok"}})) == "works"
+    assert outcome(minimal_cell(status="build_failed")) == "install"
+    assert outcome(minimal_cell(status="unsatisfiable")) == "install"
+    assert outcome(minimal_cell(status="import_failed")) == "import"
+    assert outcome(minimal_cell(status="import_failed",
+                                shared_packages={"keras": ["keras", "keras-nightly"]})) == "conflict"
+    assert outcome(minimal_cell(pip_check={"exit_code": 1, "problems": ["tensorflow 2.5.3 has requirement "
+                                                                         "numpy~=1.19.2, but you have numpy 1.23.5."]})) == "conflict"
+    assert outcome(minimal_cell(trainings={"tensorflow": {"status": "ok"}, "numpy": {"status": "failed"}})) == "training"
+    assert outcome(minimal_cell(status="partial")) == "training"
+
+
+def test_heatmap_is_keras_by_framework_release_with_one_linked_mark_per_cell_that_ran():
+    from runner.report.heatmap import heatmaps
+    cells = [minimal_cell("keras2.%d.0-tf2.%d.0-py39-cpu" % (k, t),
+                          versions={"keras": "==2.%d.0" % k, "tensorflow": "==2.%d.0" % t},
+                          status="ok" if k == t else "import_failed")
+             for k in (6, 7) for t in (6, 7)]
+    cells.append(minimal_cell("keras2.8.0-tf2.8.0-py39-gpu", versions={"keras": "==2.8.0", "tensorflow": "==2.8.0"},
+                              status="skipped", device="gpu"))
+    cells.append(minimal_cell("keras2.3.1-theano1.0.5-py27-cpu", versions={"keras": "==2.3.1", "theano": "==1.0.5"}))
+    grids = heatmaps(minimal_doc(*cells))
+    assert [g["axis"] for g in grids] == ["tensorflow"]  # theano has one release: no grid; skipped cells are left out
+    grid = grids[0]
+    assert grid["columns"] == ["2.6.0", "2.7.0"] and [r["keras"] for r in grid["rows"]] == ["2.6.0", "2.7.0"]
+    assert [[m["outcome"] for sq in r["squares"] for m in sq] for r in grid["rows"]] == [["works", "import"],
+                                                                                          ["import", "works"]]
+    page = render_html(minimal_doc(*cells))
+    assert 'id="compatibility"' in page and 'href="#cell-keras2.6.0-tf2.7.0-py39-cpu"' in page
+    assert 'title="keras2.7.0-tf2.6.0-py39-cpu: import fails (import_failed)"' in page
+
+
+def test_heatmap_escapes_hostile_versions():
+    page = render_html(minimal_doc(*[minimal_cell("c%d" % i, versions={"keras": "==2.%d.0" % i,
+                                                                       "tensorflow": "==<b>%d</b>" % i})
+                                     for i in range(2)]))
+    assert "<b>0</b>" not in page and "&lt;b&gt;0&lt;/b&gt;" in page

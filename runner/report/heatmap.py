@@ -1,0 +1,77 @@
+"""Stage: report. The compatibility heatmaps: Keras releases (rows) by one framework's releases (columns), one
+mark per cell that ran with that pair, coloured by what happened to it (works, conflict, install fails, import
+fails, training fails), each linking to the cell's details. Cells that did not run are left out: an empty
+square means "not measured", never "works"."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple
+
+from runner.records import Status, backend_sort_key
+from runner.report.conflicts import pip_problems, shared_packages
+from runner.report.fields import Doc, version_key
+from runner.text import one_line
+
+# (key, label, mark): the mark is a letter so the outcome does not rest on colour alone.
+OUTCOMES: Tuple[Tuple[str, str, str], ...] = (
+    ("works", "works", "\u2713"),
+    ("conflict", "conflict (pip check or two distributions in one package)", "C"),
+    ("install", "install fails", "B"),
+    ("import", "import fails", "I"),
+    ("training", "training fails", "T"),
+)
+_FAILED_INSTALL = {Status.BUILD_FAILED.value, Status.UNSATISFIABLE.value}
+_NOT_RUN = {Status.SKIPPED.value}
+
+
+def outcome(cell: Mapping[str, Any]) -> str:
+    """One cell's outcome key (OUTCOMES), read from its record. A conflict outranks what followed from it
+    (Keras 2.4.3 + TF 2.5 fails to import *because* keras-nightly shadows it)."""
+    status = cell.get("status")
+    if status in _FAILED_INSTALL:
+        return "install"
+    if shared_packages(cell) or pip_problems(cell):
+        return "conflict"
+    if status == Status.IMPORT_FAILED.value:
+        return "import"
+    trainings = cell.get("trainings") or {}
+    if status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != "ok" for t in trainings.values()):
+        return "training"
+    return "works"
+
+
+def _version(cell: Mapping[str, Any], axis: str) -> str:
+    spec = (cell.get("versions") or {}).get(axis)
+    return one_line(spec, 40).lstrip("=") if isinstance(spec, str) else ""
+
+
+def heatmaps(doc: Doc) -> List[Dict[str, Any]]:
+    """One grid per framework axis with at least two releases among the cells that ran: rows Keras releases
+    (version order), columns the framework's releases, each square the cells with that pair."""
+    ran = [c for c in doc.get("cells") or [] if isinstance(c, dict) and isinstance(c.get("cell_id"), str)
+           and c.get("status") not in _NOT_RUN and _version(c, "keras")]
+    axes: Set[str] = {a for c in ran for a in (c.get("versions") or {}) if a != "keras" and _version(c, a)}
+    labels = {key: (label, mark) for key, label, mark in OUTCOMES}
+    grids = []
+    for axis in sorted(axes, key=backend_sort_key):
+        squares: Dict[Tuple[str, str], List[Dict[str, str]]] = {}
+        for cell in ran:
+            framework = _version(cell, axis)
+            if not framework:
+                continue
+            key = outcome(cell)
+            label, mark = labels[key]
+            squares.setdefault((_version(cell, "keras"), framework), []).append({
+                "id": cell["cell_id"], "anchor": "cell-%s" % cell["cell_id"], "outcome": key, "label": label,
+                "mark": mark, "status": one_line(cell.get("status"), 40), "device": one_line(cell.get("device"), 10)})
+        columns = sorted({f for _, f in squares}, key=version_key)
+        if len(columns) < 2:
+            continue
+        rows = sorted({k for k, _ in squares}, key=version_key)
+        grids.append({"axis": axis, "columns": columns,
+                      "rows": [{"keras": k, "squares": [squares.get((k, f), []) for f in columns]} for k in rows]})
+    return grids
+
+
+def legend() -> Sequence[Tuple[str, str, str]]:
+    return OUTCOMES
