@@ -38,7 +38,7 @@ def seconds_text(value: Any) -> str:
 
 BAND_COLUMNS = 8  # columns one band of the pivot shows: 8 library sets (13 CPU/GPU columns) fit 1400 px
 
-def pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
+def pivot(views: List[Dict[str, Any]], key: str, band_columns: int = BAND_COLUMNS) -> Dict[str, Any]:
     """Rows: Keras versions (version order). Columns: backend-library combinations, each split by the devices
     its cells use (CPU and GPU side by side; a combination with no GPU cell gets no empty GPU column)."""
     first_keras: Dict[str, Tuple[int, Any]] = {}
@@ -57,10 +57,10 @@ def pivot(views: List[Dict[str, Any]], key: str) -> Dict[str, Any]:
     keras_rows = sorted(rows, key=lambda r: rows[r])
     bands = []
     # Wrapped, not scrolled: more columns than a 1400 px screen holds become stacked bands of at most
-    # BAND_COLUMNS columns, each with only the Keras rows that have a cell in it (columns are in order of
+    # band_columns columns, each with only the Keras rows that have a cell in it (columns are in order of
     # their first Keras release, so a band covers a stretch of releases and stays short).
-    for start in range(0, len(columns), BAND_COLUMNS):
-        band = columns[start:start + BAND_COLUMNS]
+    for start in range(0, len(columns), band_columns):
+        band = columns[start:start + band_columns]
         band_rows = [{"keras": keras, "slots": [slots.get((keras, col["label"], device), []) for col in band
                                                 for device in col["devices"]]}
                      for keras in keras_rows]

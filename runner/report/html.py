@@ -133,7 +133,7 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     backends = sorted({n for c in cells for n in cell_backends(c)}, key=backend_sort_key)
     views = [cell_view(c, backends) for c in cells]
     known = {v["id"] for v in views}
-    exact = pivot(views, "combo")
+    exact = pivot(views, "combo", MAX_EXACT_COLUMNS)  # exact labels are wider: fewer per band
     libsets = pivot(views, "libset")
     filters = {v["id"]: {"status": v["status"], "device": v["device"], "search": v["search"]} for v in views}
     charts = [(d, timing_chart(doc, d, backends, filters)) for d in ("cpu", "gpu")]
