@@ -5,11 +5,11 @@ square means "not measured", never "works"."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence, Set, Tuple
+from typing import Any, Dict, List, Mapping, Set, Tuple
 
 from runner.records import Status, backend_sort_key
 from runner.report.conflicts import pip_problems, shared_packages
-from runner.report.fields import Doc, version_key
+from runner.report.fields import Doc, keras_version, spec_version, version_key
 from runner.text import one_line
 
 # (key, label, mark): the mark is a letter so the outcome does not rest on colour alone.
@@ -41,8 +41,10 @@ def outcome(cell: Mapping[str, Any]) -> str:
 
 
 def _version(cell: Mapping[str, Any], axis: str) -> str:
+    """The release a cell asked for on `axis` ('2.21.0' from '==2.21.0'); Keras as installed, as the pivot."""
     spec = (cell.get("versions") or {}).get(axis)
-    return one_line(spec, 40).lstrip("=") if isinstance(spec, str) else ""
+    version = keras_version(cell) if axis == "keras" else spec_version(spec) if isinstance(spec, str) else None
+    return one_line(version, 40) if version else ""
 
 
 def heatmaps(doc: Doc) -> List[Dict[str, Any]]:
@@ -71,7 +73,3 @@ def heatmaps(doc: Doc) -> List[Dict[str, Any]]:
         grids.append({"axis": axis, "columns": columns,
                       "rows": [{"keras": k, "squares": [squares.get((k, f), []) for f in columns]} for k in rows]})
     return grids
-
-
-def legend() -> Sequence[Tuple[str, str, str]]:
-    return OUTCOMES
