@@ -17,9 +17,11 @@ from runner import stats
 from runner.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
 from runner.report import timing
 from runner.report.conflicts import conflict_sentence, conflicts
+from runner.report.precedence import scenarios_of
 from runner.report.fields import (
     Cell,
     Doc,
+    cell_backends,
     cell_label,
     count,
     default_of,
@@ -63,27 +65,7 @@ def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
     if not groups:
         return []
     ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
-    # Consecutive versions with the same answers read as one range: 'Keras 2.4.3 to 2.15.0 (12 versions)'.
-    runs: List[List[Tuple[str, Dict[str, Any]]]] = []
-    for version, group in ordered:
-        key = (sorted(group["backends"]), sorted(group["errors"]))
-        if runs and (sorted(runs[-1][0][1]["backends"]), sorted(runs[-1][0][1]["errors"])) == key:
-            runs[-1].append((version, group))
-        else:
-            runs.append([(version, group)])
-    items = []
-    for run in runs:
-        backends: Counter[str] = Counter()
-        errors: Counter[str] = Counter()
-        cited: List[str] = []
-        for _, group in run:
-            backends.update(group["backends"])
-            errors.update(group["errors"])
-            cited += group["cells"]
-        said = ["%s (%s)" % (b, count(n, "cell")) for b, n in sorted(backends.items())]
-        said += ["raised %s (%s)" % (e, count(n, "cell")) for e, n in sorted(errors.items())]
-        versions = run[0][0] if len(run) == 1 else "%s to %s (%d versions)" % (run[0][0], run[-1][0], len(run))
-        items.append(("Keras %s: %s" % (versions, "; ".join(said)), cited))
+    items = _version_run_items(ordered)
     reported = sorted({b for _, g in ordered for b in g["backends"]})
     if reported:
         title = "Default backend reported by Keras (fresh HOME, no KERAS_BACKEND): %s" % ", ".join(reported)
@@ -111,6 +93,68 @@ def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
                                        group["backend_cells"])], level="warning"))
     return findings
 
+
+def _version_run_items(ordered: Sequence[Tuple[str, Dict[str, Any]]]) -> List[Tuple[str, List[str]]]:
+    """Per-version answers ({"backends": Counter, "errors": Counter, "cells": [...]}, in version order) as
+    lines; consecutive versions with the same answers read as one range: 'Keras 2.4.3 to 2.15.0 (12 versions)'."""
+    runs: List[List[Tuple[str, Dict[str, Any]]]] = []
+    for version, group in ordered:
+        key = (sorted(group["backends"]), sorted(group["errors"]))
+        if runs and (sorted(runs[-1][0][1]["backends"]), sorted(runs[-1][0][1]["errors"])) == key:
+            runs[-1].append((version, group))
+        else:
+            runs.append([(version, group)])
+    items = []
+    for run in runs:
+        backends: Counter[str] = Counter()
+        errors: Counter[str] = Counter()
+        cited: List[str] = []
+        for _, group in run:
+            backends.update(group["backends"])
+            errors.update(group["errors"])
+            cited += group["cells"]
+        said = ["%s (%s)" % (b, count(n, "cell")) for b, n in sorted(backends.items())]
+        said += ["raised %s (%s)" % (e, count(n, "cell")) for e, n in sorted(errors.items())]
+        versions = run[0][0] if len(run) == 1 else "%s to %s (%d versions)" % (run[0][0], run[-1][0], len(run))
+        items.append(("Keras %s: %s" % (versions, "; ".join(said)), cited))
+    return items
+
+
+def _backend_acceptance(cells: Sequence[Cell]) -> List[Finding]:
+    """Per backend library: in cells that have it installed, did KERAS_BACKEND=<it> (the env-<it> scenario)
+    give that backend, per Keras version, and the first version that did after one that did not."""
+    per_backend: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    for cell in cells:
+        if cell.get("conflict"):
+            continue  # a broken installed set says nothing about what Keras accepts (_conflicts reports it)
+        found = scenarios_of(cell)
+        for backend in cell_backends(cell):
+            scenario = found.get("env-" + backend)
+            if scenario is None:
+                continue
+            version = keras_version(cell) or "unknown"
+            group = per_backend.setdefault(backend, {}).setdefault(
+                version, {"backends": Counter(), "errors": Counter(), "cells": [], "accepted": False})
+            group["cells"].append(cell["cell_id"])
+            if scenario.get("error"):
+                group["errors"][error_type(scenario.get("error"))] += 1
+            else:
+                said = str(scenario.get("backend"))
+                group["backends"][said] += 1
+                group["accepted"] = group["accepted"] or said == backend
+    findings = []
+    for backend, groups in sorted(per_backend.items(), key=lambda kv: backend_sort_key(kv[0])):
+        ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
+        firsts = [new for (_, old), (new, group) in zip(ordered, ordered[1:])
+                  if group["accepted"] and not old["accepted"]]
+        if firsts:
+            title = "KERAS_BACKEND=%s (installed) first gives %s at Keras %s" % (backend, backend, ", ".join(firsts))
+        elif all(g["accepted"] for _, g in ordered):
+            title = "KERAS_BACKEND=%s (installed) gives %s in every Keras version measured" % (backend, backend)
+        else:
+            title = "KERAS_BACKEND=%s (installed) does not always give %s" % (backend, backend)
+        findings.append(_finding("backend-accepted-%s" % backend, title, _version_run_items(ordered)))
+    return findings
 
 def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     """Cells where asking Keras for its default raised, and whether other backends still trained."""
@@ -310,7 +354,7 @@ def compute_findings(doc: Doc) -> List[Finding]:
     """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
     cells: List[Cell] = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
     findings: List[Finding] = []
-    for compute in (_default_backend, _conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed,
+    for compute in (_default_backend, _backend_acceptance, _conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed,
                     _unstable_timings, _expectations):
         findings.extend(compute(cells))
     return findings

@@ -211,3 +211,38 @@ def test_a_broken_installed_set_is_a_conflict_not_keras_choosing(doc):
     assert conflict["cells"] == ["keras2.3.1-py27-cpu"]
     assert "keras-nightly 2.5.0.dev2021032900" in conflict["text"] and "numpy~=1.19.2" in conflict["text"]
     assert "keras2.3.1-py27-cpu" not in found["default-backend-errors"]["cells"]
+
+
+def _env_cell(keras, answer, conflict=None):
+    """A probe-only cell with cntk installed whose KERAS_BACKEND=cntk scenario said `answer` (a backend name,
+    or an exception type)."""
+    scenario = {"id": "env-cntk", "env": {"KERAS_BACKEND": "cntk"}}
+    if answer in ("cntk", "theano"):
+        scenario.update(backend=answer, error=None)
+    else:
+        scenario.update(backend=None, error={"type": answer, "message": "Unknown backend"})
+    record = {"cell_id": "keras%s-cntk-py27-cpu" % keras, "status": "ok",
+              "versions": {"keras": "==" + keras, "cntk": "==2.7.post2"}, "scenarios": [scenario]}
+    if conflict:
+        record["conflict"] = conflict
+    return record
+
+
+def test_first_release_that_honours_keras_backend_for_an_installed_library():
+    cells = [_env_cell("2.0.3", "builtins.ValueError"), _env_cell("2.0.4", "builtins.ValueError"),
+             _env_cell("2.0.5", "cntk"), _env_cell("2.0.6", "cntk"),
+             _env_cell("2.0.7", "builtins.AttributeError", conflict="two distributions write keras/")]
+    finding = by_id(compute_findings({"cells": cells}))["backend-accepted-cntk"]
+    assert finding["title"] == "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.0.5"
+    assert finding["text"].splitlines() == ["Keras 2.0.3 to 2.0.4 (2 versions): raised ValueError (2 cells)",
+                                            "Keras 2.0.5 to 2.0.6 (2 versions): cntk (2 cells)"]
+    # A broken installed set is a conflict, not Keras refusing the backend: it is not evidence here.
+    assert "keras2.0.7-cntk-py27-cpu" not in finding["cells"]
+
+
+def test_a_backend_honoured_everywhere_and_one_answered_by_another_name():
+    everywhere = by_id(compute_findings({"cells": [_env_cell("2.1.6", "cntk"), _env_cell("2.3.1", "cntk")]}))
+    assert everywhere["backend-accepted-cntk"]["title"].endswith("gives cntk in every Keras version measured")
+    other = by_id(compute_findings({"cells": [_env_cell("2.0.4", "theano")]}))["backend-accepted-cntk"]
+    assert other["title"] == "KERAS_BACKEND=cntk (installed) does not always give cntk"
+    assert other["text"] == "Keras 2.0.4: theano (1 cell)"

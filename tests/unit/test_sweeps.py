@@ -1,0 +1,35 @@
+"""The shipped sweep files (sweeps/): they load offline, the release sweep covers every Keras release in the
+kept list exactly once, and the cross products are full products with the smoke measure."""
+
+from collections import Counter
+from pathlib import Path
+
+from runner.matrix import load_matrix
+from runner.releases import VERSIONS_DIR
+
+SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
+
+
+def kept_releases(axis):
+    return [line.strip() for line in (VERSIONS_DIR / ("%s.txt" % axis)).read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def test_every_keras_release_is_probed_once_on_cpu():
+    matrix = load_matrix(SWEEPS / "every-keras-release.yaml", offline=True)
+    keras = [c.versions()["keras"].lstrip("=") for c in matrix.cells]
+    assert sorted(keras) == sorted(kept_releases("keras")) and len(set(keras)) == len(keras) >= 99
+    assert {c.measure for c in matrix.cells} == {"probe"} and {c.device for c in matrix.cells} == {"cpu"}
+    # Every release has a backend of its time to choose from; the expansion used is recorded.
+    assert all(len(c.backends) >= 1 for c in matrix.cells)
+    assert {e["axis"] for e in matrix.expansions} == {"keras"}
+
+
+def test_cross_products_are_full_products_with_the_smoke_measure():
+    matrix = load_matrix(SWEEPS / "cross-products.yaml", offline=True)
+    assert {c.measure for c in matrix.cells} == {"smoke"}
+    per_group = Counter(c.group for c in matrix.cells)
+    assert per_group == {"keras2-x-tf2": 100, "keras3-x-tf-jax": 96}
+    pairs = {(c.versions()["keras"], c.versions()["tensorflow"]) for c in matrix.cells}
+    assert len(pairs) == len(matrix.cells)
+    assert all("jax" in c.versions() for c in matrix.cells if c.group == "keras3-x-tf-jax")
