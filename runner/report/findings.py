@@ -134,14 +134,14 @@ def _backend_acceptance(cells: Sequence[Cell]) -> List[Finding]:
                 continue
             version = keras_version(cell) or "unknown"
             group = per_backend.setdefault(backend, {}).setdefault(
-                version, {"backends": Counter(), "errors": Counter(), "cells": [], "accepted": False})
+                version, {"backends": Counter(), "errors": Counter(), "cells": []})
             group["cells"].append(cell["cell_id"])
             if scenario.get("error"):
                 group["errors"][error_type(scenario.get("error"))] += 1
             else:
-                said = str(scenario.get("backend"))
-                group["backends"][said] += 1
-                group["accepted"] = group["accepted"] or said == backend
+                group["backends"][str(scenario.get("backend"))] += 1
+            # A version gives the backend when every cell of it did (one that raised is evidence too).
+            group["accepted"] = group["backends"][backend] == len(group["cells"])
     findings = []
     for backend, groups in sorted(per_backend.items(), key=lambda kv: backend_sort_key(kv[0])):
         ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
@@ -214,6 +214,17 @@ def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
                      % count(len(items), "cell"), items, level="warning")]
 
 
+def _failure_reasons(cell: Cell) -> List[str]:
+    """Each failed training of a cell that trained ('numpy: NotImplementedError: ...', 'openvino: ...'): the
+    record's one-line reason names only the first; otherwise that reason (import failures, build errors)."""
+    trainings = cell.get("trainings") or {}
+    failed = [(name, t) for name, t in sorted(trainings.items(), key=lambda kv: backend_sort_key(kv[0]))
+              if isinstance(t, dict) and t.get("status") != TrainingStatus.OK]
+    if failed and not cell.get("conflict"):
+        return ["%s: %s" % (name, error_text(t.get("error")) or one_line(t.get("stage")) or t.get("status"))
+                for name, t in failed]
+    return [one_line(cell.get("reason")) or "(no reason recorded)"]
+
 def _failures(cells: Sequence[Cell]) -> List[Finding]:
     """Every status but ok, with the reasons grouped: which stacks fail and why."""
     findings = []
@@ -225,7 +236,8 @@ def _failures(cells: Sequence[Cell]) -> List[Finding]:
             continue
         by_reason: "OrderedDict[str, List[str]]" = OrderedDict()
         for cell in members:
-            by_reason.setdefault(one_line(cell.get("reason")) or "(no reason recorded)", []).append(cell["cell_id"])
+            for reason in _failure_reasons(cell):
+                by_reason.setdefault(reason, []).append(cell["cell_id"])
         items = [(reason if len(ids) == 1 else "%s (%d cells)" % (reason, len(ids)), ids)
                  for reason, ids in by_reason.items()]
         level = "info" if status == Status.SKIPPED else ("warning" if status == Status.PARTIAL else "error")

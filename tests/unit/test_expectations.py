@@ -218,11 +218,18 @@ def test_report_prints_the_summary_and_strict_fails_on_unexpected_outcomes(fake_
     assert "UNEXPECTED" not in captured.out and "UNEXPECTED FAILURE" in captured.err
 
 
-def test_report_of_results_without_verdicts_judges_them_against_ok(capsys):
+def test_report_of_results_without_verdicts_judges_them_against_ok(tmp_path, capsys):
+    # The published run as an older runner wrote it: no expectation and no verdict in any record.
     published = Path(__file__).resolve().parents[2] / "reports" / "results.json"
-    assert cli.main(["report", str(published)]) == 0
+    doc = json.loads(published.read_text(encoding="utf-8"))
+    for record in doc["cells"]:
+        record.pop("expectation", None)
+        record.pop("expectation_verdict", None)
+    bare = tmp_path / "results.json"
+    bare.write_text(json.dumps(doc), encoding="utf-8")
+    assert cli.main(["report", str(bare)]) == 0
     out = capsys.readouterr().out
-    assert "3 unexpected failures" in out and "UNEXPECTED FAILURE keras2.4.3-tf2.5.3-py39-cpu: import_failed" in out
+    assert "5 unexpected failures" in out and "UNEXPECTED FAILURE keras2.4.3-tf2.5.3-py39-cpu: import_failed" in out
 
 
 def test_the_shipped_matrix_declares_every_failure_of_the_published_run(capsys):
@@ -230,7 +237,7 @@ def test_the_shipped_matrix_declares_every_failure_of_the_published_run(capsys):
     assert cli.main(["report", str(root / "reports" / "results.json"), "--matrix", str(root / "matrix.yaml"),
                      "--strict"]) == 0
     out = capsys.readouterr().out
-    assert "== 37 met, 3 expected failures, 0 unexpected failures, 0 unexpected passes, 34 skipped ==" in out
+    assert "== 37 met, 5 expected failures, 0 unexpected failures, 0 unexpected passes, 34 skipped ==" in out
 
 
 def test_a_resumed_run_judges_the_cells_it_keeps_by_the_current_matrix(fake_run, capsys):

@@ -246,3 +246,21 @@ def test_a_backend_honoured_everywhere_and_one_answered_by_another_name():
     other = by_id(compute_findings({"cells": [_env_cell("2.0.4", "theano")]}))["backend-accepted-cntk"]
     assert other["title"] == "KERAS_BACKEND=cntk (installed) does not always give cntk"
     assert other["text"] == "Keras 2.0.4: theano (1 cell)"
+
+
+def test_a_version_where_one_cell_raised_does_not_give_the_backend():
+    cells = [_env_cell("2.3.1", "cntk"), dict(_env_cell("2.3.1", "builtins.ImportError"), cell_id="only-cntk")]
+    finding = by_id(compute_findings({"cells": cells}))["backend-accepted-cntk"]
+    assert finding["title"] == "KERAS_BACKEND=cntk (installed) does not always give cntk"
+    assert finding["text"] == "Keras 2.3.1: cntk (1 cell); raised ImportError (1 cell)"
+
+
+def test_a_partial_cell_names_every_backend_that_failed():
+    failed = {"status": "failed", "stage": "train", "error": {"type": "builtins.NotImplementedError",
+                                                              "message": "fit not implemented"}}
+    record = {"cell_id": "k3", "status": "partial", "reason": "numpy: NotImplementedError: fit not implemented",
+              "versions": {"keras": "==3.15.1"},
+              "trainings": {"jax": {"status": "ok"}, "openvino": dict(failed), "numpy": dict(failed)}}
+    finding = by_id(compute_findings({"cells": [record]}))["status-partial"]
+    assert finding["text"].splitlines() == ["numpy: NotImplementedError: fit not implemented",
+                                            "openvino: NotImplementedError: fit not implemented"]
