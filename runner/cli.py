@@ -197,6 +197,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                 apply_expectation(record, by_id[record["cell_id"]])
     if args.out:
         _emit_reports(doc, Path(args.out), False)
+    if args.format == "precedence":
+        from runner.report.table import precedence_summary_markdown
+
+        print(precedence_summary_markdown(doc), end="", flush=True)
+        return 0
     print(render_table(doc, args.format), flush=True)
     # Markdown on stdout stays one document (a job summary): the verdicts go to stderr there.
     all_met = _print_summary(doc, sys.stdout if args.format == "terminal" else sys.stderr)
@@ -314,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = add_command("report", "render reports from results files")
     report.add_argument("results", nargs="+", help="results.json files or run directories")
     report.add_argument("--out", "-o", help="write index.html, summary.md, junit.xml, results.json, findings.json here")
-    report.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
+    report.add_argument("--format", choices=["terminal", "markdown", "precedence"], default="terminal",
+                        help="precedence: only the 'How Keras picks its backend' table, in Markdown, with the "
+                        "Keras releases behind each row (for a README)")
     report.add_argument("--strict", action="store_true",
                         help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
     report.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "

@@ -9,6 +9,7 @@ Markdown and HTML formats escape them as they escape every other table.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict
 
 from runner.report.fields import Cell, Doc, error_text, keras_line, keras_version
@@ -54,10 +55,15 @@ def name(value: Any) -> str:
     return one_line(value, NAME_LIMIT)
 
 
+# The probe's scratch HOME (/tmp/scenarios-XXXXXX/home-XXXXXX) differs in every process: named as $HOME so
+# that cells which raised the same error give one row.
+_SCRATCH_HOME = re.compile(r"/tmp/scenarios-[A-Za-z0-9_]+/home-[A-Za-z0-9_]+")
+
+
 def answer(scenario: Scenario) -> str:
-    """'jax', or 'raised ValueError: ...' (the exact exception, one line)."""
+    """'jax', or 'raised ValueError: ...' (the exact exception, one line; the scratch HOME named $HOME)."""
     if scenario.get("error"):
-        return "raised " + error_text(scenario.get("error"))
+        return "raised " + _SCRATCH_HOME.sub("$HOME", error_text(scenario.get("error")))
     if scenario.get("backend") is None:
         return "no answer"
     return name(scenario.get("backend"))
@@ -138,9 +144,14 @@ def _keras_home(found: Mapping[str, Scenario]) -> Optional[str]:
     scenario = found.get("keras-home")
     if scenario is None:
         return None
-    honoured = "honoured" if not scenario.get("error") and name(scenario.get("backend")) == _planted(scenario) \
+    planted = _planted(scenario)
+    default = found.get("default")
+    if default is not None and not default.get("error") and planted == name(default.get("backend")):
+        # The file names what Keras picks anyway: the answer cannot tell whether KERAS_HOME was read.
+        return "not shown (its keras.json names the built-in default, %s): %s" % (planted, answer(scenario))
+    honoured = "honoured" if not scenario.get("error") and name(scenario.get("backend")) == planted \
         else "not honoured"
-    return "%s (its keras.json names %s): %s" % (honoured, _planted(scenario), answer(scenario))
+    return "%s (its keras.json names %s): %s" % (honoured, planted, answer(scenario))
 
 
 def _readonly(found: Mapping[str, Scenario]) -> Optional[str]:
@@ -156,6 +167,9 @@ def _switch(found: Mapping[str, Scenario]) -> Optional[str]:
     if scenario is None:
         return None
     if not scenario.get("switch_function"):
+        error = scenario.get("error") or {}
+        if error.get("type") == "none":  # the probe's word: this Keras has no switch function at all
+            return "none: %s" % one_line(error.get("message"), 200)
         return "none: " + answer(scenario)
     return "%s(%s) after importing with %s: %s" % (
         name(scenario.get("switch_function")), name(scenario.get("switch_to")),
@@ -167,7 +181,7 @@ def _tf_keras_text(record: Any) -> Optional[str]:
         return None
     if record.get("error"):
         return "raised " + error_text(record.get("error"))
-    return "%s %s (tf.keras is %s)" % (name(record.get("package")), name(record.get("version") or "?"),
+    return "%s %s (tf.keras is %s)" % (name(record.get("package")), name(record.get("version") or "(no __version__)"),
                                        name(record.get("module")))
 
 
@@ -178,8 +192,9 @@ def _tf_keras(cell: Cell) -> Optional[str]:
     text = "TensorFlow %s: %s" % (name(record.get("tensorflow")), _tf_keras_text(record.get("default")))
     legacy = _tf_keras_text(record.get("legacy"))
     if legacy:
-        text += "; with TF_USE_LEGACY_KERAS=1 (tf-keras %s): %s" % (
-            "installed" if record.get("tf_keras_installed") else "not installed", legacy)
+        installed = record.get("tf_keras_installed")
+        text += "; with TF_USE_LEGACY_KERAS=1 (%s): %s" % (
+            "tf-keras %s installed" % name(installed) if installed else "tf-keras not installed", legacy)
     return text
 
 

@@ -20,6 +20,7 @@ from runner.report.fields import (
     Cell,
     Doc,
     cell_backends,
+    count,
     counts_line,
     default_summary,
     device_summary,
@@ -27,7 +28,9 @@ from runner.report.fields import (
     expectation_mark,
     expectation_reason,
     expected_outcome,
+    keras_version,
     python_summary,
+    version_key,
     yes_no,
 )
 from runner.report.findings import Finding, compute_findings
@@ -252,6 +255,28 @@ def precedence_markdown(doc: Doc) -> str:
         [[md_text(v, 400) for v in row] for row in rows], headers=list(headers), tablefmt="github",
         disable_numparse=True)
 
+
+
+def _releases_text(versions: List[str], cells: int) -> str:
+    """'Keras 1.0.8 (1 cell)', 'Keras 2.0.9, 2.1.6 (2 cells)', '12 releases from Keras 1.0.0 to 1.2.2 (12 cells)'."""
+    if len(versions) <= 3:
+        return "Keras %s (%s)" % (", ".join(versions), count(cells, "cell"))
+    return "%d releases from Keras %s to %s (%s)" % (len(versions), versions[0], versions[-1], count(cells, "cell"))
+
+
+def precedence_summary_markdown(doc: Doc) -> str:
+    """The "How Keras picks its backend" table for a README (`report --format precedence`): each row's
+    cells given as the Keras releases behind it, so a sweep over every release stays readable."""
+    versions = {c.get("cell_id"): keras_version(c) or "unknown" for c in doc.get("cells") or []}
+    rows = []
+    for row in precedence_rows(doc):
+        found = sorted({versions[c] for c in row["cells"]}, key=version_key)
+        rows.append([md_text(row["line"]), md_text(row["aspect"]), md_text(row["observed"], 400),
+                     md_text(_releases_text(found, len(row["cells"])), 200)])
+    if not rows:
+        return "No cell of these results has scenario records.\n"
+    return tabulate(rows, headers=["Keras line", "Question", "Observed", "Releases measured"], tablefmt="github",
+                    disable_numparse=True) + "\n"
 
 def summary_markdown(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     findings = compute_findings(doc) if findings is None else findings

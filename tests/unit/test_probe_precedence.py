@@ -174,3 +174,65 @@ def test_keras_json_naming_a_backend_that_cannot_be_imported_at_all_does_not_rea
     json_tf = next(s for s in cell["scenarios"] if s["id"] == "json-tensorflow")
     json_tf.update(backend="numpy")  # a working backend's keras.json not followed still says so
     assert precedence(scenarios_of(cell)).endswith("not honoured: keras.json")
+
+
+def test_a_keras_3_without_a_runtime_switch_says_so(doc):
+    # Keras 3.0.5 as measured: none of the switch functions exists; the probe records error type "none".
+    keras3 = copy.deepcopy(doc["cells"][1])
+    for scenario in keras3["scenarios"]:
+        if scenario["id"] == "runtime-switch":
+            scenario.update(switch_function=None, backend=None, error={
+                "type": "none", "message": "this Keras has none of keras.config.set_backend, keras.utils.set_backend"})
+    assert observed(precedence_rows({"cells": [keras3]}), "3.x", "runtime switch") == [
+        ("none: this Keras has none of keras.config.set_backend, keras.utils.set_backend", [K3])]
+
+
+def test_keras_home_naming_the_default_backend_shows_nothing(doc):
+    # KERAS_HOME's keras.json naming what Keras picks anyway: "honoured" would be read into a coincidence.
+    keras3 = copy.deepcopy(doc["cells"][1])
+    found = {s["id"]: s for s in keras3["scenarios"]}
+    default = found["default"]["backend"]
+    found["keras-home"].update(keras_json_before={"backend": default}, backend=default, error=None)
+    rows = observed(precedence_rows({"cells": [keras3]}), "3.x", "KERAS_HOME")
+    assert rows == [("not shown (its keras.json names the built-in default, %s): %s" % (default, default), [K3])]
+
+
+def test_tf_keras_with_tf_keras_installed_names_its_release(doc):
+    # As measured in the keras3-tf-keras cell: tf_keras has no __version__; pip's record names the release.
+    keras3 = copy.deepcopy(doc["cells"][1])
+    keras3["tf_keras"].update(tf_keras_installed="2.21.0", legacy={
+        "package": "tf_keras", "version": None, "module": "tf_keras.api._v2.keras", "tensorflow_version": "2.21.0"})
+    [(text, _)] = observed(precedence_rows({"cells": [keras3]}), "3.x", "tf.keras")
+    assert text.endswith("with TF_USE_LEGACY_KERAS=1 (tf-keras 2.21.0 installed): tf_keras (no __version__) "
+                         "(tf.keras is tf_keras.api._v2.keras)")
+
+
+def test_the_scratch_home_in_an_error_is_named_once(doc):
+    # Two cells raising the same error from their own random scratch HOMEs give one row.
+    cells = []
+    for index, scratch in enumerate(("/tmp/scenarios-cT8xEr/home-4RnLeO", "/tmp/scenarios-_zcwWs/home-V1M2mR")):
+        cell = copy.deepcopy(doc["cells"][0])
+        cell["cell_id"] = "k2-%d" % index
+        for scenario in cell["scenarios"]:
+            if scenario["id"] == "readonly-home":
+                scenario.update(backend=None, home_writable=False, keras_json_path=None, error={
+                    "type": "builtins.ValueError", "message": "Unable to create '%s/.theano'" % scratch})
+        cells.append(cell)
+    assert observed(precedence_rows({"cells": cells}), "2.0-2.3", "unwritable HOME") == [
+        ("raised ValueError: Unable to create '$HOME/.theano'; keras.json not written", ["k2-0", "k2-1"])]
+
+
+def test_the_readme_table_names_the_releases_behind_each_row(doc, capsys):
+    from runner import cli
+    from runner.results import load_results
+    from runner.report.table import precedence_summary_markdown
+
+    text = precedence_summary_markdown(doc)
+    header, rule, *rows = text.splitlines()
+    assert [h.strip() for h in header.split("|")[1:-1]] == ["Keras line", "Question", "Observed", "Releases measured"]
+    assert set(rule) <= set("|-")
+    assert rows and all(row.split("|")[-2].strip().endswith("(1 cell)") for row in rows)
+    assert any("| 3.x " in row and "Keras 3.15.1 (1 cell)" in row for row in rows)
+    published = Path(__file__).resolve().parents[2] / "reports" / "results.json"
+    assert cli.main(["report", str(published), "--format", "precedence"]) == 0
+    assert capsys.readouterr().out == precedence_summary_markdown(load_results(published))
