@@ -17,7 +17,6 @@ from runner import stats
 from runner.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
 from runner.report import timing
 from runner.report.conflicts import conflict_sentence, conflicts
-from runner.report.precedence import scenarios_of
 from runner.report.fields import (
     Cell,
     Doc,
@@ -32,6 +31,7 @@ from runner.report.fields import (
     keras_version,
     version_key,
 )
+from runner.report.precedence import scenarios_of
 from runner.text import one_line
 
 Finding = Dict[str, Any]
@@ -366,8 +366,8 @@ def compute_findings(doc: Doc) -> List[Finding]:
     """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
     cells: List[Cell] = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
     findings: List[Finding] = []
-    for compute in (_default_backend, _backend_acceptance, _conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed,
-                    _unstable_timings, _expectations):
+    for compute in (_default_backend, _backend_acceptance, _conflicts, _default_errors, _fallbacks, _gpu, _failures,
+                    _backend_speed, _unstable_timings, _expectations):
         findings.extend(compute(cells))
     return findings
 
