@@ -60,9 +60,32 @@ def _shorten_versions(message: str) -> str:
     return re.sub(r"\(from versions: ([^)]*)\)", shorten, message)
 
 
+# pip downloading release after release of one distribution: its resolver is backtracking.
+_DOWNLOAD = re.compile(r"Downloading ([A-Za-z0-9][A-Za-z0-9._]*?)-([0-9][^-\s]*?)(?:-py|-cp|\.tar|\.zip)")
+BACKTRACK_RELEASES = 3
+
+
+def backtracking(log_text: str) -> Optional[str]:
+    """'tensorflow (14 releases downloaded: 2.14.1 ... 2.2.0)' when pip fetched several releases of one
+    distribution (it does that only while backtracking), the most fetched first; None otherwise."""
+    seen: dict[str, list[str]] = {}
+    for name, version in _DOWNLOAD.findall(log_text):
+        versions = seen.setdefault(name.lower().replace("_", "-"), [])
+        if version not in versions:
+            versions.append(version)
+    name, versions = max(seen.items(), key=lambda kv: len(kv[1]), default=("", []))
+    if len(versions) < BACKTRACK_RELEASES:
+        return None
+    return "%s (%d releases downloaded: %s ... %s)" % (name, len(versions), versions[0], versions[-1])
+
+
 def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]:
     """-> (cell status, one-line reason)."""
     if timed_out:
+        behind = backtracking(log_text)
+        if behind:
+            return Status.TIMEOUT, ("the build ran past its time limit while pip was backtracking through %s"
+                                    % behind)[:REASON_LIMIT]
         return Status.TIMEOUT, "the build ran past its time limit"
     pip_errors = _PIP_ERROR.findall(log_text)
     if _UNSATISFIABLE.search(log_text):

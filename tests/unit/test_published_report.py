@@ -63,3 +63,45 @@ def test_published_findings_compare_backends_only_inside_one_cell(published):
                 trainings = cells[item["cells"][0]]["trainings"]
                 assert trainings[faster]["timing"]["verdict"] == "stable", item["text"]
                 assert trainings[slower]["timing"]["verdict"] == "stable", item["text"]
+
+
+# ---- the sweep of every Keras release (reports/every-release/) -------------------------------------------
+
+SWEEP = REPORTS / "every-release"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return load_results(SWEEP / "results.json")
+
+
+def test_every_keras_release_on_the_index_has_a_probe_record(sweep):
+    cells = load_matrix(ROOT / "sweeps" / "every-keras-release.yaml", offline=True).cells
+    recorded = [c["cell_id"] for c in sweep["cells"]]
+    assert len(recorded) == len(set(recorded)) and set(recorded) == {c.id for c in cells}
+    assert sweep["complete"] is True and {c["measure"] for c in sweep["cells"]} == {"probe"}
+    releases = {c["versions"]["keras"].lstrip("=") for c in sweep["cells"]}
+    assert len(releases) >= 99
+    # The expansion the run used is recorded with its source, and every record says what pip installed.
+    expansions = sweep["matrix"]["expansions"]
+    assert expansions and all(e["axis"] == "keras" and e["source"] in ("index", "list") for e in expansions)
+    assert all(c["installed"].get("keras") for c in sweep["cells"] if c["status"] != "build_failed")
+
+
+def test_sweep_reports_are_generated_from_its_results(sweep, tmp_path):
+    written = write_reports(sweep, tmp_path)
+    for name in REPORT_FILES:
+        assert (SWEEP / name).read_text() == written[name].read_text(), "%s is stale: regenerate with python -m " \
+            "runner report reports/every-release/results.json -o reports/every-release/" % name
+
+
+def test_sweep_findings_locate_each_first_release_from_the_records(sweep):
+    findings = {f["id"]: f for f in json.loads((SWEEP / "findings.json").read_text())["findings"]}
+    change = findings["default-backend-change-1.0.8-1.1.0"]
+    assert change["title"] == "Default backend changes from theano to tensorflow at Keras 1.1.0"
+    cntk = findings["backend-accepted-cntk"]["title"]
+    assert cntk == "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.0.5"
+    # Each claim rests on the records it cites: 1.0.8 said theano and 1.1.0 tensorflow.
+    by_id = {c["cell_id"]: c for c in sweep["cells"]}
+    said = {by_id[c]["installed"]["keras"]: by_id[c]["default_backend"]["backend"] for c in change["cells"]}
+    assert said == {"1.0.8": "theano", "1.1.0": "tensorflow"}
