@@ -31,7 +31,7 @@ from runner.report.fields import (
     keras_version,
     version_key,
 )
-from runner.report.precedence import scenarios_of
+from runner.report.precedence import precedence, scenarios_of
 from runner.text import one_line
 
 Finding = Dict[str, Any]
@@ -46,7 +46,7 @@ def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: st
 
 # ---- the findings ------------------------------------------------------------------------------------
 
-def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
+def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> List[Finding]:
     """Which default each Keras version reported, and where in the version order it changes."""
     groups: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
     for cell in cells:
@@ -55,17 +55,20 @@ def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
             continue  # never probed (build failed, skipped...): it says nothing about the default
         version = keras_version(cell) or "unknown"
         group = groups.setdefault(version, {"backends": Counter(), "errors": Counter(), "cells": [],
-                                            "backend_cells": []})
+                                            "backend_cells": [], "no_choice": Counter()})
         group["cells"].append(cell["cell_id"])
         if backend is not None:
             group["backends"][str(backend)] += 1
             group["backend_cells"].append(cell["cell_id"])
+            # A release whose backend() ignored every KERAS_BACKEND has a constant, not a chosen default.
+            if (precedence(scenarios_of(cell)) or "").startswith("no choice"):
+                group["no_choice"][str(backend)] += 1
         else:
             group["errors"][error_type(error)] += 1
     if not groups:
         return []
     ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
-    items = _version_run_items(ordered)
+    items = _version_run_items([(v, _labelled(g)) for v, g in ordered])
     reported = sorted({b for _, g in ordered for b in g["backends"]})
     if reported:
         title = "Default backend reported by Keras (fresh HOME, no KERAS_BACKEND): %s" % ", ".join(reported)
@@ -81,8 +84,8 @@ def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
             text = ("The default backend changes between Keras %s (%s) and Keras %s (%s)."
                     % (old_v, " / ".join(old_set), new_v, " / ".join(new_set)))
             findings.append(_finding("default-backend-change-%s-%s" % (old_v, new_v),
-                                     "Default backend changes from %s to %s at Keras %s"
-                                     % (" / ".join(old_set), " / ".join(new_set), new_v),
+                                     "Default backend changes from %s to %s %s"
+                                     % (" / ".join(old_set), " / ".join(new_set), _where(old_v, new_v, releases)),
                                      [(text, old_g["backend_cells"] + new_g["backend_cells"])]))
     for version, group in answered:
         if len(group["backends"]) > 1:
@@ -93,6 +96,33 @@ def _default_backend(cells: Sequence[Cell]) -> List[Finding]:
                                        group["backend_cells"])], level="warning"))
     return findings
 
+
+def keras_releases(doc: Doc) -> List[str]:
+    """Every Keras release a run's range expansions listed (matrix.expansions), in version order: what
+    tells whether two measured releases are neighbours. Empty when the run named its releases itself."""
+    expansions = (doc.get("matrix") or {}).get("expansions") or []
+    found = {str(v) for e in expansions if isinstance(e, dict) and e.get("axis") == "keras"
+             for v in e.get("versions") or []}
+    return sorted(found, key=version_key)
+
+
+def _where(old: str, new: str, releases: Sequence[str]) -> str:
+    """'at Keras 1.1.0 (the release after 1.0.8)' when the expansion shows nothing between them; otherwise
+    'between Keras 1.0.8 and 1.1.2' and how many releases between them were not measured, where known."""
+    if old in releases and new in releases:
+        between = releases.index(new) - releases.index(old) - 1
+        if between == 0:
+            return "at Keras %s (the release after %s)" % (new, old)
+        return "between Keras %s and %s (%s between them not measured)" % (old, new, count(between, "release"))
+    return "between Keras %s and %s (the releases between them, if any, not measured)" % (old, new)
+
+def _labelled(group: Dict[str, Any]) -> Dict[str, Any]:
+    """The group with each backend that every one of its cells reported without a choice labelled so."""
+    backends: Counter[str] = Counter()
+    for backend, n in group["backends"].items():
+        constant = group["no_choice"][backend] == n
+        backends[backend + " (no choice: KERAS_BACKEND is ignored)" if constant else backend] += n
+    return dict(group, backends=backends)
 
 def _version_run_items(ordered: Sequence[Tuple[str, Dict[str, Any]]]) -> List[Tuple[str, List[str]]]:
     """Per-version answers ({"backends": Counter, "errors": Counter, "cells": [...]}, in version order) as
@@ -120,7 +150,7 @@ def _version_run_items(ordered: Sequence[Tuple[str, Dict[str, Any]]]) -> List[Tu
     return items
 
 
-def _backend_acceptance(cells: Sequence[Cell]) -> List[Finding]:
+def _backend_acceptance(cells: Sequence[Cell], releases: Sequence[str] = ()) -> List[Finding]:
     """Per backend library: in cells that have it installed, did KERAS_BACKEND=<it> (the env-<it> scenario)
     give that backend, per Keras version, and the first version that did after one that did not."""
     per_backend: Dict[str, Dict[str, Dict[str, Any]]] = {}
@@ -146,10 +176,10 @@ def _backend_acceptance(cells: Sequence[Cell]) -> List[Finding]:
     findings = []
     for backend, groups in sorted(per_backend.items(), key=lambda kv: backend_sort_key(kv[0])):
         ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
-        firsts = [new for (_, old), (new, group) in zip(ordered, ordered[1:])
+        firsts = [_where(old_v, new_v, releases) for (old_v, old), (new_v, group) in zip(ordered, ordered[1:])
                   if group["accepted"] and not old["accepted"]]
         if firsts:
-            title = "KERAS_BACKEND=%s (installed) first gives %s at Keras %s" % (backend, backend, ", ".join(firsts))
+            title = "KERAS_BACKEND=%s (installed) first gives %s %s" % (backend, backend, "; ".join(firsts))
         elif all(g["accepted"] for _, g in ordered):
             title = "KERAS_BACKEND=%s (installed) gives %s in every Keras version measured" % (backend, backend)
             if any(g["errors"] or len(g["backends"]) > 1 for _, g in ordered):
@@ -371,8 +401,11 @@ def compute_findings(doc: Doc) -> List[Finding]:
     """Findings of a results document, in reading order. Each cites the cell ids it comes from."""
     cells: List[Cell] = [c for c in (doc.get("cells") or []) if isinstance(c, dict) and c.get("cell_id")]
     findings: List[Finding] = []
-    for compute in (_default_backend, _backend_acceptance, _conflicts, _default_errors, _fallbacks, _gpu, _failures,
-                    _backend_speed, _unstable_timings, _expectations):
+    releases = keras_releases(doc)
+    findings.extend(_default_backend(cells, releases))
+    findings.extend(_backend_acceptance(cells, releases))
+    for compute in (_conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed, _unstable_timings,
+                    _expectations):
         findings.extend(compute(cells))
     return findings
 

@@ -59,7 +59,8 @@ def test_nothing_is_assumed_about_which_backend_is_the_default(doc):
     findings = by_id(compute_findings(doc))
     assert "Keras 1.2.2 to 2.2.5 (2 versions): cntk (2 cells)" in findings["default-backend"]["text"]
     change = findings["default-backend-change-1.0.8-1.2.2"]
-    assert change["title"] == "Default backend changes from theano to cntk at Keras 1.2.2"
+    assert change["title"] == "Default backend changes from theano to cntk between Keras 1.0.8 and 1.2.2 " \
+        "(the releases between them, if any, not measured)"
 
 
 def test_versions_group_by_what_pip_installed(doc):
@@ -232,8 +233,11 @@ def test_first_release_that_honours_keras_backend_for_an_installed_library():
     cells = [_env_cell("2.0.3", "builtins.ValueError"), _env_cell("2.0.4", "builtins.ValueError"),
              _env_cell("2.0.5", "cntk"), _env_cell("2.0.6", "cntk"),
              _env_cell("2.0.7", "builtins.AttributeError", conflict="two distributions write keras/")]
-    finding = by_id(compute_findings({"cells": cells}))["backend-accepted-cntk"]
-    assert finding["title"] == "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.0.5"
+    # The run's expansion of a release range lists every release: 2.0.5 is the one right after 2.0.4.
+    expansion = {"axis": "keras", "versions": ["2.0.3", "2.0.4", "2.0.5", "2.0.6", "2.0.7"]}
+    finding = by_id(compute_findings({"cells": cells, "matrix": {"expansions": [expansion]}}))["backend-accepted-cntk"]
+    assert finding["title"] == \
+        "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.0.5 (the release after 2.0.4)"
     assert finding["text"].splitlines() == ["Keras 2.0.3 to 2.0.4 (2 versions): raised ValueError (2 cells)",
                                             "Keras 2.0.5 to 2.0.6 (2 versions): cntk (2 cells)"]
     # A broken installed set is a conflict, not Keras refusing the backend: it is not evidence here.
@@ -256,8 +260,10 @@ def test_a_version_gives_the_backend_when_one_of_its_stacks_did():
         "(not in every cell)"
     assert finding["text"] == "Keras 2.3.1: cntk (1 cell); raised ImportError (1 cell)"
     earlier = [_env_cell("2.0.4", "builtins.ValueError")] + cells
-    assert by_id(compute_findings({"cells": earlier}))["backend-accepted-cntk"]["title"] == \
-        "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.3.1"
+    expansion = {"axis": "keras", "versions": ["2.0.4", "2.0.5", "2.3.1"]}
+    assert by_id(compute_findings({"cells": earlier, "matrix": {"expansions": [expansion]}}))[
+        "backend-accepted-cntk"]["title"] == "KERAS_BACKEND=cntk (installed) first gives cntk between Keras 2.0.4 " \
+        "and 2.3.1 (1 release between them not measured)"
 
 
 def test_a_partial_cell_names_every_backend_that_failed():
@@ -277,3 +283,20 @@ def test_a_probe_only_cell_that_raised_is_not_called_backendless():
         "type": "exceptions.ImportError", "message": "cannot import name downsample"}})
     [item] = by_id(compute_findings({"cells": [record]}))["default-backend-errors"]["items"]
     assert item["text"].endswith("probe only: no backend was trained.")
+
+
+def test_releases_without_a_backend_choice_are_labelled_apart_from_chosen_defaults():
+    def probed(keras, constant):
+        scenarios = [{"id": "default", "backend": "tensorflow", "error": None},
+                     {"id": "env-tensorflow", "backend": "tensorflow", "error": None},
+                     {"id": "env-missing-theano", "backend": "tensorflow" if constant else None,
+                      "error": None if constant else {"type": "builtins.ValueError", "message": "Unknown"}}]
+        return {"cell_id": "k" + keras, "versions": {"keras": "==" + keras, "tensorflow": "==2.11.1"},
+                "default_backend": {"backend": "tensorflow", "error": None}, "scenarios": scenarios}
+    findings = by_id(compute_findings({"cells": [probed("2.3.1", False), probed("2.11.0", True),
+                                                  probed("3.0.0", False)]}))
+    assert findings["default-backend"]["text"].splitlines() == [
+        "Keras 2.3.1: tensorflow (1 cell)",
+        "Keras 2.11.0: tensorflow (no choice: KERAS_BACKEND is ignored) (1 cell)",
+        "Keras 3.0.0: tensorflow (1 cell)"]
+    assert not [f for f in findings if f.startswith("default-backend-change")]  # the same default throughout

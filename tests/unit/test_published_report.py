@@ -98,10 +98,26 @@ def test_sweep_reports_are_generated_from_its_results(sweep, tmp_path):
 def test_sweep_findings_locate_each_first_release_from_the_records(sweep):
     findings = {f["id"]: f for f in json.loads((SWEEP / "findings.json").read_text())["findings"]}
     change = findings["default-backend-change-1.0.8-1.1.0"]
-    assert change["title"] == "Default backend changes from theano to tensorflow at Keras 1.1.0"
+    assert change["title"] == \
+        "Default backend changes from theano to tensorflow at Keras 1.1.0 (the release after 1.0.8)"
     cntk = findings["backend-accepted-cntk"]["title"]
-    assert cntk == "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.0.5"
+    assert cntk == "KERAS_BACKEND=cntk (installed) first gives cntk at Keras 2.0.5 (the release after 2.0.4)"
     # Each claim rests on the records it cites: 1.0.8 said theano and 1.1.0 tensorflow.
     by_id = {c["cell_id"]: c for c in sweep["cells"]}
     said = {by_id[c]["installed"]["keras"]: by_id[c]["default_backend"]["backend"] for c in change["cells"]}
     assert said == {"1.0.8": "theano", "1.1.0": "tensorflow"}
+
+
+def test_the_readme_precedence_table_is_generated_from_the_sweep(sweep):
+    # Every row of README's table is one the records produce (with the releases behind it), and none is left out.
+    from runner.report.precedence import precedence_rows, rows_without_evidence
+    from runner.report.table import precedence_summary_markdown
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    begin, end = "<!-- precedence-table: generated, do not edit -->\n", "<!-- /precedence-table -->"
+    table = readme[readme.index(begin) + len(begin):readme.index(end)]
+    assert table == precedence_summary_markdown(sweep), "regenerate with: python -m runner report " \
+        "reports/every-release/results.json --format precedence"
+    rows = precedence_rows(sweep)
+    assert rows and rows_without_evidence(rows, sweep) == []
+    assert {row["line"] for row in rows} == {"0.x", "1.x", "2.0-2.3", "2.4-2.15", "3.x"}
