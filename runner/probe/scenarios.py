@@ -174,7 +174,10 @@ def second_round(working, missing, keras3, default=None, candidates_=()):
     scenarios.append(dict(id="env-vs-json", env={"KERAS_BACKEND": env_choice}, keras_json={"backend": json_choice},
                           description="KERAS_BACKEND=%s and keras.json naming %s: which wins"
                           % (env_choice, json_choice)))
-    home_choice = json_choice if json_choice in working else env_choice
+    # KERAS_HOME's keras.json names a working backend other than the default where there is one: naming
+    # the default would answer the same whether KERAS_HOME was read or not.
+    home_choice = next((b for b in reversed(working) if b != default), None) or (
+        json_choice if json_choice in working else env_choice)
     scenarios.append(dict(id="keras-home", env={"KERAS_HOME": "$KERAS_HOME"}, keras_json={"backend": home_choice},
                           description="KERAS_HOME elsewhere, its keras.json naming %s (HOME's empty)" % home_choice))
     # The switch goes to another backend that works; where none does, to one that does not, so that which

@@ -121,7 +121,7 @@ def _labelled(group: Dict[str, Any]) -> Dict[str, Any]:
     backends: Counter[str] = Counter()
     for backend, n in group["backends"].items():
         constant = group["no_choice"][backend] == n
-        backends[backend + " (no choice: KERAS_BACKEND is ignored)" if constant else backend] += n
+        backends[backend + " (KERAS_BACKEND ignored)" if constant else backend] += n
     return dict(group, backends=backends)
 
 def _version_run_items(ordered: Sequence[Tuple[str, Dict[str, Any]]]) -> List[Tuple[str, List[str]]]:

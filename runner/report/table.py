@@ -266,10 +266,13 @@ def _releases_text(versions: List[str], cells: int) -> str:
 
 def precedence_summary_markdown(doc: Doc) -> str:
     """The "How Keras picks its backend" table for a README (`report --format precedence`): each row's
-    cells given as the Keras releases behind it, so a sweep over every release stays readable."""
+    cells given as the Keras releases behind it, so a sweep over every release stays readable. tf.keras
+    differs with every TensorFlow release (one row each): summary.md keeps those rows."""
     versions = {c.get("cell_id"): keras_version(c) or "unknown" for c in doc.get("cells") or []}
     rows = []
     for row in precedence_rows(doc):
+        if row["aspect"] == "tf.keras":
+            continue
         found = sorted({versions[c] for c in row["cells"]}, key=version_key)
         rows.append([md_text(row["line"]), md_text(row["aspect"]), md_text(row["observed"], 400),
                      md_text(_releases_text(found, len(row["cells"])), 200)])

@@ -297,6 +297,6 @@ def test_releases_without_a_backend_choice_are_labelled_apart_from_chosen_defaul
                                                   probed("3.0.0", False)]}))
     assert findings["default-backend"]["text"].splitlines() == [
         "Keras 2.3.1: tensorflow (1 cell)",
-        "Keras 2.11.0: tensorflow (no choice: KERAS_BACKEND is ignored) (1 cell)",
+        "Keras 2.11.0: tensorflow (KERAS_BACKEND ignored) (1 cell)",
         "Keras 3.0.0: tensorflow (1 cell)"]
     assert not [f for f in findings if f.startswith("default-backend-change")]  # the same default throughout

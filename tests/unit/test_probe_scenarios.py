@@ -177,3 +177,14 @@ def test_spent_budget_records_not_run(scenarios, fake_keras, monkeypatch):
 
 def test_parallel_keeps_the_order(scenarios):
     assert scenarios.parallel([lambda i=i: i * i for i in range(7)], 3) == [i * i for i in range(7)]
+
+
+def test_keras_home_names_a_working_backend_other_than_the_default(scenarios):
+    # Keras 2.0.4 with TensorFlow, Theano and CNTK installed: cntk raised, the default is tensorflow. Planting
+    # tensorflow in KERAS_HOME would answer tensorflow whether or not KERAS_HOME was read.
+    second = {s["id"]: s for s in scenarios.second_round(["tensorflow", "theano"], "jax", False, "tensorflow",
+                                                         ["tensorflow", "theano", "cntk"])}
+    assert second["keras-home"]["keras_json"] == {"backend": "theano"}
+    # With one working backend there is no other to name: it is asked anyway, and the report says "not shown".
+    alone = {s["id"]: s for s in scenarios.second_round(["tensorflow"], "jax", False, "tensorflow", ["tensorflow"])}
+    assert alone["keras-home"]["keras_json"] == {"backend": "tensorflow"}
