@@ -31,7 +31,7 @@ from runner.report.fields import (
     keras_version,
     version_key,
 )
-from runner.report.precedence import precedence, scenarios_of
+from runner.report.precedence import constant_backend, scenarios_of
 from runner.text import one_line
 
 Finding = Dict[str, Any]
@@ -45,6 +45,7 @@ def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: st
 
 
 # ---- the findings ------------------------------------------------------------------------------------
+
 
 def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> List[Finding]:
     """Which default each Keras version reported, and where in the version order it changes."""
@@ -61,7 +62,7 @@ def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> Lis
             group["backends"][str(backend)] += 1
             group["backend_cells"].append(cell["cell_id"])
             # A release whose backend() ignored every KERAS_BACKEND has a constant, not a chosen default.
-            if (precedence(scenarios_of(cell)) or "").startswith("no choice"):
+            if constant_backend(scenarios_of(cell)) is not None:
                 group["no_choice"][str(backend)] += 1
         else:
             group["errors"][error_type(error)] += 1
@@ -116,6 +117,7 @@ def _where(old: str, new: str, releases: Sequence[str]) -> str:
         return "between Keras %s and %s (%s between them not measured)" % (old, new, count(between, "release"))
     return "between Keras %s and %s (the releases between them, if any, not measured)" % (old, new)
 
+
 def _labelled(group: Dict[str, Any]) -> Dict[str, Any]:
     """The group with each backend that every one of its cells reported without a choice labelled so."""
     backends: Counter[str] = Counter()
@@ -123,6 +125,7 @@ def _labelled(group: Dict[str, Any]) -> Dict[str, Any]:
         constant = group["no_choice"][backend] == n
         backends[backend + " (KERAS_BACKEND ignored)" if constant else backend] += n
     return dict(group, backends=backends)
+
 
 def _version_run_items(ordered: Sequence[Tuple[str, Dict[str, Any]]]) -> List[Tuple[str, List[str]]]:
     """Per-version answers ({"backends": Counter, "errors": Counter, "cells": [...]}, in version order) as
@@ -170,17 +173,18 @@ def _backend_acceptance(cells: Sequence[Cell], releases: Sequence[str] = ()) -> 
                 group["errors"][error_type(scenario.get("error"))] += 1
             else:
                 group["backends"][str(scenario.get("backend"))] += 1
-            # A release accepts the backend when some measured stack of it gave that backend: a cell that
-            # raised may be its stack's fault (Theano 1.0 under Keras 0.3.0), and its line says so.
-            group["accepted"] = group["backends"][backend] > 0
     findings = []
     for backend, groups in sorted(per_backend.items(), key=lambda kv: backend_sort_key(kv[0])):
         ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
-        firsts = [_where(old_v, new_v, releases) for (old_v, old), (new_v, group) in zip(ordered, ordered[1:])
-                  if group["accepted"] and not old["accepted"]]
+        # A release accepts the backend when some measured stack of it gave that backend: a cell that raised
+        # may be its stack's fault (Theano 1.0 under Keras 0.3.0), and its line says so.
+        accepted = [group["backends"][backend] > 0 for _, group in ordered]
+        firsts = [_where(old_v, new_v, releases)
+                  for (old_v, _), (new_v, _), was, now in zip(ordered, ordered[1:], accepted, accepted[1:])
+                  if now and not was]
         if firsts:
             title = "KERAS_BACKEND=%s (installed) first gives %s %s" % (backend, backend, "; ".join(firsts))
-        elif all(g["accepted"] for _, g in ordered):
+        elif all(accepted):
             title = "KERAS_BACKEND=%s (installed) gives %s in every Keras version measured" % (backend, backend)
             if any(g["errors"] or len(g["backends"]) > 1 for _, g in ordered):
                 title += " (not in every cell)"
@@ -188,6 +192,7 @@ def _backend_acceptance(cells: Sequence[Cell], releases: Sequence[str] = ()) -> 
             title = "KERAS_BACKEND=%s (installed) does not always give %s" % (backend, backend)
         findings.append(_finding("backend-accepted-%s" % backend, title, _version_run_items(ordered)))
     return findings
+
 
 def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     """Cells where asking Keras for its default raised, and whether other backends still trained."""
@@ -259,6 +264,7 @@ def _failure_reasons(cell: Cell) -> List[str]:
         return ["%s: %s" % (name, error_text(t.get("error")) or one_line(t.get("stage")) or t.get("status"))
                 for name, t in failed]
     return [one_line(cell.get("reason")) or "(no reason recorded)"]
+
 
 def _failures(cells: Sequence[Cell]) -> List[Finding]:
     """Every status but ok, with the reasons grouped: which stacks fail and why."""

@@ -74,6 +74,23 @@ def _planted(scenario: Scenario) -> Optional[str]:
     return name(before.get("backend")) if isinstance(before, dict) and before.get("backend") else None
 
 
+def _env_answers(found: Mapping[str, Scenario]) -> Dict[str, Any]:
+    """KERAS_BACKEND value ('missing-jax' for one not installed) -> what backend() said, where it answered."""
+    return {k[len("env-"):]: s.get("backend") for k, s in found.items()
+            if k.startswith("env-") and k != "env-vs-json" and not s.get("error")}
+
+
+def constant_backend(found: Mapping[str, Scenario]) -> Optional[str]:
+    """The backend a Keras reported whatever KERAS_BACKEND named (Keras 2.4-2.15: no choice), else None."""
+    if found.get("default") is None:
+        return None
+    answers = _env_answers(found)
+    constant = set(answers.values())
+    if len(constant) == 1 and any(target.replace("missing-", "") != backend for target, backend in answers.items()):
+        return name(constant.pop())
+    return None
+
+
 def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
     """The order observed in one cell, e.g. 'KERAS_BACKEND > keras.json > built-in default (tensorflow)'."""
     default = found.get("default")
@@ -81,10 +98,10 @@ def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
     if default is None or not env:
         return None
     default_text = "built-in default (%s)" % answer(default)
-    answers = {target: s.get("backend") for target, s in env.items() if not s.get("error")}
-    constant = set(answers.values())
-    if len(constant) == 1 and any(target.replace("missing-", "") != backend for target, backend in answers.items()):
-        return "no choice: backend() is always %s, whatever KERAS_BACKEND says" % name(constant.pop())
+    answers = _env_answers(found)
+    constant = constant_backend(found)
+    if constant is not None:
+        return "no choice: backend() is always %s, whatever KERAS_BACKEND says" % constant
     if not answers:
         return "KERAS_BACKEND: every value raised; %s" % default_text
     # keras.json naming a backend that cannot be imported through KERAS_BACKEND either (Keras 3's numpy

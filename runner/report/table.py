@@ -256,7 +256,6 @@ def precedence_markdown(doc: Doc) -> str:
         disable_numparse=True)
 
 
-
 def _releases_text(versions: List[str], cells: int) -> str:
     """'Keras 1.0.8 (1 cell)', 'Keras 2.0.9, 2.1.6 (2 cells)', '12 releases from Keras 1.0.0 to 1.2.2 (12 cells)'."""
     if len(versions) <= 3:
@@ -280,6 +279,7 @@ def precedence_summary_markdown(doc: Doc) -> str:
         return "No cell of these results has scenario records.\n"
     return tabulate(rows, headers=["Keras line", "Question", "Observed", "Releases measured"], tablefmt="github",
                     disable_numparse=True) + "\n"
+
 
 def summary_markdown(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     findings = compute_findings(doc) if findings is None else findings
