@@ -61,6 +61,7 @@ class ResultCache:
             "limits": [str(cell.limits.cpus), str(cell.limits.memory), str(cell.limits.pids)],
             "device": cell.device,
             "measure": measure_mode(cell),
+            "scenarios": getattr(cell, "scenarios", True),
             "protocol": (protocol or protocol_for(cell)).key(),
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()

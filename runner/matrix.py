@@ -124,6 +124,7 @@ class Cell:
     description: str = ""
     expect: Optional[CellExpectation] = None  # None: expected ok
     measure: str = "full"  # one of MEASURES
+    scenarios: bool = True  # ask the scenario probes (how Keras chooses); False: the default backend only
     r: Optional[RSpec] = None  # R and reticulate on top (matrix key `r`), None: no R
     extras: Tuple[str, ...] = ()  # the cell's `pip:` list: extra pinned requirements, validated (pip_extras)
 
@@ -393,6 +394,7 @@ def _make_cell(combo: Dict[str, Any], group: str, name: str, description: Option
         requirements=tuple(requirements),
         epochs=combo.get("epochs", defaults["epochs"]),
         measure=combo.get("measure", defaults["measure"]),
+        scenarios=combo.get("scenarios", defaults["scenarios"]),
         timeout_minutes=combo.get("timeout_minutes", defaults["timeout_minutes"]),
         limits=limits,
         r=r,
@@ -547,6 +549,7 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
         "epochs": raw_defaults.get("epochs", 3),
         "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
         "measure": raw_defaults.get("measure", "full"),
+        "scenarios": raw_defaults.get("scenarios", True),
         "limits": Limits(*parse_limits(raw_limits, path, Limits())),
     }
 

@@ -85,8 +85,10 @@ def _spec(cell: Cell, image: str, command: List[str], timeout: float, data_dir: 
 def probe_cell(cell: Cell, engine: Engine, image: str, timeout: float, cpuset: Optional[str] = None,
                gpu: bool = False) -> Tuple[Optional[Dict[str, Any]], RunOutcome]:
     """-> (probe dict or None, RunOutcome)."""
+    # The cell's `scenarios: false` leaves out the scenario probes (probe.py reads this variable).
+    extra_env = None if getattr(cell, "scenarios", True) else {"MATRIX_PROBE_SCENARIOS": "0"}
     outcome = engine.run(_spec(cell, image, ["matrix-python", IN_CONTAINER_PROBE + "/probe.py"], timeout,
-                               cpuset=cpuset, gpu=gpu))
+                               extra_env=extra_env, cpuset=cpuset, gpu=gpu))
     return parse_marker(outcome.output), outcome
 
 

@@ -94,6 +94,7 @@ def clean_env(home, extra=None):
     """The environment of a fresh user: a new empty HOME and no KERAS_BACKEND."""
     env = dict(os.environ)
     env.pop("KERAS_BACKEND", None)
+    env.pop("MATRIX_PROBE_SCENARIOS", None)  # the runner's word to probe.py, not part of a user's environment
     env["HOME"] = home
     env.update(extra or {})
     return env

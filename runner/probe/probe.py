@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import installed
 import scenarios
-from common import clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run
+from common import MARKER, clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
 LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch", "numpy", "openvino"]
@@ -62,6 +62,31 @@ except BaseException as exc:
 emit(out)
 """
 
+# All libraries in one process, Keras last (it imports its backend, so that import is paid once). The first
+# import that fails after loading anything stops it: a half-imported module must not colour the next
+# answer, so the rest are asked in a fresh process each. "Not installed" (nothing loaded) goes on.
+_IMPORTS_CODE = r"""
+from __future__ import print_function
+import sys
+sys.path.insert(0, %(here)r)
+from common import describe_exception, emit
+for name in %(names)r:
+    out = {"library": name}
+    loaded = set(sys.modules)
+    clean = True
+    try:
+        module = __import__(name)
+        out["version"] = str(getattr(module, "__version__", ""))
+        out["importable"] = True
+    except BaseException as exc:
+        clean = isinstance(exc, ImportError) and not set(sys.modules) - loaded
+        out["importable"] = False
+        out["error"] = describe_exception(exc)
+    emit(out)
+    if not clean:
+        break
+"""
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 R_SCRIPT = os.path.join(HERE, "r_probe.R")
 R_TIMEOUT = 180  # one Rscript: R, reticulate and a Keras import with its backend
@@ -97,7 +122,24 @@ def default_backend():
 
 
 def library_imports(width=2):
-    return dict(zip(LIBRARIES, scenarios.parallel([lambda name=name: _import(name) for name in LIBRARIES], width)))
+    """library -> {importable, version | error}, each answer what a fresh process importing it would see."""
+    order = [name for name in LIBRARIES if name != "keras"] + ["keras"]
+    code, out, err, timed_out = run([sys.executable, "-c", _IMPORTS_CODE % {"here": HERE, "names": order}],
+                                    env=clean_env(fresh_home()), timeout=600)
+    answers = {}
+    for line in out.splitlines():
+        if line.startswith(MARKER):
+            try:
+                answer = json.loads(line[len(MARKER):])
+            except ValueError:
+                continue
+            name = answer.pop("library", None) if isinstance(answer, dict) else None
+            if name in LIBRARIES:
+                answers[name] = answer
+    # Where the shared process stopped (a failed import, a crash, a timeout): one fresh process each.
+    rest = [name for name in order if name not in answers]
+    answers.update(zip(rest, scenarios.parallel([lambda name=name: _import(name) for name in rest], width)))
+    return dict((name, answers[name]) for name in LIBRARIES)
 
 
 def _import(name):
@@ -207,8 +249,11 @@ def main():
     result["pip_check"] = timed("pip_check", installed.pip_check, {"exit_code": None, "problems": []})
     result["package_owners"], result["shared_packages"] = timed(
         "ownership", lambda: installed.ownership(installed.site_directories()), ({}, {}))
-    result["scenarios"], result["tf_keras"] = timed("scenarios", lambda: scenarios.measure(
-        result["installed"], result["libraries"], result["default_backend"], width), ([], None))
+    if os.environ.get("MATRIX_PROBE_SCENARIOS", "1") != "0":
+        result["scenarios"], result["tf_keras"] = timed("scenarios", lambda: scenarios.measure(
+            result["installed"], result["libraries"], result["default_backend"], width), ([], None))
+    else:  # the cell's `scenarios: false`: the records keep no scenario keys (as from a probe before them)
+        result["scenarios_asked"] = False
     r = timed("r", lambda: r_probe(result["libraries"], width), {"error": "the R probe failed"})
     if r is not None:  # only an image with Rscript says anything about R
         result["r"] = r
