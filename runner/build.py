@@ -7,7 +7,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Match, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Match, Optional, Tuple
 
 from runner.records import BuildRecord, BuildStatus, Status, new_build_record
 from runner.render import render_cell, write_cell
@@ -79,13 +79,21 @@ def backtracking(log_text: str) -> Optional[str]:
     return "%s (%d releases downloaded: %s ... %s)" % (name, len(versions), versions[0], versions[-1])
 
 
+BACKTRACKING_TIMEOUT = "the build ran past its time limit while pip was backtracking through "
+
+
+def is_backtracking_timeout(record: Mapping[str, Any]) -> bool:
+    """A cell whose build timed out while pip was still resolving: the same pins and index give the same
+    search, so it is kept like any other answer of the resolver (a slow download is measured again)."""
+    return record.get("status") == Status.TIMEOUT and str(record.get("reason") or "").startswith(BACKTRACKING_TIMEOUT)
+
+
 def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]:
     """-> (cell status, one-line reason)."""
     if timed_out:
         behind = backtracking(log_text)
         if behind:
-            return Status.TIMEOUT, ("the build ran past its time limit while pip was backtracking through %s"
-                                    % behind)[:REASON_LIMIT]
+            return Status.TIMEOUT, (BACKTRACKING_TIMEOUT + behind)[:REASON_LIMIT]
         return Status.TIMEOUT, "the build ran past its time limit"
     pip_errors = _PIP_ERROR.findall(log_text)
     if _UNSATISFIABLE.search(log_text):

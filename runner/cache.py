@@ -5,7 +5,9 @@ The key is the content of everything a measurement depends on: the rendered Dock
 id, the in-container probe and training scripts, the MNIST file, the cell's training settings and limits,
 and the timing protocol (warm-up, processes, thresholds: runner/timing.py). Change any of them and the key
 changes. Only outcomes that the same inputs would reproduce are
-kept (a network hiccup during a build, a timeout or an engine error are measured again next time).
+kept (a network hiccup during a build, a timeout or an engine error are measured again next time; a build
+that ran out of time while pip was backtracking is the resolver's answer and is kept, with the time limit in
+the key).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, cast
 
 from runner import paths
+from runner.build import is_backtracking_timeout
 from runner.fileio import atomic_write_text, read_capped
 from runner.records import REPRODUCIBLE_STATUSES, CellRecord
 from runner.results import results_json
@@ -24,12 +27,13 @@ from runner.timing import TimingProtocol, measure_mode, protocol_for
 if TYPE_CHECKING:
     from runner.matrix import Cell
 
-KEY_VERSION = 2  # 2: the timing protocol is part of the key
+KEY_VERSION = 3  # 2: the timing protocol is part of the key; 3: the time limit and `scenarios`
 MAX_ENTRY_BYTES = 16 * 1024 * 1024  # one cell's record; anything larger is not ours
 
 
 def _reproducible(record: Any) -> bool:
-    return isinstance(record, dict) and record.get("status") in REPRODUCIBLE_STATUSES
+    return isinstance(record, dict) and (record.get("status") in REPRODUCIBLE_STATUSES
+                                         or is_backtracking_timeout(record))
 
 
 def _scripts_digest() -> str:
@@ -62,6 +66,7 @@ class ResultCache:
             "device": cell.device,
             "measure": measure_mode(cell),
             "scenarios": getattr(cell, "scenarios", True),
+            "timeout_minutes": cell.timeout_minutes,  # a longer limit may let a backtracking pip finish
             "protocol": (protocol or protocol_for(cell)).key(),
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()

@@ -1,6 +1,10 @@
 """How a failed build is classified (runner/build.py): the reason a user reads names what pip did."""
 
+import dataclasses
+
 from runner.build import backtracking, classify_build_failure
+from runner.cache import ResultCache
+from runner.matrix import load_matrix
 from runner.records import Status
 
 # Shaped like the Keras 2.4.0 + tensorflow-cpu 2.5.3 build of the every-release sweep: Keras 2.4.0 requires
@@ -33,3 +37,23 @@ def test_a_missing_release_is_unsatisfiable_with_the_versions_shortened():
     status, reason = classify_build_failure(log, timed_out=False)
     assert status == Status.UNSATISFIABLE
     assert reason.endswith("(pip saw 5 versions: 0.2.0 ... 3.15.1)")
+
+
+def test_a_backtracking_timeout_is_kept_by_the_cache_and_a_plain_one_is_not(tmp_path):
+    """pip's search over the same pins is the resolver's answer (a warm rerun need not spend the limit again);
+    a timeout without that evidence may be the network, and the limit is part of the key."""
+    matrix_path = tmp_path / "m.yaml"
+    matrix_path.write_text('version: 1\ncells:\n  - {name: a, era: py39, keras: "2.4.0", tensorflow: "2.5.3"}\n')
+    cell = load_matrix(matrix_path).cells[0]
+    cache = ResultCache(tmp_path / "cache")
+    key = cache.key(cell, "FROM x", "sha256:b", "d")
+    log = "".join("#9 Downloading tensorflow-%s-cp39-cp39-manylinux.whl (500 MB)\n" % v
+                  for v in ("2.19.1", "2.18.0", "2.17.1", "2.16.2"))
+    status, reason = classify_build_failure(log, timed_out=True)
+    record = {"cell_id": cell.id, "status": status.value, "reason": reason}
+    assert cache.put(key, record) and cache.get(key, cell.id)["reason"].startswith("the build ran past")
+    plain_status, plain_reason = classify_build_failure("#9 Downloading tensorflow-2.19.1-cp39.whl\n", timed_out=True)
+    assert not cache.put("other", {"cell_id": cell.id, "status": plain_status.value, "reason": plain_reason})
+    longer = dataclasses.replace(cell, timeout_minutes=cell.timeout_minutes + 10)
+    no_scenarios = dataclasses.replace(cell, scenarios=False)
+    assert len({key, cache.key(longer, "FROM x", "sha256:b", "d"), cache.key(no_scenarios, "FROM x", "sha256:b", "d")}) == 3
