@@ -5,9 +5,9 @@ The key is the content of everything a measurement depends on: the rendered Dock
 id, the in-container probe and training scripts, the MNIST file, the cell's training settings and limits,
 and the timing protocol (warm-up, processes, thresholds: runner/timing.py). Change any of them and the key
 changes. Only outcomes that the same inputs would reproduce are
-kept (a network hiccup during a build, a timeout or an engine error are measured again next time; a build
-that ran out of time while pip was backtracking is the resolver's answer and is kept, with the time limit in
-the key).
+kept (a network hiccup during a build, a timeout or an engine error are measured again next time). A build
+that ran out of time while pip was backtracking is the resolver's answer: it is kept for that time limit only
+(a longer one may let pip finish).
 """
 
 from __future__ import annotations
@@ -27,13 +27,17 @@ from runner.timing import TimingProtocol, measure_mode, protocol_for
 if TYPE_CHECKING:
     from runner.matrix import Cell
 
-KEY_VERSION = 3  # 2: the timing protocol is part of the key; 3: the time limit and `scenarios`
+KEY_VERSION = 2  # 2: the timing protocol is part of the key
 MAX_ENTRY_BYTES = 16 * 1024 * 1024  # one cell's record; anything larger is not ours
 
 
 def _reproducible(record: Any) -> bool:
-    return isinstance(record, dict) and (record.get("status") in REPRODUCIBLE_STATUSES
-                                         or is_backtracking_timeout(record))
+    return isinstance(record, dict) and record.get("status") in REPRODUCIBLE_STATUSES
+
+
+def _for_limit(key: str, timeout_minutes: int) -> str:
+    """The entry of a backtracking timeout: the cell's key and the limit it ran out of."""
+    return hashlib.sha256(("%s:timeout_minutes=%d" % (key, timeout_minutes)).encode()).hexdigest()
 
 
 def _scripts_digest() -> str:
@@ -66,7 +70,6 @@ class ResultCache:
             "device": cell.device,
             "measure": measure_mode(cell),
             "scenarios": getattr(cell, "scenarios", True),
-            "timeout_minutes": cell.timeout_minutes,  # a longer limit may let a backtracking pip finish
             "protocol": (protocol or protocol_for(cell)).key(),
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
@@ -74,18 +77,29 @@ class ResultCache:
     def _path(self, key: str) -> Path:
         return self.directory / ("%s.json" % key)
 
-    def get(self, key: str, cell_id: str) -> Optional[CellRecord]:
-        try:
-            record = json.loads(read_capped(self._path(key), MAX_ENTRY_BYTES, "cache entry").decode("utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not _reproducible(record) or record.get("cell_id") != cell_id:
-            return None
-        return cast(CellRecord, record)
+    def get(self, key: str, cell_id: str, timeout_minutes: Optional[int] = None) -> Optional[CellRecord]:
+        """The kept record for the key, else (given the cell's time limit) a backtracking timeout under it."""
+        record = self._read(key)
+        if _reproducible(record) and record.get("cell_id") == cell_id:
+            return cast(CellRecord, record)
+        record = self._read(_for_limit(key, timeout_minutes)) if timeout_minutes else None
+        if isinstance(record, dict) and is_backtracking_timeout(record) and record.get("cell_id") == cell_id:
+            return cast(CellRecord, record)
+        return None
 
-    def put(self, key: Optional[str], record: CellRecord) -> bool:
-        if key is None or not _reproducible(record):
+    def _read(self, key: str) -> Any:
+        try:
+            return json.loads(read_capped(self._path(key), MAX_ENTRY_BYTES, "cache entry").decode("utf-8"))
+        except (OSError, ValueError):
+            return None  # absent or corrupt: measured again
+
+    def put(self, key: Optional[str], record: CellRecord, timeout_minutes: Optional[int] = None) -> bool:
+        if key is None:
             return False
+        if not _reproducible(record):
+            if not (timeout_minutes and is_backtracking_timeout(record)):
+                return False
+            key = _for_limit(key, timeout_minutes)
         try:
             atomic_write_text(self._path(key), results_json(record))
         except OSError:

@@ -56,7 +56,7 @@ def prepare_job(ctx: RunContext, job: CellJob) -> Optional[CellRecord]:
                       "base image %s unavailable: %s" % (cell.base.name, base.message), 0)
     job.dockerfile = render_cell(cell_to_build(cell, ctx.cran))  # CRAN packages only where CRAN answered
     job.cache_key = ctx.cache.key(cell, job.dockerfile, base.image_id, ctx.data.sha256)
-    cached = None if ctx.options.rerun else ctx.cache.get(job.cache_key, cell.id)
+    cached = None if ctx.options.rerun else ctx.cache.get(job.cache_key, cell.id, cell.timeout_minutes)
     if cached is not None:
         cached["cached"], cached["cache_key"] = True, job.cache_key
         return cached
@@ -174,5 +174,5 @@ def measured_record(ctx: RunContext, job: CellJob, future: Future[CellRecord]) -
     if record["status"] in _ENGINE_SUSPECT and not ctx.engine.alive():
         raise engine_died() from None
     record["measured_in_run"] = ctx.run_id
-    ctx.cache.put(job.cache_key, record)
+    ctx.cache.put(job.cache_key, record, cell.timeout_minutes)
     return record

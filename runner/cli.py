@@ -134,6 +134,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--build-cache %r is not a directory; give a directory (it is created when missing)"
                          % args.build_cache)
     matrix, cells = _load(args)
+    if args.no_scenarios:
+        import dataclasses
+
+        cells = [dataclasses.replace(cell, scenarios=False) for cell in cells]
     engine = DockerEngine().connect()  # a missing engine fails here, before any work (exit 3)
     paths_given = {"dockerfiles_dir": args.dockerfiles_dir, "cache_dir": args.cache_dir}
     options = RunOptions(results_dir=Path(args.results_dir), run_id=args.run_id, ca_bundle=args.ca_bundle,
@@ -301,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     opts.add_argument("--rerun", action="store_true",
                       help="measure every cell again, even one whose Dockerfile, base, scripts and data are "
                            "unchanged since its cached result (.cache/results)")
+    opts.add_argument("--no-scenarios", action="store_true",
+                      help="leave out the scenario probes (KERAS_BACKEND, keras.json, KERAS_HOME, ...) in every cell, "
+                           "as the matrix key `scenarios: false` does: the quick sweep (import, default backend, "
+                           "keras.json, pip check)")
     opts.add_argument("--jobs", "-j", type=whole_number(1, 64), metavar="N",
                       help="images built in parallel (default: 2-4 by CPU count); trainings never overlap builds")
     opts.add_argument("--lanes", type=whole_number(1, 64), metavar="N",

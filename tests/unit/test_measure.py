@@ -176,3 +176,28 @@ def test_the_cfs_quota_is_dropped_only_where_the_cpuset_already_gives_exactly_th
         engine = _Scripted({"tensorflow": [STEADY]})
         train_process(which, engine, "img", "tensorflow", tmp_path, 60, cpuset)
         assert engine.specs[0].cpus == quota and engine.specs[0].cpuset == cpuset
+
+
+class _Recorder(_Answer):
+    def __init__(self, outcome):
+        super().__init__(outcome)
+        self.specs = []
+
+    def run(self, spec):
+        self.specs.append(spec)
+        return self.outcome
+
+
+def test_a_cell_without_scenarios_tells_the_probe_and_one_with_them_sets_nothing(tmp_path):
+    """`scenarios: false` (or run --no-scenarios) reaches probe.py as one variable; the default cell's probe
+    environment is what it always was."""
+    import dataclasses
+
+    from runner.measure import probe_cell
+
+    cell = _cell(tmp_path)
+    engine = _Recorder(RunOutcome(0, MARKER + '{"python": "3.11"}\n', 1.0))
+    assert probe_cell(cell, engine, "img", 60)[0] == {"python": "3.11"}
+    probe_cell(dataclasses.replace(cell, scenarios=False), engine, "img", 60)
+    with_scenarios, without = engine.specs
+    assert "MATRIX_PROBE_SCENARIOS" not in with_scenarios.env and without.env["MATRIX_PROBE_SCENARIOS"] == "0"
