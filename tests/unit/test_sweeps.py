@@ -4,6 +4,8 @@ kept list exactly once, and the cross products are full products with the smoke 
 from collections import Counter
 from pathlib import Path
 
+from packaging.version import Version
+
 from runner.matrix import load_matrix
 from runner.releases import VERSIONS_DIR
 
@@ -34,7 +36,12 @@ def test_cross_products_are_full_products_with_the_smoke_measure():
     # Whether a pair works is the question; how Keras chooses is the release sweep's (scenarios asked there).
     assert {c.scenarios for c in matrix.cells} == {False}
     per_group = Counter(c.group for c in matrix.cells)
-    assert per_group == {"keras2-x-tf2": 100, "keras3-x-tf-jax": 96}
+    assert per_group == {"keras2-x-tf2.6-2.11": 60, "keras2-x-tf2.12-2.15": 40, "keras3-x-tf-jax": 96}
+    # Every Keras 2 minor meets every TensorFlow 2.6-2.15, each TensorFlow in the era its pins need.
+    keras2 = [c for c in matrix.cells if c.group.startswith("keras2")]
+    assert len({(c.versions()["keras"], c.versions()["tensorflow"]) for c in keras2}) == 100
+    era_by_tf = {Version(c.versions()["tensorflow"].lstrip("=")) >= Version("2.12"): c.era.name for c in keras2}
+    assert era_by_tf == {False: "py39", True: "py311"}
     pairs = {(c.versions()["keras"], c.versions()["tensorflow"]) for c in matrix.cells}
     assert len(pairs) == len(matrix.cells)
     assert all("jax" in c.versions() for c in matrix.cells if c.group == "keras3-x-tf-jax")

@@ -1,0 +1,85 @@
+"""What a sweep cost: wall time, builds, probe and training containers, per probe phase, from its results.
+
+Reads the results.json of real runs (nothing is run here) and writes one summary per run: the wall time
+between the run's start and end, how many cells were measured and how many came from the result cache, the
+statuses, the build seconds and the container seconds (probe phases summed over cells), and the run's
+settings (lanes, jobs). A resumed run has no single wall time (its parts ran apart): it is left out (null),
+and its cells' own seconds still count.
+
+  python bench/sweep_cost.py LABEL=RESULTS.json [LABEL=RESULTS.json ...] [--out bench/sweep-cost.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from tabulate import tabulate
+
+
+def _time(text: Optional[str]) -> Optional[datetime.datetime]:
+    return datetime.datetime.fromisoformat(text) if text else None
+
+
+def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
+    """One run's cost from its results document."""
+    cells: List[Dict[str, Any]] = doc.get("cells") or []
+    measured = [c for c in cells if not c.get("cached") and c.get("status") != "skipped"]
+    phases: Counter = Counter()
+    for cell in measured:
+        for name, seconds in ((cell.get("probe") or {}).get("phase_seconds") or {}).items():
+            phases[name] += float(seconds or 0)
+    trainings = sum(float(t.get("seconds") or 0) for c in measured for t in (c.get("trainings") or {}).values())
+    started, finished = _time(doc.get("started_at")), _time(doc.get("finished_at"))
+    return {
+        "run_id": doc.get("run_id"),
+        "matrix": (doc.get("matrix") or {}).get("path"),
+        "started_at": doc.get("started_at"),
+        "wall_seconds": round((finished - started).total_seconds(), 1)
+        if started and finished and not doc.get("resumed_from") else None,
+        "complete": doc.get("complete"),
+        "resumed": bool(doc.get("resumed_from")),
+        "cells": len(cells),
+        "measured": len(measured),
+        "cached": sum(1 for c in cells if c.get("cached")),
+        "statuses": dict(sorted(Counter(c.get("status") for c in cells).items())),
+        "build_seconds": round(sum(float((c.get("build") or {}).get("seconds") or 0) for c in measured), 1),
+        "container_seconds": round(sum(float(c.get("measure_seconds") or 0) for c in measured), 1),
+        "probe_phase_seconds": {name: round(value, 1) for name, value in sorted(phases.items())},
+        "training_seconds": round(trainings, 1),
+        "settings": {k: (doc.get("settings") or {}).get(k) for k in ("lanes", "jobs", "prune", "rerun")},
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", metavar="LABEL=RESULTS.json")
+    parser.add_argument("--out", default=str(Path(__file__).with_name("sweep-cost.json")))
+    args = parser.parse_args(argv)
+    summaries: Dict[str, Any] = {}
+    for item in args.runs:
+        label, sep, path = item.partition("=")
+        if not sep or not label:
+            parser.error("expected LABEL=RESULTS.json, got %r" % item)
+        try:
+            summaries[label] = summarize(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print("sweep_cost: cannot read %s: %s" % (path, exc), file=sys.stderr)
+            return 2
+    Path(args.out).write_text(json.dumps(summaries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    rows = [[label, s["cells"], s["measured"], s["cached"], s["settings"]["lanes"],
+             "%.1f" % (s["wall_seconds"] / 60) if s["wall_seconds"] is not None else "-",
+             "%.1f" % (s["build_seconds"] / 60), "%.1f" % (s["container_seconds"] / 60)]
+            for label, s in summaries.items()]
+    print(tabulate(rows, headers=["run", "cells", "measured", "cached", "lanes", "wall min", "build min",
+                                  "container min"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
