@@ -495,6 +495,9 @@ def with_expectation(cell: Cell, raw: Any, path: object, line: Optional[int]) ->
     if (expected.status not in (None, _OK) or failing) and not expected.reason:
         raise MatrixError("expects %s but gives no reason; add reason: what fails, and the evidence"
                           % (expected.status or "failed trainings"), path, line, key)
+    if expected.status == "any" and trainings:
+        raise MatrixError("expects any outcome and also names trainings; any leaves every outcome open, so drop "
+                          "trainings", path, line, key)
     if expected.status == _OK and failing:
         raise MatrixError("expects status ok but %s to fail: a failed training makes the cell partial or worse"
                           % ", ".join(failing), path, line, key)
@@ -574,7 +577,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
             if "pip" not in combo and "pip" in group:  # an include entry's pip: wins over the group's
                 combo = dict(combo, pip=group["pip"])
             cell = _make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults)
-            add(with_expectation(cell, combo.get("expect", group.get("expect")), path, line), "group %s" % name, line)
+            expect = combo.get("expect", group.get("expect", raw_defaults.get("expect")))
+            add(with_expectation(cell, expect, path, line), "group %s" % name, line)
     named = doc.get("cells") or LineList()
     for index, raw in enumerate(named):
         line = named.line_of(index)
@@ -583,7 +587,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
         if raw["name"] in group_names:
             raise MatrixError("cell name %r is also a group name" % raw["name"], path, line, "cells[%d].name" % index)
         cell = _make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults)
-        add(with_expectation(cell, combo.get("expect"), path, line), "cell %s" % raw["name"], line)
+        expect = combo.get("expect", raw_defaults.get("expect"))
+        add(with_expectation(cell, expect, path, line), "cell %s" % raw["name"], line)
     if not cells:
         raise MatrixError("the matrix has no cells; add a group under 'groups' or a cell under 'cells'", path)
 

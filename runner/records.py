@@ -212,6 +212,7 @@ class ExpectationVerdict(_TextEnum):
     EXPECTED_FAILURE = "expected_failure"
     UNEXPECTED_FAILURE = "unexpected_failure"
     UNEXPECTED_PASS = "unexpected_pass"
+    OBSERVED = "observed"  # expect: {status: any}: a sweep declares no outcome, so none is a failure
 
 
 class Expectation(TypedDict, total=False):

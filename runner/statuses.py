@@ -89,9 +89,14 @@ def device_used(trainings: Mapping[str, TrainingRecord]) -> Optional[str]:
 DEFAULT_EXPECTATION: Expectation = {"status": Status.OK.value, "trainings": None, "reason": None}
 
 
+ANY_OUTCOME = "any"  # expect: {status: any}
+
+
 def expects_failure(expectation: Optional[Expectation]) -> bool:
     """True when the expectation declares anything but ok (a cell status or a backend's training)."""
     wanted = expectation or DEFAULT_EXPECTATION
+    if wanted.get("status") == ANY_OUTCOME:
+        return False
     return (wanted.get("status") or Status.OK) != Status.OK or any(
         outcome != TrainingStatus.OK for outcome in (wanted.get("trainings") or {}).values())
 
@@ -118,6 +123,8 @@ def expectation_verdict(expectation: Optional[Expectation], status: str,
     if status == Status.SKIPPED:
         return None
     wanted = expectation or DEFAULT_EXPECTATION
+    if wanted.get("status") == ANY_OUTCOME:
+        return ExpectationVerdict.OBSERVED
     declared_failure = expects_failure(wanted)
     if _as_expected(wanted, status, trainings):
         return ExpectationVerdict.EXPECTED_FAILURE if declared_failure else ExpectationVerdict.MET
@@ -138,6 +145,8 @@ def verdict_of(record: CellRecord) -> Optional[ExpectationVerdict]:
 def describe_expectation(expectation: Optional[Expectation]) -> str:
     """'import_failed', 'theano failed', 'partial, theano failed' or 'ok'."""
     wanted = expectation or DEFAULT_EXPECTATION
+    if wanted.get("status") == ANY_OUTCOME:
+        return "any outcome"
     parts = [str(wanted["status"])] if wanted.get("status") else []
     parts += ["%s %s" % item for item in sorted((wanted.get("trainings") or {}).items())]
     return ", ".join(parts) or Status.OK.value
@@ -158,6 +167,8 @@ def expectation_summary(cells: Sequence[CellRecord]) -> Tuple[List[str], bool]:
         _plural(count[ExpectationVerdict.UNEXPECTED_FAILURE], "unexpected failure", "unexpected failures"),
         _plural(count[ExpectationVerdict.UNEXPECTED_PASS], "unexpected pass", "unexpected passes"),
         _plural(count[None], "skipped", "skipped"))]
+    if count[ExpectationVerdict.OBSERVED]:  # sweeps: outcomes recorded, none declared
+        lines[0] = lines[0][:-3] + ", %d observed ==" % count[ExpectationVerdict.OBSERVED]
     for record, verdict in verdicts:
         if verdict == ExpectationVerdict.UNEXPECTED_PASS:
             lines.append("UNEXPECTED PASS %s: ok, but the matrix expects %s (%s); update its expect entry" % (

@@ -83,6 +83,7 @@ def _error_view(error: Any) -> Optional[Dict[str, Any]]:
 # ---- one cell --------------------------------------------------------------------------------------------
 
 def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str, Any]:
+    smoke = timing.is_smoke(cell)
     device = training.get("device") if isinstance(training.get("device"), dict) else None
     if device is None:
         device_text = "-"
@@ -104,7 +105,7 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
         "keras_version": one_line(training.get("keras_version"), 40) or "-",
         "epochs": ", ".join(fmt_seconds(x) for x in epochs) or "-", "epoch_count": len(epochs),
         "first": seconds_text(training.get("first_epoch_seconds")),
-        "steady": timing.headline(training) if training.get("status") == TrainingStatus.OK else "-",
+        "steady": timing.headline(training, smoke) if training.get("status") == TrainingStatus.OK else "-",
         "timing_detail": timing.detail(training), "shaky": timing.is_shaky(training),
         "spread": spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
         "loss": _num(training.get("test_loss")), "device": device_text, "silent_cpu": silent_cpu,
@@ -112,17 +113,17 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
         "seconds": seconds_text(training.get("seconds")),
         "exit_code": "-" if training.get("exit_code") is None else one_line(training.get("exit_code"), 20),
         "oom": bool(training.get("oom_killed")), "error": _error_view(training.get("error")),
-        "log_tail": optional_text(training.get("log_tail"), TEXT_LIMIT), "summary": training_summary(training),
+        "log_tail": optional_text(training.get("log_tail"), TEXT_LIMIT), "summary": training_summary(training, smoke),
     }
 
 
-def _compact_summary(training: Optional[Dict[str, Any]]) -> str:
+def _compact_summary(training: Optional[Dict[str, Any]], smoke: bool = False) -> str:
     """'2.25 s ±2% · 97.5%', 'unstable (steal) · 97.5%' or '\u2717 RuntimeError': a table cell, the full story
     is in the details."""
     if training is None:
         return "-"
     if training.get("status") == TrainingStatus.OK:
-        return "%s \u00b7 %s" % (timing.headline(training), fmt_accuracy(training.get("test_accuracy")))
+        return "%s \u00b7 %s" % (timing.headline(training, smoke), fmt_accuracy(training.get("test_accuracy")))
     error = training.get("error")
     return "\u2717 %s" % (error_type(error) if error else one_line(training.get("status"), 20))
 
@@ -181,6 +182,7 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
     # A cell that did not run has no time to show: a skipped cell's 0 seconds is not a measurement.
     ran = known != Status.SKIPPED and isinstance(cell.get("seconds"), (int, float)) and \
         not isinstance(cell.get("seconds"), bool)
+    smoke = timing.is_smoke(cell)  # a few batches: whether it trains, not how fast
     per_backend = OrderedDict()  # one column per backend of the whole run, in the cells table
     for name in backends:
         training = trainings.get(name)
@@ -192,9 +194,9 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
             steady = timing.seconds(training)
             outcome = training.get("status")
             per_backend[name] = {
-                "text": _compact_summary(training), "sort": "" if steady is None else "%.6f" % steady,
+                "text": _compact_summary(training, smoke), "sort": "" if steady is None else "%.6f" % steady,
                 "css": ("tr-%s" % outcome if outcome in TRAINING_CSS else "tr-failed") +
-                       (" tr-shaky" if timing.is_shaky(training) else ""),
+                       (" tr-shaky" if timing.is_shaky(training) and not smoke else ""),
                 "title": error_text(training.get("error"), SHORT_LIMIT) or (
                     timing.detail(training) if steady is not None else one_line(outcome, 20))}
     # Short per-backend lines for the matrix: 'tf 2.25s', 'cntk failed'.
@@ -205,9 +207,12 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         label = short_name(name)
         if steady is None:
             value = one_line(training.get("status"), 20)
+        elif smoke:
+            value = "trained"
         else:
             value = str(timing.verdict(training)) if timing.is_shaky(training) else timing.headline(training)
-        short.append({"label": label, "value": value, "ok": steady is not None and not timing.is_shaky(training),
+        short.append({"label": label, "value": value,
+                      "ok": steady is not None and (smoke or not timing.is_shaky(training)),
                       "is_default": backend is not None and name == backend,
                       "title": timing.detail(training) if steady is not None else one_line(training.get("status"), 20)})
     search = " ".join([cell_id, status, str(cell.get("reason") or ""), default_summary(cell), combo_label(cell),

@@ -313,9 +313,15 @@ def _speed_item(cell: Cell) -> Optional[Tuple[str, List[str]]]:
     return "%s: %s; %s" % (cell_label(cell), figures, "; ".join(said)), [cell["cell_id"]]
 
 
+def _timed(cells: Sequence[Cell]) -> List[Cell]:
+    """The cells whose trainings were timed under the protocol: a smoke run (a few batches in one process)
+    says whether a stack trains, not how fast, so it is neither compared nor called noisy."""
+    return [cell for cell in cells if not timing.is_smoke(cell)]
+
+
 def _backend_speed(cells: Sequence[Cell]) -> List[Finding]:
     """Backends compared inside each cell only: never pooled across cells of different stacks."""
-    items = [item for item in (_speed_item(cell) for cell in cells) if item is not None]
+    items = [item for item in (_speed_item(cell) for cell in _timed(cells)) if item is not None]
     if not items:
         return []
     return [_finding("backend-speed", "Backends compared inside each cell (steady epochs; a difference is "
@@ -327,7 +333,7 @@ def _backend_speed(cells: Sequence[Cell]) -> List[Finding]:
 def _unstable_timings(cells: Sequence[Cell]) -> List[Finding]:
     """Trainings whose timing is too uncertain to quote: named with the cause, never shown as a number."""
     items = []
-    for cell in cells:
+    for cell in _timed(cells):
         trainings = cell.get("trainings") or {}
         for name in sorted(trainings, key=backend_sort_key):
             training = trainings[name]

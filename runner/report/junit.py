@@ -26,7 +26,7 @@ from runner.report.fields import (
     known_status,
     python_summary,
 )
-from runner.report.timing import training_summary
+from runner.report.timing import is_smoke, training_summary
 from runner.text import clip, one_line
 
 JUNIT_TEXT_LIMIT = 20000  # characters of a failure's body (log tails are already bounded at the source)
@@ -53,7 +53,7 @@ def _testcases(cell: Cell) -> List[Case]:
         training = trainings.get(name)
         if training is not None:
             seconds = training.get("seconds")
-            out = "default backend: %s; %s" % (default_summary(cell), training_summary(training))
+            out = "default backend: %s; %s" % (default_summary(cell), training_summary(training, is_smoke(cell)))
             if training.get("status") == TrainingStatus.OK:
                 cases.append((name, "pass", None, None, seconds, out))
             elif training.get("status") == TrainingStatus.SKIPPED:
@@ -82,6 +82,11 @@ def _with_expectation(cell: Cell, cases: List[Case]) -> List[Case]:
     pass is a failure ('declared broken: <reason>, but it worked'). Per-backend declarations touch only
     their backends' testcases."""
     verdict = cell.get("expectation_verdict")
+    if verdict == ExpectationVerdict.OBSERVED:  # a sweep declares no outcome: a failure is a finding, not a red test
+        reason = expectation_reason(cell) or "no outcome declared"
+        return [(name, "skipped", "observed, no outcome declared (%s): %s" % (reason, message), None, seconds, output)
+                if outcome == "failure" else (name, outcome, message, body, seconds, output)
+                for name, outcome, message, body, seconds, output in cases]
     if verdict not in (ExpectationVerdict.EXPECTED_FAILURE, ExpectationVerdict.UNEXPECTED_PASS):
         return cases
     declared = expectation_of(cell).get("trainings")

@@ -36,7 +36,7 @@ from runner.report.fields import (
 from runner.report.findings import Finding, compute_findings
 from runner.report.precedence import precedence_rows
 from runner.report.precedence import table_rows as precedence_table
-from runner.report.timing import training_summary
+from runner.report.timing import is_smoke, training_summary
 from runner.text import one_line, without_controls
 
 FORMATS = ("terminal", "markdown")
@@ -97,7 +97,7 @@ def table_rows(doc: Doc) -> Tuple[List[str], List[List[str]]]:
         requested = set(cell_backends(cell))
         row = [str(cell.get("cell_id")), status_text(cell), default_summary(cell)]
         for name in backends:
-            row.append(training_summary(trainings.get(name)) if name in requested else "")
+            row.append(training_summary(trainings.get(name), is_smoke(cell)) if name in requested else "")
         row += [python_summary(cell), device_summary(cell)]
         rows.append(row)
     return headers, rows
@@ -243,6 +243,9 @@ def short_summary_markdown(doc: Doc) -> str:
                                                                          ExpectationVerdict.UNEXPECTED_PASS))
     xfail = sum(1 for c in cells if c.get("expectation_verdict") == ExpectationVerdict.EXPECTED_FAILURE)
     tally = "%d as expected, %d expected failures, %d unexpected" % (met, xfail, unexpected)
+    observed = sum(1 for c in cells if c.get("expectation_verdict") == ExpectationVerdict.OBSERVED)
+    if observed:
+        tally += ", %d observed (no outcome declared)" % observed
     return "\n".join(["### Short summary", ""] + lines + ["", "_%s_" % tally]) + "\n"
 
 

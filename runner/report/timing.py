@@ -16,7 +16,7 @@ Rules every output follows:
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from runner import stats
 from runner.records import Stability, TrainingStatus
@@ -104,11 +104,22 @@ def shaky_text(training: Training) -> str:
     return "%s (%s)" % (verdict(training), ", ".join(why)) if why else str(verdict(training))
 
 
-def headline(training: Training) -> str:
-    """'0.63 s ±2%' (stable), 'unstable (steal)' (never a plain number), '0.63s' (older record), '-'."""
+SMOKE_TEXT = "trained (smoke)"
+
+
+def is_smoke(cell: Mapping[str, Any]) -> bool:
+    """A cell measured with `measure: smoke`: a few batches in one process, a check that it trains."""
+    return cell.get("measure") == "smoke"
+
+
+def headline(training: Training, smoke: bool = False) -> str:
+    """'0.63 s ±2%' (stable), 'unstable (steal)' (never a plain number), '0.63s' (older record), '-';
+    'trained (smoke)' for a smoke training, whose time is no measurement."""
     value = seconds(training)
     if value is None:
         return "-"
+    if smoke:
+        return SMOKE_TEXT
     if is_shaky(training):
         return shaky_text(training)
     width = plus_minus(training)
@@ -132,14 +143,14 @@ def detail(training: Training) -> str:
     return "%s (%s)" % (fmt_seconds(value), ", ".join(parts))
 
 
-def training_summary(training: Optional[Training]) -> str:
+def training_summary(training: Optional[Training], smoke: bool = False) -> str:
     """'0.63 s ±2% 97.5%' for a finished training ('unstable (steal) 97.5%' when the figure cannot be quoted);
     otherwise what happened, e.g. 'failed: ImportError'; '-' when it never trained."""
     if training is None:
         return "-"  # requested, never trained: the cell failed or stopped before
     status = training.get("status")
     if status == TrainingStatus.OK:
-        return "%s %s" % (headline(training), fmt_accuracy(training.get("test_accuracy")))
+        return "%s %s" % (headline(training, smoke), fmt_accuracy(training.get("test_accuracy")))
     error = training.get("error") or {}
     kind = str(error.get("type") or training.get("stage") or "").rsplit(".", 1)[-1]
     return "%s: %s" % (status, kind) if kind and kind != status else str(status)

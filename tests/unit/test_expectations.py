@@ -129,6 +129,8 @@ def test_a_cell_without_expect_has_none(tmp_path):
     ("{status: skipped, reason: r}", "'skipped' is not one of"),
     ("{status: build_failed, reason: r, why: x}", "unknown key 'why'"),
     ("{status: build_failed, reason: ''}", "should be non-empty"),
+    ("{status: any}", "expects any but gives no reason"),
+    ("{status: any, trainings: {theano: failed}, reason: r}", "any leaves every outcome open"),
 ])
 def test_bad_expectations_are_refused_with_file_line_and_key(tmp_path, expect, message):
     with pytest.raises(MatrixError) as error:
@@ -186,6 +188,21 @@ def test_a_declared_broken_cell_exits_zero_and_without_its_expectation_exits_one
     broken = [c for c in doc["cells"] if c["cell_id"] == BROKEN][0]
     assert broken["expectation"] == {"status": "ok", "trainings": None, "reason": None}
     assert broken["expectation_verdict"] == "unexpected_failure"
+
+
+def test_a_sweep_that_declares_no_outcome_records_each_as_observed_and_exits_zero(fake_run, capsys, tmp_path):
+    """expect: {status: any} (cross products, release sweeps): every outcome is a finding, none fails the run,
+    and JUnit shows the failures as skipped with the outcome, not as red tests."""
+    sweep = '{status: any, reason: "a cross product explores"}'
+    code, out, doc, path = fake_run(matrix_text(broken_expect=sweep, good_expect=sweep, half_expect=sweep),
+                                    "sweep", capsys)
+    assert code == 0, out
+    assert {c["expectation_verdict"] for c in doc["cells"]} == {"observed"}
+    assert "== 0 met, 0 expected failures, 0 unexpected failures, 0 unexpected passes, 0 skipped, 3 observed ==" in out
+    assert "UNEXPECTED" not in out
+    junit = (path.parent / "report" / "junit.xml").read_text()
+    assert "observed, no outcome declared (a cross product explores): build_failed" in junit
+    assert "<failure" not in junit
 
 
 def test_a_cell_declared_broken_that_works_is_an_unexpected_pass(fake_run, capsys):

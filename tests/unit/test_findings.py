@@ -161,6 +161,22 @@ def test_an_unstable_training_is_compared_with_nothing_and_flagged(doc):
     assert "jax timing is contended (steal)" in flagged["text"] and "10 steady samples" in flagged["text"]
 
 
+def test_a_smoke_cell_says_it_trains_and_claims_no_speed(doc):
+    """A smoke run (a few batches, one process) is a check that a stack trains: its time is never compared,
+    called noisy, or shown as a figure."""
+    from runner.report.table import table_rows
+
+    smoke = cell(doc, MULTI)
+    smoke["measure"] = "smoke"
+    smoke["trainings"]["tensorflow"].update(sampled(TF))
+    smoke["trainings"]["jax"].update(sampled([w * 0.5 for w in TF], verdict="unstable", causes=["few samples"]))
+    findings = by_id(compute_findings(doc))
+    assert MULTI not in findings.get("timing-unstable", {"cells": []})["cells"]
+    assert all(i["cells"] != [MULTI] for i in findings["backend-speed"]["items"])
+    row = " | ".join(next(r for r in table_rows(doc)[1] if r[0] == MULTI))
+    assert row.count("trained (smoke)") == 2 and "unstable" not in row and "3.2" not in row
+
+
 def test_expectations_are_reported_like_pytest_xfail(doc):
     cell(doc, "keras2.3.1-py27-cpu").update(expectation={"status": "import_failed", "reason": "no backend"},
                                             expectation_verdict="expected_failure")

@@ -25,6 +25,7 @@ def test_every_keras_release_is_probed_once_on_cpu():
     assert {v for v, n in keras.items() if n != 1} == {v for v in keras if v.startswith("0.")}
     assert {c.measure for c in matrix.cells} == {"probe"} and {c.device for c in matrix.cells} == {"cpu"}
     assert {c.scenarios for c in matrix.cells} == {True}
+    assert {c.expect.status for c in matrix.cells} == {"any"}  # a sweep declares no outcome
     # Every release has a backend of its time to choose from; the expansion used is recorded.
     assert all(len(c.backends) >= 1 for c in matrix.cells)
     assert {e["axis"] for e in matrix.expansions} == {"keras"}
@@ -35,6 +36,7 @@ def test_cross_products_are_full_products_with_the_smoke_measure():
     assert {c.measure for c in matrix.cells} == {"smoke"}
     # Whether a pair works is the question; how Keras chooses is the release sweep's (scenarios asked there).
     assert {c.scenarios for c in matrix.cells} == {False}
+    assert {c.expect.status for c in matrix.cells} == {"any"}
     per_group = Counter(c.group for c in matrix.cells)
     assert per_group == {"keras2-x-tf2.6-2.11": 60, "keras2-x-tf2.12-2.15": 40, "keras3-x-tf-jax": 96}
     # Every Keras 2 minor meets every TensorFlow 2.6-2.15, each TensorFlow in the era its pins need.
