@@ -121,3 +121,38 @@ def test_the_readme_precedence_table_is_generated_from_the_sweep(sweep):
     rows = precedence_rows(sweep)
     assert rows and rows_without_evidence(rows, sweep) == []
     assert {row["line"] for row in rows} == {"0.x", "1.x", "2.0-2.3", "2.4-2.15", "3.x"}
+
+
+# ---- the cross products (reports/cross-products/) ----------------------------------------------------------
+
+CROSS = REPORTS / "cross-products"
+
+
+@pytest.fixture(scope="module")
+def cross():
+    return load_results(CROSS / "results.json")
+
+
+def test_every_pair_of_the_cross_products_has_a_smoke_record(cross):
+    cells = load_matrix(ROOT / "sweeps" / "cross-products.yaml", offline=True).cells
+    recorded = [c["cell_id"] for c in cross["cells"]]
+    assert len(recorded) == len(set(recorded)) and set(recorded) == {c.id for c in cells}
+    assert cross["complete"] is True and {c["measure"] for c in cross["cells"]} == {"smoke"}
+    # Each pair was measured (never skipped): installed, or pip's reason it could not be.
+    for cell in cross["cells"]:
+        assert cell["expectation_verdict"] == "observed" and cell["status"] != "skipped"
+        if cell["build"]["status"] == "built":
+            assert cell["installed"]["keras"] and cell["pip_check"] is not None and "scenarios" not in cell
+        else:
+            assert cell["reason"]
+
+
+def test_cross_product_reports_are_generated_from_its_results_with_a_heatmap_per_framework(cross, tmp_path):
+    written = write_reports(cross, tmp_path)
+    for name in REPORT_FILES:
+        assert (CROSS / name).read_text() == written[name].read_text(), "%s is stale: regenerate with python -m " \
+            "runner report reports/cross-products/results.json -o reports/cross-products/" % name
+    from runner.report.heatmap import heatmaps
+
+    grids = {grid["axis"]: grid for grid in heatmaps(cross)}
+    assert {"tensorflow", "jax"} <= set(grids)
