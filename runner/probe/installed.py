@@ -129,14 +129,24 @@ def distributions(site_dirs):
     return found
 
 
-def ownership(site_dirs):
+def installed_set(dists):
+    """distributions() -> {lowercased name: version}: what importlib.metadata sees, the first of a name in
+    sys.path order winning as at import. The version is METADATA's (pip freeze 20.3 on Python 2.7 reads the
+    directory name instead: cntk-2.7.dist-info holding Version 2.7.post2 is 2.7 there, 2.7.post2 here)."""
+    found = {}
+    for name, version, _, _ in dists:
+        found.setdefault(name.lower(), version)
+    return found
+
+
+def ownership(site_dirs, dists=None):
     """-> (owners {package: ['name version', ...]}, shared {package: ['name version', ...]}).
     A package is shared when two distributions wrote the same file in it (keras/__init__.py from keras and
     from keras-nightly), or, where a distribution lists no files, when both claim it in top_level.txt.
     Namespace packages (google/ from protobuf and googleapis) share a name but no file: not shared."""
     owners = {}
     writers = {}  # file -> set of distributions, for packages written by more than one
-    for name, version, files, tops in distributions(site_dirs):
+    for name, version, files, tops in distributions(site_dirs) if dists is None else dists:
         label = "%s %s" % (name, version)
         for top in tops:
             owners.setdefault(top, [])

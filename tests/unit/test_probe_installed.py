@@ -104,3 +104,18 @@ def test_a_quoted_record_path_with_a_comma_is_one_path(installed, tmp_path):
     dist_info(site, "odd-fork", "1.0", ['"odd/a,b.py"'])
     _, shared = installed.ownership([str(site)])
     assert shared == {"odd": ["odd 1.0", "odd-fork 1.0"]}
+
+
+def test_the_installed_set_is_read_from_metadata_first_of_a_name_wins(installed, tmp_path):
+    """What importlib.metadata sees: METADATA's version (not the directory name's), lowercased names, and
+    for a name found twice on sys.path the one imported first."""
+    first, second = tmp_path / "a" / "site-packages", tmp_path / "b" / "site-packages"
+    dist_info(first, "keras", "3.15.1", ["keras/__init__.py"])
+    dist_info(second, "keras", "2.4.3", ["keras/__init__.py"])
+    meta = first / "cntk-2.7.dist-info"  # the directory says 2.7, its METADATA 2.7.post2 (a real CNTK wheel)
+    write(meta / "METADATA", "Metadata-Version: 2.0\nName: cntk\nVersion: 2.7.post2\n")
+    write(first / "Theano-1.0.5-py2.7.egg-info" / "PKG-INFO", "Metadata-Version: 1.1\nName: Theano\nVersion: 1.0.5\n")
+    dists = installed.distributions([str(first), str(second)])
+    assert installed.installed_set(dists) == {"keras": "3.15.1", "cntk": "2.7.post2", "theano": "1.0.5"}
+    # The ownership answer from the same scan as from its own.
+    assert installed.ownership([str(first), str(second)], dists) == installed.ownership([str(first), str(second)])
