@@ -22,6 +22,7 @@ class Conflict(TypedDict):
     label: str
     shared_packages: Dict[str, List[str]]  # package -> the distributions that wrote into it
     pip_problems: List[str]
+    status: str  # what the cell did with that set: a conflict does not always stop a stack
 
 
 def shared_packages(cell: Cell) -> Dict[str, List[str]]:
@@ -47,7 +48,7 @@ def conflicts(doc: Doc) -> List[Conflict]:
         shared, problems = shared_packages(cell), pip_problems(cell)
         if (shared or problems) and isinstance(cell.get("cell_id"), str):
             found.append(Conflict(cell_id=cell["cell_id"], label=cell_label(cell), shared_packages=shared,
-                                  pip_problems=problems))
+                                  pip_problems=problems, status=one_line(cell.get("status"), 40)))
     return found
 
 
@@ -55,4 +56,5 @@ def conflict_sentence(item: Conflict) -> str:
     """'<cell>: keras 2.4.3 and keras-nightly 2.5.0 both install keras/; pip check: tensorflow 2.5.3 requires
     ...' in the runner's own words (runner.statuses.conflict_text, the cell's reason when it failed)."""
     text = conflict_text(PipCheck(exit_code=None, problems=item["pip_problems"]), item["shared_packages"])
-    return "%s: %s" % (item["label"], text or "")
+    after = " (it imported and trained all the same)" if item.get("status") == "ok" else ""
+    return "%s: %s%s" % (item["label"], text or "", after)

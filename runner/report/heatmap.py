@@ -15,7 +15,8 @@ from runner.text import one_line
 # (key, label, mark): the mark is a letter so the outcome does not rest on colour alone.
 OUTCOMES: Tuple[Tuple[str, str, str], ...] = (
     ("works", "works", "\u2713"),
-    ("conflict", "conflict (pip check or two distributions in one package)", "C"),
+    ("works_conflict", "works, but pip check or a shared package reports a conflict", "!"),
+    ("conflict", "fails, with a conflict (pip check or two distributions in one package)", "C"),
     ("install", "install fails", "B"),
     ("import", "import fails", "I"),
     ("training", "training fails", "T"),
@@ -25,19 +26,21 @@ _NOT_RUN = {Status.SKIPPED.value}
 
 
 def outcome(cell: Mapping[str, Any]) -> str:
-    """One cell's outcome key (OUTCOMES), read from its record. A conflict outranks what followed from it
-    (Keras 2.4.3 + TF 2.5 fails to import *because* keras-nightly shadows it)."""
+    """One cell's outcome key (OUTCOMES), read from its record. A conflict outranks the failure that followed
+    from it (Keras 2.4.3 + TF 2.5 fails to import *because* keras-nightly shadows it); a stack that works in
+    spite of pip's complaint is shown as working, with the complaint (Keras 2.6 trains on TF 2.7)."""
     status = cell.get("status")
     if status in _FAILED_INSTALL:
         return "install"
-    if shared_packages(cell) or pip_problems(cell):
-        return "conflict"
-    if status == Status.IMPORT_FAILED.value:
-        return "import"
+    conflict = bool(shared_packages(cell) or pip_problems(cell))
     trainings = cell.get("trainings") or {}
-    if status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != "ok" for t in trainings.values()):
-        return "training"
-    return "works"
+    if status == Status.IMPORT_FAILED.value:
+        failed = "import"
+    elif status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != "ok" for t in trainings.values()):
+        failed = "training"
+    else:
+        return "works_conflict" if conflict else "works"
+    return "conflict" if conflict else failed
 
 
 def _version(cell: Mapping[str, Any], axis: str) -> str:

@@ -479,7 +479,11 @@ def test_heatmap_outcomes_come_from_the_record_and_a_conflict_outranks_its_impor
     assert outcome(minimal_cell(status="import_failed",
                                 shared_packages={"keras": ["keras", "keras-nightly"]})) == "conflict"
     problem = "tensorflow 2.5.3 has requirement numpy~=1.19.2, but you have numpy 1.23.5."
-    assert outcome(minimal_cell(pip_check={"exit_code": 1, "problems": [problem]})) == "conflict"
+    check = {"exit_code": 1, "problems": [problem]}
+    assert outcome(minimal_cell(status="import_failed", pip_check=check)) == "conflict"
+    # pip complains, yet it imports and trains: shown as working, with the complaint (not as a failure).
+    works = {"tensorflow": {"status": "ok"}}
+    assert outcome(minimal_cell(trainings=works, pip_check=check)) == "works_conflict"
     failed_numpy = {"tensorflow": {"status": "ok"}, "numpy": {"status": "failed"}}
     assert outcome(minimal_cell(trainings=failed_numpy)) == "training"
     assert outcome(minimal_cell(status="partial")) == "training"
