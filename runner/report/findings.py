@@ -234,8 +234,9 @@ def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
     items = [(conflict_sentence(item), [item["cell_id"]]) for item in conflicts({"cells": list(cells)})]
     if not items:
         return []
-    return [_finding("installed-set-conflicts", "The installed set is broken (pip check, or two distributions "
-                     "writing one package) in %s" % count(len(items), "cell"), items, level="warning")]
+    return [_finding("installed-set-conflicts", "The installed set has a conflict (a requirement pip check finds "
+                     "violated, or two distributions writing one package) in %s" % count(len(items), "cell"), items,
+                     level="warning")]
 
 
 def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
