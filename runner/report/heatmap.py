@@ -5,6 +5,7 @@ square means "not measured", never "works"."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Mapping, Set, Tuple
 
 from runner.records import Status, backend_sort_key
@@ -25,20 +26,42 @@ _FAILED_INSTALL = {Status.BUILD_FAILED.value, Status.UNSATISFIABLE.value}
 _NOT_RUN = {Status.SKIPPED.value}
 
 
-def outcome(cell: Mapping[str, Any]) -> str:
-    """One cell's outcome key (OUTCOMES), read from its record. A conflict outranks the failure that followed
-    from it (Keras 2.4.3 + TF 2.5 fails to import *because* keras-nightly shadows it); a stack that works in
-    spite of pip's complaint is shown as working, with the complaint (Keras 2.6 trains on TF 2.7)."""
+def _names(text: str) -> Set[str]:
+    return {t.lower().replace("_", "-") for t in re.findall(r"[A-Za-z0-9_.-]+", text)}
+
+
+def _concerns(names: Set[str], axis: str) -> bool:
+    """Whether distribution names belong to the framework of `axis` (tensorflow-cpu, jaxlib...)."""
+    return any(n == axis or n.startswith(axis + "-") or n == axis + "lib" for n in names)
+
+
+def outcome(cell: Mapping[str, Any], axis: str = "") -> str:
+    """One cell's outcome key (OUTCOMES) in the heatmap of `axis`, read from its record. When Keras did not
+    import (or the cell has no training on that framework) the whole cell decides, and a conflict outranks
+    the failure that followed from it (Keras 2.4.3 + TF 2.5 fails to import *because* keras-nightly shadows
+    it). Otherwise the framework's own training does, with the conflicts that name its distributions: a JAX
+    training that fails next to a TensorFlow pin pip complains about is a JAX training failure in the JAX
+    grid and a working TensorFlow, with its conflict, in the TensorFlow grid."""
     status = cell.get("status")
     if status in _FAILED_INSTALL:
         return "install"
-    conflict = bool(shared_packages(cell) or pip_problems(cell))
+    shared, problems = shared_packages(cell), pip_problems(cell)
     trainings = cell.get("trainings") or {}
-    if status == Status.IMPORT_FAILED.value:
-        failed = "import"
-    elif status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != "ok" for t in trainings.values()):
-        failed = "training"
+    training = trainings.get(axis) if axis else None
+    if isinstance(training, dict) and status != Status.IMPORT_FAILED.value:
+        conflict = any(_concerns(_names(p.split(" but ")[0]), axis) for p in problems) or any(
+            _concerns({package} | _names(" ".join(owners)), axis) for package, owners in shared.items())
+        failed = "" if training.get("status") == "ok" else "training"
     else:
+        conflict = bool(shared or problems)
+        if status == Status.IMPORT_FAILED.value:
+            failed = "import"
+        elif status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != "ok"
+                                              for t in trainings.values()):
+            failed = "training"
+        else:
+            failed = ""
+    if not failed:
         return "works_conflict" if conflict else "works"
     return "conflict" if conflict else failed
 
@@ -64,7 +87,7 @@ def heatmaps(doc: Doc) -> List[Dict[str, Any]]:
             framework = _version(cell, axis)
             if not framework:
                 continue
-            key = outcome(cell)
+            key = outcome(cell, axis)
             label, mark = labels[key]
             squares.setdefault((_version(cell, "keras"), framework), []).append({
                 "id": cell["cell_id"], "anchor": "cell-%s" % cell["cell_id"], "outcome": key, "label": label,

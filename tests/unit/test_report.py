@@ -484,6 +484,18 @@ def test_heatmap_outcomes_come_from_the_record_and_a_conflict_outranks_its_impor
     # pip complains, yet it imports and trains: shown as working, with the complaint (not as a failure).
     works = {"tensorflow": {"status": "ok"}}
     assert outcome(minimal_cell(trainings=works, pip_check=check)) == "works_conflict"
+    # Per framework: Keras 3.0.5 + TF 2.20 (pip: TF wants keras>=3.10) + JAX 0.7.1 (jax lost spmd_mode):
+    # TensorFlow trained next to its conflict, JAX failed on its own.
+    both = {"tensorflow": {"status": "ok"}, "jax": {"status": "failed"}}
+    tf_pin = {"exit_code": 1,
+              "problems": ["tensorflow-cpu 2.20.0 has requirement keras>=3.10.0, but you have keras 3.0.5."]}
+    cell = minimal_cell(status="partial", trainings=both, pip_check=tf_pin)
+    assert (outcome(cell, "tensorflow"), outcome(cell, "jax"), outcome(cell)) == (
+        "works_conflict", "training", "conflict")
+    jax_pin = {"exit_code": 1, "problems": ["jax 0.4.28 requires jaxlib>=0.4.28, but you have jaxlib 0.4.20."]}
+    assert outcome(minimal_cell(status="partial", trainings=both, pip_check=jax_pin), "jax") == "conflict"
+    # Keras did not import: the whole cell decides in every grid.
+    assert outcome(minimal_cell(status="import_failed", trainings=both, pip_check=tf_pin), "jax") == "conflict"
     failed_numpy = {"tensorflow": {"status": "ok"}, "numpy": {"status": "failed"}}
     assert outcome(minimal_cell(trainings=failed_numpy)) == "training"
     assert outcome(minimal_cell(status="partial")) == "training"
