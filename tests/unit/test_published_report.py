@@ -65,6 +65,23 @@ def test_published_findings_compare_backends_only_inside_one_cell(published):
                 assert trainings[slower]["timing"]["verdict"] == "stable", item["text"]
 
 
+# ---- the sweeps (reports/every-release/, reports/cross-products/) ------------------------------------------
+
+def assert_one_record_per_cell(doc, sweep_file, measure):
+    """The sweep's run is complete and holds exactly one record for each cell the sweep file gives."""
+    cells = load_matrix(ROOT / "sweeps" / sweep_file, offline=True).cells
+    recorded = [c["cell_id"] for c in doc["cells"]]
+    assert len(recorded) == len(set(recorded)) and set(recorded) == {c.id for c in cells}
+    assert doc["complete"] is True and {c["measure"] for c in doc["cells"]} == {measure}
+
+
+def assert_reports_generated(doc, directory, tmp_path):
+    written = write_reports(doc, tmp_path)
+    for name in REPORT_FILES:
+        assert (directory / name).read_text() == written[name].read_text(), "%s is stale: regenerate with " \
+            "python -m runner report %s/results.json -o %s/" % (name, directory, directory)
+
+
 # ---- the sweep of every Keras release (reports/every-release/) -------------------------------------------
 
 SWEEP = REPORTS / "every-release"
@@ -76,10 +93,7 @@ def sweep():
 
 
 def test_every_keras_release_on_the_index_has_a_probe_record(sweep):
-    cells = load_matrix(ROOT / "sweeps" / "every-keras-release.yaml", offline=True).cells
-    recorded = [c["cell_id"] for c in sweep["cells"]]
-    assert len(recorded) == len(set(recorded)) and set(recorded) == {c.id for c in cells}
-    assert sweep["complete"] is True and {c["measure"] for c in sweep["cells"]} == {"probe"}
+    assert_one_record_per_cell(sweep, "every-keras-release.yaml", "probe")
     releases = {c["versions"]["keras"].lstrip("=") for c in sweep["cells"]}
     assert len(releases) >= 99
     # The expansion the run used is recorded with its source, and every record says what pip installed.
@@ -89,10 +103,7 @@ def test_every_keras_release_on_the_index_has_a_probe_record(sweep):
 
 
 def test_sweep_reports_are_generated_from_its_results(sweep, tmp_path):
-    written = write_reports(sweep, tmp_path)
-    for name in REPORT_FILES:
-        assert (SWEEP / name).read_text() == written[name].read_text(), "%s is stale: regenerate with python -m " \
-            "runner report reports/every-release/results.json -o reports/every-release/" % name
+    assert_reports_generated(sweep, SWEEP, tmp_path)
 
 
 def test_sweep_findings_locate_each_first_release_from_the_records(sweep):
@@ -134,10 +145,7 @@ def cross():
 
 
 def test_every_pair_of_the_cross_products_has_a_smoke_record(cross):
-    cells = load_matrix(ROOT / "sweeps" / "cross-products.yaml", offline=True).cells
-    recorded = [c["cell_id"] for c in cross["cells"]]
-    assert len(recorded) == len(set(recorded)) and set(recorded) == {c.id for c in cells}
-    assert cross["complete"] is True and {c["measure"] for c in cross["cells"]} == {"smoke"}
+    assert_one_record_per_cell(cross, "cross-products.yaml", "smoke")
     # Each pair was measured (never skipped): installed, or pip's reason it could not be.
     for cell in cross["cells"]:
         assert cell["expectation_verdict"] == "observed" and cell["status"] != "skipped"
@@ -148,10 +156,7 @@ def test_every_pair_of_the_cross_products_has_a_smoke_record(cross):
 
 
 def test_cross_product_reports_are_generated_from_its_results_with_a_heatmap_per_framework(cross, tmp_path):
-    written = write_reports(cross, tmp_path)
-    for name in REPORT_FILES:
-        assert (CROSS / name).read_text() == written[name].read_text(), "%s is stale: regenerate with python -m " \
-            "runner report reports/cross-products/results.json -o reports/cross-products/" % name
+    assert_reports_generated(cross, CROSS, tmp_path)
     from runner.report.heatmap import heatmaps
 
     grids = {grid["axis"]: grid for grid in heatmaps(cross)}
