@@ -13,6 +13,7 @@ from __future__ import print_function
 
 import io
 import os
+import re
 import sys
 
 from common import clip, run
@@ -130,13 +131,18 @@ def distributions(site_dirs):
 
 
 def installed_set(dists):
-    """distributions() -> {lowercased name: version}: what importlib.metadata sees, the first of a name in
+    """distributions() -> {canonical name: version}: what importlib.metadata sees, the first of a name in
     sys.path order winning as at import. The version is METADATA's (pip freeze 20.3 on Python 2.7 reads the
     directory name instead: cntk-2.7.dist-info holding Version 2.7.post2 is 2.7 there, 2.7.post2 here)."""
     found = {}
     for name, version, _, _ in dists:
-        found.setdefault(name.lower(), version)
+        found.setdefault(canonical_name(name), version)
     return found
+
+
+def canonical_name(name):
+    """PEP 503's form, as pip prints it: 'Keras_Applications' -> 'keras-applications'."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def ownership(site_dirs, dists=None):

@@ -115,7 +115,9 @@ def test_the_installed_set_is_read_from_metadata_first_of_a_name_wins(installed,
     meta = first / "cntk-2.7.dist-info"  # the directory says 2.7, its METADATA 2.7.post2 (a real CNTK wheel)
     write(meta / "METADATA", "Metadata-Version: 2.0\nName: cntk\nVersion: 2.7.post2\n")
     write(first / "Theano-1.0.5-py2.7.egg-info" / "PKG-INFO", "Metadata-Version: 1.1\nName: Theano\nVersion: 1.0.5\n")
+    dist_info(first, "typing_extensions", "4.16.0", ["typing_extensions.py"])
     dists = installed.distributions([str(first), str(second)])
-    assert installed.installed_set(dists) == {"keras": "3.15.1", "cntk": "2.7.post2", "theano": "1.0.5"}
+    assert installed.installed_set(dists) == {"keras": "3.15.1", "cntk": "2.7.post2", "theano": "1.0.5",
+                                              "typing-extensions": "4.16.0"}  # PEP 503 names, as pip prints
     # The ownership answer from the same scan as from its own.
     assert installed.ownership([str(first), str(second)], dists) == installed.ownership([str(first), str(second)])
