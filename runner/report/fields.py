@@ -59,7 +59,7 @@ def version_key(version: Optional[str]) -> Tuple[int, Any]:
 
 
 def keras_version(cell: Cell) -> Optional[str]:
-    """The Keras actually installed (pip freeze) when known, else the one requested."""
+    """The Keras actually installed (the record's installed set) when known, else the one requested."""
     installed = cell.get("installed") or {}
     if installed.get("keras"):
         return str(installed["keras"])
