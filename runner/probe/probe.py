@@ -46,25 +46,10 @@ except BaseException as exc:  # SystemExit and friends are answers too
 emit(out)
 """
 
-_IMPORT_CODE = r"""
-from __future__ import print_function
-import sys
-sys.path.insert(0, %(here)r)
-from common import describe_exception, emit
-out = {}
-try:
-    module = __import__(%(name)r)
-    out["version"] = str(getattr(module, "__version__", ""))
-    out["importable"] = True
-except BaseException as exc:
-    out["importable"] = False
-    out["error"] = describe_exception(exc)
-emit(out)
-"""
-
-# All libraries in one process, Keras last (it imports its backend, so that import is paid once). The first
-# import that fails after loading anything stops it: a half-imported module must not colour the next
-# answer, so the rest are asked in a fresh process each. "Not installed" (nothing loaded) goes on.
+# Imports the named libraries in turn, one answer line each. library_imports gives it all of them, Keras last
+# (it imports its backend, so that import is paid once); the first import that fails after loading anything
+# stops it: a half-imported module must not colour the next answer, so the rest are asked one per process.
+# "Not installed" (nothing loaded) goes on.
 _IMPORTS_CODE = r"""
 from __future__ import print_function
 import sys
@@ -124,8 +109,17 @@ def default_backend():
 def library_imports(width=2):
     """library -> {importable, version | error}, each answer what a fresh process importing it would see."""
     order = [name for name in LIBRARIES if name != "keras"] + ["keras"]
-    code, out, err, timed_out = run([sys.executable, "-c", _IMPORTS_CODE % {"here": HERE, "names": order}],
-                                    env=clean_env(fresh_home()), timeout=600)
+    answers = _imports(order)[0]
+    # Where the shared process stopped (a failed import, a crash, a timeout): one fresh process each.
+    rest = [name for name in order if name not in answers]
+    answers.update(zip(rest, scenarios.parallel([lambda name=name: _import(name) for name in rest], width)))
+    return dict((name, answers[name]) for name in LIBRARIES)
+
+
+def _imports(names, timeout=600):
+    """Runs _IMPORTS_CODE on `names` in a fresh process -> ({library: answer}, exit code, stderr, timed out)."""
+    code, out, err, timed_out = run([sys.executable, "-c", _IMPORTS_CODE % {"here": HERE, "names": list(names)}],
+                                    env=clean_env(fresh_home()), timeout=timeout)
     answers = {}
     for line in out.splitlines():
         if line.startswith(MARKER):
@@ -134,24 +128,19 @@ def library_imports(width=2):
             except ValueError:
                 continue
             name = answer.pop("library", None) if isinstance(answer, dict) else None
-            if name in LIBRARIES:
+            if name in names:
                 answers[name] = answer
-    # Where the shared process stopped (a failed import, a crash, a timeout): one fresh process each.
-    rest = [name for name in order if name not in answers]
-    answers.update(zip(rest, scenarios.parallel([lambda name=name: _import(name) for name in rest], width)))
-    return dict((name, answers[name]) for name in LIBRARIES)
+    return answers, code, err, timed_out
 
 
 def _import(name):
-    code, out, err, timed_out = run([sys.executable, "-c", _IMPORT_CODE % {"here": HERE, "name": name}],
-                                    env=clean_env(fresh_home()), timeout=300)
-    result = parse_marker(out)
-    if result is None:
-        result = {"importable": False, "error": {
-            "type": "timeout" if timed_out else "crash",
-            "message": "import %s %s (exit code %s): %s" % (
-                name, "timed out" if timed_out else "crashed", code, clip(err, 500))}}
-    return result
+    answers, code, err, timed_out = _imports([name], timeout=300)
+    if name in answers:
+        return answers[name]
+    return {"importable": False, "error": {
+        "type": "timeout" if timed_out else "crash",
+        "message": "import %s %s (exit code %s): %s" % (
+            name, "timed out" if timed_out else "crashed", code, clip(err, 500))}}
 
 
 def pip_freeze():
