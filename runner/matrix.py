@@ -32,6 +32,7 @@ from runner.errors import MatrixError
 from runner.fileio import FileProblem, read_capped
 from runner.records import BACKEND_SINCE_KERAS, BACKENDS, SHORT_NAMES
 from runner.releases import RangeError, Resolver
+from runner.statuses import ANY_OUTCOME
 from runner.validate import check_single_line, check_template_inputs, parse_limits
 from runner.yamlload import LineDict, LineList, load_yaml
 
@@ -495,7 +496,7 @@ def with_expectation(cell: Cell, raw: Any, path: object, line: Optional[int]) ->
     if (expected.status not in (None, _OK) or failing) and not expected.reason:
         raise MatrixError("expects %s but gives no reason; add reason: what fails, and the evidence"
                           % (expected.status or "failed trainings"), path, line, key)
-    if expected.status == "any" and trainings:
+    if expected.status == ANY_OUTCOME and trainings:
         raise MatrixError("expects any outcome and also names trainings; any leaves every outcome open, so drop "
                           "trainings", path, line, key)
     if expected.status == _OK and failing:

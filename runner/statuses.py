@@ -161,14 +161,14 @@ def expectation_summary(cells: Sequence[CellRecord]) -> Tuple[List[str], bool]:
     last). -> (lines, True when every measured cell met its expectation)."""
     verdicts = [(record, verdict_of(record)) for record in cells]
     count = Counter(verdict for _, verdict in verdicts)
-    lines = ["== %s, %s, %s, %s, %s ==" % (
-        _plural(count[ExpectationVerdict.MET], "met", "met"),
-        _plural(count[ExpectationVerdict.EXPECTED_FAILURE], "expected failure", "expected failures"),
-        _plural(count[ExpectationVerdict.UNEXPECTED_FAILURE], "unexpected failure", "unexpected failures"),
-        _plural(count[ExpectationVerdict.UNEXPECTED_PASS], "unexpected pass", "unexpected passes"),
-        _plural(count[None], "skipped", "skipped"))]
+    tally = [_plural(count[ExpectationVerdict.MET], "met", "met"),
+             _plural(count[ExpectationVerdict.EXPECTED_FAILURE], "expected failure", "expected failures"),
+             _plural(count[ExpectationVerdict.UNEXPECTED_FAILURE], "unexpected failure", "unexpected failures"),
+             _plural(count[ExpectationVerdict.UNEXPECTED_PASS], "unexpected pass", "unexpected passes"),
+             _plural(count[None], "skipped", "skipped")]
     if count[ExpectationVerdict.OBSERVED]:  # sweeps: outcomes recorded, none declared
-        lines[0] = lines[0][:-3] + ", %d observed ==" % count[ExpectationVerdict.OBSERVED]
+        tally.append("%d observed" % count[ExpectationVerdict.OBSERVED])
+    lines = ["== %s ==" % ", ".join(tally)]
     for record, verdict in verdicts:
         if verdict == ExpectationVerdict.UNEXPECTED_PASS:
             lines.append("UNEXPECTED PASS %s: ok, but the matrix expects %s (%s); update its expect entry" % (
