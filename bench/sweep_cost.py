@@ -19,7 +19,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the runner of this checkout, as bench.py
+
 from tabulate import tabulate
+
+from runner.errors import ResultsError
+from runner.results import load_results
 
 
 def _time(text: Optional[str]) -> Optional[datetime.datetime]:
@@ -66,10 +71,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         label, sep, path = item.partition("=")
         if not sep or not label:
             parser.error("expected LABEL=RESULTS.json, got %r" % item)
-        try:
-            summaries[label] = summarize(json.loads(Path(path).read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            print("sweep_cost: cannot read %s: %s" % (path, exc), file=sys.stderr)
+        try:  # the runner's own reader: a regular file of bounded size, valid JSON, the results schema
+            summaries[label] = summarize(load_results(path))
+        except ResultsError as exc:
+            print("sweep_cost: %s" % exc, file=sys.stderr)
             return 2
     Path(args.out).write_text(json.dumps(summaries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     rows = [[label, s["cells"], s["measured"], s["cached"], s["settings"]["lanes"],

@@ -2,9 +2,11 @@
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "sweep_cost.py"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results-run.json"
 
 
 def _module():
@@ -24,11 +26,7 @@ def test_a_run_is_summed_over_the_cells_it_measured(tmp_path):
            "settings": {"lanes": 2, "jobs": 2}, "matrix": {"path": "sweeps/x.yaml"},
            "cells": [_cell("ok", trainings={"tensorflow": {"seconds": 4.0}}), _cell("import_failed"),
                      _cell("ok", cached=True), _cell("skipped", build=0, measure=0)]}
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps(doc))
-    out = tmp_path / "cost.json"
-    assert _module().main(["sweep=%s" % path, "--out", str(out)]) == 0
-    summary = json.loads(out.read_text())["sweep"]
+    summary = _module().summarize(doc)
     assert summary["wall_seconds"] == 630.0 and (summary["measured"], summary["cached"], summary["cells"]) == (2, 1, 4)
     assert summary["build_seconds"] == 20.0 and summary["container_seconds"] == 40.0
     assert summary["probe_phase_seconds"] == {"libraries": 6.0, "scenarios": 10.0}
@@ -37,11 +35,22 @@ def test_a_run_is_summed_over_the_cells_it_measured(tmp_path):
 
 
 def test_a_resumed_run_has_no_single_wall_time_and_a_bad_argument_is_a_message(tmp_path, capsys):
-    path = tmp_path / "results.json"
-    path.write_text(json.dumps({"started_at": "2026-11-29T08:00:00+00:00", "finished_at": "2026-11-29T08:01:00+00:00",
-                                "resumed_from": {"cells_kept": ["a"]}, "cells": []}))
+    resumed = {"started_at": "2026-11-29T08:00:00+00:00", "finished_at": "2026-11-29T08:01:00+00:00",
+               "resumed_from": {"cells_kept": ["a"]}, "cells": []}
+    assert _module().summarize(resumed)["wall_seconds"] is None
+    assert _module().main(["r=%s" % (tmp_path / "missing.json"), "--out", str(tmp_path / "cost.json")]) == 2
+    assert "no such results file" in capsys.readouterr().err
+    # A FIFO or a file that is not a results document is refused by the runner's reader, not hung on.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    for bad in (fifo, tmp_path / "list.json"):
+        assert _module().main(["r=%s" % bad, "--out", str(tmp_path / "cost.json")]) == 2
+    assert "not a regular file" in capsys.readouterr().err
+
+
+def test_a_real_results_file_is_summarized_into_the_output(tmp_path):
     out = tmp_path / "cost.json"
-    assert _module().main(["r=%s" % path, "--out", str(out)]) == 0
-    assert json.loads(out.read_text())["r"]["wall_seconds"] is None
-    assert _module().main(["r=%s" % (tmp_path / "missing.json"), "--out", str(out)]) == 2
-    assert "cannot read" in capsys.readouterr().err
+    assert _module().main(["run=%s" % FIXTURE, "--out", str(out)]) == 0
+    summary = json.loads(out.read_text())["run"]
+    assert summary["cells"] == 17 and summary["wall_seconds"] == 5100.0
