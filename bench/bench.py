@@ -38,16 +38,16 @@ sys.path.insert(0, str(ROOT))
 
 from tabulate import tabulate  # noqa: E402
 
-from runner.bases import ensure_base  # noqa: E402
-from runner.build import find_ca_bundle  # noqa: E402
-from runner.data import prepare_mnist  # noqa: E402
-from runner.docker_cli import find_docker_cli  # noqa: E402
-from runner.docker_engine import DockerEngine  # noqa: E402
-from runner.matrix import load_matrix  # noqa: E402
-from runner.measure import PROBE_DIR, _env, parse_marker, summarize_epochs, train_backend  # noqa: E402
-from runner.provenance import host_facts  # noqa: E402
+from runner.engine.docker import DockerEngine  # noqa: E402
+from runner.engine.docker_cli import find_docker_cli  # noqa: E402
+from runner.matrix.load import load_matrix  # noqa: E402
 from runner.render import render_cell, write_cell  # noqa: E402
-from runner.scheduling import cores_for, cpuset_text  # noqa: E402
+from runner.run.bases import ensure_base  # noqa: E402
+from runner.run.build import find_ca_bundle  # noqa: E402
+from runner.run.measure import PROBE_DIR, _env, parse_marker, summarize_epochs, train_backend  # noqa: E402
+from runner.run.mnist import prepare_mnist  # noqa: E402
+from runner.run.provenance import host_facts  # noqa: E402
+from runner.run.scheduling import cores_for, cpuset_text  # noqa: E402
 
 TENSORFLOW = "2.16.2"
 KERAS = ["3.0.5", "3.1.1", "3.2.1"]  # three Keras releases on one TensorFlow: the layers they share

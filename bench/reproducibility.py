@@ -34,8 +34,8 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner import stats  # noqa: E402
-from runner.records import backend_sort_key  # noqa: E402
+from runner.model import stats  # noqa: E402
+from runner.model.records import backend_sort_key  # noqa: E402
 
 MAX_OVER_MIN_TARGET = 1.10
 HOG = "while True:\n    pass\n"

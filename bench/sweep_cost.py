@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the runner of th
 
 from tabulate import tabulate
 
-from runner.errors import ResultsError
-from runner.results import load_results
+from runner.results.store import load_results
+from runner.util.errors import ResultsError
 
 
 def _time(text: Optional[str]) -> Optional[datetime.datetime]:

@@ -5,7 +5,7 @@
 
 The template is the one selected cell that has the axis; each step pins the axis to one release with
 matrix.with_version (so ids, requirements and Dockerfiles are those the matrix would give) and measures it
-as an ordinary run (runner.run.run_matrix: the result cache, logs and a run document per step, under one
+as an ordinary run (runner.run.loop.run_matrix: the result cache, logs and a run document per step, under one
 bisect directory), merged at the end into one results.json beside a bisect.json summary.
 
 The search measures the lower bound, then midpoints; the upper bound is measured only when no midpoint
@@ -15,25 +15,23 @@ neighbouring records it prints are the evidence."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
-from runner.errors import UsageError
+from runner.util.errors import UsageError
 
 if TYPE_CHECKING:
-    from runner.data import MnistData
-    from runner.engine import Engine
-    from runner.matrix import Cell, Matrix
-    from runner.records import CellRecord
-    from runner.releases import Expansion
-    from runner.run import RunOptions
+    from runner.engine.protocol import Engine
+    from runner.matrix.cells import Cell, Matrix
+    from runner.matrix.releases import Expansion
+    from runner.model.records import CellRecord
+    from runner.run.context import RunOptions
+    from runner.run.mnist import MnistData
 
 # `--on default_backend` reads the backend Keras chose, else the type of the error it raised instead.
 SHORTHANDS = ("default_backend",)
@@ -133,11 +131,11 @@ def run_bisect(matrix: Matrix, template: Cell, axis: str, expansion: Expansion, 
                out: Callable[[str], None] = print) -> Search:
     """Measure the steps as runs under options.results_dir/<bisect id>/; write results.json (every cell)
     and bisect.json there. Prints each step and the answer through out."""
-    from runner.fileio import atomic_write_text
-    from runner.matrix import with_version
-    from runner.merge import merge_results
-    from runner.results import results_json
-    from runner.run import run_matrix
+    from runner.matrix.expand import with_version
+    from runner.results.merge import merge_results
+    from runner.results.store import results_json
+    from runner.run.loop import run_matrix
+    from runner.util.fileio import atomic_write_text
 
     bisect_id = options.run_id or "bisect-%s-%s" % (axis, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     directory = Path(options.results_dir) / bisect_id
@@ -188,56 +186,3 @@ def _print_answer(found: Search, axis: str, on: str, out: Callable[[str], None])
     for step in (found.before, found.first):
         out("  %-8s %s  %s = %r" % (step.release, step.record["cell_id"], on, step.observed))
         out("           evidence: %s" % evidence(step.record))
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from runner.matrix import AXES, MEASURES
-    from runner.paths import default_cache_dir
-
-    parser.add_argument("--axis", required=True, choices=AXES, help="the axis whose releases are searched")
-    parser.add_argument("--between", required=True, nargs=2, metavar=("LOW", "HIGH"),
-                        help="the releases to search between, both included (both must be releases)")
-    parser.add_argument("--on", default="default_backend", metavar="FIELD",
-                        help="what to compare: default_backend (the backend, else the error type), or a dotted "
-                             "path into the cell record: status, trainings.theano.status ... (default: "
-                             "default_backend)")
-    parser.add_argument("--measure", choices=MEASURES,
-                        help="measure every step this way (probe: no training), whatever the template says")
-    parser.add_argument("--results-dir", default="results", help="the bisect goes to RESULTS_DIR/bisect-AXIS-TIME/")
-    parser.add_argument("--cache-dir", default=str(default_cache_dir()), help="data and results cache")
-    parser.add_argument("--rerun", action="store_true", help="measure again, even cells with a cached result")
-    parser.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
-    parser.add_argument("--progress", choices=["human", "quiet", "json"], default="quiet",
-                        help="the runs' progress on stderr (default: quiet; the steps are printed anyway)")
-
-
-def command(args: argparse.Namespace) -> int:
-    """`bisect`: exit 0 with the first differing release, 1 when no release differed, 2 on a bad request.
-    The selection options are the usual ones (cli._add_selection), --shard excepted."""
-    from runner.cli import _matrix_path  # the matrix argument as every command reads it (default ./matrix.yaml)
-    from runner.data import prepare_mnist
-    from runner.docker_engine import DockerEngine
-    from runner.matrix import load_matrix
-    from runner.releases import RangeError, Resolver
-    from runner.run import RunOptions
-    from runner.selection import select
-
-    if args.shard:
-        raise UsageError("bisect measures one template cell; --shard does not apply (select it with --cell)")
-    if not OBSERVABLE.fullmatch(args.on):
-        raise UsageError("--on takes default_backend or a dotted path into a cell record (status, "
-                         "trainings.theano.status, default_backend.keras_json.backend); got %r" % args.on)
-    matrix = load_matrix(_matrix_path(args), offline=args.offline)
-    template = template_of(select(matrix, args.cell, args.filter, args.profile), args.axis)
-    try:
-        low, high = args.between
-        expansion = Resolver(offline=args.offline).between(args.axis, low, high, where="bisect")
-    except RangeError as exc:
-        raise UsageError("--between: %s" % exc) from None
-    engine = DockerEngine().connect()
-    options = RunOptions(results_dir=Path(args.results_dir), cache_dir=Path(args.cache_dir), rerun=args.rerun,
-                         allow_pull=not args.no_pull, progress=args.progress)
-    data = prepare_mnist(Path(options.cache_dir) / "data",
-                         log=lambda m: print("data: " + m, file=sys.stderr))
-    found = run_bisect(matrix, template, args.axis, expansion, args.on, engine, data, options, args.measure)
-    return 0 if found.first else 1

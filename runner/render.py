@@ -11,19 +11,19 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
 
 import jinja2
 
-from runner.errors import MatrixError, RunnerError
-from runner.fileio import atomic_write_text, read_capped
-from runner.paths import templates_dir
+from runner.util.errors import MatrixError, RunnerError
+from runner.util.fileio import atomic_write_text, read_capped
+from runner.util.paths import templates_dir
 
 if TYPE_CHECKING:
-    from runner.eras import Base
-    from runner.matrix import Cell
+    from runner.matrix.cells import Cell
+    from runner.matrix.eras import Base
 
 TEMPLATE_DIR = templates_dir()
 
 
 def bootstrap_tag(base: "Base") -> str:
-    """The local tag a registry-free base gets (see runner/bases.py)."""
+    """The local tag a registry-free base gets (see runner/run/bases.py)."""
     return "keras-matrix/base:%s-%s" % (base.suite, base.variant)
 
 
@@ -82,7 +82,7 @@ def render_cell(cell: "Cell", template_dir: Union[str, Path] = TEMPLATE_DIR) -> 
 def write_cell(cell: Any, out_dir: Union[str, Path], text: Optional[str] = None) -> Path:
     """Write dockerfiles/generated/<cell id>/Dockerfile (only when it changed); return its path.
 
-    Atomic through runner.fileio (a random temp name, never a fixed one a symlink could be planted at);
+    Atomic through runner.util.fileio (a random temp name, never a fixed one a symlink could be planted at);
     a directory made here is removed again if the write does not happen (Ctrl-C, full disk)."""
     text = text if text is not None else render_cell(cell)
     directory = Path(out_dir) / str(cell.id)

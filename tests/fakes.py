@@ -1,4 +1,4 @@
-"""A scripted container engine for the unit tests, type-checked against runner.engine.Engine.
+"""A scripted container engine for the unit tests, type-checked against runner.engine.protocol.Engine.
 
 FakeEngine answers for the cells of MATRIX: builds fail the way pip and apt would for the cells meant to
 fail, trainings report MNIST-like results, and every request is recorded so tests can check what the run
@@ -15,9 +15,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from packaging.version import Version
 
-from runner.engine import BuildOutcome, Engine, RunOutcome, RunSpec
-from runner.errors import EngineError
+from runner.engine.protocol import BuildOutcome, Engine, RunOutcome, RunSpec
 from runner.probe import MARKER
+from runner.util.errors import EngineError
 
 MATRIX = """
 version: 1

@@ -6,6 +6,8 @@ KERAS_HOME, an unwritable HOME, Keras 3's runtime switch; and which Keras tf.ker
 Each scenario runs in its own process with a clean HOME (unless the scenario sets one) and records what
 backend() returned or the exact exception, the keras.json before and after, and where Keras wrote it.
 Nothing here knows what the answer should be. Runs on Python 2.7 and 3.x: no f-strings, no annotations.
+Longer than our usual module on purpose: it is mounted into containers as a script, and each scenario
+file beside it would be one more thing a container must find on its path.
 """
 from __future__ import print_function
 

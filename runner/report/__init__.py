@@ -10,8 +10,8 @@ Imports run one way, bottom to top, never back (tests/unit/test_report_layers.py
       <- html (index.html)
       <- write (the report directory)
 
-Status names and meanings, backend order and short names come from runner.records; clipping and the
-control-character rule from runner.text; the one atomic writer from runner.fileio.
+Status names and meanings, backend order and short names come from runner.model.records; clipping and the
+control-character rule from runner.util.text; the one atomic writer from runner.util.fileio.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Stage: report. What the HTML page shows of one cell: its row, its matrix entry and its details.
 
-Every value comes from a record and is untrusted: one line (runner.text.one_line) where it is a label,
+Every value comes from a record and is untrusted: one line (runner.util.text.one_line) where it is a label,
 clipped text (optional_text) where it goes into a <pre>; Jinja2 autoescapes both when the page renders.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.records import BuildStatus, Status, TrainingStatus, backend_sort_key, short_name
+from runner.model.records import BuildStatus, Status, TrainingStatus, backend_sort_key, short_name
 from runner.report import timing
 from runner.report.chart import seconds_text
 from runner.report.fields import (
@@ -36,7 +36,7 @@ from runner.report.fields import (
     version_key,
 )
 from runner.report.timing import training_summary
-from runner.text import one_line, optional_text
+from runner.util.text import one_line, optional_text
 
 TEXT_LIMIT = 8000      # characters of one message or log tail shown in the page
 SHORT_LIMIT = 300

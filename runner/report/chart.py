@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from markupsafe import Markup
 
-from runner.records import backend_sort_key, short_name
+from runner.model.records import backend_sort_key, short_name
 from runner.report import timing
 from runner.report.fields import Doc, fmt_accuracy, fmt_seconds, training_device, version_key
 

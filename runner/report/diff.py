@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from runner.records import FAILURE_STATUSES, OK_STATUSES, Status, TrainingStatus, backend_sort_key
+from runner.model.records import FAILURE_STATUSES, OK_STATUSES, Status, TrainingStatus, backend_sort_key
 from runner.report import timing
 from runner.report.fields import Cell, Doc, Training, default_of, error_type, known_status
 from runner.report.table import md_text, term_text

@@ -3,7 +3,7 @@
 The bottom of the report package: it imports nothing from it. Records are CellRecords as written by the
 runner, but a report also renders older files, merged shards and hand-made documents, so every read here
 is defensive and typed as a plain mapping; values from containers are untrusted and pass through
-runner.text before they reach a sentence.
+runner.util.text before they reach a sentence.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, List, Mapping, Optional, Tuple
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.records import Status, TrainingStatus, backend_sort_key, short_name
-from runner.text import one_line
+from runner.model.records import Status, TrainingStatus, backend_sort_key, short_name
+from runner.util.text import one_line
 
 MAX_MESSAGE = 300  # characters of one error message in a sentence
 

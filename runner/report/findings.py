@@ -6,6 +6,8 @@ cells it comes from. The record accessors it reads with live in fields.py.
 
 A finding is ``{"id", "title", "text", "cells"}`` plus ``level`` (info | warning | error) and ``items``
 (the lines of ``text``, each with the cells it cites) so a report can link every line to its cells.
+Longer than our usual module on purpose: each finding is a short function, and one file lists every
+statement a report can make.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from runner import stats
-from runner.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
+from runner.model import stats
+from runner.model.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
 from runner.report import timing
 from runner.report.conflicts import conflict_sentence, conflicts
 from runner.report.fields import (
@@ -32,7 +34,7 @@ from runner.report.fields import (
     version_key,
 )
 from runner.report.precedence import constant_backend, scenarios_of
-from runner.text import one_line
+from runner.util.text import one_line
 
 Finding = Dict[str, Any]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Set, Tuple
 
-from runner.records import Status, backend_sort_key
+from runner.model.records import Status, backend_sort_key
 from runner.report.conflicts import pip_problems, shared_packages
 from runner.report.fields import Doc, keras_version, spec_version, version_key
-from runner.text import one_line
+from runner.util.text import one_line
 
 # (key, label, mark): the mark is a letter so the outcome does not rest on colour alone.
 OUTCOMES: Tuple[Tuple[str, str, str], ...] = (

@@ -17,8 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import jinja2
 from markupsafe import Markup
 
-from runner.paths import resources_dir
-from runner.records import STATUS_MEANINGS, Status, backend_sort_key
+from runner.model.records import STATUS_MEANINGS, Status, backend_sort_key
 from runner.report.cell_view import bytes_text, cell_view, status_class, when_text
 from runner.report.chart import backend_colour, pivot, timing_chart
 from runner.report.fields import (
@@ -32,7 +31,8 @@ from runner.report.fields import (
 from runner.report.findings import Finding, compute_findings
 from runner.report.heatmap import OUTCOMES, heatmaps
 from runner.report.precedence import precedence_rows
-from runner.text import one_line
+from runner.util.paths import resources_dir
+from runner.util.text import one_line
 
 TEMPLATE = "report.html.j2"
 # With more exact combinations than this, the matrix starts grouped by library set (readable); both views exist.

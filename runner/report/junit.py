@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from typing import Any, List, Optional, Tuple
 
-from runner.records import OK_STATUSES, ExpectationVerdict, Status, TrainingStatus
+from runner.model.records import OK_STATUSES, ExpectationVerdict, Status, TrainingStatus
 from runner.report.fields import (
     Cell,
     Doc,
@@ -27,7 +27,7 @@ from runner.report.fields import (
     python_summary,
 )
 from runner.report.timing import is_smoke, training_summary
-from runner.text import clip, one_line
+from runner.util.text import clip, one_line
 
 JUNIT_TEXT_LIMIT = 20000  # characters of a failure's body (log tails are already bounded at the source)
 

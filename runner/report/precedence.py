@@ -13,7 +13,7 @@ import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict
 
 from runner.report.fields import Cell, Doc, error_text, keras_line, keras_version
-from runner.text import one_line
+from runner.util.text import one_line
 
 LINES = ("0.x", "1.x", "2.0-2.3", "2.4-2.15", "3.x")
 HEADERS = ("Keras line", "Question", "Observed", "Cells")

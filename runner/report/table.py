@@ -1,7 +1,7 @@
 """Stage: report. The comparison table (terminal, Markdown) and the job summary (summary.md).
 
 Values come from containers and are untrusted: the terminal gets one line per value with control and
-bidi characters out (runner.text's rule); Markdown additionally escapes table and HTML syntax.
+bidi characters out (runner.util.text's rule); Markdown additionally escapes table and HTML syntax.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, List, Optional, Tuple
 
 from tabulate import tabulate
 
-from runner.records import ExpectationVerdict, Status
+from runner.model.records import ExpectationVerdict, Status
 from runner.report.fields import (
     Cell,
     Doc,
@@ -37,7 +37,7 @@ from runner.report.findings import Finding, compute_findings
 from runner.report.precedence import precedence_rows
 from runner.report.precedence import table_rows as precedence_table
 from runner.report.timing import is_smoke, training_summary
-from runner.text import one_line, without_controls
+from runner.util.text import one_line, without_controls
 
 FORMATS = ("terminal", "markdown")
 # Markdown: every other status gets \u274c.

@@ -3,7 +3,7 @@
 A training recorded by this version carries every timed epoch (`samples`) and a `timing` estimate with a
 95% interval and a stability verdict (stable | unstable | contended). Older records carry only
 `epoch_seconds` and a steady median: they still render as before, but their few steady epochs rarely support
-a claim, and runner.stats.compare decides that, not a threshold.
+a claim, and runner.model.stats.compare decides that, not a threshold.
 
 Rules every output follows:
 - a stable training is shown as '0.63 s ±2%'; an unstable or contended one never as a plain number, but as
@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from typing import Any, Dict, List, Mapping, Optional
 
-from runner import stats
-from runner.records import Stability, TrainingStatus
+from runner.model import stats
+from runner.model.records import Stability, TrainingStatus
 from runner.report.fields import Training, fmt_accuracy, fmt_seconds, ok_steady
-from runner.text import one_line
+from runner.util.text import one_line
 
 SHAKY = frozenset({Stability.UNSTABLE.value, Stability.CONTENDED.value})
 

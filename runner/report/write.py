@@ -1,7 +1,7 @@
 """Stage: report. The report directory: index.html, summary.md, junit.xml, results.json, findings.json.
 
 The top of the report package: it asks every format for its text and writes each file atomically
-(runner.fileio), so a browser or CI step reading the report never sees half a file.
+(runner.util.fileio), so a browser or CI step reading the report never sees half a file.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
-from runner.errors import ResultsError
-from runner.fileio import atomic_write_text
 from runner.report.fields import Doc
 from runner.report.findings import Finding, compute_findings
 from runner.report.html import render_html
 from runner.report.junit import junit_xml
 from runner.report.table import summary_markdown
+from runner.util.errors import ResultsError
+from runner.util.fileio import atomic_write_text
 
 REPORT_FILES = ("index.html", "summary.md", "junit.xml", "results.json", "findings.json")
 

@@ -14,10 +14,10 @@ E2E_MATRIX = ROOT / "tests" / "data" / "e2e-matrix.yaml"
 
 @pytest.fixture(scope="session")
 def engine():
-    from runner.errors import EngineError
+    from runner.util.errors import EngineError
 
     try:
-        from runner.docker_engine import DockerEngine
+        from runner.engine.docker import DockerEngine
 
         return DockerEngine().connect()
     except EngineError as exc:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from runner.results import validate_results
+from runner.results.store import validate_results
 from tests.integration.conftest import E2E_MATRIX, ROOT, run_cli
 
 LEGACY = "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu"
@@ -107,7 +107,7 @@ def test_reports_are_written_from_the_run(e2e_run):
 
 
 def test_no_containers_are_left_behind(e2e_run, engine):
-    from runner.engine import LABEL
+    from runner.engine.protocol import LABEL
 
     assert engine.client.containers.list(all=True, filters={"label": LABEL}) == []
 
@@ -133,8 +133,8 @@ def test_killing_the_run_midway_keeps_every_finished_cell(e2e_run, tmp_path):
     assert doc["complete"] is False
     assert cells(doc)[LEGACY]["status"] == "ok"
     assert MODERN not in cells(doc)
-    from runner.docker_engine import DockerEngine
-    from runner.engine import LABEL
+    from runner.engine.docker import DockerEngine
+    from runner.engine.protocol import LABEL
 
     assert DockerEngine().client.containers.list(all=True, filters={"label": LABEL}) == []
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.errors import ResultsError
-from runner.results import ResultsWriter, validate_results
+from runner.results.store import ResultsWriter, validate_results
+from runner.util.errors import ResultsError
 from tests.integration.conftest import run_cli
 
 MODERN = '{name: modern, era: py311, keras: "3.15.1", tensorflow: "2.21.0"}'
@@ -53,7 +53,7 @@ def by_name(doc):
 
 
 def managed_containers(engine):
-    from runner.engine import LABEL
+    from runner.engine.protocol import LABEL
 
     return engine.client.containers.list(all=True, filters={"label": LABEL})
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from runner.results import validate_results
+from runner.results.store import validate_results
 from tests.conftest import cores_of
 from tests.integration.conftest import ROOT, run_cli
 
@@ -41,7 +41,7 @@ def test_two_lanes_measure_two_cells_at_once_on_disjoint_cores(engine, tmp_path)
 
 
 def test_stopping_a_run_while_two_lanes_measure_removes_both_lanes_containers(engine, tmp_path):
-    from runner.engine import LABEL
+    from runner.engine.protocol import LABEL
 
     log = tmp_path / "stderr.log"
     with log.open("w") as stderr:

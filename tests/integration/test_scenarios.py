@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from runner.cell_record import record_probe
-from runner.engine import Mount, RunSpec
-from runner.measure import IN_CONTAINER_PROBE, PROBE_DIR, parse_marker
+from runner.engine.protocol import Mount, RunSpec
 from runner.report.precedence import precedence_rows, rows_without_evidence
-from runner.results import validate_results
+from runner.results.store import validate_results
+from runner.run.cell_record import record_probe
+from runner.run.measure import IN_CONTAINER_PROBE, PROBE_DIR, parse_marker
 from tests.integration.conftest import ROOT
 
 LEGACY = "keras-matrix/cell:keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu"

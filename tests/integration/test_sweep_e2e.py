@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from runner.results import validate_results
+from runner.results.store import validate_results
 from tests.integration.conftest import run_cli
 
 SWEEP = """version: 1

@@ -9,14 +9,15 @@ import pytest
 
 from runner.bisect import observe, run_bisect, search, template_of
 from runner.cli import main
-from runner.data import MnistData
-from runner.errors import UsageError
-from runner.matrix import load_matrix, with_version
-from runner.releases import Resolver
+from runner.matrix.expand import with_version
+from runner.matrix.load import load_matrix
+from runner.matrix.releases import Resolver
+from runner.matrix.selection import select
 from runner.render import render_cell
-from runner.results import load_results
-from runner.run import RunOptions
-from runner.selection import select
+from runner.results.store import load_results
+from runner.run.context import RunOptions
+from runner.run.mnist import MnistData
+from runner.util.errors import UsageError
 from tests.fakes import FakeEngine
 
 KERAS_1 = ["1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.0.4", "1.0.5", "1.0.6", "1.0.7", "1.0.8", "1.1.0", "1.1.1",

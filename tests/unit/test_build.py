@@ -1,11 +1,11 @@
-"""How a failed build is classified (runner/build.py): the reason a user reads names what pip did."""
+"""How a failed build is classified (runner/run/build.py): the reason a user reads names what pip did."""
 
 import dataclasses
 
-from runner.build import backtracking, classify_build_failure
-from runner.cache import ResultCache
-from runner.matrix import load_matrix
-from runner.records import Status
+from runner.matrix.load import load_matrix
+from runner.model.records import Status
+from runner.run.build import backtracking, classify_build_failure
+from runner.run.cache import ResultCache
 
 # Shaped like the Keras 2.4.0 + tensorflow-cpu 2.5.3 build of the every-release sweep: Keras 2.4.0 requires
 # `tensorflow`, and pip fetched one tensorflow release after another until the build's time ran out.

@@ -1,4 +1,4 @@
-"""runner.data: restricted unpickling, conversion, cache verification, wheel pinning.
+"""runner.run.mnist: restricted unpickling, conversion, cache verification, wheel pinning.
 
 Everything except the test marked ``slow`` is offline: sources are replaced by small
 synthetic data sets and the pins are shrunk to match them.
@@ -20,8 +20,8 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 import pytest
 
-from runner import data
-from runner.errors import DataError
+from runner.run import mnist as data
+from runner.util.errors import DataError
 
 # A tiny "MNIST": 6 training images (4 train + 2 valid), 3 test images.
 SMALL_TRAIN_LABELS = [0, 1, 1, 9, 2, 0]

@@ -1,7 +1,7 @@
 """The Docker adapter against a fake SDK client and a fake docker CLI (subprocess): no engine is touched.
 What is checked is what a user would notice: which CLI runs, what reaches the engine, what a failure says,
-that no container is left behind. (Longer than most test modules: it mirrors runner/docker_engine.py and
-runner/docker_cli.py together, and carries the fakes both need.)"""
+that no container is left behind. (Longer than most test modules: it mirrors runner/engine/docker.py and
+runner/engine/docker_cli.py together, and carries the fakes both need.)"""
 
 import subprocess
 import threading
@@ -13,11 +13,11 @@ import pytest
 import requests
 import urllib3.exceptions
 
-from runner import docker_cli
-from runner.docker_cli import CLI_VARIABLE, find_docker_cli
-from runner.docker_engine import DockerEngine, docker_time
-from runner.engine import LABEL, Mount, RunSpec
-from runner.errors import EngineError
+from runner.engine import docker_cli
+from runner.engine.docker import DockerEngine, docker_time
+from runner.engine.docker_cli import CLI_VARIABLE, find_docker_cli
+from runner.engine.protocol import LABEL, Mount, RunSpec
+from runner.util.errors import EngineError
 
 # -- a fake SDK client -----------------------------------------------------------------------------
 

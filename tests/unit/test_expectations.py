@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from runner.data import MnistData
-from runner.errors import MatrixError
-from runner.matrix import load_matrix
-from runner.results import validate_results
-from runner.statuses import expectation_summary, expectation_verdict
+from runner.matrix.load import load_matrix
+from runner.model.outcomes import expectation_summary, expectation_verdict
+from runner.results.store import validate_results
+from runner.run.mnist import MnistData
+from runner.util.errors import MatrixError
 from tests.fakes import FakeEngine
 
 GOOD = "keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu"
@@ -145,8 +145,8 @@ def test_bad_expectations_are_refused_with_file_line_and_key(tmp_path, expect, m
 @pytest.fixture
 def fake_run(tmp_path, monkeypatch):
     """Runs `keras-matrix run` on a matrix text with the fake engine; -> (exit code, stdout, results doc)."""
-    import runner.data
-    import runner.docker_engine
+    import runner.engine.docker
+    import runner.run.mnist
 
     class ConnectedFake(FakeEngine):
         def connect(self):
@@ -155,8 +155,8 @@ def fake_run(tmp_path, monkeypatch):
     data_file = tmp_path / "data" / "mnist.npz"
     data_file.parent.mkdir()
     data_file.write_bytes(b"fake")
-    monkeypatch.setattr(runner.docker_engine, "DockerEngine", ConnectedFake)
-    monkeypatch.setattr(runner.data, "prepare_mnist",
+    monkeypatch.setattr(runner.engine.docker, "DockerEngine", ConnectedFake)
+    monkeypatch.setattr(runner.run.mnist, "prepare_mnist",
                         lambda directory, log: MnistData(path=data_file, sha256="x", source="cache"))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 

@@ -1,11 +1,11 @@
-"""runner/fileio.py: the one atomic writer every results, report, cache and data file goes through."""
+"""runner/util/fileio.py: the one atomic writer every results, report, cache and data file goes through."""
 
 import os
 
 import pytest
 
-from runner.errors import DataError
-from runner.fileio import FileProblem, atomic_write_text, atomic_write_with
+from runner.util.errors import DataError
+from runner.util.fileio import FileProblem, atomic_write_text, atomic_write_with
 
 
 def test_a_failed_verification_keeps_the_old_file_and_leaves_no_temp_file(tmp_path):

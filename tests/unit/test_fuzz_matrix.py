@@ -6,8 +6,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.errors import MatrixError
-from runner.matrix import load_matrix
+from runner.matrix.load import load_matrix
+from runner.util.errors import MatrixError
 
 
 def assert_names_the_place(err, path):

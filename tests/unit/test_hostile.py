@@ -17,7 +17,7 @@ import pytest
 
 from runner import cli
 from runner.report import term_text
-from runner.text import one_line
+from runner.util.text import one_line
 from tests.conftest import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "results-run.json"
@@ -354,7 +354,7 @@ def test_a_default_run_id_already_taken_is_refused_too(world, capsys, monkeypatc
 
 
 def test_ctrl_c_during_render_leaves_no_temp_files_and_no_empty_directories(world, capsys, monkeypatch):
-    import runner.fileio
+    import runner.util.fileio
 
     calls = {"n": 0}
     real_fsync = os.fsync
@@ -365,7 +365,7 @@ def test_ctrl_c_during_render_leaves_no_temp_files_and_no_empty_directories(worl
             raise KeyboardInterrupt
         real_fsync(fd)
 
-    monkeypatch.setattr(runner.fileio.os, "fsync", interrupted_fsync)
+    monkeypatch.setattr(runner.util.fileio.os, "fsync", interrupted_fsync)
     assert invoke(["render", str(E2E), "--out", "out"]) == 130
     leftovers = [p for p in (world / "out").rglob("*") if p.is_file() and p.name != "Dockerfile"]
     empty = [p for p in (world / "out").rglob("*") if p.is_dir() and not any(p.iterdir())]

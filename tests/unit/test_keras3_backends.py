@@ -8,11 +8,12 @@ import jsonschema
 import pytest
 
 from runner.cli import main
-from runner.errors import MatrixError
-from runner.matrix import SCHEMA_FILE, load_matrix, with_version
-from runner.records import BACKEND_SINCE_KERAS, BACKENDS, SHORT_NAMES
+from runner.matrix.expand import with_version
+from runner.matrix.load import SCHEMA_FILE, load_matrix
+from runner.matrix.selection import select
+from runner.model.records import BACKEND_SINCE_KERAS, BACKENDS, SHORT_NAMES
 from runner.render import render_cell
-from runner.selection import select
+from runner.util.errors import MatrixError
 from tests.conftest import ROOT
 
 CELL = '{name: c, era: py311, keras: "%s", tensorflow: "2.21.0", %s}'

@@ -6,9 +6,10 @@ import textwrap
 
 import pytest
 
-from runner.errors import MatrixError, UsageError
-from runner.matrix import load_matrix, normalize_version, version_slug
-from runner.selection import select
+from runner.matrix.cells import normalize_version, version_slug
+from runner.matrix.load import load_matrix
+from runner.matrix.selection import select
+from runner.util.errors import MatrixError, UsageError
 from tests.conftest import ROOT
 
 

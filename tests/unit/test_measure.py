@@ -4,11 +4,11 @@ out of budget."""
 
 import json
 
-from runner.engine import RunOutcome
-from runner.matrix import load_matrix
-from runner.measure import combine, measure_backends, train_backend, train_process
+from runner.engine.protocol import RunOutcome
+from runner.matrix.load import load_matrix
 from runner.probe import MARKER
-from runner.timing import DEFAULT_PROTOCOL, SMOKE_PROTOCOL
+from runner.run.measure import combine, measure_backends, train_backend, train_process
+from runner.run.timing import DEFAULT_PROTOCOL, SMOKE_PROTOCOL
 
 
 class _Answer:
@@ -193,7 +193,7 @@ def test_a_cell_without_scenarios_tells_the_probe_and_one_with_them_sets_nothing
     environment is what it always was."""
     import dataclasses
 
-    from runner.measure import probe_cell
+    from runner.run.measure import probe_cell
 
     cell = _cell(tmp_path)
     engine = _Recorder(RunOutcome(0, MARKER + '{"python": "3.11"}\n', 1.0))

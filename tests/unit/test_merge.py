@@ -2,9 +2,9 @@
 
 import pytest
 
-from runner.errors import ResultsError
-from runner.merge import merge_results
-from runner.results import validate_results
+from runner.results.merge import merge_results
+from runner.results.store import validate_results
+from runner.util.errors import ResultsError
 
 
 def doc(run_id, *cell_ids, complete=True):

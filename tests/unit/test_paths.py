@@ -1,8 +1,8 @@
-"""runner.paths: a source checkout uses its own dockerfiles/; an installed package (no pyproject.toml and
+"""runner.util.paths: a source checkout uses its own dockerfiles/; an installed package (no pyproject.toml and
 no dockerfiles/ beside runner/) uses the package data the wheel carries. (tests/integration/test_install.py
 installs a real wheel and runs from /.)"""
 
-from runner import paths
+from runner.util import paths
 from tests.conftest import ROOT
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from runner.measure import PROBE_DIR
+from runner.run.measure import PROBE_DIR
 
 
 @pytest.fixture

@@ -228,7 +228,7 @@ def test_the_scratch_home_in_an_error_is_named_once(doc):
 def test_the_readme_table_names_the_releases_behind_each_row(doc, capsys):
     from runner import cli
     from runner.report.table import precedence_summary_markdown
-    from runner.results import load_results
+    from runner.results.store import load_results
 
     text = precedence_summary_markdown(doc)
     header, rule, *rows = text.splitlines()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.cell_record import record_probe
-from runner.records import Status
-from runner.results import ResultsError, validate_results
-from runner.statuses import cell_status, conflict_text
+from runner.model.outcomes import cell_status, conflict_text
+from runner.model.records import Status
+from runner.results.store import ResultsError, validate_results
+from runner.run.cell_record import record_probe
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 IMPORT_ERROR = {"type": "AttributeError", "message": "module 'keras' has no attribute 'backend'"}

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from runner.measure import PROBE_DIR
+from runner.run.measure import PROBE_DIR
 
 FAKE_KERAS = textwrap.dedent('''
     import json, os

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from runner.progress import Progress, Tally, format_duration, live_wanted
+from runner.run.progress import Progress, Tally, format_duration, live_wanted
 from tests.conftest import ROOT
 
 PLAIN_LINE = re.compile(r"^ *\d+s (\[run\]|\[\d+/\d+\] [\w.-]+): [\w ]+( - .*)?$")
@@ -134,9 +134,10 @@ def test_the_live_display_ends_with_the_counts():
 DEMO = """
 import sys, tempfile
 from pathlib import Path
-from runner.data import MnistData
-from runner.matrix import load_matrix
-from runner.run import RunOptions, run_matrix
+from runner.run.mnist import MnistData
+from runner.matrix.load import load_matrix
+from runner.run.context import RunOptions
+from runner.run.loop import run_matrix
 from tests.fakes import MATRIX, FakeEngine
 
 tmp = Path(tempfile.mkdtemp())

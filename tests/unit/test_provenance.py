@@ -2,8 +2,9 @@
 
 import subprocess
 
-from runner import paths, provenance
-from runner.records import KIND, SCHEMA_VERSION
+from runner.model.records import KIND, SCHEMA_VERSION
+from runner.run import provenance
+from runner.util import paths
 
 
 def test_a_checkout_reports_its_commit(monkeypatch, tmp_path):

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from runner.matrix import load_matrix
+from runner.matrix.load import load_matrix
 from runner.report import REPORT_FILES, write_reports
-from runner.results import load_results
+from runner.results.store import load_results
 from tests.conftest import ROOT
 
 REPORTS = ROOT / "reports"

@@ -9,13 +9,13 @@ import urllib.error
 
 import pytest
 
-from runner.cell_record import new_cell_record, record_probe
-from runner.cran import CranCheck, cell_to_build, check_cran, cran_part
-from runner.errors import MatrixError
-from runner.matrix import load_matrix
-from runner.measure import PROBE_DIR
+from runner.matrix.load import load_matrix
 from runner.render import render_cell
 from runner.report.precedence import R_ASPECT, precedence_rows, rows_without_evidence
+from runner.run.cell_record import new_cell_record, record_probe
+from runner.run.cran import CranCheck, cell_to_build, check_cran, cran_part
+from runner.run.measure import PROBE_DIR
+from runner.util.errors import MatrixError
 
 sys.path.insert(0, str(PROBE_DIR))  # the installed package's probe too, not only the source tree's
 import probe as probe_script  # the in-container probe, importable on the host

@@ -1,4 +1,4 @@
-"""runner/records.py is the one definition of the results records; results.schema.json is the published
+"""runner/model/records.py is the one definition of the results records; results.schema.json is the published
 contract. Every field a record type declares is documented in the schema, and every field the schema
 documents is declared in the record type, so neither can grow without the other."""
 
@@ -7,9 +7,9 @@ import typing
 
 import pytest
 
-from runner import records
-from runner.paths import resources_dir
-from runner.records import Status, TrainingStatus
+from runner.model import records
+from runner.model.records import Status, TrainingStatus
+from runner.util.paths import resources_dir
 
 SCHEMA = json.loads((resources_dir() / "results.schema.json").read_text())
 CELL = SCHEMA["$defs"]["cell"]["properties"]

@@ -1,4 +1,4 @@
-"""Release ranges (runner/releases.py) and cheap measures: an axis written {releases: RANGE} becomes the
+"""Release ranges (runner/matrix/releases.py) and cheap measures: an axis written {releases: RANGE} becomes the
 releases in it, from the index or the kept list, recorded in the results; `measure: probe` trains nothing."""
 
 import json
@@ -7,12 +7,13 @@ import urllib.error
 
 import pytest
 
-from runner.data import MnistData
-from runner.errors import MatrixError
-from runner.matrix import load_matrix
-from runner.releases import VERSIONS_DIR, RangeError, Resolver, read_list
-from runner.results import validate_results
-from runner.run import RunOptions, run_matrix
+from runner.matrix.load import load_matrix
+from runner.matrix.releases import VERSIONS_DIR, RangeError, Resolver, read_list
+from runner.results.store import validate_results
+from runner.run.context import RunOptions
+from runner.run.loop import run_matrix
+from runner.run.mnist import MnistData
+from runner.util.errors import MatrixError
 from tests.fakes import FakeEngine
 
 

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from runner.matrix import load_matrix
+from runner.matrix.load import load_matrix
+from runner.matrix.selection import select
 from runner.render import render_cell, write_cell
-from runner.selection import select
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -88,19 +88,19 @@ def test_write_cell_never_writes_through_a_planted_symlink(matrix, tmp_path):
 
 
 def test_an_interrupted_write_leaves_no_temp_file_and_no_empty_directory(matrix, tmp_path, monkeypatch):
-    import runner.fileio
+    import runner.util.fileio
 
     def interrupted(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.fileio.os, "fsync", interrupted)
+    monkeypatch.setattr(runner.util.fileio.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_cell(matrix.cells[0], tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_write_cell_refuses_a_fifo_at_the_dockerfile(matrix, tmp_path):
-    from runner.errors import RunnerError
+    from runner.util.errors import RunnerError
 
     cell = matrix.cells[0]
     (tmp_path / cell.id).mkdir()

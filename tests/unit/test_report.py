@@ -11,9 +11,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from runner.errors import ResultsError
-from runner.paths import resources_dir
-from runner.records import Status
+from runner.model.records import Status
 from runner.report import (
     compute_findings,
     junit_xml,
@@ -26,7 +24,9 @@ from runner.report import (
 )
 from runner.report.fields import cell_backends
 from runner.report.html import environment, safe_json
-from runner.results import validate_results
+from runner.results.store import validate_results
+from runner.util.errors import ResultsError
+from runner.util.paths import resources_dir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HOSTILE = ("<script>alert(1)</script>", "</script>", "<img src=x onerror=alert(2)>")

@@ -1,5 +1,5 @@
 """The report package's shape: imports run one way (fields <- timing <- findings <- formats <- write), and status
-names come from runner.records, never spelled out again in a report module."""
+names come from runner.model.records, never spelled out again in a report module."""
 
 import ast
 from pathlib import Path

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.errors import ResultsError
-from runner.results import KIND, ResultsWriter, atomic_write_json, load_results
+from runner.results.store import KIND, ResultsWriter, atomic_write_json, load_results
+from runner.util.errors import ResultsError
 from tests.conftest import ROOT
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from runner.data import MnistData
-from runner.engine import Engine
-from runner.errors import EngineError, Interrupted, ResultsError
-from runner.matrix import load_matrix
-from runner.results import validate_results
-from runner.run import RunOptions, run_matrix
+from runner.engine.protocol import Engine
+from runner.matrix.load import load_matrix
+from runner.results.store import validate_results
+from runner.run.context import RunOptions
+from runner.run.loop import run_matrix
+from runner.run.mnist import MnistData
+from runner.util.errors import EngineError, Interrupted, ResultsError
 from tests.conftest import cores_of
 from tests.fakes import MATRIX, FakeEngine
 
@@ -92,7 +93,7 @@ def test_containers_get_read_only_mounts_the_backend_under_test_and_pinned_threa
     run_matrix(matrix, matrix.cells[:1], engine, data, options)
     probe, *trainings = engine.runs
     assert "KERAS_BACKEND" not in probe.env and probe.env["HOME"] == "/tmp/home"
-    # backends interleaved, a new process each round (runner/timing.py)
+    # backends interleaved, a new process each round (runner/run/timing.py)
     assert [t.env["KERAS_BACKEND"] for t in trainings][:4] == ["tensorflow", "theano", "tensorflow", "theano"]
     for spec in engine.runs:
         assert spec.mounts and all(m.read_only for m in spec.mounts)

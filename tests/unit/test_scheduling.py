@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from runner.matrix import load_matrix
-from runner.scheduling import CorePool, TrainingGate, cores_for, cpuset_text, lanes_for, memory_bytes
+from runner.matrix.load import load_matrix
+from runner.run.scheduling import CorePool, TrainingGate, cores_for, cpuset_text, lanes_for, memory_bytes
 from tests.conftest import cores_of
 
 

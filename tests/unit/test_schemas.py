@@ -4,10 +4,10 @@ import json
 
 import jsonschema
 
-from runner.matrix import ERAS_FILE
-from runner.matrix import SCHEMA_FILE as MATRIX_SCHEMA
-from runner.results import SCHEMA_FILE as RESULTS_SCHEMA
-from runner.yamlload import load_yaml
+from runner.matrix.load import ERAS_FILE
+from runner.matrix.load import SCHEMA_FILE as MATRIX_SCHEMA
+from runner.matrix.yamlload import load_yaml
+from runner.results.store import SCHEMA_FILE as RESULTS_SCHEMA
 from tests.conftest import ROOT
 
 

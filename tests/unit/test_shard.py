@@ -5,13 +5,14 @@ import json
 
 import pytest
 
-from runner.data import MnistData
-from runner.errors import UsageError
-from runner.matrix import load_matrix
-from runner.merge import merge_results
+from runner.matrix.load import load_matrix
+from runner.matrix.shard import LAYER_COST, cell_cost, github_matrix, layer_key, select_shard, shards
 from runner.report import render_table
-from runner.run import RunOptions, run_matrix
-from runner.shard import LAYER_COST, cell_cost, github_matrix, layer_key, select_shard, shards
+from runner.results.merge import merge_results
+from runner.run.context import RunOptions
+from runner.run.loop import run_matrix
+from runner.run.mnist import MnistData
+from runner.util.errors import UsageError
 from tests.conftest import ROOT
 from tests.fakes import MATRIX, FakeEngine
 

@@ -1,11 +1,11 @@
-"""runner.stats against a reference implementation (SciPy) and against facts a reader can check by hand."""
+"""runner.model.stats against a reference implementation (SciPy) and against facts a reader can check by hand."""
 
 import random
 
 import pytest
 from scipy import stats as scipy_stats
 
-from runner.stats import bootstrap_interval, compare, mann_whitney_p, relative_width, summarize_samples
+from runner.model.stats import bootstrap_interval, compare, mann_whitney_p, relative_width, summarize_samples
 
 
 @pytest.mark.parametrize("seed", range(12))

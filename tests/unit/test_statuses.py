@@ -2,8 +2,8 @@
 
 import pytest
 
-from runner.records import Status
-from runner.statuses import cell_status, device_used, error_reason
+from runner.model.outcomes import cell_status, device_used, error_reason
+from runner.model.records import Status
 
 IMPORT_ERROR = {"type": "ImportError", "message": "No module named tensorflow\nmore lines"}
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from runner.matrix import load_matrix
-from runner.releases import VERSIONS_DIR
+from runner.matrix.load import load_matrix
+from runner.matrix.releases import VERSIONS_DIR
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 

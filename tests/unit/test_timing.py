@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-from runner.cache import ResultCache
-from runner.matrix import load_matrix
-from runner.measure import PROBE_DIR
-from runner.timing import DEFAULT_PROTOCOL, assess, tag_samples, wants_another_process
+from runner.matrix.load import load_matrix
+from runner.run.cache import ResultCache
+from runner.run.measure import PROBE_DIR
+from runner.run.timing import DEFAULT_PROTOCOL, assess, tag_samples, wants_another_process
 
 
 def _sample(wall, process=1, epoch=2, foreign=0.0, steal=0.0, throttled=0.0, warmup=False):

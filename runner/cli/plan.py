@@ -1,0 +1,69 @@
+"""`plan`: list the cells a matrix expands to (a table, Markdown, JSON, ids, or a GitHub Actions matrix)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+from runner.cli.common import AddCommand, Selection, add_matrix, add_selection, load_selection, options_from
+from runner.util.errors import UsageError
+from runner.util.validate import whole_number
+
+FORMATS = ("table", "markdown", "json", "ids", "github-matrix")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    format: str
+    shards: Optional[int]
+
+
+def register(add_command: AddCommand) -> None:
+    parser = add_command("plan", "list the cells a matrix expands to")
+    add_matrix(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table",
+                        help="markdown: a GitHub-flavoured table (job summaries); "
+                             "github-matrix: JSON for a GitHub Actions strategy.matrix (use with fromJSON)")
+    parser.add_argument("--shards", type=whole_number(1, 1000), metavar="N",
+                        help="with --format github-matrix: one entry per shard")
+    add_selection(parser)
+    parser.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from runner.matrix.cells import BACKEND_AXES, version_slug
+
+    options = options_from(PlanOptions, args)
+    if options.shards is not None and options.format != "github-matrix":
+        raise UsageError("--shards splits the github-matrix output; use it with --format github-matrix")
+    matrix, cells = load_selection(options_from(Selection, args), "plan")
+    if options.format == "json":
+        print(json.dumps([c.to_dict() for c in cells], indent=2, default=str))
+        return 0
+    if options.format == "github-matrix":
+        from runner.matrix.shard import github_matrix
+
+        print(json.dumps(github_matrix(cells, options.shards), separators=(",", ":")))
+        return 0
+    if options.format == "ids":
+        print("\n".join(c.id for c in cells))
+        return 0
+    rows = []
+    for cell in cells:
+        backends = ", ".join("%s %s" % (axis, version_slug(spec)) for axis, spec in cell.backends) or "-"
+        rows.append([cell.id, cell.group, version_slug(cell.keras) if cell.keras else "-", backends,
+                     cell.python, cell.base.name, cell.device])
+    headers = ["cell", "group", "keras", "backends", "python", "base", "device"]
+    counts = "%d cells (%d in the matrix); backends: %s" % (len(cells), len(matrix.cells), ", ".join(BACKEND_AXES))
+    if options.format == "markdown":  # a GitHub job summary: a heading, the counts, then a real table
+        # disable_numparse: a python of 3.10 stays "3.10" (tabulate would print the number 3.1).
+        print("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
+                                                                     disable_numparse=True)))
+        return 0
+    print(tabulate(rows, headers=headers, disable_numparse=True))
+    print("\n" + counts)
+    return 0

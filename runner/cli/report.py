@@ -1,0 +1,69 @@
+"""`report`: render reports from one or more results files (several are merged first)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from runner.cli.common import AddCommand, emit_reports, options_from, print_summary
+
+FORMATS = ("terminal", "markdown", "precedence")
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    results: Sequence[str]
+    out: Optional[str]
+    format: str
+    strict: bool
+    matrix: Optional[str]
+
+
+def register(add_command: AddCommand) -> None:
+    parser = add_command("report", "render reports from results files")
+    parser.add_argument("results", nargs="+", help="results.json files or run directories")
+    parser.add_argument("--out", "-o", help="write index.html, summary.md, junit.xml, results.json, findings.json here")
+    parser.add_argument("--format", choices=FORMATS, default="terminal",
+                        help="precedence: only the 'How Keras picks its backend' table, in Markdown, with the "
+                        "Keras releases behind each row (for a README)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
+    parser.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "
+                                         "recorded when they ran")
+    parser.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from runner.report import render_table
+    from runner.results.store import load_results
+
+    options = options_from(ReportOptions, args)
+    docs = [load_results(p) for p in options.results]
+    if len(docs) > 1:
+        from runner.results.merge import merge_results
+
+        doc = merge_results(docs)
+    else:
+        doc = docs[0]
+    if options.matrix:  # judged by this matrix's expectations (results made before it declared them)
+        from runner.matrix.load import load_matrix
+        from runner.run.cell_record import apply_expectation
+
+        by_id = {cell.id: cell for cell in load_matrix(options.matrix).cells}
+        for record in doc["cells"]:
+            if record["cell_id"] in by_id:
+                apply_expectation(record, by_id[record["cell_id"]])
+    if options.out:
+        emit_reports(doc, Path(options.out), False)
+    if options.format == "precedence":
+        from runner.report.table import precedence_summary_markdown
+
+        print(precedence_summary_markdown(doc), end="", flush=True)
+        return 0
+    print(render_table(doc, options.format), flush=True)
+    # Markdown on stdout stays one document (a job summary): the verdicts go to stderr there.
+    all_met = print_summary(doc, sys.stdout if options.format == "terminal" else sys.stderr)
+    return 1 if options.strict and not all_met else 0

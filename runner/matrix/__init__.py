@@ -1,0 +1,2 @@
+"""Stage 1, load and plan: the YAML loader, era data, release ranges, validation, expansion into cells,
+selection and shards."""

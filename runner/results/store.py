@@ -1,0 +1,131 @@
+"""Stage: record. The results contract (runner/resources/results.schema.json) and its reader/writer.
+
+A run directory holds ``results.json`` (the whole run) and ``cells/<cell id>.json`` (one per finished cell).
+Both are rewritten atomically (temp file + rename) the moment a cell ends, so killing a run never loses
+a finished cell and never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Tuple, Union
+
+import jsonschema
+
+from runner.model.records import KIND, SCHEMA_VERSION, CellRecord, RunDocument, now_iso
+from runner.util.errors import ResultsError
+from runner.util.fileio import FileProblem, atomic_write_text, read_capped
+from runner.util.paths import resources_dir
+
+SCHEMA_FILE = resources_dir() / "results.schema.json"
+MAX_RESULTS_BYTES = 64 * 1024 * 1024
+
+
+def results_json(data: Any) -> str:
+    """The text of every results file (results.json, cells/*.json, the cache): stable, diff-friendly."""
+    return json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def atomic_write_json(path: Path | str, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never a torn one (runner.util.fileio)."""
+    try:
+        atomic_write_text(path, results_json(data))
+    except OSError as exc:
+        raise ResultsError("cannot write results to %s: %s. Try --results-dir with a writable directory that has space."
+                           % (path, exc.strerror or exc)) from None
+
+
+class ResultsWriter:
+    """Owns one run directory: writes each cell as it ends and keeps results.json current."""
+
+    def __init__(self, run_dir: Path | str, run_doc: RunDocument, keep_cells: Iterable[CellRecord] = ()) -> None:
+        self.run_dir = Path(run_dir)
+        self.doc = run_doc
+        self.doc.setdefault("cells", [])
+        # Cells measured side by side end in any order; the document keeps the matrix's.
+        selected = (self.doc.get("matrix") or {}).get("cells_selected") or []
+        self._order: Dict[str, int] = {cell_id: i for i, cell_id in enumerate(selected)}
+        for record in keep_cells:
+            self._put(record)
+        self.flush()
+
+    def _put(self, record: CellRecord) -> None:
+        cells = [c for c in self.doc["cells"] if c["cell_id"] != record["cell_id"]]
+        cells.append(record)
+        self.doc["cells"] = sorted(cells, key=lambda c: self._order.get(c["cell_id"], len(self._order)))
+
+    def write_cell(self, record: CellRecord) -> None:
+        record.setdefault("schema_version", SCHEMA_VERSION)
+        atomic_write_json(self.run_dir / "cells" / ("%s.json" % record["cell_id"]), record)
+        self._put(record)
+        self.flush()
+
+    def flush(self) -> None:
+        atomic_write_json(self.run_dir / "results.json", self.doc)
+
+    def finish(self, complete: bool) -> None:
+        self.doc["finished_at"] = now_iso()
+        self.doc["complete"] = bool(complete)
+        self.flush()
+
+
+def validate_results(doc: object, source: str = "results") -> Dict[str, Any]:
+    """Raise ResultsError unless doc is a results document of a version we read."""
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
+        raise ResultsError("%s is not a keras-matrix results file (no \"kind\": \"%s\")" % (source, KIND))
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ResultsError("%s has schema_version %r; this runner reads version %d"
+                           % (source, doc.get("schema_version"), SCHEMA_VERSION))
+    schema = json.loads(SCHEMA_FILE.read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top)"
+        raise ResultsError("%s is malformed at %s: %s" % (source, where, error.message[:300]))
+    return doc
+
+
+class _Refused(ValueError):
+    """JSON that json.loads accepts but a results file must not hold."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused("%s is not a number JSON allows" % name)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 30:
+        raise _Refused("an integer of %d digits" % len(text.lstrip("-")))
+    return int(text)
+
+
+def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Refused("duplicate key %r" % key[:80])
+        out[key] = value
+    return out
+
+
+def load_results(path: Union[str, Path]) -> Dict[str, Any]:
+    """Read and validate a results file (results.json of a run, or a merged/published one).
+
+    Only a regular file of at most MAX_RESULTS_BYTES is read (a FIFO or device fails at once); NaN,
+    Infinity, integers of more than 30 digits and duplicate keys are refused, not guessed at."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "results.json"
+    try:
+        raw = read_capped(path, MAX_RESULTS_BYTES, "results file")
+        doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_int=_bounded_int,
+                         object_pairs_hook=_unique_keys)
+    except FileNotFoundError:
+        raise ResultsError("%s: no such results file" % path) from None
+    except FileProblem as exc:
+        raise ResultsError(str(exc)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsError("cannot read %s: %s" % (path, exc)) from None
+    except (ValueError, RecursionError) as exc:  # _Refused is a ValueError too
+        raise ResultsError("%s is not valid JSON: %s" % (path, str(exc)[:200])) from None
+    return validate_results(doc, str(path))

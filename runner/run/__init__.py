@@ -1,0 +1,1 @@
+"""Stages build -> probe -> train -> record for each cell: bases, cache, builds, measuring containers, timing, lanes."""

@@ -1,0 +1,122 @@
+"""Stage: build. One image per cell from its rendered Dockerfile, with the log kept per cell, and the build
+outcome classified: a missing distribution is `unsatisfiable`, not a generic failure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Match, Optional, Tuple
+
+from runner.model.records import BuildRecord, BuildStatus, Status, new_build_record
+from runner.render import render_cell, write_cell
+
+if TYPE_CHECKING:
+    from runner.engine.protocol import Engine
+    from runner.matrix.cells import Cell
+
+REASON_LIMIT = 300
+
+IMAGE_REPO = "keras-matrix/cell"
+
+# pip's ways of saying "there is nothing to install for this Python/platform" or "no solution exists".
+_UNSATISFIABLE = re.compile(
+    r"No matching distribution found|Could not find a version that satisfies the requirement|"
+    r"ResolutionImpossible|conflicting dependencies|requires a different Python|"
+    r"is not a supported wheel on this platform",
+)
+_PIP_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?(ERROR: .*)$", re.MULTILINE)
+
+
+
+def image_tag(cell: Cell) -> str:
+    return "%s:%s" % (IMAGE_REPO, cell.id)
+
+
+def _shorten_versions(message: str) -> str:
+    """pip lists every version it saw; keep the count and the range."""
+    def shorten(match: Match[str]) -> str:
+        versions = [v.strip() for v in match.group(1).split(",") if v.strip()]
+        if len(versions) <= 4:
+            return match.group(0)
+        return "(pip saw %d versions: %s ... %s)" % (len(versions), versions[0], versions[-1])
+
+    return re.sub(r"\(from versions: ([^)]*)\)", shorten, message)
+
+
+# pip downloading release after release of one distribution: its resolver is backtracking.
+_DOWNLOAD = re.compile(r"Downloading ([A-Za-z0-9][A-Za-z0-9._]*?)-([0-9][^-\s]*?)(?:-py|-cp|\.tar|\.zip)")
+BACKTRACK_RELEASES = 3
+
+
+def backtracking(log_text: str) -> Optional[str]:
+    """'tensorflow (14 releases downloaded: 2.14.1 ... 2.2.0)' when pip fetched several releases of one
+    distribution (it does that only while backtracking), the most fetched first; None otherwise."""
+    seen: dict[str, list[str]] = {}
+    for name, version in _DOWNLOAD.findall(log_text):
+        versions = seen.setdefault(name.lower().replace("_", "-"), [])
+        if version not in versions:
+            versions.append(version)
+    name, versions = max(seen.items(), key=lambda kv: len(kv[1]), default=("", []))
+    if len(versions) < BACKTRACK_RELEASES:
+        return None
+    return "%s (%d releases downloaded: %s ... %s)" % (name, len(versions), versions[0], versions[-1])
+
+
+BACKTRACKING_TIMEOUT = "the build ran past its time limit while pip was backtracking through "
+
+
+def is_backtracking_timeout(record: Mapping[str, Any]) -> bool:
+    """A cell whose build timed out while pip was still resolving: the same pins and index give the same
+    search, so it is kept like any other answer of the resolver (a slow download is measured again)."""
+    return record.get("status") == Status.TIMEOUT and str(record.get("reason") or "").startswith(BACKTRACKING_TIMEOUT)
+
+
+def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]:
+    """-> (cell status, one-line reason)."""
+    if timed_out:
+        behind = backtracking(log_text)
+        if behind:
+            return Status.TIMEOUT, (BACKTRACKING_TIMEOUT + behind)[:REASON_LIMIT]
+        return Status.TIMEOUT, "the build ran past its time limit"
+    pip_errors = _PIP_ERROR.findall(log_text)
+    if _UNSATISFIABLE.search(log_text):
+        reason = next((e for e in pip_errors if _UNSATISFIABLE.search(e)), None) or (
+            pip_errors[-1] if pip_errors else "pip found no solution")
+        return Status.UNSATISFIABLE, _shorten_versions(reason)[:REASON_LIMIT]
+    if pip_errors:
+        return Status.BUILD_FAILED, pip_errors[-1][:REASON_LIMIT]
+    failed = [line for line in log_text.splitlines() if "ERROR" in line or "failed" in line.lower()]
+    return Status.BUILD_FAILED, (failed[-1].strip()[:REASON_LIMIT] if failed else "docker build failed (see the log)")
+
+
+BuildResult = Tuple[Optional[Status], Optional[str], BuildRecord]
+
+
+def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path, log_path: Path,
+               ca_bundle: Optional[str], timeout: float, should_stop: Optional[Callable[[], bool]] = None,
+               on_step: Optional[Callable[[str], None]] = None, text: Optional[str] = None,
+               build_cache: Optional[Path] = None) -> BuildResult:
+    """-> (cell status, or None when built; reason; build record). text: the Dockerfile, if already rendered."""
+    text = text if text is not None else render_cell(cell)
+    dockerfile = write_cell(cell, dockerfiles_dir, text)
+    record = new_build_record(image=image_tag(cell), dockerfile=str(dockerfile),
+                              dockerfile_sha256=hashlib.sha256(text.encode()).hexdigest(), log=str(log_path))
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    outcome = engine.build(
+        dockerfile.parent, image_tag(cell), build_args={"BASE_IMAGE": base_ref},
+        secrets={"ca_bundle": ca_bundle} if ca_bundle else {},
+        labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"] or ""},
+        log_path=log_path, timeout=timeout, should_stop=should_stop, on_step=on_step,
+        # A local cache has one index: cells building in parallel must not share a directory.
+        cache_dir=(build_cache / cell.id) if build_cache else None,
+    )
+    record["seconds"] = round(outcome.seconds, 2)
+    if outcome.ok:
+        record["status"] = BuildStatus.BUILT.value
+        record["image_id"], record["image_size"] = outcome.image_id, outcome.image_size
+        return None, None, record
+    status, reason = classify_build_failure(outcome.log_tail, outcome.timed_out)
+    record["status"] = (BuildStatus.TIMEOUT if outcome.timed_out else BuildStatus.FAILED).value
+    record["log_tail"] = outcome.log_tail[-6000:]
+    return status, reason, record
