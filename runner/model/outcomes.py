@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from runner.model.records import (
+    REASON_LIMIT,
     CellRecord,
     DefaultBackend,
     ErrorInfo,
@@ -19,8 +20,6 @@ from runner.model.records import (
     TrainingStatus,
 )
 from runner.util.text import one_line
-
-REASON_LIMIT = 300
 
 
 def error_reason(error: Optional[ErrorInfo]) -> Optional[str]:

@@ -14,6 +14,8 @@ import enum
 from typing import Any, Dict, List, Optional, Tuple, TypedDict, Union
 
 SCHEMA_VERSION = 1
+# A record's reasons (cell, build, expectation) are clipped to this many characters when they are made.
+REASON_LIMIT = 300
 KIND = "keras-matrix-results"
 
 

@@ -23,8 +23,8 @@ from runner.report.html import render_html
 from runner.report.junit import junit_xml, xml_text
 from runner.report.table import md_text, render_table, summary_markdown, term_text
 from runner.report.timing import training_summary
-from runner.report.write import REPORT_FILES, findings_json, results_json, write_reports
+from runner.report.write import REPORT_FILES, findings_json, write_reports
 
 __all__ = ["REPORT_FILES", "cited_cells", "compute_findings", "default_summary", "diff_results", "findings_json",
            "format_diff", "has_regressions", "junit_xml", "md_text", "render_html", "render_table",
-           "results_json", "summary_markdown", "term_text", "training_summary", "write_reports", "xml_text"]
+           "summary_markdown", "term_text", "training_summary", "write_reports", "xml_text"]

@@ -15,15 +15,11 @@ from runner.report.findings import Finding, compute_findings
 from runner.report.html import render_html
 from runner.report.junit import junit_xml
 from runner.report.table import summary_markdown
+from runner.results.store import results_json
 from runner.util.errors import ResultsError
 from runner.util.fileio import atomic_write_text
 
 REPORT_FILES = ("index.html", "summary.md", "junit.xml", "results.json", "findings.json")
-
-
-def results_json(doc: Doc) -> str:
-    """The document as given (key order kept), pretty."""
-    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
 def findings_json(doc: Doc, findings: Optional[List[Finding]] = None) -> str:

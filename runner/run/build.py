@@ -8,14 +8,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Match, Optional, Tuple
 
-from runner.model.records import BuildRecord, BuildStatus, Status, new_build_record
+from runner.model.records import REASON_LIMIT, BuildRecord, BuildStatus, Status, new_build_record
 from runner.render import render_cell, write_cell
 
 if TYPE_CHECKING:
     from runner.engine.protocol import Engine
     from runner.matrix.cells import Cell
-
-REASON_LIMIT = 300
 
 IMAGE_REPO = "keras-matrix/cell"
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from runner.model.outcomes import cell_status, device_used
-from runner.model.records import CellRecord, Status, TrainingRecord, TrainingStatus, now_iso
+from runner.model.records import REASON_LIMIT, CellRecord, Status, TrainingRecord, TrainingStatus, now_iso
 from runner.render import render_cell
 from runner.run.bases import BaseOutcome
 from runner.run.build import BuildResult, build_cell, image_tag
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from runner.matrix.cells import Cell
     from runner.run.context import RunContext
 
-REASON_LIMIT = 300
 # A build or container that failed with one of these while the engine was gone is not the cell's result.
 _ENGINE_SUSPECT = frozenset({Status.ERROR, Status.BUILD_FAILED, Status.TIMEOUT, Status.TRAIN_FAILED, Status.PARTIAL})
 
