@@ -11,11 +11,11 @@ import re
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from packaging.version import Version
 
-from runner.engine.protocol import BuildOutcome, Engine, RunOutcome, RunSpec
+from runner.engine.protocol import BuildOutcome, BuildSpec, Engine, RunOutcome, RunSpec
 from runner.probe import MARKER
 from runner.util.errors import EngineError
 
@@ -81,15 +81,11 @@ class FakeEngine:
         self.removed_images.append(ref)
         return True
 
-    def build(self, context: Path, tag: str, *, build_args: Optional[Dict[str, str]] = None,
-              secrets: Optional[Dict[str, str]] = None, labels: Optional[Dict[str, str]] = None,
-              log_path: Optional[Path] = None, timeout: float = 3600,
-              should_stop: Optional[Callable[[], bool]] = None,
-              on_step: Optional[Callable[[str], None]] = None,
-              cache_dir: Optional[Path] = None) -> BuildOutcome:
+    def build(self, spec: BuildSpec) -> BuildOutcome:
+        tag = spec.tag
         with self.lock:
             self.builds.append(tag)
-            self.build_caches.append(cache_dir)
+            self.build_caches.append(spec.cache_dir)
             self.active_builds += 1
             self.most_parallel_builds = max(self.most_parallel_builds, self.active_builds)
         time.sleep(self.build_seconds)

@@ -28,7 +28,7 @@ import requests
 import urllib3.exceptions
 
 from runner.engine.docker_cli import DockerCli, build_argv, buildx_driver, find_docker_cli, stream_build
-from runner.engine.protocol import LABEL, BuildOutcome, Engine, RunOutcome, RunSpec
+from runner.engine.protocol import LABEL, BuildOutcome, BuildSpec, Engine, RunOutcome, RunSpec
 from runner.util.errors import EngineError
 from runner.util.text import clip, one_line
 
@@ -232,27 +232,22 @@ class DockerEngine:
 
     # -- builds --------------------------------------------------------------------------------------
 
-    @_engine_call("build {tag}")
-    def build(self, context: Path, tag: str, *, build_args: Optional[Dict[str, str]] = None,
-              secrets: Optional[Dict[str, str]] = None, labels: Optional[Dict[str, str]] = None,
-              log_path: Optional[Path] = None, timeout: float = 3600,
-              should_stop: Optional[Callable[[], bool]] = None,
-              on_step: Optional[Callable[[str], None]] = None,
-              cache_dir: Optional[Path] = None) -> BuildOutcome:
+    @_engine_call("build {spec.tag}")
+    def build(self, spec: BuildSpec) -> BuildOutcome:
         """BuildKit build through the CLI, output streamed to log_path; killed at the timeout."""
         with self._cli_lock:
             if self._build_cli is None:
                 self._build_cli = find_docker_cli(buildkit=True)  # BuildKit asked once per engine
             builder = self._build_cli
-        cache = self._cache_flags(builder, Path(cache_dir), on_step) if cache_dir else []
-        argv = build_argv(builder.path, tag, context, build_args or {}, secrets or {}, labels or {}, cache)
+        cache = self._cache_flags(builder, Path(spec.cache_dir), spec.on_step) if spec.cache_dir else []
+        argv = build_argv(builder.path, spec.tag, spec.context, spec.build_args, spec.secrets, spec.labels, cache)
         started = time.monotonic()
-        returncode, fired, text = stream_build(argv, dict(os.environ, DOCKER_BUILDKIT="1"), log_path, timeout,
-                                               should_stop, on_step)
+        returncode, fired, text = stream_build(argv, dict(os.environ, DOCKER_BUILDKIT="1"), spec.log_path,
+                                               spec.timeout, spec.should_stop, spec.on_step)
         outcome = BuildOutcome(ok=returncode == 0, seconds=time.monotonic() - started,
                                timed_out=fired and returncode != 0, log_tail=clip(text, TAIL_CHARS, keep="tail"))
         if outcome.ok:
-            attrs = self.image(tag) or {}
+            attrs = self.image(spec.tag) or {}
             outcome.image_id = attrs.get("Id")
             outcome.image_size = attrs.get("Size")
         return outcome

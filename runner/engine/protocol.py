@@ -44,6 +44,24 @@ def _private_tmp() -> Dict[str, str]:
 
 
 @dataclass
+class BuildSpec:
+    """One image build: context/Dockerfile built as tag with BuildKit, the log streamed to log_path."""
+
+    context: Path
+    tag: str
+    build_args: Dict[str, str] = field(default_factory=dict)
+    secrets: Dict[str, str] = field(default_factory=dict)  # id -> host file, mounted for RUN --mount=type=secret
+    labels: Dict[str, str] = field(default_factory=dict)
+    log_path: Optional[Path] = None
+    timeout: float = 3600
+    should_stop: Optional[Callable[[], bool]] = None  # polled while building: True kills the build
+    on_step: Optional[Callable[[str], None]] = None  # each step's first line, for progress
+    # A layer cache kept across runs (CI), where the engine can export one; give each image its own directory
+    # (a local cache has one index: builds sharing one overwrite it).
+    cache_dir: Optional[Path] = None
+
+
+@dataclass
 class RunSpec:
     """One container run. The security settings default to the locked-down values every probe and training
     uses; an engine applies them as given and adds nothing of its own."""
@@ -95,15 +113,8 @@ class Engine(Protocol):
     def remove_image(self, ref: str) -> bool:
         """Remove an image; False when there was none (or it is in use)."""
 
-    def build(self, context: Path, tag: str, *, build_args: Optional[Dict[str, str]] = None,
-              secrets: Optional[Dict[str, str]] = None, labels: Optional[Dict[str, str]] = None,
-              log_path: Optional[Path] = None, timeout: float = 3600,
-              should_stop: Optional[Callable[[], bool]] = None,
-              on_step: Optional[Callable[[str], None]] = None,
-              cache_dir: Optional[Path] = None) -> BuildOutcome:
-        """Build context/Dockerfile as tag with BuildKit; the log streamed to log_path. A failed build is an
-        outcome, not an error. cache_dir: a layer cache kept across runs (CI), where the engine can export
-        one; give each image its own directory (a local cache has one index: builds sharing one overwrite it)."""
+    def build(self, spec: BuildSpec) -> BuildOutcome:
+        """Build the spec's image; a failed build is an outcome, not an error."""
 
     def run(self, spec: RunSpec) -> RunOutcome:
         """Run one container to completion under the spec's limits; it is always removed."""

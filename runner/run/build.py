@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Match, Optional, Tuple
 
+from runner.engine.protocol import BuildSpec
 from runner.model.records import REASON_LIMIT, BuildRecord, BuildStatus, Status, new_build_record
 from runner.render import render_cell, write_cell
 
@@ -101,14 +102,14 @@ def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path,
     record = new_build_record(image=image_tag(cell), dockerfile=str(dockerfile),
                               dockerfile_sha256=hashlib.sha256(text.encode()).hexdigest(), log=str(log_path))
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    outcome = engine.build(
+    outcome = engine.build(BuildSpec(
         dockerfile.parent, image_tag(cell), build_args={"BASE_IMAGE": base_ref},
         secrets={"ca_bundle": ca_bundle} if ca_bundle else {},
         labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"] or ""},
         log_path=log_path, timeout=timeout, should_stop=should_stop, on_step=on_step,
         # A local cache has one index: cells building in parallel must not share a directory.
         cache_dir=(build_cache / cell.id) if build_cache else None,
-    )
+    ))
     record["seconds"] = round(outcome.seconds, 2)
     if outcome.ok:
         record["status"] = BuildStatus.BUILT.value

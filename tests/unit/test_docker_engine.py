@@ -16,7 +16,7 @@ import urllib3.exceptions
 from runner.engine import docker_cli
 from runner.engine.docker import DockerEngine, docker_time
 from runner.engine.docker_cli import CLI_VARIABLE, find_docker_cli
-from runner.engine.protocol import LABEL, Mount, RunSpec
+from runner.engine.protocol import LABEL, BuildSpec, Mount, RunSpec
 from runner.util.errors import EngineError
 
 # -- a fake SDK client -----------------------------------------------------------------------------
@@ -271,7 +271,7 @@ def engine(factory):
 
 
 def build(engine, tmp_path, **kwargs):
-    return engine.build(tmp_path / "ctx", "keras-matrix/cell:x", log_path=tmp_path / "build.log", **kwargs)
+    return engine.build(BuildSpec(tmp_path / "ctx", "keras-matrix/cell:x", log_path=tmp_path / "build.log", **kwargs))
 
 
 def spec(**overrides):
