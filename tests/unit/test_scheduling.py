@@ -65,50 +65,110 @@ def test_the_core_pool_lends_disjoint_cores_and_waits_when_none_are_free():
         assert everything == "0-1"
 
 
+class WaitRecorder(threading.Condition):
+    """A Condition that notes which thread waits on it: a test then knows a thread is blocked in the pool
+    or the gate, instead of sleeping and hoping it got there."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = set()
+
+    def wait(self, timeout=None):
+        self.waiting.add(threading.current_thread().name)
+        try:
+            return super().wait(timeout)
+        finally:
+            self.waiting.discard(threading.current_thread().name)
+
+
+class LockRecorder:
+    """A Lock that notes which thread is blocked acquiring it (the pool's GPU lock)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.waiting = set()
+
+    def __enter__(self):
+        name = threading.current_thread().name
+        if not self._lock.acquire(blocking=False):
+            self.waiting.add(name)
+            self._lock.acquire()
+            self.waiting.discard(name)
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def _until(predicate, what):
+    deadline = time.monotonic() + 10
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting until " + what
+        time.sleep(0.002)
+
+
+def _holding(events, name, gate_open):
+    """A job body that records entering, holds until the test opens its gate, then records leaving."""
+    def body():
+        events.append(name + " in")
+        assert gate_open.wait(10)
+        events.append(name + " out")
+    return body
+
+
 def test_gpu_cells_take_the_gpu_one_at_a_time_even_with_cores_free():
     pool = CorePool(8)
+    pool._gpu = recorder = LockRecorder()
     events = []
+    release_a, release_b = threading.Event(), threading.Event()
+    release_b.set()
 
-    def gpu_cell(name):
+    def gpu_cell(body):
         with pool.cores(1, gpu=True):
-            events.append(name + " in")
-            time.sleep(0.1)
-            events.append(name + " out")
+            body()
 
-    threads = [threading.Thread(target=gpu_cell, args=(name,)) for name in ("a", "b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
-    assert [e.split()[1] for e in events] == ["in", "out", "in", "out"]
+    a = threading.Thread(target=gpu_cell, args=(_holding(events, "a", release_a),), name="a")
+    a.start()
+    _until(lambda: events == ["a in"], "a holds the GPU")
+    b = threading.Thread(target=gpu_cell, args=(_holding(events, "b", release_b),), name="b")
+    b.start()
+    _until(lambda: "b" in recorder.waiting, "b waits for the GPU")
+    assert events == ["a in"]  # 7 cores are free, yet b waits
+    release_a.set()
+    for thread in (a, b):
+        thread.join(10)
+    assert events == ["a in", "a out", "b in", "b out"]
 
 
 def test_a_training_waits_for_running_builds_and_blocks_new_ones():
     gate = TrainingGate()
+    gate._cond = recorder = WaitRecorder()
     events = []
-    build_started = threading.Event()
+    release_first, release_training, release_second = threading.Event(), threading.Event(), threading.Event()
+    release_second.set()
 
-    def build(name, hold):
+    def build(body):
         with gate.building():
-            build_started.set()
-            events.append(name + " build in")
-            time.sleep(hold)
-            events.append(name + " build out")
+            body()
 
     def training():
         with gate.training():
-            events.append("training in")
-            time.sleep(0.2)
-            events.append("training out")
+            _holding(events, "training", release_training)()
 
-    first = threading.Thread(target=build, args=("first", 0.3))
+    first = threading.Thread(target=build, args=(_holding(events, "first build", release_first),), name="first")
     first.start()
-    build_started.wait(2)
-    trainer = threading.Thread(target=training)
+    _until(lambda: events == ["first build in"], "the first build runs")
+    trainer = threading.Thread(target=training, name="trainer")
     trainer.start()
-    time.sleep(0.1)  # the training now waits for the first build
-    second = threading.Thread(target=build, args=("second", 0.0))
+    _until(lambda: "trainer" in recorder.waiting, "the training waits for the first build")
+    second = threading.Thread(target=build, args=(_holding(events, "second build", release_second),), name="second")
     second.start()
+    _until(lambda: "second" in recorder.waiting, "the second build waits for the training")
+    assert events == ["first build in"]
+    release_first.set()
+    _until(lambda: events[-1:] == ["training in"], "the training runs once the first build ended")
+    assert "second" in recorder.waiting and "second build in" not in events  # blocked while the training runs
+    release_training.set()
     for thread in (first, trainer, second):
         thread.join(10)
     assert events == ["first build in", "first build out", "training in", "training out",
