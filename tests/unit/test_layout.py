@@ -122,3 +122,15 @@ def test_the_test_sees_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
     (tmp_path / "b.py").write_text("from runner.util import a\n")
     assert _imports(tmp_path / "a.py", modules) == {"runner.run.b"}
     assert _imports(tmp_path / "b.py", modules) == {"runner.util.a"}
+
+
+def test_the_unit_suite_has_no_network() -> None:
+    """tests/conftest.py refuses any connection or lookup off the loopback in unit tests, at once."""
+    import socket
+
+    import pytest
+
+    with pytest.raises(OSError, match="no network"):
+        socket.create_connection(("192.0.2.1", 443), timeout=5)  # TEST-NET-1: never routed
+    with pytest.raises(OSError, match="no network"):
+        socket.getaddrinfo("pypi.org", 443)

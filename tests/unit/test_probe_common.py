@@ -6,15 +6,12 @@ import sys
 import pytest
 
 from runner.run.measure import PROBE_DIR
+from tests.conftest import probe_scripts
 
 
 @pytest.fixture
 def common(monkeypatch):
-    monkeypatch.syspath_prepend(str(PROBE_DIR))
-    sys.modules.pop("common", None)
-    import common
-
-    return common
+    return probe_scripts(monkeypatch, "common")
 
 
 def test_cpus_allowed_is_the_kernels_affinity(common):

@@ -5,17 +5,12 @@ import sys
 
 import pytest
 
-from runner.run.measure import PROBE_DIR
+from tests.conftest import probe_scripts
 
 
 @pytest.fixture
 def installed(monkeypatch):
-    monkeypatch.syspath_prepend(str(PROBE_DIR))
-    for name in ("common", "installed"):
-        sys.modules.pop(name, None)
-    import installed
-
-    return installed
+    return probe_scripts(monkeypatch, "installed")
 
 
 def write(path, text):

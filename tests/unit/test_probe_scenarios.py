@@ -4,12 +4,11 @@ Keras that chooses like Keras 2.x (KERAS_BACKEND over keras.json over its defaul
 
 import json
 import os
-import sys
 import textwrap
 
 import pytest
 
-from runner.run.measure import PROBE_DIR
+from tests.conftest import probe_scripts
 
 FAKE_KERAS = textwrap.dedent('''
     import json, os
@@ -35,12 +34,7 @@ RECORD_KEYS = {"id", "description", "env", "keras_json_before", "backend", "erro
 
 @pytest.fixture
 def scenarios(monkeypatch):
-    monkeypatch.syspath_prepend(str(PROBE_DIR))
-    for name in ("common", "scenarios"):
-        sys.modules.pop(name, None)
-    import scenarios
-
-    return scenarios
+    return probe_scripts(monkeypatch, "scenarios")
 
 
 @pytest.fixture

@@ -32,9 +32,10 @@ def test_rendered_dockerfile_matches_golden_file(matrix, cell_id):
     (cell,) = select(matrix, cells=[cell_id])
     text = render_cell(cell)
     golden = GOLDEN / ("%s.Dockerfile" % cell_id)
-    if os.environ.get("UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN"):  # rewritten, not compared: review `git diff tests/golden` before committing
         golden.write_text(text)
-    assert text == golden.read_text()
+        pytest.skip("UPDATE_GOLDEN: %s rewritten" % golden.name)
+    assert text == golden.read_text(), "the template changed %s; if intended: UPDATE_GOLDEN=1 and review" % cell_id
 
 
 def test_rendering_is_deterministic_and_writes_only_changes(matrix, tmp_path):
@@ -57,7 +58,7 @@ def test_every_cell_renders_a_plausible_dockerfile(matrix):
         assert "FROM ${BASE_IMAGE}" in lines
         # Layers: backends first in axis order, Keras last, so cells that share a stack share layers.
         installs = [line for line in lines if " -m pip install --prefer-binary " in line]
-        assert installs[-1].endswith(dict(cell.requirements)["keras"].split("[")[0]) or "keras" in installs[-1]
+        assert installs[-1].endswith(dict(cell.requirements)["keras"].split("[")[0])
         # Secrets are mounted, never copied.
         assert "COPY" not in text and "ADD " not in text
         assert "ca-certificates.crt" not in text

@@ -3,14 +3,13 @@ protocol; the in-container counters of the host's cores."""
 
 import dataclasses
 import os
-import sys
 
 import pytest
 
 from runner.matrix.load import load_matrix
 from runner.run.cache import ResultCache
-from runner.run.measure import PROBE_DIR
 from runner.run.timing import DEFAULT_PROTOCOL, assess, tag_samples, wants_another_process
+from tests.conftest import probe_scripts
 
 
 def _sample(wall, process=1, epoch=2, foreign=0.0, steal=0.0, throttled=0.0, warmup=False):
@@ -109,13 +108,7 @@ def test_the_cache_key_changes_with_the_protocol_and_the_measure_mode(tmp_path):
 
 @pytest.fixture
 def probe_modules(monkeypatch):
-    monkeypatch.syspath_prepend(str(PROBE_DIR))
-    for name in ("common", "train"):
-        sys.modules.pop(name, None)
-    import common
-    import train
-
-    return common, train
+    return probe_scripts(monkeypatch, "common", "train")
 
 
 STAT = """cpu  900 0 300 5000 10 0 5 7 0 0
