@@ -8,7 +8,8 @@
             and an empty pip cache, plus the cold run's probe and training containers run one after
             another (their summed container time); again with --no-cache
   overhead  the same stack's training in the container vs. in a plain virtualenv on the host
-            (same Python minor, same packages, same thread counts, same CPUs; medians of repeated runs)
+            (same Python minor, same packages, same thread counts, same CPUs, same epochs;
+            medians of repeated runs)
   lanes     a one-core training alone vs. beside a twin on another core (what measurement lanes do)
   plan      plan + render of a generated 10,000-cell matrix
 
@@ -46,7 +47,14 @@ from runner.matrix.load import load_matrix  # noqa: E402
 from runner.model.records import TrainingRecord  # noqa: E402
 from runner.render import render_cell, write_cell  # noqa: E402
 from runner.run.bases import ensure_base  # noqa: E402
-from runner.run.measure import PROBE_DIR, _env, parse_marker, train_backend, warmup_epochs  # noqa: E402
+from runner.run.measure import (  # noqa: E402
+    PROBE_DIR,
+    _env,
+    epochs_per_process,
+    parse_marker,
+    train_backend,
+    warmup_epochs,
+)
 from runner.run.mnist import MnistData, prepare_mnist  # noqa: E402
 from runner.run.provenance import host_facts  # noqa: E402
 from runner.run.scheduling import cores_for, cpuset_text  # noqa: E402
@@ -168,6 +176,7 @@ def overhead(engine: DockerEngine, matrix_path: Path, cold_doc: Dict[str, Any], 
     env = dict(os.environ, **_env(cell, {"KERAS_BACKEND": "tensorflow"}))
     image = "keras-matrix/cell:%s" % cell.id
     cpuset = cpuset_text(range(cores_for(cell, os.cpu_count() or 1)))  # as a run pins the cell's first lane
+    epochs = epochs_per_process(cell, DEFAULT_PROTOCOL)  # as many epochs as train_backend gives the container
     host: List[float] = []
     container: List[float] = []
     for attempt in range(repeats):  # interleaved, so drifts of the machine hit both sides alike
@@ -175,7 +184,7 @@ def overhead(engine: DockerEngine, matrix_path: Path, cold_doc: Dict[str, Any], 
             env["HOME"] = home
             proc = subprocess.run(["taskset", "-c", cpuset,
                                    str(venv / "bin" / "python"), str(PROBE_DIR / "train.py"), str(data.path),
-                                   str(cell.epochs)], env=env, capture_output=True, text=True)
+                                   str(epochs)], env=env, capture_output=True, text=True)
         parsed = parse_marker(proc.stdout) or {}
         if parsed.get("status") != "ok":
             return {"skipped": "host training failed: %s" % (proc.stdout + proc.stderr)[-500:]}
