@@ -8,7 +8,8 @@
             and an empty pip cache, plus the cold run's probe and training containers run one after
             another (their summed container time); again with --no-cache
   overhead  the same stack's training in the container vs. in a plain virtualenv on the host
-            (same Python minor, same packages, same thread counts, same CPUs; medians of repeated runs)
+            (same Python minor, same packages, same thread counts, same CPUs, same epochs;
+            medians of repeated runs)
   lanes     a one-core training alone vs. beside a twin on another core (what measurement lanes do)
   plan      plan + render of a generated 10,000-cell matrix
 
@@ -32,6 +33,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,25 +42,35 @@ from tabulate import tabulate  # noqa: E402
 
 from runner.engine.docker import DockerEngine  # noqa: E402
 from runner.engine.docker_cli import find_docker_cli  # noqa: E402
+from runner.matrix.cells import Cell  # noqa: E402
 from runner.matrix.load import load_matrix  # noqa: E402
+from runner.model.records import TrainingRecord  # noqa: E402
 from runner.render import render_cell, write_cell  # noqa: E402
 from runner.run.bases import ensure_base  # noqa: E402
-from runner.run.build import find_ca_bundle  # noqa: E402
-from runner.run.measure import PROBE_DIR, _env, parse_marker, summarize_epochs, train_backend  # noqa: E402
-from runner.run.mnist import prepare_mnist  # noqa: E402
+from runner.run.measure import (  # noqa: E402
+    PROBE_DIR,
+    _env,
+    epochs_per_process,
+    parse_marker,
+    train_backend,
+    warmup_epochs,
+)
+from runner.run.mnist import MnistData, prepare_mnist  # noqa: E402
 from runner.run.provenance import host_facts  # noqa: E402
 from runner.run.scheduling import cores_for, cpuset_text  # noqa: E402
+from runner.run.timing import DEFAULT_PROTOCOL, assess, tag_samples  # noqa: E402
+from runner.util.net import find_ca_bundle  # noqa: E402
 
 TENSORFLOW = "2.16.2"
 KERAS = ["3.0.5", "3.1.1", "3.2.1"]  # three Keras releases on one TensorFlow: the layers they share
 CHANGED_KERAS = ("3.2.1", "3.3.3")
 
 
-def log(message):
+def log(message: str) -> None:
     print("bench: %s" % message, file=sys.stderr, flush=True)
 
 
-def write_matrix(path, base_ref, keras_versions, cpus=2):
+def write_matrix(path: Path, base_ref: str, keras_versions: Sequence[str], cpus: int = 2) -> Path:
     cells = "\n".join('  - {name: k%s, era: py311, keras: "%s", tensorflow: "%s"}' % (v.replace(".", ""), v, TENSORFLOW)
                       for v in keras_versions)
     path.write_text("version: 1\nbases:\n  debian-bookworm: {image: \"%s\"}\n"
@@ -67,7 +79,7 @@ def write_matrix(path, base_ref, keras_versions, cpus=2):
     return path
 
 
-def unseen_base(engine, label):
+def unseen_base(engine: DockerEngine, label: str) -> str:
     """The bookworm base plus one file no build has seen: every layer on top of it misses the cache."""
     plain = next(c.base for c in load_matrix(ROOT / "tests" / "data" / "e2e-matrix.yaml").cells
                  if c.base.name == "debian-bookworm")
@@ -81,12 +93,12 @@ def unseen_base(engine, label):
     return tag
 
 
-def empty_pip_cache():
+def empty_pip_cache() -> None:
     subprocess.run([find_docker_cli(buildkit=True).path, "builder", "prune", "-af", "--filter", "type=exec.cachemount"],
                    check=True, stdout=subprocess.DEVNULL)
 
 
-def runner_run(matrix, work, run_id):
+def runner_run(matrix: Path, work: Path, run_id: str) -> Tuple[float, Dict[str, Any]]:
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "runner", "run", str(matrix), "--results-dir", str(work / "results"),
                            "--run-id", run_id, "--cache-dir", str(work / "cache"), "--dockerfiles-dir",
@@ -95,10 +107,11 @@ def runner_run(matrix, work, run_id):
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise SystemExit("bench: runner run %s failed (%d): %s" % (run_id, proc.returncode, proc.stderr[-2000:]))
-    return seconds, json.loads((work / "results" / run_id / "results.json").read_text())
+    doc: Dict[str, Any] = json.loads((work / "results" / run_id / "results.json").read_text())
+    return seconds, doc
 
 
-def naive_loop(matrix_path, work, ca_bundle, no_cache=False):
+def naive_loop(matrix_path: Path, work: Path, ca_bundle: Optional[str], no_cache: bool = False) -> float:
     """What a hand-written script does: render, then `docker build` each Dockerfile, one after another
     (with no_cache: `docker build --no-cache`, what scripts wanting fresh images do)."""
     started = time.monotonic()
@@ -116,13 +129,14 @@ def naive_loop(matrix_path, work, ca_bundle, no_cache=False):
     return time.monotonic() - started
 
 
-def measurement_seconds(doc):
+def measurement_seconds(doc: Dict[str, Any]) -> float:
     """Seconds the probe and training containers ran, summed over cells: what measuring the same cells
     one after another costs, whatever the build strategy."""
-    return sum(c["measure_seconds"] for c in doc["cells"])
+    total: float = sum(c["measure_seconds"] for c in doc["cells"])
+    return total
 
 
-def host_python(minor):
+def host_python(minor: str) -> Optional[str]:
     for candidate in ("python%s" % minor, "/root/.pyenv/versions/%s.7/bin/python3" % minor):
         found = shutil.which(candidate) or (candidate if os.path.exists(candidate) else None)
         if found:
@@ -132,7 +146,19 @@ def host_python(minor):
     return None
 
 
-def overhead(engine, matrix_path, cold_doc, work, data, repeats):
+def host_steady_epoch(parsed: Dict[str, Any], cell: Cell) -> Optional[float]:
+    """The host training's steady-epoch figure, computed as the container's is (measure.combine): train.py's
+    per-epoch samples tagged with the protocol's warm-up, then the headline of timing.assess (the median of
+    the steady epochs). None when the training reported no steady epoch."""
+    raw = parsed.get("samples")
+    if not isinstance(raw, list):  # an older train.py reported wall times only
+        raw = [{"wall": x} for x in parsed.get("epoch_seconds") or []]
+    samples = tag_samples(raw, 1, warmup_epochs(cell, DEFAULT_PROTOCOL))
+    return assess(samples, DEFAULT_PROTOCOL).get("seconds")
+
+
+def overhead(engine: DockerEngine, matrix_path: Path, cold_doc: Dict[str, Any], work: Path, data: MnistData,
+             repeats: int) -> Dict[str, Any]:
     """Steady-epoch median in the cell's container vs. a host virtualenv with the container's own packages."""
     cell = load_matrix(matrix_path).cells[0]
     record = next(c for c in cold_doc["cells"] if c["cell_id"] == cell.id)
@@ -150,21 +176,27 @@ def overhead(engine, matrix_path, cold_doc, work, data, repeats):
     env = dict(os.environ, **_env(cell, {"KERAS_BACKEND": "tensorflow"}))
     image = "keras-matrix/cell:%s" % cell.id
     cpuset = cpuset_text(range(cores_for(cell, os.cpu_count() or 1)))  # as a run pins the cell's first lane
-    host, container = [], []
+    epochs = epochs_per_process(cell, DEFAULT_PROTOCOL)  # as many epochs as train_backend gives the container
+    host: List[float] = []
+    container: List[float] = []
     for attempt in range(repeats):  # interleaved, so drifts of the machine hit both sides alike
         with tempfile.TemporaryDirectory() as home:
             env["HOME"] = home
             proc = subprocess.run(["taskset", "-c", cpuset,
                                    str(venv / "bin" / "python"), str(PROBE_DIR / "train.py"), str(data.path),
-                                   str(cell.epochs)], env=env, capture_output=True, text=True)
+                                   str(epochs)], env=env, capture_output=True, text=True)
         parsed = parse_marker(proc.stdout) or {}
         if parsed.get("status") != "ok":
             return {"skipped": "host training failed: %s" % (proc.stdout + proc.stderr)[-500:]}
-        host.append(summarize_epochs(parsed["epoch_seconds"])["steady_epoch_seconds"])
+        host_seconds = host_steady_epoch(parsed, cell)
+        if host_seconds is None:
+            return {"skipped": "host training reported no steady epoch: %s" % proc.stdout[-500:]}
+        host.append(host_seconds)
         run = train_backend(cell, engine, image, "tensorflow", data.path.parent, 900, cpuset=cpuset)
-        if run["status"] != "ok":
+        container_seconds = run.get("steady_epoch_seconds")
+        if run["status"] != "ok" or container_seconds is None:
             return {"skipped": "container training failed: %s" % run.get("error")}
-        container.append(run["steady_epoch_seconds"])
+        container.append(container_seconds)
         log("overhead %d/%d: host %.3fs, container %.3fs per steady epoch" % (attempt + 1, repeats, host[-1],
                                                                             container[-1]))
     host_median, container_median = statistics.median(host), statistics.median(container)
@@ -173,7 +205,7 @@ def overhead(engine, matrix_path, cold_doc, work, data, repeats):
             "container_median": container_median, "overhead": container_median / host_median - 1}
 
 
-def lanes_interference(engine, matrix_path, data, repeats):
+def lanes_interference(engine: DockerEngine, matrix_path: Path, data: MnistData, repeats: int) -> Dict[str, Any]:
     """Does a neighbour on the other cores slow a timed training down? The first bench cell, limited to one
     core, trains alone on core 0, then at the same time as a twin on core 1 (what two lanes do);
     interleaved repeats; median steady epoch of the core-0 runs on each side."""
@@ -183,20 +215,22 @@ def lanes_interference(engine, matrix_path, data, repeats):
     cell = dataclasses.replace(cell, limits=dataclasses.replace(cell.limits, cpus="1"))
     image = "keras-matrix/cell:%s" % cell.id
 
-    def train(core):
+    def train(core: int) -> TrainingRecord:
         return train_backend(cell, engine, image, "tensorflow", data.path.parent, 900, cpuset=str(core))
 
-    alone, beside = [], []
+    alone: List[float] = []
+    beside: List[float] = []
     for attempt in range(repeats):
         run = train(0)
         with ThreadPoolExecutor(max_workers=2) as pool:
             pair = [pool.submit(train, core) for core in (0, 1)]
             together = pair[0].result()
             pair[1].result()
-        if run["status"] != "ok" or together["status"] != "ok":
+        alone_seconds, beside_seconds = run.get("steady_epoch_seconds"), together.get("steady_epoch_seconds")
+        if run["status"] != "ok" or together["status"] != "ok" or alone_seconds is None or beside_seconds is None:
             return {"skipped": "a training failed: %s" % (run.get("error") or together.get("error"))}
-        alone.append(run["steady_epoch_seconds"])
-        beside.append(together["steady_epoch_seconds"])
+        alone.append(alone_seconds)
+        beside.append(beside_seconds)
         log("lanes %d/%d: alone %.3fs, beside a neighbour %.3fs per steady epoch" % (attempt + 1, repeats, alone[-1],
                                                                                    beside[-1]))
     alone_median, beside_median = statistics.median(alone), statistics.median(beside)
@@ -205,7 +239,7 @@ def lanes_interference(engine, matrix_path, data, repeats):
             "slowdown": beside_median / alone_median - 1}
 
 
-def plan_render_10k(work):
+def plan_render_10k(work: Path) -> Dict[str, Any]:
     """A generated matrix of 10,000 cells: load + validate + expand, then render every Dockerfile."""
     keras = ", ".join('"3.0.%d"' % i for i in range(100))
     tensorflow = ", ".join('"2.16.%d"' % i for i in range(100))
@@ -222,7 +256,7 @@ def plan_render_10k(work):
             "total_seconds": rendered - started}
 
 
-def main():
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--repeats", type=int, default=3, help="training repeats per side for the overhead")

@@ -35,10 +35,10 @@ def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
     """One run's cost from its results document."""
     cells: List[Dict[str, Any]] = doc.get("cells") or []
     measured = [c for c in cells if not c.get("cached") and c.get("status") != "skipped"]
-    phases: Counter = Counter()
+    phases: Dict[str, float] = {}
     for cell in measured:
         for name, seconds in ((cell.get("probe") or {}).get("phase_seconds") or {}).items():
-            phases[name] += float(seconds or 0)
+            phases[name] = phases.get(name, 0.0) + float(seconds or 0)
     trainings = sum(float(t.get("seconds") or 0) for c in measured for t in (c.get("trainings") or {}).values())
     started, finished = _time(doc.get("started_at")), _time(doc.get("finished_at"))
     return {

@@ -26,12 +26,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runner.probe.common import MARKER  # noqa: E402
+from runner.probe import MARKER  # noqa: E402
 
 DOCKER = os.environ.get("KERAS_MATRIX_DOCKER_CLI") or "/usr/bin/docker"
 
@@ -86,7 +86,8 @@ def trimmed_mean(values: List[float], cut: float = 0.2) -> float:
     return sum(kept) / len(kept)
 
 
-ESTIMATORS = {"median": statistics.median, "min": min, "trimmed_mean": trimmed_mean}
+Estimator = Callable[[List[float]], float]
+ESTIMATORS: Dict[str, Estimator] = {"median": statistics.median, "min": min, "trimmed_mean": trimmed_mean}
 
 
 def summarize(runs: List[Dict[str, Any]], warmup: int) -> Dict[str, Any]:

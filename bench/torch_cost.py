@@ -240,13 +240,13 @@ def walk(root: str, python: str, index: Index, fetch: Fetch = http_fetch) -> Dic
             if applies(child, extras[name], python):
                 queue.append((child, "%s %s" % (name, current["version"])))
     packages = []
-    for name, info in chosen.items():
-        unmet = "" if Version(info["version"]) in specs[name] else str(specs[name])
-        group = "torch" if name == canonicalize_name(first.name) else \
-            "cuda" if name.startswith(CUDA_PREFIXES) else "other"
+    for package, info in chosen.items():
+        unmet = "" if Version(info["version"]) in specs[package] else str(specs[package])
+        group = "torch" if package == canonicalize_name(first.name) else \
+            "cuda" if package.startswith(CUDA_PREFIXES) else "other"
         packages.append({**{k: v for k, v in info.items() if k != "requires_dist"}, "group": group,
-                         "extras": sorted(extras[name]), "specifier": str(specs[name]),
-                         "required_by": sorted(required_by[name]), **({"unmet_specifier": unmet} if unmet else {})})
+                         "extras": sorted(extras[package]), "specifier": str(specs[package]),
+                         "required_by": sorted(required_by[package]), **({"unmet_specifier": unmet} if unmet else {})})
     packages.sort(key=lambda p: (-p["installed_bytes"], p["name"]))
     totals = {}
     for group in ("torch", "cuda", "other", "all"):
