@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 from runner.cli.common import AddCommand, emit_reports, options_from, print_summary
 
-FORMATS = ("terminal", "markdown", "precedence")
+FORMATS = ("terminal", "markdown", "precedence", "defaults")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,8 @@ def register(add_command: AddCommand) -> None:
     parser.add_argument("--out", "-o", help="write index.html, summary.md, junit.xml, results.json, findings.json here")
     parser.add_argument("--format", choices=FORMATS, default="terminal",
                         help="precedence: only the 'How Keras picks its backend' table, in Markdown, with the "
-                        "Keras releases behind each row (for a README)")
+                        "Keras releases behind each row; defaults: the default backend by Keras release, releases "
+                        "with the same answer grouped (both for a README)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
     parser.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "
@@ -62,6 +63,11 @@ def command(args: argparse.Namespace) -> int:
         from runner.report.table import precedence_summary_markdown
 
         print(precedence_summary_markdown(doc), end="", flush=True)
+        return 0
+    if options.format == "defaults":
+        from runner.report.defaults import defaults_markdown
+
+        print(defaults_markdown(doc), end="", flush=True)
         return 0
     print(render_table(doc, options.format), flush=True)
     # Markdown on stdout stays one document (a job summary): the verdicts go to stderr there.

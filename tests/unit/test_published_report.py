@@ -119,12 +119,13 @@ def test_sweep_findings_locate_each_first_release_from_the_records(sweep):
     assert said == {"1.0.8": "theano", "1.1.0": "tensorflow"}
 
 
-def test_the_readme_precedence_table_is_generated_from_the_sweep(sweep):
-    # Every row of README's table is one the records produce (with the releases behind it), and none is left out.
+def test_the_findings_precedence_table_is_generated_from_the_sweep(sweep):
+    # Every row of docs/findings.md's table is one the records produce (with the releases behind it), and none
+    # is left out.
     from runner.report.precedence import precedence_rows, rows_without_evidence
     from runner.report.table import precedence_summary_markdown
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "findings.md").read_text(encoding="utf-8")
     begin, end = "<!-- precedence-table: generated, do not edit -->\n", "<!-- /precedence-table -->"
     table = readme[readme.index(begin) + len(begin):readme.index(end)]
     assert table == precedence_summary_markdown(sweep), "regenerate with: python -m runner report " \
