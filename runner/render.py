@@ -70,7 +70,7 @@ def render_cell(cell: "Cell", template_dir: Union[str, Path] = TEMPLATE_DIR) -> 
     except jinja2.TemplateNotFound as exc:
         raise MatrixError("cell %s: template %s not found in %s" % (cell.id, exc.name, template_dir)) from None
     except jinja2.TemplateError as exc:
-        raise RunnerError("cell %s: template %s failed: %s" % (cell.id, cell.era.template, exc)) from None
+        raise RunnerError("cell %s: template %s failed: %s" % (cell.id, cell.era.template, exc)) from exc
     # Collapse runs of blank lines left by optional blocks: tidy and still deterministic.
     lines: List[str] = []
     for line in text.splitlines():
@@ -98,7 +98,7 @@ def write_cell(cell: Any, out_dir: Union[str, Path], text: Optional[str] = None)
             atomic_write_text(path, text)
         written = True
     except OSError as exc:
-        raise RunnerError("cannot write %s: %s. Try another --out directory." % (path, exc.strerror or exc)) from None
+        raise RunnerError("cannot write %s: %s. Try another --out directory." % (path, exc.strerror or exc)) from exc
     finally:
         if created and not written:
             try:

@@ -66,7 +66,7 @@ def _engine_call(action: str) -> Callable[[F], F]:
                     what = action.format(**signature.bind(*args, **kwargs).arguments)
                 except (TypeError, KeyError, AttributeError, IndexError):
                     what = action
-                raise engine_error(what, exc) from None
+                raise engine_error(what, exc) from exc
         return cast(F, wrapper)
     return decorate
 

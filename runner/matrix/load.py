@@ -105,7 +105,7 @@ def _read(path: Union[str, Path]) -> Any:
     except FileProblem as exc:
         raise MatrixError(str(exc)) from None  # the message names the file
     except OSError as exc:
-        raise MatrixError("cannot read: %s" % exc.strerror, path) from None
+        raise MatrixError("cannot read: %s" % exc.strerror, path) from exc
     doc = load_yaml(text, path)
     check_single_line(doc, path)
     validate_schema(doc, path)

