@@ -138,7 +138,7 @@ def test_the_html_matrix_sets_the_flag_apart_next_to_the_figure(doc):
     page = render_html(doc)
     theano = cell_of(doc, PARTIAL)["trainings"]["theano"]
     number, flag = timing.figure_parts(theano)
-    assert '>theano %s</span> <span class="fl">[%s]</span>' % (number, flag) in page
+    assert '>theano <span class="nw">%s</span></span> <span class="fl">[%s]</span>' % (number, flag) in page
     assert "%s \u00b7 97" % timing.headline(theano) in page  # the cells table: figure, flag, accuracy
 
 
