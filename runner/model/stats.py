@@ -46,6 +46,21 @@ def bootstrap_interval(values: Sequence[float], estimator: Estimator = median,
     return estimates[low_index], estimates[high_index]
 
 
+def ratio_interval(a: Sequence[float], b: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
+                   confidence: float = CONFIDENCE) -> Optional[Tuple[float, float]]:
+    """Percentile bootstrap interval of median(a) / median(b), each sample resampled on its own
+    (deterministic for given samples); None without samples on both sides or with a zero median."""
+    a, b = list(a), list(b)
+    if not a or not b or not all(v > 0 for v in b):
+        return None
+    rng = _rng_for(a + [math.nan] + b)
+    ratios = sorted(median([a[rng.randrange(len(a))] for _ in a]) / median([b[rng.randrange(len(b))] for _ in b])
+                    for _ in range(resamples))
+    low_index = int(math.floor((1 - confidence) / 2 * resamples))
+    high_index = min(resamples - 1, int(math.ceil((1 + confidence) / 2 * resamples)) - 1)
+    return ratios[low_index], ratios[high_index]
+
+
 def relative_width(estimate: float, interval: Tuple[float, float]) -> float:
     """Half the interval's width over the estimate: 0.02 means +-2%."""
     if not estimate:

@@ -103,11 +103,13 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
         "stage": one_line(training.get("stage"), 40) or "-",
         "backend_used": one_line(training.get("backend_used"), 40) or "-",
         "keras_version": one_line(training.get("keras_version"), 40) or "-",
-        "epochs": ", ".join(fmt_seconds(x) for x in epochs) or "-", "epoch_count": len(epochs),
-        "first": seconds_text(training.get("first_epoch_seconds")),
+        # A smoke training's epoch times are no measurement: counted, never quoted.
+        "epochs": ("%d (smoke: not timed)" % len(epochs) if smoke else ", ".join(fmt_seconds(x) for x in epochs))
+                  if epochs else "-", "epoch_count": len(epochs),
+        "first": "-" if smoke else seconds_text(training.get("first_epoch_seconds")),
         "steady": timing.headline(training, smoke) if training.get("status") == TrainingStatus.OK else "-",
-        "timing_detail": timing.detail(training), "shaky": timing.is_shaky(training),
-        "spread": spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
+        "timing_detail": timing.detail(training, smoke), "shaky": timing.is_shaky(training) and not smoke,
+        "spread": "-" if smoke else spread_text, "accuracy": fmt_accuracy(training.get("test_accuracy")),
         "loss": _num(training.get("test_loss")), "device": device_text, "silent_cpu": silent_cpu,
         "threads": one_line(training.get("threads"), 20) or "-", "cores": one_line(training.get("cpuset"), 40) or "-",
         "seconds": seconds_text(training.get("seconds")),
@@ -118,14 +120,22 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
 
 
 def _compact_summary(training: Optional[Dict[str, Any]], smoke: bool = False) -> str:
-    """'2.25 s ±2% · 97.5%', 'unstable (steal) · 97.5%' or '\u2717 RuntimeError': a table cell, the full story
-    is in the details."""
+    """'2.25 s ±2% · 97.5%', '2.25 s ±9% [unstable: wider than ±3%] · 97.5%' or '\u2717 RuntimeError': a table
+    cell, the full story is in the details."""
     if training is None:
         return "-"
     if training.get("status") == TrainingStatus.OK:
         return "%s \u00b7 %s" % (timing.headline(training, smoke), fmt_accuracy(training.get("test_accuracy")))
     error = training.get("error")
     return "\u2717 %s" % (error_type(error) if error else one_line(training.get("status"), 20))
+
+
+def _comparisons(trainings: Dict[str, Any]) -> List[str]:
+    """The cell's finished trainings compared pairwise, fastest figure first (timing.comparison_text)."""
+    finished = sorted(((n, t) for n, t in trainings.items() if timing.seconds(t) is not None),
+                      key=lambda nt: (timing.seconds(nt[1]) or 0.0, backend_sort_key(nt[0])))
+    return [timing.comparison_text(name_a, a, name_b, b)
+            for i, (name_a, a) in enumerate(finished) for name_b, b in finished[i + 1:]]
 
 
 def _versions_view(cell: Cell) -> List[Dict[str, Any]]:
@@ -194,27 +204,23 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
             steady = timing.seconds(training)
             outcome = training.get("status")
             per_backend[name] = {
-                "text": _compact_summary(training, smoke), "sort": "" if steady is None else "%.6f" % steady,
+                "text": _compact_summary(training, smoke), "sort": "" if steady is None or smoke else "%.6f" % steady,
                 "css": ("tr-%s" % outcome if outcome in TRAINING_CSS else "tr-failed") +
                        (" tr-shaky" if timing.is_shaky(training) and not smoke else ""),
                 "title": error_text(training.get("error"), SHORT_LIMIT) or (
-                    timing.detail(training) if steady is not None else one_line(outcome, 20))}
+                    timing.detail(training, smoke) if steady is not None else one_line(outcome, 20))}
     # Short per-backend lines for the matrix: 'tf 2.25s', 'cntk failed'.
     short = []
     for name in sorted(trainings, key=backend_sort_key):
         training = trainings[name]
         steady = timing.seconds(training)
         label = short_name(name)
-        if steady is None:
-            value = one_line(training.get("status"), 20)
-        elif smoke:
-            value = "trained"
-        else:
-            value = str(timing.verdict(training)) if timing.is_shaky(training) else timing.headline(training)
-        short.append({"label": label, "value": value,
-                      "ok": steady is not None and (smoke or not timing.is_shaky(training)),
+        value, flag = (one_line(training.get("status"), 20), "") if steady is None else \
+            timing.figure_parts(training, smoke)
+        short.append({"label": label, "value": value, "mark": flag, "ok": steady is not None,
                       "is_default": backend is not None and name == backend,
-                      "title": timing.detail(training) if steady is not None else one_line(training.get("status"), 20)})
+                      "title": timing.detail(training, smoke) if steady is not None
+                      else one_line(training.get("status"), 20)})
     search = " ".join([cell_id, status, str(cell.get("reason") or ""), default_summary(cell), combo_label(cell),
                        str(cell.get("group") or ""), str(cell.get("name") or ""), str(cell.get("python") or ""),
                        "keras %s" % version if version else ""]).lower()
@@ -251,7 +257,7 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "probe_cpus": one_line(probe.get("cpus_allowed") or probe.get("cpu_count"), 20) or "-",
         "trainings": [_training_view(n, trainings[n], cell) for n in sorted(trainings, key=backend_sort_key)],
         "untrained": [n for n in requested if n not in trainings],
-        "per_backend": per_backend, "short": short,
+        "per_backend": per_backend, "short": short, "comparisons": [] if smoke else _comparisons(trainings),
         "build": {"status": one_line(build.get("status"), 20) or "-",
                   "seconds": seconds_text(build.get("seconds")) if build.get("status") not in (
                       BuildStatus.NOT_RUN, None) else "-", "image": one_line(build.get("image"), 200) or "-",

@@ -94,11 +94,15 @@ def _whisker(training: Mapping[str, Any]) -> Tuple[Optional[List[float]], str]:
 def timing_chart(doc: Doc, device: str, backends: List[str],
                  filters: Optional[Mapping[str, Mapping[str, str]]] = None) -> Optional[Markup]:
     """Horizontal bars: the steady epoch figure per cell and backend (finished trainings on `device`), each
-    with its interval as an error bar. An unstable or contended training is drawn hollow and labelled with
-    its verdict, never with a number. Each cell is a <g> carrying the page's filter attributes (`filters`:
-    cell id -> status, device, search) so the page's script can hide it and close the gap."""
+    with its interval as an error bar and labelled by timing.headline, the rule every format follows. A
+    flagged training (contended, unstable) keeps its bar, drawn lighter with a dashed outline, and its label
+    carries the flag. Smoke cells are not charted: their time is no measurement. Each cell is a <g> carrying
+    the page's filter attributes (`filters`: cell id -> status, device, search) so the page's script can hide
+    it and close the gap."""
     groups = []
     for cell in doc.get("cells") or []:
+        if timing.is_smoke(cell):
+            continue
         bars = []
         for name in sorted(cell.get("trainings") or {}, key=backend_sort_key):
             training = cell["trainings"][name]
@@ -113,7 +117,7 @@ def timing_chart(doc: Doc, device: str, backends: List[str],
     esc = html.escape
     longest = max(len(cell_id) for cell_id, _ in groups)
     label_w = min(460, 16 + 6.7 * longest)
-    width, value_w, bar_h, gap, group_gap = 1100, 150, 13, 2, 9
+    width, value_w, bar_h, gap, group_gap = 1300, 330, 13, 2, 9  # value_w: room for a label with its flag
     plot_x = label_w + 8
     plot_w = width - plot_x - value_w
     highest = [max(s, (_whisker(t)[0] or [s, s])[1]) for _, bars in groups for _, s, t in bars]
@@ -127,7 +131,7 @@ def timing_chart(doc: Doc, device: str, backends: List[str],
            'data-km-chart="%s" data-top="%d" aria-label="%s">'
            % (width, height, esc(device), legend_h + axis_h,
               esc("Steady-state epoch seconds per cell and backend on %s, with error bars" % device))]
-    x = plot_x
+    x = 8.0
     for name in used:  # legend
         out.append('<rect x="%.1f" y="6" width="12" height="12" rx="2" fill="%s"/>'
                    % (x, backend_colour(name, backends)))
@@ -135,6 +139,11 @@ def timing_chart(doc: Doc, device: str, backends: List[str],
         x += 30 + 7.5 * len(name)
     out.append('<line x1="%.1f" y1="12" x2="%.1f" y2="12" class="eb"/><text x="%.1f" y="16" class="lg">'
                '95%% interval (older runs: range of the steady epochs)</text>' % (x + 6, x + 24, x + 30))
+    if any(timing.is_shaky(t) for _, bars in groups for _, _, t in bars):
+        x += 30 + 6.6 * 52
+        out.append('<rect x="%.1f" y="6" width="18" height="12" rx="2" fill="#7b8794" fill-opacity="0.4" '
+                   'stroke="#7b8794" stroke-dasharray="3 2" class="flagged"/><text x="%.1f" y="16" class="lg">'
+                   'flagged [contended or unstable]</text>' % (x, x + 23))
     y0 = legend_h + axis_h
     value = 0.0
     while value <= top + 1e-9:  # grid and axis labels
@@ -160,17 +169,15 @@ def timing_chart(doc: Doc, device: str, backends: List[str],
             bounds, kind = _whisker(training)
             tip = "%s \u00b7 %s: steady epoch %s%s, first epoch %s, accuracy %s" % (
                 cell_id, name, timing.detail(training),
-                (", %s %s \u2013 %s" % (kind, fmt_seconds(bounds[0]), fmt_seconds(bounds[1]))) if bounds else "",
+                (", %s %s \u2013 %s" % (kind, fmt_seconds(bounds[0]), fmt_seconds(bounds[1])))
+                if bounds and not kind.startswith("95") else "",  # the detail already gives the 95% interval
                 seconds_text(training.get("first_epoch_seconds")), fmt_accuracy(training.get("test_accuracy")))
-            if timing.is_shaky(training):  # hollow: the length is not a figure to read
-                out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="none" stroke="%s" '
-                           'stroke-dasharray="3 2" class="shaky"><title>%s</title></rect>'
-                           % (plot_x, by, w, bar_h, colour, esc(tip)))
-                label = timing.shaky_text(training)
-            else:
-                out.append('<rect x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"><title>%s</title>'
-                           '</rect>' % (plot_x, by, w, bar_h, colour, esc(tip)))
-                label = timing.headline(training)
+            # A flagged training keeps its bar: lighter, with a dashed outline.
+            look = ' fill-opacity="0.4" stroke="%s" stroke-dasharray="3 2" class="flagged"' % colour \
+                if timing.is_shaky(training) else ""
+            out.append('<rect data-km-backend="%s" x="%.1f" y="%.1f" width="%.1f" height="%d" rx="2" fill="%s"%s>'
+                       '<title>%s</title></rect>' % (esc(name), plot_x, by, w, bar_h, colour, look, esc(tip)))
+            label = timing.headline(training)
             right = plot_x + w
             if bounds is not None:
                 lo, hi = (plot_x + plot_w * b / top for b in bounds)

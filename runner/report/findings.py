@@ -297,21 +297,8 @@ def _speed_item(cell: Cell) -> Optional[Tuple[str, List[str]]]:
     if len(finished) < 2:
         return None
     finished.sort(key=lambda nt: (timing.seconds(nt[1]) or 0.0, backend_sort_key(nt[0])))
-    said = []
-    for i, (name_a, a) in enumerate(finished):
-        for name_b, b in finished[i + 1:]:
-            result = timing.compare_trainings(a, b)
-            if result.get("untrusted"):
-                shaky = [n for n, t in ((name_a, a), (name_b, b)) if timing.is_shaky(t)]
-                said.append("%s vs %s: not compared (%s)" % (name_a, name_b, "; ".join(
-                    "%s %s" % (n, timing.shaky_text(trainings[n])) for n in shaky)))
-            elif result["verdict"] == "same":
-                said.append("%s vs %s: no measurable difference (%s)" % (name_a, name_b, timing.evidence(result)))
-            else:
-                faster, slower = (name_a, name_b) if result["verdict"] == "faster" else (name_b, name_a)
-                ratio = result["ratio"] if result["verdict"] == "faster" else 1 / result["ratio"]
-                said.append("%s is faster than %s (%.2fx the time, %s)" % (faster, slower, ratio,
-                                                                           timing.evidence(result)))
+    said = [timing.comparison_text(name_a, a, name_b, b)
+            for i, (name_a, a) in enumerate(finished) for name_b, b in finished[i + 1:]]
     figures = ", ".join("%s %s" % (n, timing.headline(t)) for n, t in finished)
     return "%s: %s; %s" % (cell_label(cell), figures, "; ".join(said)), [cell["cell_id"]]
 
@@ -327,26 +314,27 @@ def _backend_speed(cells: Sequence[Cell]) -> List[Finding]:
     items = [item for item in (_speed_item(cell) for cell in _timed(cells)) if item is not None]
     if not items:
         return []
-    return [_finding("backend-speed", "Backends compared inside each cell (steady epochs; a difference is "
-                     "claimed at Mann-Whitney p < %s with at least a %d%% gap)" % (stats.ALPHA,
-                                                                                round(100 * stats.MIN_EFFECT)),
+    return [_finding("backend-speed", "Backends compared inside each cell (ratio of steady epoch times with its "
+                     "95%% interval; a difference is claimed at Mann-Whitney p < %s with at least a %d%% gap, an "
+                     "interval excluding 1 and neither training flagged)" % (stats.ALPHA,
+                                                                          round(100 * stats.MIN_EFFECT)),
                      items)]
 
 
 def _unstable_timings(cells: Sequence[Cell]) -> List[Finding]:
-    """Trainings whose timing is too uncertain to quote: named with the cause, never shown as a number."""
+    """Flagged trainings (contended, unstable): the figure as every format quotes it, with the cause."""
     items = []
     for cell in _timed(cells):
         trainings = cell.get("trainings") or {}
         for name in sorted(trainings, key=backend_sort_key):
             training = trainings[name]
             if timing.seconds(training) is not None and timing.is_shaky(training):
-                items.append(("%s: %s timing is %s: %s" % (cell_label(cell), name, timing.shaky_text(training),
-                                                           timing.detail(training)), [cell["cell_id"]]))
+                items.append(("%s: %s %s (%s)" % (cell_label(cell), name, timing.headline(training),
+                                                   timing.evidence_of(training)), [cell["cell_id"]]))
     if not items:
         return []
-    return [_finding("timing-unstable", "%s measured with too much noise to quote a figure"
-                     % count(len(items), "training"), items, level="warning")]
+    return [_finding("timing-unstable", "%s flagged (contended or unstable): quoted with the cause, never "
+                     "claimed faster or slower" % count(len(items), "training"), items, level="warning")]
 
 
 def _expectations(cells: Sequence[Cell]) -> List[Finding]:

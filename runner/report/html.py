@@ -18,6 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from runner.model.records import STATUS_MEANINGS, Status, backend_sort_key
+from runner.report import timing
 from runner.report.cell_view import bytes_text, cell_view, status_class, when_text
 from runner.report.chart import backend_colour, pivot, timing_chart
 from runner.report.fields import (
@@ -159,6 +160,7 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         "pivots": [("exact", "exact versions", exact), ("libset", "library sets", libsets)],
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],
+        "smoke_only": bool(cells) and all(timing.is_smoke(c) for c in cells),
         "heatmaps": heatmaps(doc),
         "outcomes": OUTCOMES,
         "expectations": [(mark, n) for mark, n in expectations if n],

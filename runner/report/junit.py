@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any, List, Optional, Tuple
 
 from runner.model.records import OK_STATUSES, ExpectationVerdict, Status, TrainingStatus
+from runner.report import timing
 from runner.report.fields import (
     Cell,
     Doc,
@@ -104,6 +105,20 @@ def _with_expectation(cell: Cell, cases: List[Case]) -> List[Case]:
     return out
 
 
+def _timing_properties(case: ET.Element, cell: Cell, name: str) -> None:
+    """A finished training's time as the other formats show it (timing.headline: figure, interval and any
+    flag with its cause; 'trained (smoke)' for a smoke cell), and its flag on its own for a CI filter."""
+    training = (cell.get("trainings") or {}).get(name)
+    if not isinstance(training, dict) or timing.seconds(training) is None:
+        return
+    smoke = is_smoke(cell)
+    props = ET.SubElement(case, "properties")
+    ET.SubElement(props, "property", name="timing", value=xml_text(timing.headline(training, smoke), 500))
+    flag = "smoke" if smoke else (timing.verdict(training) or "")
+    if flag:
+        ET.SubElement(props, "property", name="timing_verdict", value=xml_text(flag, 40))
+
+
 def junit_xml(doc: Doc) -> str:
     """JUnit XML: one testsuite per cell, one testcase per backend of the cell (or 'keras' when it has none)."""
     prov = doc.get("provenance") or {}
@@ -129,6 +144,7 @@ def junit_xml(doc: Doc) -> str:
         for name, outcome, message, body, seconds, output in cases:
             case = ET.SubElement(suite, "testcase", classname=cell_id, name=xml_text(name, 100),
                                  time="%.3f" % float(seconds or 0))
+            _timing_properties(case, cell, name)
             if outcome == "failure":
                 failure = ET.SubElement(case, "failure", message=xml_text(message, 1000),
                                         type=xml_text(cell.get("status"), 40))

@@ -319,6 +319,50 @@ def test_published_report_fits_and_contrasts(chromium, tmp_path):
     assert json.loads(wide["contrast"]) == [] and int(wide["pivot-overflow"]) <= 0  # both views, wrapped in bands
 
 
+_BARS = """<script>
+(function () {
+  // Every bar the browser actually draws (a box with width, in a chart group that is shown): cell|backend|device.
+  var drawn = [];
+  Array.prototype.forEach.call(document.querySelectorAll("svg.chart"), function (svg) {
+    Array.prototype.forEach.call(svg.querySelectorAll("g.cg rect[data-km-backend]"), function (bar) {
+      var group = bar.closest("g.cg");
+      if (group.style.display !== "none" && bar.getBBox().width > 0 && bar.getClientRects().length) {
+        drawn.push(group.getAttribute("data-km-cell") + "|" + bar.getAttribute("data-km-backend") + "|" +
+                   svg.getAttribute("data-km-chart"));
+      }
+    });
+  });
+  document.body.setAttribute("data-t-bars", drawn.join(" "));
+})();
+</script>
+</body>"""
+
+
+@pytest.mark.parametrize("folder", ["", "cross-products"])
+def test_published_charts_draw_a_bar_for_every_timed_training(chromium, tmp_path, folder):
+    """Each finished training of a timed cell has its bar (flagged ones too, drawn lighter); a smoke cell has
+    none (its time is no measurement)."""
+    from runner.report import timing
+    from runner.report.fields import training_device
+
+    directory = ROOT / "reports" / folder
+    doc = json.loads((directory / "results.json").read_text(encoding="utf-8"))
+    page = tmp_path / "bars.html"
+    page.write_text((directory / "index.html").read_text(encoding="utf-8").replace("</body>", _BARS),
+                    encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path, "--window-size=1400,1000", "--dump-dom", page.as_uri()).stdout
+    drawn = re.search(r'data-t-bars="([^"]*)"', dom).group(1).split()
+    expected = ["%s|%s|%s" % (c["cell_id"], n, training_device(t, c)) for c in doc["cells"] if not timing.is_smoke(c)
+                for n, t in (c.get("trainings") or {}).items() if t.get("status") == "ok"]
+    assert sorted(drawn) == sorted(expected)
+    flagged = sum(timing.is_shaky(t) for c in doc["cells"] if not timing.is_smoke(c)
+                  for t in (c.get("trainings") or {}).values() if t.get("status") == "ok")
+    assert (directory / "index.html").read_text(encoding="utf-8").count('class="flagged"') == \
+        flagged + (1 if flagged else 0)  # lighter bars, and the legend's sample of one
+    if folder == "cross-products":  # every cell is a smoke check: nothing charted
+        assert expected == [] and drawn == []
+
+
 def test_screenshot(chromium, report, tmp_path):
     _, index = report
     ARTIFACTS.mkdir(exist_ok=True)

@@ -131,7 +131,8 @@ def test_backends_are_compared_inside_each_cell_never_across_cells(doc):
     # Two steady epochs per backend (the fixture's old records) cannot show a difference: no claim.
     assert "faster" not in finding["text"]
     line = next(i["text"] for i in finding["items"] if i["cells"] == [MULTI])
-    assert "jax vs tensorflow: no measurable difference (p=0.333, 2 vs 2 samples: too few to tell)" in line
+    assert "jax vs tensorflow: 1.53x (no interval: too few samples), not significant (p=0.333, 2 vs 2 samples: " \
+        "too few to tell)" in line
 
 
 def test_a_backend_is_faster_only_when_its_samples_show_it(doc):
@@ -140,12 +141,13 @@ def test_a_backend_is_faster_only_when_its_samples_show_it(doc):
     trainings["jax"].update(sampled([w * 0.66 for w in TF]))
     line = by_id(compute_findings(doc))["backend-speed"]["items"]
     text = next(i["text"] for i in line if i["cells"] == [MULTI])
-    assert "jax is faster than tensorflow (0.66x the time, p=" in text and "10 vs 10 samples" in text
+    # Claimed as a ratio with its bootstrap interval: 3.21 / 2.12 = 1.52x.
+    assert "jax 1.52x faster than tensorflow (95% 1.50x-1.53x, p=" in text and "10 vs 10 samples" in text
     assert "jax 2.12 s \u00b12%" in text  # the headline figures with their uncertainty
     # Overlapping samples with a median 3% apart: no claim either way.
     trainings["jax"].update(sampled([w * 0.97 for w in TF[5:] + TF[:5]]))
     text = next(i["text"] for i in by_id(compute_findings(doc))["backend-speed"]["items"] if i["cells"] == [MULTI])
-    assert "no measurable difference" in text and "faster" not in text
+    assert "jax vs tensorflow: 1.03x (95% " in text and "), not significant (p=" in text and "faster" not in text
 
 
 def test_an_unstable_training_is_compared_with_nothing_and_flagged(doc):
@@ -154,11 +156,13 @@ def test_an_unstable_training_is_compared_with_nothing_and_flagged(doc):
     trainings["jax"].update(sampled([w * 0.5 for w in TF], verdict="contended", causes=["steal"]))
     findings = by_id(compute_findings(doc))
     text = next(i["text"] for i in findings["backend-speed"]["items"] if i["cells"] == [MULTI])
-    assert "not compared (jax contended (steal))" in text and "faster" not in text
-    assert "1.60" not in text  # no plain number for it: the verdict instead
+    # The ratio with its interval, no claim: one of the two is flagged (the figure keeps its flag and cause).
+    assert "jax vs tensorflow: 2.00x (95% 1.98x-2.02x), not claimed: jax flagged" in text and "faster" not in text
+    assert "jax 1.60 s \u00b12% [contended: steal]" in text
     flagged = findings["timing-unstable"]
     assert flagged["level"] == "warning" and flagged["cells"] == [MULTI]
-    assert "jax timing is contended (steal)" in flagged["text"] and "10 steady samples" in flagged["text"]
+    assert "jax 1.60 s \u00b12% [contended: steal] (95% " in flagged["text"] and "10 steady samples" in flagged["text"]
+    assert "flagged (contended or unstable): quoted with the cause" in flagged["title"]
 
 
 def test_a_smoke_cell_says_it_trains_and_claims_no_speed(doc):

@@ -2,6 +2,7 @@
 reports that are exactly what the renderer makes from its results.json (never edited by hand)."""
 
 import json
+import re
 
 import pytest
 
@@ -53,16 +54,18 @@ def test_published_findings_compare_backends_only_inside_one_cell(published):
     assert "fastest-backend" not in findings  # the old finding pooled cells of different stacks
     speed = findings["backend-speed"]
     assert speed["items"] and all(len(item["cells"]) == 1 for item in speed["items"])
-    # A claimed difference names two trainings of its one cell, and both were measured `stable`: a contended
-    # or unstable training is "not compared", never ranked.
+    # A claimed difference ('A 1.8x faster than B (95% ...') names two trainings of its one cell, and both were
+    # measured `stable`: with a contended or unstable training the ratio is shown, never claimed.
     cells = {c["cell_id"]: c for c in published["cells"]}
     for item in speed["items"]:
+        assert " is faster than " not in item["text"]  # the old wording would escape the check below
         for claim in item["text"].split("; "):
-            if " is faster than " in claim:
-                faster, slower = claim.split(" is faster than ")[0], claim.split(" is faster than ")[1].split(" (")[0]
+            if " faster than " in claim:
+                found = re.match(r"^(?:.*: )?(\S+) [\d.]+x faster than (\S+) \(95% ", claim)
+                assert found, claim
                 trainings = cells[item["cells"][0]]["trainings"]
-                assert trainings[faster]["timing"]["verdict"] == "stable", item["text"]
-                assert trainings[slower]["timing"]["verdict"] == "stable", item["text"]
+                assert trainings[found.group(1)]["timing"]["verdict"] == "stable", item["text"]
+                assert trainings[found.group(2)]["timing"]["verdict"] == "stable", item["text"]
 
 
 # ---- the sweeps (reports/every-release/, reports/cross-products/) ------------------------------------------

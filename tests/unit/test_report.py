@@ -386,7 +386,7 @@ def test_html_shows_no_numbers_for_cells_that_did_not_run(doc, page):
         assert "0.00s" not in details
 
 
-def test_html_chart_draws_intervals_as_error_bars_and_never_a_number_for_a_noisy_training(doc):
+def test_html_chart_draws_every_bar_with_its_error_bar_and_a_flagged_one_lighter_with_its_flag(doc):
     multi = next(c for c in doc["cells"] if c["cell_id"] == "keras3.15.1-tf2.21.0-jax0.10.2-py311-cpu")
     for name, verdict in (("tensorflow", "stable"), ("jax", "unstable")):
         multi["trainings"][name]["timing"] = {"seconds": 3.2 if name == "tensorflow" else 2.1,
@@ -398,9 +398,12 @@ def test_html_chart_draws_intervals_as_error_bars_and_never_a_number_for_a_noisy
     group = chart.split('data-km-cell="%s"' % multi["cell_id"], 1)[1].split("</g></g>", 1)[0]
     assert group.count('<g class="eb">') == 2  # one error bar per bar, the recorded 95% interval
     assert '<g class="eb range">' in chart       # older records: the range of their steady epochs
-    assert "3.20 s \u00b13% tf" in group and "unstable (steal) jax" in group
-    assert "2.10 s" not in group.split("unstable (steal) jax", 1)[0].rsplit("<text", 1)[1]
-    assert 'class="shaky"' in group
+    # Both drawn solid with their figure; the flagged one lighter, dashed, and labelled with its flag and cause.
+    assert "3.20 s \u00b13% tf" in group and "2.10 s \u00b13% [unstable: steal] jax" in group
+    bars = re.findall(r"<rect [^>]*>", group)[:2]  # tf, jax (the split runs on into the next cell)
+    assert all('fill="none"' not in b for b in bars)
+    assert ['class="flagged"' in b for b in bars] == [False, True] and 'fill-opacity="0.4"' in bars[1]
+    assert 'class="flagged"' in chart.split("<g ", 1)[0]  # the legend says what a flagged bar is
 
 
 def test_html_status_chips_hide_on_first_click(page):

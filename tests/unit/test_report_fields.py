@@ -45,9 +45,10 @@ def test_training_summary_says_time_and_accuracy_or_what_went_wrong():
     stable = {"status": "ok", "steady_epoch_seconds": 0.6, "test_accuracy": 0.975,
               "timing": {"seconds": 0.63, "rel_width": 0.02, "verdict": "stable", "causes": []}}
     assert training_summary(stable) == "0.63 s \u00b12% 97.5%"
-    # Never a plain number for a training measured with too much noise: its verdict and cause instead.
+    # A training measured with noise keeps its figure: the flag and its cause stand next to it, never instead.
     contended = dict(stable, timing={"seconds": 0.63, "rel_width": 0.3, "verdict": "contended", "causes": ["steal"]})
-    assert training_summary(contended) == "contended (steal) 97.5%"
+    assert training_summary(contended) == "0.63 s \u00b130% [contended: steal] 97.5%"
+    assert training_summary(contended, smoke=True) == "trained (smoke) 97.5%"
 
 
 def test_only_finished_trainings_have_a_timing():

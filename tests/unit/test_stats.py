@@ -5,6 +5,7 @@ import random
 import pytest
 from scipy import stats as scipy_stats
 
+from runner.model import stats
 from runner.model.stats import bootstrap_interval, compare, mann_whitney_p, relative_width, summarize_samples
 
 
@@ -53,3 +54,12 @@ def test_stability_verdict_follows_the_interval_width():
     assert wide["stable"] is False and wide["rel_width"] > 0.02
     assert summarize_samples([1.0, 1.0], max_rel_width=0.5)["stable"] is False  # too few samples to judge
     assert relative_width(2.0, (1.9, 2.1)) == pytest.approx(0.05)
+
+
+def test_the_ratio_interval_is_deterministic_and_holds_the_ratio():
+    slow = [3.20, 3.25, 3.18, 3.22, 3.21, 3.19, 3.24, 3.20, 3.23, 3.20]
+    fast = [w * 0.5 for w in slow]
+    first = stats.ratio_interval(slow, fast)
+    assert first is not None and first == stats.ratio_interval(slow, fast)
+    assert first[0] <= stats.median(slow) / stats.median(fast) <= first[1]
+    assert stats.ratio_interval([], fast) is None and stats.ratio_interval(slow, [0.0, 1.0]) is None
