@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
+from runner.model.records import BuildStatus
 from runner.util.errors import UsageError
 
 if TYPE_CHECKING:
@@ -171,7 +172,8 @@ def run_bisect(matrix: Matrix, template: Cell, axis: str, expansion: Expansion, 
     atomic_write_text(directory / "bisect.json", results_json(summary))
     _print_answer(found, axis, on, out)
     cached = [s for s in found.steps if s.record.get("cached")]  # their build record is the earlier run's
-    built = [s for s in found.steps if s not in cached and (s.record.get("build") or {}).get("status") == "built"]
+    built = [s for s in found.steps
+             if s not in cached and (s.record.get("build") or {}).get("status") == BuildStatus.BUILT]
     out("%d cells measured (%d built now, %d from the result cache; at most ceil(log2(%d))+2 = %d); results: %s"
         % (len(found.steps), len(built), len(cached), len(releases), found.limit, directory / "results.json"))
     return found

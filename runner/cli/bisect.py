@@ -18,6 +18,7 @@ from runner.cli.common import (
     options_from,
     run_setup,
 )
+from runner.model.vocabulary import ProgressMode
 from runner.util.errors import UsageError
 
 
@@ -54,7 +55,7 @@ def register(add_command: AddCommand) -> None:
     parser.add_argument("--cache-dir", default=str(default_cache_dir()), help="data and results cache")
     parser.add_argument("--rerun", action="store_true", help="measure again, even cells with a cached result")
     parser.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
-    parser.add_argument("--progress", choices=PROGRESS_MODES, default="quiet",
+    parser.add_argument("--progress", choices=PROGRESS_MODES, default=ProgressMode.QUIET.value,
                         help="the runs' progress on stderr (default: quiet; the steps are printed anyway)")
     add_selection(parser)
     parser.set_defaults(func=command)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, TextI
 
 import shtab
 
+from runner.model.vocabulary import ProgressMode, words
 from runner.util.errors import UsageError
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ EPILOG = "Exit codes: 0 ok (run: every measured cell met its expectation), 1 an 
          "report --strict), a regression (diff --fail-on-regression) or an internal error, 2 bad matrix or usage, " \
          "3 Docker engine problem, 4 data problem, 5 results problem, 130 interrupted."
 DEFAULT_MATRIX = "matrix.yaml"
-PROGRESS_MODES = ("human", "quiet", "json")
+PROGRESS_MODES = words(ProgressMode)
 
 AddCommand = Callable[[str, str], argparse.ArgumentParser]
 T = TypeVar("T")

@@ -41,7 +41,7 @@ def command(args: argparse.Namespace) -> int:
     if options.shards is not None and options.format != "github-matrix":
         raise UsageError("--shards splits the github-matrix output; use it with --format github-matrix")
     matrix, cells = load_selection(options_from(Selection, args), "plan")
-    if options.format == "json":
+    if options.format == "json":  # not our vocabulary: an output format
         print(json.dumps([c.to_dict() for c in cells], indent=2, default=str))
         return 0
     if options.format == "github-matrix":

@@ -23,6 +23,7 @@ from runner.cli.common import (
     print_summary,
     run_setup,
 )
+from runner.model.vocabulary import ProgressMode
 from runner.util.errors import UsageError
 from runner.util.paths import CACHE_DIR_VARIABLE, default_cache_dir, default_generated_dir
 from runner.util.validate import check_run_dir, existing_file, run_id, whole_number
@@ -80,7 +81,7 @@ def register(add_command: AddCommand) -> None:
                            "buildx builder that can export a local cache, as in CI)")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
-    opts.add_argument("--progress", choices=PROGRESS_MODES, default="human",
+    opts.add_argument("--progress", choices=PROGRESS_MODES, default=ProgressMode.HUMAN.value,
                       help="progress on stderr: human lines, nothing, or JSON lines for CI")
     parser.set_defaults(func=command)
 
@@ -112,9 +113,9 @@ def command(args: argparse.Namespace) -> int:
                          # an empty --dockerfiles-dir or --cache-dir means the default
                          dockerfiles_dir=Path(given.dockerfiles_dir or default_generated_dir()),
                          cache_dir=Path(given.cache_dir or default_cache_dir()))
-    engine, data = run_setup(options.cache_dir, log_data=given.progress == "human")
+    engine, data = run_setup(options.cache_dir, log_data=given.progress == ProgressMode.HUMAN)
     doc = run_matrix(matrix, cells, engine, data, options)
     run_dir = options.results_dir / doc["run_id"]
-    emit_reports(doc, run_dir / "report", given.progress != "quiet")
+    emit_reports(doc, run_dir / "report", given.progress != ProgressMode.QUIET)
     print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
     return 0 if print_summary(doc, sys.stdout) else 1

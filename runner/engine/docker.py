@@ -347,7 +347,8 @@ def sdk_options(spec: RunSpec) -> Dict[str, Any]:
     if spec.cpuset:
         options["cpuset_cpus"] = spec.cpuset
     if spec.gpu:
-        options["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        gpu = "gpu"  # not our vocabulary: Docker's capability name
+        options["device_requests"] = [docker.types.DeviceRequest(count=-1, capabilities=[[gpu]])]
     return options
 
 

@@ -14,14 +14,15 @@ from packaging.version import InvalidVersion, Version
 
 from runner.matrix.eras import APT_NAME, Base, Era
 from runner.model.records import BACKENDS, SHORT_NAMES
+from runner.model.vocabulary import Device, MeasureMode, words
 from runner.util.errors import MatrixError
 
 # Axes of the matrix: Keras itself, then the backend libraries in the order their layers are built
 # (heaviest and most shared first, Keras last, so cells that share a framework share its layer).
 BACKEND_AXES = BACKENDS
 AXES = ("keras",) + BACKEND_AXES
-DEVICES = ("cpu", "gpu")
-MEASURES = ("full", "smoke", "probe")  # probe: no training; smoke: a few batches; full: the MNIST training
+DEVICES = words(Device)
+MEASURES = words(MeasureMode)
 _SHORT = SHORT_NAMES
 _OPS = {"===": "eq", "==": "", "!=": "ne", "~=": "compat", ">=": "ge", "<=": "le", ">": "gt", "<": "lt"}
 
@@ -101,7 +102,7 @@ class Cell:
     name: str = ""
     description: str = ""
     expect: Optional[CellExpectation] = None  # None: expected ok
-    measure: str = "full"  # one of MEASURES
+    measure: str = MeasureMode.FULL.value  # one of MEASURES
     scenarios: bool = True  # ask the scenario probes (how Keras chooses); False: the default backend only
     r: Optional[RSpec] = None  # R and reticulate on top (matrix key `r`), None: no R
     extras: Tuple[str, ...] = ()  # the cell's `pip:` list: extra pinned requirements, validated (pip_extras)

@@ -19,7 +19,8 @@ from runner.matrix.eras import Base, requirement
 from runner.matrix.releases import RangeError, Resolver
 from runner.matrix.yamlload import LineList
 from runner.model.outcomes import ANY_OUTCOME
-from runner.model.records import BACKEND_SINCE_KERAS
+from runner.model.records import BACKEND_SINCE_KERAS, Status
+from runner.model.vocabulary import Device
 from runner.util.errors import MatrixError
 
 # --------------------------------------------------------------------------------------------------
@@ -94,7 +95,7 @@ def expand_group(group: Any, path: object, budget: int = MAX_CELLS,
 def make_cell(combo: Dict[str, Any], group: str, name: str, description: Optional[str], path: object,
                line: Optional[int], eras: Dict[str, Any], bases: Dict[str, Base], defaults: Dict[str, Any]) -> Cell:
     key = "cell %s" % name if name else "groups[%s]" % group
-    device = combo.get("device", "cpu")
+    device = combo.get("device", Device.CPU.value)
     era_name = combo.get("era")
     if not era_name:
         raise MatrixError("no era for this cell; set 'era' (one of: %s)" % ", ".join(sorted(eras)), path, line, key)
@@ -221,7 +222,7 @@ def pip_extras(raw: Any, packages: Dict[str, str], path: object, line: Optional[
 # --------------------------------------------------------------------------------------------------
 # Expectations (expect: on a cell, a group, or an include entry; the include entry's wins)
 
-_OK = "ok"
+_OK = Status.OK.value
 
 
 def with_expectation(cell: Cell, raw: Any, path: object, line: Optional[int]) -> Cell:

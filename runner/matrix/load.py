@@ -21,6 +21,7 @@ from runner.matrix.eras import parse_bases, parse_eras
 from runner.matrix.expand import MAX_CELLS, expand_group, make_cell, normalize_combo, with_expectation
 from runner.matrix.releases import Resolver
 from runner.matrix.yamlload import LineDict, LineList, load_yaml
+from runner.model.vocabulary import MeasureMode
 from runner.util import paths
 from runner.util.errors import MatrixError
 from runner.util.fileio import FileProblem, read_capped
@@ -130,7 +131,7 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
     defaults = {
         "epochs": raw_defaults.get("epochs", 3),
         "timeout_minutes": raw_defaults.get("timeout_minutes", 30),
-        "measure": raw_defaults.get("measure", "full"),
+        "measure": raw_defaults.get("measure", MeasureMode.FULL.value),
         "scenarios": raw_defaults.get("scenarios", True),
         "limits": Limits(*parse_limits(raw_limits, path, Limits())),
     }

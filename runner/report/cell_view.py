@@ -14,6 +14,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner.model.records import BuildStatus, Status, TrainingStatus, backend_sort_key, short_name
+from runner.model.vocabulary import Device
 from runner.report import timing
 from runner.report.chart import seconds_text
 from runner.report.fields import (
@@ -95,7 +96,7 @@ def _training_view(name: str, training: Dict[str, Any], cell: Cell) -> Dict[str,
     if isinstance(spread, list) and len(spread) == 2 and all(isinstance(x, (int, float)) for x in spread):
         spread_text = "%s \u2013 %s" % (fmt_seconds(spread[0]), fmt_seconds(spread[1]))
     epochs = [x for x in training.get("epoch_seconds") or [] if isinstance(x, (int, float))]
-    silent_cpu = cell.get("device") == "gpu" and device is not None and device.get("gpu") is False
+    silent_cpu = cell.get("device") == Device.GPU and device is not None and device.get("gpu") is False
     status = one_line(training.get("status"), 20)
     return {
         "name": name, "status": status,
@@ -233,7 +234,7 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "group": one_line(cell.get("group"), 80), "name": one_line(cell.get("name"), 80),
         "era": one_line(cell.get("era"), 40), "description": one_line(cell.get("description"), SHORT_LIMIT),
         "device": one_line(cell.get("device"), 10) or "-", "device_text": device_summary(cell),
-        "silent_cpu": cell.get("device") == "gpu" and cell.get("device_used") in ("cpu", "mixed"),
+        "silent_cpu": cell.get("device") == Device.GPU and cell.get("device_used") in (Device.CPU, "mixed"),
         "python": one_line(cell.get("python"), 20) or "-", "python_seen": python_summary(cell),
         "keras": version or "-", "keras_sort": str(version_key(version)), "combo": combo_label(cell),
         "libset": combo_label(cell, with_versions=False),

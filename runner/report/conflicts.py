@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, TypedDict
 
 from runner.model.outcomes import conflict_text
-from runner.model.records import PipCheck
+from runner.model.records import PipCheck, Status
 from runner.report.fields import Cell, Doc, cell_label
 from runner.util.text import one_line
 
@@ -56,5 +56,5 @@ def conflict_sentence(item: Conflict) -> str:
     """'<cell>: keras 2.4.3 and keras-nightly 2.5.0 both install keras/; pip check: tensorflow 2.5.3 requires
     ...' in the runner's own words (runner.model.outcomes.conflict_text, the cell's reason when it failed)."""
     text = conflict_text(PipCheck(exit_code=None, problems=item["pip_problems"]), item["shared_packages"])
-    after = " (it imported and trained all the same)" if item.get("status") == "ok" else ""
+    after = " (it imported and trained all the same)" if item.get("status") == Status.OK else ""
     return "%s: %s%s" % (item["label"], text or "", after)

@@ -14,7 +14,8 @@ from typing import Any, List, Mapping, Optional, Tuple
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.model.records import Status, TrainingStatus, backend_sort_key, short_name
+from runner.model.records import ExpectationVerdict, Status, TrainingStatus, backend_sort_key, short_name
+from runner.model.vocabulary import Device
 from runner.util.text import one_line
 
 MAX_MESSAGE = 300  # characters of one error message in a sentence
@@ -136,8 +137,8 @@ def training_device(training: Training, cell: Cell) -> str:
     """The device a training actually ran on, as the backend library reported it."""
     device = training.get("device")
     if isinstance(device, dict) and device.get("gpu") is not None:
-        return "gpu" if device.get("gpu") else "cpu"
-    return str(cell.get("device") or "cpu")
+        return str((Device.GPU if device.get("gpu") else Device.CPU).value)
+    return str(cell.get("device") or Device.CPU.value)
 
 
 def ok_steady(training: Training) -> Optional[float]:
@@ -184,7 +185,9 @@ def python_summary(cell: Cell) -> str:
 # ---- declared expectations (pytest's xfail) ---------------------------------------------------------------
 
 # The short mark a table puts after a status: what the cell's outcome was against its declared expectation.
-EXPECTATION_MARKS = {"expected_failure": "xfail", "unexpected_failure": "unexpected", "unexpected_pass": "XPASS"}
+EXPECTATION_MARKS = {ExpectationVerdict.EXPECTED_FAILURE.value: "xfail",
+                     ExpectationVerdict.UNEXPECTED_FAILURE.value: "unexpected",
+                     ExpectationVerdict.UNEXPECTED_PASS.value: "XPASS"}
 
 
 def expectation_of(cell: Cell) -> Mapping[str, Any]:

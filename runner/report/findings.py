@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from runner.model import stats
 from runner.model.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
+from runner.model.vocabulary import Device, FindingLevel, MeasureMode
 from runner.report import timing
 from runner.report.conflicts import conflict_sentence, conflicts
 from runner.report.fields import (
@@ -39,7 +40,7 @@ from runner.util.text import one_line
 Finding = Dict[str, Any]
 
 
-def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: str = "info",
+def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: str = FindingLevel.INFO.value,
              text: Optional[str] = None) -> Finding:
     cells = list(OrderedDict.fromkeys(c for _, item_cells in items for c in item_cells))
     return {"id": fid, "title": title, "text": text if text is not None else "\n".join(t for t, _ in items),
@@ -96,7 +97,7 @@ def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> Lis
                                      "Cells with Keras %s disagree on the default backend" % version,
                                      [("Keras %s reported %s in different cells (the installed libraries differ)."
                                        % (version, " and ".join(sorted(group["backends"]))),
-                                       group["backend_cells"])], level="warning"))
+                                       group["backend_cells"])], level=FindingLevel.WARNING.value))
     return findings
 
 
@@ -220,7 +221,7 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
                 text += " (%s did not)" % ", ".join(failed)
         elif failed:
             text += "; with KERAS_BACKEND set, no backend trained either (%s failed)" % ", ".join(failed)
-        elif cell.get("measure") == "probe" and cell_backends(cell):
+        elif cell.get("measure") == MeasureMode.PROBE and cell_backends(cell):
             text += "; probe only: no backend was trained"
         else:
             text += "; the cell has no backend library to try"
@@ -228,7 +229,7 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("default-backend-errors", "Keras raised instead of choosing a default backend in %s"
-                     % count(len(items), "cell"), items, level="warning")]
+                     % count(len(items), "cell"), items, level=FindingLevel.WARNING.value)]
 
 
 def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
@@ -238,7 +239,7 @@ def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
         return []
     return [_finding("installed-set-conflicts", "The installed set has a conflict (a requirement pip check finds "
                      "violated, or two distributions writing one package) in %s" % count(len(items), "cell"), items,
-                     level="warning")]
+                     level=FindingLevel.WARNING.value)]
 
 
 def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
@@ -254,7 +255,7 @@ def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("default-backend-fallback", "Keras fell back to another backend in %s"
-                     % count(len(items), "cell"), items, level="warning")]
+                     % count(len(items), "cell"), items, level=FindingLevel.WARNING.value)]
 
 
 def _failure_reasons(cell: Cell) -> List[str]:
@@ -284,7 +285,8 @@ def _failures(cells: Sequence[Cell]) -> List[Finding]:
                 by_reason.setdefault(reason, []).append(cell["cell_id"])
         items = [(reason if len(ids) == 1 else "%s (%d cells)" % (reason, len(ids)), ids)
                  for reason, ids in by_reason.items()]
-        level = "info" if status == Status.SKIPPED else ("warning" if status == Status.PARTIAL else "error")
+        level = (FindingLevel.INFO if status == Status.SKIPPED else
+                 FindingLevel.WARNING if status == Status.PARTIAL else FindingLevel.ERROR).value
         findings.append(_finding("status-%s" % status, "%s %s: %s" % (
             count(len(members), "cell"), status, STATUS_MEANINGS[status]), items, level=level))
     return findings
@@ -334,7 +336,8 @@ def _unstable_timings(cells: Sequence[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("timing-unstable", "%s flagged (contended or unstable): quoted with the cause, never "
-                     "claimed faster or slower" % count(len(items), "training"), items, level="warning")]
+                     "claimed faster or slower" % count(len(items), "training"), items,
+                     level=FindingLevel.WARNING.value)]
 
 
 def _expectations(cells: Sequence[Cell]) -> List[Finding]:
@@ -356,9 +359,10 @@ def _expectations(cells: Sequence[Cell]) -> List[Finding]:
             text = "%s: %s, expected %s" % (cell_label(cell), one_line(cell.get("status"), 40),
                                             expected_outcome(cell))
         groups[str(verdict)].append((text, [cell["cell_id"]]))
-    titles = {ExpectationVerdict.EXPECTED_FAILURE.value: ("expected-failures", "info", "expected failure"),
-              ExpectationVerdict.UNEXPECTED_FAILURE.value: ("unexpected-failures", "error", "unexpected failure"),
-              ExpectationVerdict.UNEXPECTED_PASS.value: ("unexpected-passes", "error", "unexpected pass")}
+    info, error = FindingLevel.INFO.value, FindingLevel.ERROR.value
+    titles = {ExpectationVerdict.EXPECTED_FAILURE.value: ("expected-failures", info, "expected failure"),
+              ExpectationVerdict.UNEXPECTED_FAILURE.value: ("unexpected-failures", error, "unexpected failure"),
+              ExpectationVerdict.UNEXPECTED_PASS.value: ("unexpected-passes", error, "unexpected pass")}
     findings = []
     for verdict, items in groups.items():
         if items:
@@ -374,7 +378,7 @@ def _gpu(cells: Sequence[Cell]) -> List[Finding]:
     """GPU cells whose backend library saw no GPU: a silent CPU fallback is a finding, never a pass."""
     silent, seen = [], []
     for cell in cells:
-        if cell.get("device") != "gpu":
+        if cell.get("device") != Device.GPU:
             continue
         for name, training in sorted((cell.get("trainings") or {}).items(), key=lambda kv: backend_sort_key(kv[0])):
             device = training.get("device")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Set, Tuple
 
-from runner.model.records import Status, backend_sort_key
+from runner.model.records import Status, TrainingStatus, backend_sort_key
 from runner.report.conflicts import pip_problems, shared_packages
 from runner.report.fields import Doc, keras_version, spec_version, version_key
 from runner.util.text import one_line
@@ -51,12 +51,12 @@ def outcome(cell: Mapping[str, Any], axis: str = "") -> str:
     if isinstance(training, dict) and status != Status.IMPORT_FAILED.value:
         conflict = any(_concerns(_names(p.split(" but ")[0]), axis) for p in problems) or any(
             _concerns({package} | _names(" ".join(owners)), axis) for package, owners in shared.items())
-        failed = "" if training.get("status") == "ok" else "training"
+        failed = "" if training.get("status") == TrainingStatus.OK else "training"
     else:
         conflict = bool(shared or problems)
         if status == Status.IMPORT_FAILED.value:
             failed = "import"
-        elif status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != "ok"
+        elif status != Status.OK.value or any(isinstance(t, dict) and t.get("status") != TrainingStatus.OK
                                               for t in trainings.values()):
             failed = "training"
         else:

@@ -18,6 +18,7 @@ import jinja2
 from markupsafe import Markup
 
 from runner.model.records import STATUS_MEANINGS, Status, backend_sort_key
+from runner.model.vocabulary import Device, FindingLevel, words
 from runner.report import timing
 from runner.report.cell_view import bytes_text, cell_view, status_class, when_text
 from runner.report.chart import backend_colour, pivot, timing_chart
@@ -137,9 +138,10 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
     exact = pivot(views, "combo", MAX_EXACT_COLUMNS)  # exact labels are wider: fewer per band
     libsets = pivot(views, "libset")
     filters = {v["id"]: {"status": v["status"], "device": v["device"], "search": v["search"]} for v in views}
-    charts = [(d, timing_chart(doc, d, backends, filters)) for d in ("cpu", "gpu")]
+    charts = [(d, timing_chart(doc, d, backends, filters)) for d in words(Device)]
     finding_views = [{
-        "id": one_line(f.get("id"), 120), "title": f.get("title") or "", "level": f.get("level") or "info",
+        "id": one_line(f.get("id"), 120), "title": f.get("title") or "",
+        "level": f.get("level") or FindingLevel.INFO.value,
         "items": [{"text": i.get("text") or "", "cells": [c for c in i.get("cells") or [] if c in known]}
                   for i in (f.get("items") or [{"text": f.get("text") or "", "cells": f.get("cells") or []}])],
     } for f in findings]

@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any, List, Optional, Tuple
 
 from runner.model.records import OK_STATUSES, ExpectationVerdict, Status, TrainingStatus
+from runner.model.vocabulary import MeasureMode
 from runner.report import timing
 from runner.report.fields import (
     Cell,
@@ -114,7 +115,7 @@ def _timing_properties(case: ET.Element, cell: Cell, name: str) -> None:
     smoke = is_smoke(cell)
     props = ET.SubElement(case, "properties")
     ET.SubElement(props, "property", name="timing", value=xml_text(timing.headline(training, smoke), 500))
-    flag = "smoke" if smoke else (timing.verdict(training) or "")
+    flag = MeasureMode.SMOKE.value if smoke else (timing.verdict(training) or "")
     if flag:
         ET.SubElement(props, "property", name="timing_verdict", value=xml_text(flag, 40))
 
@@ -149,7 +150,7 @@ def junit_xml(doc: Doc) -> str:
                 failure = ET.SubElement(case, "failure", message=xml_text(message, 1000),
                                         type=xml_text(cell.get("status"), 40))
                 failure.text = xml_text(body)
-            elif outcome == "skipped":
+            elif outcome == "skipped":  # not our vocabulary: JUnit's <skipped>
                 ET.SubElement(case, "skipped", message=xml_text(message, 1000))
             if output:
                 ET.SubElement(case, "system-out").text = xml_text(output, 2000)

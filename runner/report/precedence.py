@@ -47,8 +47,9 @@ def scenarios_of(cell: Cell) -> Dict[str, Scenario]:
         return {}
     # A scenario the probe ran out of time for (error type not_run / timeout, the probe's words, never a
     # Keras exception's module.Class) answers nothing: it must not read as "keras.json not honoured".
+    unanswered = ("not_run", "timeout", "crash")  # not our vocabulary: the probe's error types
     return {str(s["id"]): s for s in found if isinstance(s, dict) and isinstance(s.get("id"), str)
-            and (s.get("error") or {}).get("type") not in ("not_run", "timeout", "crash")}
+            and (s.get("error") or {}).get("type") not in unanswered}
 
 
 def name(value: Any) -> str:

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from runner.model import stats
 from runner.model.records import Stability, TrainingStatus
+from runner.model.vocabulary import MeasureMode
 from runner.report.fields import Training, fmt_accuracy, fmt_seconds, ok_steady
 from runner.util.text import one_line
 
@@ -129,7 +130,7 @@ def short_cause(cause: str) -> str:
 
 def is_smoke(cell: Mapping[str, Any]) -> bool:
     """A cell measured with `measure: smoke`: a few batches in one process, a check that it trains."""
-    return cell.get("measure") == "smoke"
+    return cell.get("measure") == MeasureMode.SMOKE
 
 
 def figure(training: Training) -> str:

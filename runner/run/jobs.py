@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 from runner.model.outcomes import cell_status, device_used
 from runner.model.records import REASON_LIMIT, CellRecord, Status, TrainingRecord, TrainingStatus, now_iso
+from runner.model.vocabulary import Device, MeasureMode
 from runner.render import render_cell
 from runner.run.bases import BaseOutcome
 from runner.run.build import BuildResult, build_cell, image_tag
@@ -47,7 +48,7 @@ def prepare_job(ctx: RunContext, job: CellJob) -> Optional[CellRecord]:
     """The record of a cell that needs no build, or None. Sets the job's cache key."""
     cell, base = job.cell, job.base
     record = new_cell_record(cell, base.to_dict())
-    if cell.device == "gpu" and not ctx.gpu_runtime:
+    if cell.device == Device.GPU and not ctx.gpu_runtime:
         return finish(record, Status.SKIPPED,
                       "GPU cell, but the Docker engine has no GPU runtime (nvidia) on this host", 0)
     if base.ref is None:
@@ -104,7 +105,7 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
         progress.event(index, cell.id, build_status.value, build_reason or "")
         return done(build_status, build_reason)
     image = image_tag(cell)
-    use_gpu = cell.device == "gpu"
+    use_gpu = cell.device == Device.GPU
 
     with ctx.core_pool.cores(cores_for(cell, ctx.core_pool.count), gpu=use_gpu) as cpuset:
         record["cpuset"], record["measure_started_at"] = cpuset, now_iso()
@@ -139,7 +140,7 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
 
         # measure: probe trains nothing; the probe alone gives the status (statuses.cell_status, no trainings)
         trainings = measure_backends(
-            cell.backend_names if measure_mode(cell) != "probe" else (), train_one, protocol_for(cell),
+            cell.backend_names if measure_mode(cell) != MeasureMode.PROBE else (), train_one, protocol_for(cell),
             time_left=lambda: time.monotonic() < deadline)
         for backend in cell.backend_names:
             if backend in trainings:
@@ -149,7 +150,7 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
     record["measure_seconds"] = round(container_seconds, 2)
     record["device_used"] = device_used(record["trainings"])
     status, reason = cell_status(record["trainings"], record["default_backend"], record.get("conflict"))
-    trainings_wanted = len(cell.backend_names) if cell.measure != "probe" else 0
+    trainings_wanted = len(cell.backend_names) if cell.measure != MeasureMode.PROBE else 0
     if time.monotonic() >= deadline and len(record["trainings"]) < trainings_wanted:
         status, reason = Status.TIMEOUT, "the cell ran past its %d-minute limit" % cell.timeout_minutes
     return done(status, reason)

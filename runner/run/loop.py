@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
 from runner.matrix.shard import cell_cost
 from runner.model.records import RETRY_ON_RESUME, BuildStatus, CellRecord, RunDocument
+from runner.model.vocabulary import Device
 from runner.results.store import ResultsWriter
 from runner.run.bases import BaseOutcome, ensure_base
 from runner.run.build import image_tag
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 def _resolve_bases(ctx: RunContext, cells: Sequence[Cell]) -> Dict[str, BaseOutcome]:
     bases: Dict[str, BaseOutcome] = {}
     for index, cell in enumerate(cells, 1):
-        if cell.base.name in bases or (cell.device == "gpu" and not ctx.gpu_runtime):
+        if cell.base.name in bases or (cell.device == Device.GPU and not ctx.gpu_runtime):
             continue
         ctx.progress.event(index, cell.id, "base " + cell.base.name)
         bases[cell.base.name] = ensure_base(cell.base, ctx.engine, _base_log(ctx, index, cell.id),

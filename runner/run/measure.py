@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from runner.engine.protocol import Mount, RunOutcome, RunSpec
 from runner.model.records import ErrorInfo, TrainingRecord, TrainingStatus, now_iso
+from runner.model.vocabulary import Device
 from runner.probe import MARKER
 from runner.run.timing import DEFAULT_PROTOCOL, TimingProtocol, assess, tag_samples, wants_another_process
 from runner.util import paths
@@ -52,7 +53,7 @@ def _env(cell: Cell, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    if cell.device == "cpu":
+    if cell.device == Device.CPU:
         env["CUDA_VISIBLE_DEVICES"] = ""
     env.update(extra or {})
     return env

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, TextIO
 
 from runner.model.records import Status
+from runner.model.vocabulary import ProgressMode
 from runner.util.text import clip, without_controls
 
 if TYPE_CHECKING:
@@ -109,7 +110,7 @@ class Progress:
         self.active: Dict[str, Any] = {}  # cell id -> (index, stage, message) of cells under way
         self.lock = threading.Lock()
         self._live: Optional[Live] = None
-        self.live_wanted = mode == "human" and (live if live is not None else live_wanted(self.stream))
+        self.live_wanted = mode == ProgressMode.HUMAN and (live if live is not None else live_wanted(self.stream))
 
     def start(self) -> None:
         """Starts the live display (when wanted); until then, and after close(), events are plain lines."""
@@ -118,10 +119,10 @@ class Progress:
 
     def event(self, index: int, cell_id: Optional[str], stage: str, message: str = "") -> None:
         elapsed = time.monotonic() - self.started
-        if self.mode == "json":
+        if self.mode == ProgressMode.JSON:
             self._write(json.dumps({"t": round(elapsed, 1), "cell": cell_id, "index": index, "total": self.total,
                                     "stage": stage, "message": message}))
-        elif self.mode == "human":
+        elif self.mode == ProgressMode.HUMAN:
             where = "[%d/%d] %s" % (index, self.total, cell_id) if cell_id else "[run]"
             line = "%6.0fs %s: %s%s" % (elapsed, where, stage, (" - " + message) if message else "")
             if self._live is None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from runner.model import stats
 from runner.model.records import Sample, Stability, Timing
+from runner.model.vocabulary import MeasureMode, words
 
 if TYPE_CHECKING:
     from runner.matrix.cells import Cell
@@ -53,12 +54,12 @@ SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, min
 
 def measure_mode(cell: Cell) -> str:
     """full | smoke | probe (no trainings). Cells from before the `measure` field are measured in full."""
-    mode = getattr(cell, "measure", "full")
-    return mode if mode in ("full", "smoke", "probe") else "full"
+    mode = getattr(cell, "measure", MeasureMode.FULL.value)
+    return mode if mode in words(MeasureMode) else MeasureMode.FULL.value
 
 
 def protocol_for(cell: Cell) -> TimingProtocol:
-    return SMOKE_PROTOCOL if measure_mode(cell) == "smoke" else DEFAULT_PROTOCOL
+    return SMOKE_PROTOCOL if measure_mode(cell) == MeasureMode.SMOKE else DEFAULT_PROTOCOL
 
 
 def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int) -> List[Sample]:
