@@ -12,7 +12,8 @@ from runner.report.fields import Cell, Doc, Training, default_of, error_type, kn
 from runner.report.table import md_text, term_text
 
 Diff = Dict[str, Any]
-SECTIONS = ("broken", "fixed", "default_changed", "slower", "faster", "status_changed", "added", "removed")
+SECTIONS = ("broken", "fixed", "default_changed", "slower", "faster", "status_changed", "added", "removed",
+            "not_selected")
 
 
 def _default_label(cell: Cell) -> Optional[str]:
@@ -83,6 +84,10 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
     old_host, new_host = _host(old_doc), _host(new_doc)
     result["hosts_differ"] = bool(old_host and new_host and old_host != new_host)
     result["hosts"] = {"old": old_host, "new": new_host}
+    # Timings are compared only on the same kind of machine: another CPU says nothing about this stack.
+    compare_timings = not result["hosts_differ"]
+    result["timings_compared"] = compare_timings
+    selected = _selection(new_doc)
 
     for cell_id, new in new_cells.items():
         old = old_cells.get(cell_id)
@@ -111,7 +116,7 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
             result["default_changed"].append({"cell_id": cell_id, "old": old_default, "new": new_default})
             changed = True
         old_trainings, new_trainings = old.get("trainings") or {}, new.get("trainings") or {}
-        for name in sorted(set(old_trainings) & set(new_trainings), key=backend_sort_key):
+        for name in sorted(set(old_trainings) & set(new_trainings), key=backend_sort_key) if compare_timings else ():
             timing = _timing_change(old_trainings[name], new_trainings[name], slower_threshold)
             if timing is not None:
                 result[timing.pop("section")].append(dict(timing, cell_id=cell_id, backend=name))
@@ -120,13 +125,24 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
             result["unchanged"] += 1
     for cell_id, old in old_cells.items():
         if cell_id not in new_cells:
-            result["removed"].append({"cell_id": cell_id, "status": old.get("status")})
+            # A cell the new run did not select (another --filter, a cell dropped from the matrix) was not
+            # measured on purpose; one it selected and has no record of vanished: nobody measured it.
+            section = "removed" if selected is None or cell_id in selected else "not_selected"
+            result[section].append({"cell_id": cell_id, "status": old.get("status")})
     return result
 
 
-def has_regressions(diff: Diff) -> bool:
-    """Something broke, got slower, or Keras picks another default backend."""
-    return bool(diff.get("broken") or diff.get("slower") or diff.get("default_changed"))
+def _selection(doc: Doc) -> Optional[set[str]]:
+    """The cells a run selected (its matrix.cells_selected), or None when the document does not say."""
+    matrix = doc.get("matrix")
+    selected = matrix.get("cells_selected") if isinstance(matrix, dict) else None
+    return {str(c) for c in selected} if isinstance(selected, list) else None
+
+
+def has_regressions(diff: Diff, allow_removed: bool = False) -> bool:
+    """Something broke, got slower, Keras picks another default backend, or a selected cell vanished."""
+    return bool(diff.get("broken") or diff.get("slower") or diff.get("default_changed")
+                or (diff.get("removed") and not allow_removed))
 
 
 def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
@@ -160,7 +176,10 @@ def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
         ("status_changed", "Other status changes", lambda e: "%s: %s -> %s" % (
             text(e["cell_id"]), text(e["old_status"]), text(e["new_status"]))),
         ("added", "Added", lambda e: "%s (%s)" % (text(e["cell_id"]), text(e["status"]))),
-        ("removed", "Removed", lambda e: "%s (was %s)" % (text(e["cell_id"]), text(e["status"]))),
+        ("removed", "Removed: selected by the new run, but no result", lambda e: "%s (was %s)" % (
+            text(e["cell_id"]), text(e["status"]))),
+        ("not_selected", "Not in the new run's selection (not compared)", lambda e: "%s (was %s)" % (
+            text(e["cell_id"]), text(e["status"]))),
     ]
     sections = []
     for name, heading, render in kinds:
@@ -169,17 +188,19 @@ def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
     return sections
 
 
-def format_diff(diff: Diff, fmt: str = "terminal") -> str:
-    """The diff as text for a terminal, or as Markdown for a pull request or job summary."""
+def format_diff(diff: Diff, fmt: str = "terminal", allow_removed: bool = False) -> str:
+    """The diff as text for a terminal, or as Markdown for a pull request or job summary. Its verdict is the
+    one `diff --fail-on-regression` exits with (has_regressions with the same allow_removed)."""
     if fmt not in ("terminal", "markdown"):
         raise ValueError("format must be terminal or markdown, not %r" % fmt)
-    verdict = "REGRESSIONS" if has_regressions(diff) else "no regressions"
+    regressed = has_regressions(diff, allow_removed)
+    verdict = "REGRESSIONS" if regressed else "no regressions"
     if fmt == "terminal":
         text = term_text
         out = ["keras-matrix diff %s -> %s: %s (%d cells compared, %d unchanged)" % (
             text(diff.get("old_run")), text(diff.get("new_run")), verdict, diff["compared"], diff["unchanged"])]
         if diff.get("hosts_differ"):
-            out.append("note: the runs come from different hosts (%s / %s); timings are not comparable"
+            out.append("note: the runs come from different hosts (%s / %s); timings not compared"
                        % (text(diff["hosts"]["old"], 120), text(diff["hosts"]["new"], 120)))
         for section in _lines(diff, text):
             out.append("")
@@ -187,12 +208,12 @@ def format_diff(diff: Diff, fmt: str = "terminal") -> str:
             out.extend("  " + line for line in section[1:])
         return "\n".join(out) + "\n"
     text = md_text
-    mark = "\u274c" if has_regressions(diff) else "\u2705"
+    mark = "\u274c" if regressed else "\u2705"
     out = ["### keras-matrix diff %s \u2192 %s: %s %s" % (text(diff.get("old_run")), text(diff.get("new_run")),
                                                           mark, verdict),
            "", "%d cells compared, %d unchanged." % (diff["compared"], diff["unchanged"])]
     if diff.get("hosts_differ"):
-        out += ["", "> The runs come from different hosts (%s / %s): timings are not comparable."
+        out += ["", "> The runs come from different hosts (%s / %s): timings not compared."
                 % (text(diff["hosts"]["old"], 120), text(diff["hosts"]["new"], 120))]
     for section in _lines(diff, text):
         out += ["", "**%s**" % section[0], ""] + ["- %s" % line for line in section[1:]]

@@ -17,6 +17,17 @@ def _matrix_hash(doc: Doc) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
+def _selected(docs: Sequence[Doc]) -> List[str]:
+    """Every cell the merged runs selected, once each, in the order the runs list them."""
+    seen: Dict[str, None] = {}
+    for doc in docs:
+        matrix = doc.get("matrix")
+        for cell_id in (matrix.get("cells_selected") if isinstance(matrix, dict) else None) or \
+                [record["cell_id"] for record in doc["cells"]]:
+            seen.setdefault(str(cell_id), None)
+    return list(seen)
+
+
 def merge_results(docs: Sequence[Doc], expected_cells: Optional[Sequence[str]] = None,
                   allow_duplicates: bool = False, allow_mixed_matrices: bool = False) -> Doc:
     """One document with every cell of `docs`, in order. Duplicate cell ids are an error (a shard ran
@@ -60,7 +71,9 @@ def merge_results(docs: Sequence[Doc], expected_cells: Optional[Sequence[str]] =
         "started_at": min((d.get("started_at") or "") for d in docs) or None,
         "finished_at": max((d.get("finished_at") or "") for d in docs) or now_iso(),
         "complete": all(d.get("complete") for d in docs),
-        "matrix": first.get("matrix", {}),
+        # the selection of the whole run: what the caller expected, else every shard's selection in turn
+        "matrix": dict(first.get("matrix") or {}, cells_selected=list(expected_cells) if expected_cells is not None
+                       else _selected(docs)),
         "settings": first.get("settings", {}),
         "provenance": dict(first["provenance"], merged_from=[
             {"run_id": d["run_id"], "git_sha": d["provenance"].get("git_sha"),

@@ -67,11 +67,12 @@ def test_the_threshold_decides_what_is_slower(old, new):
         diff_results(old, new, slower_threshold=-1)
 
 
-@pytest.mark.parametrize("section", ["broken", "slower", "default_changed"])
+@pytest.mark.parametrize("section", ["broken", "slower", "default_changed", "removed"])
 def test_each_regression_kind_alone_counts(section):
     assert has_regressions({section: [{"cell_id": "c"}]})
     assert not has_regressions({"fixed": [{"cell_id": "c"}], "faster": [{"cell_id": "c"}],
-                                "added": [{"cell_id": "c"}], "removed": [{"cell_id": "c"}]})
+                                "added": [{"cell_id": "c"}], "not_selected": [{"cell_id": "c"}]})
+    assert not has_regressions({"removed": [{"cell_id": "c"}]}, allow_removed=True)
 
 
 def test_format_diff_terminal_and_markdown(old, new):
@@ -124,3 +125,53 @@ def test_slower_than_the_last_run_only_when_the_samples_show_it():
     # A contended training is never called slower, whatever its samples.
     contended = one_cell_doc(sampled(clearly_slower, verdict="contended", causes=["steal"]))
     assert diff_results(old, contended, slower_threshold=0.1)["slower"] == []
+
+
+# ---- the scheduled job's comparison (the workflow diffs a CPU-only selection against the published run) ----
+
+PUBLISHED = Path(__file__).resolve().parents[2] / "reports" / "results.json"
+
+
+def _cpu_selection_of_the_published_run():
+    """What the scheduled job's merged results look like: `--filter device=cpu`, every selected cell measured."""
+    from runner.results.merge import merge_results
+
+    published = json.loads(PUBLISHED.read_text(encoding="utf-8"))
+    cpu = dict(published, cells=[c for c in published["cells"] if c["device"] == "cpu"])
+    return published, merge_results([cpu], expected_cells=[c["cell_id"] for c in cpu["cells"]])
+
+
+def test_a_cpu_selection_against_the_published_run_is_no_regression(tmp_path):
+    from runner.cli import main
+
+    published, merged = _cpu_selection_of_the_published_run()
+    assert any(c["device"] == "gpu" for c in published["cells"])  # the GPU cells the selection leaves out
+    diff = diff_results(published, merged)
+    assert diff["removed"] == [] and len(diff["not_selected"]) == sum(c["device"] == "gpu" for c in published["cells"])
+    new = tmp_path / "merged.json"
+    new.write_text(json.dumps(merged))
+    assert main(["diff", str(PUBLISHED), str(new), "--format", "markdown", "--fail-on-regression"]) == 0
+
+
+def test_a_selected_cell_without_a_result_is_removed_and_the_verdict_and_exit_agree(tmp_path, capsys):
+    from runner.cli import main
+
+    published, merged = _cpu_selection_of_the_published_run()
+    lost = merged["cells"].pop(0)["cell_id"]  # selected, but its shard recorded nothing
+    new = tmp_path / "merged.json"
+    new.write_text(json.dumps(merged))
+    assert main(["diff", str(PUBLISHED), str(new), "--format", "markdown", "--fail-on-regression"]) == 1
+    out, err = capsys.readouterr()
+    assert "REGRESSIONS" in out and lost in out and lost in err
+    assert main(["diff", str(PUBLISHED), str(new), "--format", "markdown", "--fail-on-regression",
+                 "--allow-removed"]) == 0
+    assert "no regressions" in capsys.readouterr().out
+
+
+def test_timings_from_another_machine_are_not_compared(old, new):
+    slower = copy.deepcopy(new)
+    slower["provenance"]["host"] = dict(old["provenance"].get("host") or {}, cpu_model="another CPU", cpus=64)
+    diff = diff_results(old, slower)
+    assert diff["hosts_differ"] and not diff["timings_compared"]
+    assert diff["slower"] == [] and diff["faster"] == []
+    assert "timings not compared" in format_diff(diff)

@@ -54,3 +54,16 @@ def test_shards_of_different_matrices_are_refused_unless_allowed():
 def test_a_shard_without_a_matrix_hash_does_not_pass_for_one_with_it():
     with pytest.raises(ResultsError, match="different matrix files"):
         merge_results([with_matrix(doc("s1", "a"), "1" * 64), doc("s2", "b")])
+
+
+def test_the_merged_selection_is_every_shard_selection_or_the_expected_cells():
+    from runner.results.merge import merge_results
+
+    def shard(run_id, cells):
+        return {"run_id": run_id, "complete": True, "provenance": {}, "matrix": {"cells_selected": cells},
+                "cells": [{"cell_id": c} for c in cells]}
+
+    merged = merge_results([shard("a", ["c1", "c2"]), shard("b", ["c3"])])
+    assert merged["matrix"]["cells_selected"] == ["c1", "c2", "c3"]
+    expected = merge_results([shard("a", ["c1", "c2"]), shard("b", ["c3"])], expected_cells=["c3", "c1", "c2"])
+    assert expected["matrix"]["cells_selected"] == ["c3", "c1", "c2"]
