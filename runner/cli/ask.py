@@ -76,7 +76,7 @@ def register(add_command: AddCommand) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.report.answer_text import render_json, render_text
+    from runner.report.answer_text import render_json, render_text, site_link
     from runner.report.answers import answers, load_sources, parse_pins, published_paths
     from runner.util.paths import source_checkout
 
@@ -92,10 +92,15 @@ def command(args: argparse.Namespace) -> int:
     if not found and options.measure:
         measured = measure(pins, options)
         sources, found = [measured], answers([measured], pins)
+    # the landing page beside the published results (keras-matrix site), linked when it is there
+    page = Path(paths[0]).parent / "site" / "index.html"
+    site = page if not options.results and page.is_file() else None
     if options.format == "json":
-        print(json.dumps(render_json(pins, found, sources), indent=2, sort_keys=True))
+        answer = render_json(pins, found, sources)
+        answer["site"] = site_link(site, found[0]) if found else None
+        print(json.dumps(answer, indent=2, sort_keys=True))
     else:
-        print(render_text(pins, found, sources, None if options.all else DEFAULT_SHOWN))
+        print(render_text(pins, found, sources, None if options.all else DEFAULT_SHOWN, site))
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
+from urllib.parse import quote
 
 from runner.model.records import STATUS_MEANINGS, Status, short_name
 from runner.report.answers import Answer, Pin, Source, Verdict, neighbours, overall
@@ -93,8 +94,17 @@ def _shorter(path: Optional[str]) -> Optional[str]:
         return path
 
 
+def site_link(site: Optional[Path], answer: Answer) -> Optional[str]:
+    """The landing page's selector set to this record's pair (keras-matrix site), when there is one."""
+    backends = [n for n in answer.versions if n != "keras"]
+    if site is None or not backends or not answer.versions.get("keras"):
+        return None
+    pair = "%s %s" % (backends[0], answer.versions[backends[0]])
+    return "%s#keras=%s&with=%s" % (_shorter(str(site)), quote(str(answer.versions["keras"])), quote(pair))
+
+
 def render_text(pins: Sequence[Pin], found: Sequence[Answer], sources: Sequence[Source],
-                limit: Optional[int] = None) -> str:
+                limit: Optional[int] = None, site: Optional[Path] = None) -> str:
     asked = question(pins)
     names = ", ".join(s.name for s in sources)
     if not found:
@@ -111,6 +121,9 @@ def render_text(pins: Sequence[Pin], found: Sequence[Answer], sources: Sequence[
     for answer in shown:
         lines.append("")
         lines += answer_block(answer)
+    link = site_link(site, found[0])
+    if link:
+        lines += ["", "  site      %s" % link]
     if len(shown) < len(found):
         lines += ["", "  ... %d more record%s (--all shows every one)"
                   % (len(found) - len(shown), "" if len(found) - len(shown) == 1 else "s")]

@@ -217,3 +217,14 @@ def test_published_an_unmeasured_pair(capsys):
     out = published(capsys, "keras==2.8", "tensorflow==2.16")
     assert out.splitlines()[0].startswith("keras==2.8.* tensorflow==2.16.*: not measured (no record in matrix, ")
     assert "measured tensorflow with keras==2.8.*: 2.6.5, 2.7.4, 2.8.4" in out
+
+
+def test_the_site_link_sets_the_selector_to_the_pair(fixture_docs, tmp_path):
+    from runner.report.answer_text import render_text, site_link
+
+    found = answers(fixture_docs, parse_pins(["keras==2.8", "tensorflow==2.10"]))
+    page = tmp_path / "site" / "index.html"
+    assert site_link(page, found[0]).endswith("site/index.html#keras=2.8.0&with=tensorflow%202.10.1")
+    assert site_link(None, found[0]) is None
+    text = render_text(parse_pins(["keras==2.8", "tensorflow==2.10"]), found, fixture_docs, site=page)
+    assert text.splitlines()[-1].startswith("  site      ") and "#keras=2.8.0&with=tensorflow%202.10.1" in text
