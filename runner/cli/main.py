@@ -9,11 +9,11 @@ import traceback
 from typing import List, Optional
 
 from runner import __version__
-from runner.cli import bisect, completion, diff, merge, plan, render, report, run
+from runner.cli import ask, bisect, completion, diff, merge, plan, render, report, run, site
 from runner.cli.common import EPILOG
 from runner.util.errors import RunnerError
 
-COMMANDS = (plan, render, run, report, merge, diff)  # then completion (it completes them all) and bisect
+COMMANDS = (ask, plan, render, run, report, site, merge, diff)  # then completion (it completes them all) and bisect
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 from runner.cli.common import AddCommand, emit_reports, options_from, print_summary
 
-FORMATS = ("terminal", "markdown", "precedence", "defaults")
+FORMATS = ("terminal", "markdown", "precedence", "defaults", "rules")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,9 @@ def register(add_command: AddCommand) -> None:
     parser.add_argument("--format", choices=FORMATS, default="terminal",
                         help="precedence: only the 'How Keras picks its backend' table, in Markdown, with the "
                         "Keras releases behind each row; defaults: the default backend by Keras release, releases "
-                        "with the same answer grouped (both for a README)")
+                        "with the same answer grouped (both for a README); rules: the rules the records support "
+                        "('for all measured pairs where P, Q held'), with their cells and counterexamples, in "
+                        "Markdown (docs/rules.md)")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
     parser.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "
@@ -43,6 +45,11 @@ def command(args: argparse.Namespace) -> int:
 
     options = options_from(ReportOptions, args)
     docs = [load_results(p) for p in options.results]
+    if options.format == "rules":  # over every record of every file (a cell id twice: the first file's)
+        from runner.report.rules import evaluate, render_markdown
+
+        print(render_markdown(evaluate(c for d in docs for c in d["cells"])), end="", flush=True)
+        return 0
     if len(docs) > 1:
         from runner.results.merge import merge_results
 

@@ -1,0 +1,50 @@
+"""`site`: one landing page over several results documents (index.html: the default backend by Keras release,
+does Keras X work with framework Y, how fast the backends of a stack train; details.html: provenance)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from runner.cli.common import AddCommand, options_from
+from runner.util.errors import ResultsError, UsageError
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    results: Sequence[str]
+    out: str
+
+
+def register(add_command: AddCommand) -> None:
+    parser = add_command("site", "one landing page over several results files (matrix, every release, cross "
+                                 "products, bisects): index.html and details.html")
+    parser.add_argument("results", nargs="*", help="results.json files or run directories (default: the published "
+                                                   "reports/ results of this checkout)")
+    parser.add_argument("--out", "-o", default="reports/site", help="where to write (default: reports/site)")
+    parser.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from runner.report.answers import load_sources, published_paths
+    from runner.report.site import write_site
+    from runner.util.paths import source_checkout
+
+    options = options_from(SiteOptions, args)
+    paths = [Path(p) for p in options.results] or published_paths(source_checkout()) or published_paths(None)
+    if not paths:
+        raise UsageError("no results given and no published reports/results.json here; give results files")
+    sources = load_sources(paths)
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError("--out %s is not a directory" % out)
+    try:
+        written = write_site(sources, out)
+    except OSError as exc:
+        raise ResultsError("cannot write the site to %s: %s" % (out, exc.strerror or exc)) from None
+    for path in written:
+        print("site: %s" % path, file=sys.stderr)
+    return 0
