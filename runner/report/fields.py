@@ -9,12 +9,12 @@ runner.util.text before they reach a sentence.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.model.records import Status, TrainingStatus, backend_sort_key, short_name
+from runner.model.records import Status, TrainingStatus, backend_sort_key, canonical_installed, short_name
 from runner.util.text import one_line
 
 MAX_MESSAGE = 300  # characters of one error message in a sentence
@@ -60,10 +60,15 @@ def version_key(version: Optional[str]) -> Tuple[int, Any]:
 
 def keras_version(cell: Cell) -> Optional[str]:
     """The Keras actually installed (the record's installed set) when known, else the one requested."""
-    installed = cell.get("installed") or {}
+    installed = installed_of(cell)
     if installed.get("keras"):
         return str(installed["keras"])
     return spec_version((cell.get("versions") or {}).get("keras"))
+
+
+def installed_of(cell: Cell) -> Dict[str, str]:
+    """The cell's installed set, names in PEP 503 form ('tensorflow_cpu' in older records reads 'tensorflow-cpu')."""
+    return canonical_installed(cell.get("installed"))
 
 
 def keras_line(version: Optional[str]) -> Optional[str]:
@@ -237,7 +242,8 @@ def count(n: int, word: str) -> str:
 
 __all__ = ["Cell", "Doc", "Error", "MAX_MESSAGE", "Training", "cell_backends", "cell_label", "combo_label", "count",
            "counts_line", "default_of", "default_summary", "device_summary", "doc_backends", "error_text",
-           "error_type", "EXPECTATION_MARKS", "expectation_mark", "expectation_of", "expectation_reason",
+           "error_type", "EXPECTATION_MARKS",
+           "installed_of", "expectation_mark", "expectation_of", "expectation_reason",
            "expected_outcome", "fmt_accuracy", "fmt_seconds", "keras_line", "keras_version", "known_status",
            "ok_steady", "python_summary", "spec_version", "status_counts", "training_device", "version_key",
            "yes_no"]
