@@ -11,7 +11,7 @@ import runner.report
 PACKAGE = Path(runner.report.__file__).parent
 # Lower layers never import higher ones; a module may import its own layer only where listed.
 LAYERS = {"fields": 0, "timing": 1, "precedence": 1, "conflicts": 1, "findings": 2, "chart": 3, "heatmap": 3,
-          "table": 3, "junit": 3, "cell_view": 4, "diff": 4, "html": 5, "write": 6, "__init__": 7}
+          "table": 3, "junit": 3, "explain": 3, "cell_view": 4, "diff": 4, "html": 5, "write": 6, "__init__": 7}
 
 
 def report_imports(path):
