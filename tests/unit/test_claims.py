@@ -1,0 +1,261 @@
+"""Every measured figure and release boundary README.md and docs/*.md state, recomputed from the published
+results: a sentence that the records do not produce fails here.
+
+Each claim is a pattern over the prose (whitespace collapsed, so line breaks do not matter) and a function
+that recomputes what the pattern captured. A pattern that no longer matches anything is fine (the text
+moved or was dropped); a matched claim that disagrees with the results is not. The known wrong phrasings of
+issue #28 are listed too, so they cannot come back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+import pytest
+
+from runner.model.records import canonical_name
+from runner.report import timing
+from runner.report.fields import cell_backends, keras_version, version_key
+from runner.report.findings import compute_findings
+from runner.report.precedence import precedence_rows, release_runs
+
+ROOT = Path(__file__).resolve().parents[2]
+REPORTS = ROOT / "reports"
+NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "theano": "Theano", "cntk": "CNTK", "numpy": "NumPy",
+         "openvino": "OpenVINO", "torch": "PyTorch"}
+
+
+def documents() -> List[Tuple[str, str]]:
+    """(name, prose with whitespace collapsed) of README.md and every docs/*.md."""
+    paths = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("**/*.md"))
+    return [(str(p.relative_to(ROOT)), " ".join(p.read_text(encoding="utf-8").split())) for p in paths if p.is_file()]
+
+
+@lru_cache(maxsize=None)
+def results(name: str) -> Dict[str, Any]:
+    return json.loads((REPORTS / name / "results.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def findings(name: str) -> Dict[str, Dict[str, Any]]:
+    return {f["id"]: f for f in compute_findings(results(name))}
+
+
+# ---- what the published results produce ------------------------------------------------------------------
+
+def sweep_rows(aspect: str) -> List[Dict[str, Any]]:
+    return [dict(row) for row in precedence_rows(results("every-release")) if row["aspect"] == aspect]
+
+
+def sweep_versions() -> List[str]:
+    return sorted({keras_version(c) or "" for c in results("every-release")["cells"]} - {""}, key=version_key)
+
+
+def releases_where(aspect: str, test: Callable[[str], bool]) -> List[str]:
+    versions = {c["cell_id"]: keras_version(c) for c in results("every-release")["cells"]}
+    return sorted({str(versions[c]) for row in sweep_rows(aspect) if test(row["observed"]) for c in row["cells"]},
+                  key=version_key)
+
+
+def runs(versions: Sequence[str]) -> str:
+    """The releases as runs of consecutive measured releases of the sweep: '2.6.0-2.15.0, 3.0.0-3.0.4'."""
+    return release_runs(list(versions), sweep_versions())
+
+
+def said_runs(text: str) -> str:
+    """'Keras 0.3.3-2.1.6, 2.2.3-2.3.1 and 3.0.0-3.15.1' -> '0.3.3-2.1.6, 2.2.3-2.3.1, 3.0.0-3.15.1'."""
+    return ", ".join(re.findall(r"\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?", text))
+
+
+def matrix_trainings() -> List[Tuple[Dict[str, Any], str, Dict[str, Any]]]:
+    return [(cell, name, training) for cell in results(".")["cells"]
+            for name, training in (cell.get("trainings") or {}).items() if timing.seconds(training) is not None]
+
+
+# ---- the claims ------------------------------------------------------------------------------------------
+
+def check_stable_figure(match: re.Match[str]) -> None:
+    """"Keras 3.15.1's JAX training in the TensorFlow + JAX cell: 0.559 s, 95% 0.544-0.572 s"."""
+    version, backend, stack, seconds, low, high = match.groups()
+    wanted = {b for b, word in NAMES.items() if re.search(r"\b%s\b" % word, stack)}
+    stable = [(c, n, t) for c, n, t in matrix_trainings() if not timing.is_shaky(t)]
+    found = [(c, n, t) for c, n, t in stable if keras_version(c) == version and NAMES.get(n) == backend
+             and set(cell_backends(c)) == wanted]
+    assert found, "no stable %s training of Keras %s in a %s cell; stable: %s" % (
+        backend, version, stack, [(c["cell_id"], n) for c, n, _ in stable])
+    [(_, _, training)] = found
+    assert "%.3f" % timing.seconds(training) == seconds
+    assert ["%.3f" % v for v in timing.interval(training) or []] == [low, high]
+
+
+def check_stable_alone(match: re.Match[str]) -> None:
+    """"Keras 3.15.1 with JAX alone: 0.559 s": a stable training in a cell with that backend only."""
+    version, stack, seconds = match.groups()
+    wanted = {b for b, word in NAMES.items() if re.search(r"\b%s\b" % word, stack)}
+    found = [t for c, n, t in matrix_trainings() if not timing.is_shaky(t) and keras_version(c) == version
+             and set(cell_backends(c)) == wanted and {n} == wanted]
+    assert found and any("%.3f" % (timing.seconds(t) or 0) == seconds for t in found), \
+        "no stable training of Keras %s with %s alone" % (version, stack)
+
+
+def check_training_count(match: re.Match[str]) -> None:
+    assert int(match.group(1)) == len(matrix_trainings())
+
+
+def check_verdict_count(match: re.Match[str]) -> None:
+    number, word = int(match.group(1)), match.group(2)
+    verdicts = [timing.verdict(t) for _, _, t in matrix_trainings()]
+    assert verdicts.count(word) == number, (word, verdicts.count(word))
+
+
+def check_bench_orderings(match: re.Match[str]) -> None:
+    """The bench's orderings: a pair whose trainings were not both stable in every rerun is no claim."""
+    bench = json.loads((ROOT / "bench" / "reproducibility.json").read_text(encoding="utf-8"))["reruns"]
+    assert int(match.group(1)) == len(bench["orderings"])
+    for pair in bench["orderings"]:
+        cell, names = pair.split(": ")
+        verdicts = [bench["trainings"]["%s %s" % (cell, n)]["verdicts"] for n in names.split(" vs ")]
+        assert any(a != "stable" or b != "stable" for a, b in zip(*verdicts)), pair
+
+
+def check_first_release(match: re.Match[str]) -> None:
+    """"`theano` from Keras 0.3.1": the finding's first release for KERAS_BACKEND=theano."""
+    backend, version = match.group(1), match.group(2)
+    title = findings("every-release")["backend-accepted-%s" % backend]["title"]
+    assert ("first gives %s at Keras %s " % (backend, version)) in title, title
+
+
+def check_every_release_but(match: re.Match[str]) -> None:
+    backend, version = match.group(1), match.group(2)
+    title = findings("every-release")["backend-accepted-%s" % backend]["title"]
+    assert title.endswith("but not in Keras %s" % version), title
+
+
+def check_ignored_again(match: re.Match[str]) -> None:
+    backend, stated = match.group(1), match.group(2)
+    title = findings("every-release")["backend-accepted-%s" % backend]["title"]
+    assert title.endswith("but not in Keras %s" % stated), title
+
+
+def check_order_shown(match: re.Match[str]) -> None:
+    shown = releases_where("precedence", lambda o: o.startswith("KERAS_BACKEND > keras.json > "))
+    assert said_runs(match.group(1)) == runs(shown)
+
+
+def check_no_choice(match: re.Match[str]) -> None:
+    no_choice = releases_where("precedence", lambda o: o.startswith("no choice"))
+    assert said_runs(match.group(1)) in runs(no_choice).split(", "), runs(no_choice)
+
+
+def check_reads_then_raises(match: re.Match[str]) -> None:
+    read = releases_where("precedence", lambda o: o.startswith("KERAS_BACKEND honoured, then raised"))
+    assert said_runs(match.group(1).replace(" and ", ", ")) == runs(read)
+
+
+def check_keras_home_from(match: re.Match[str]) -> None:
+    honoured = releases_where("KERAS_HOME", lambda o: o.startswith("honoured"))
+    not_honoured = releases_where("KERAS_HOME", lambda o: o.startswith("not honoured"))
+    assert honoured and honoured[0] == match.group(1), honoured[:3]
+    assert all(version_key(v) < version_key(match.group(1)) for v in not_honoured)
+
+
+def check_keras_home_raised(match: re.Match[str]) -> None:
+    raised = releases_where("KERAS_HOME", lambda o: o.startswith("honoured, then raised"))
+    assert said_runs(match.group(1).replace(" and ", ", ")) == runs(raised)
+
+
+def check_unwritable_none(match: re.Match[str]) -> None:
+    none = [v for v in releases_where("unwritable HOME", lambda o: o.endswith("keras.json not written"))
+            if v.startswith("2.")]
+    assert said_runs(match.group(1).replace(" and ", ", ")) == runs(none)
+
+
+def check_import_errors(match: re.Match[str]) -> None:
+    """"69 fail at `import keras` (24 with `AttributeError: ...`, ..., 1 with a circular import ...)"."""
+    finding = findings("cross-products")["import-errors"]
+    assert int(match.group(1)) == len(finding["cells"])
+    stated = re.findall(r"(\d+) with (?:a )?`?([^`,;]+)`?", match.group(2))
+    counted = [(len(item["cells"]), item["text"].split(": ", 1)[1]) for item in finding["items"]]
+    assert sum(int(n) for n, _ in stated) == len(finding["cells"]), stated
+    for number, text in stated:
+        words = text.replace("a circular import in ", "circular import").strip()
+        matching = [n for n, key in counted if words in key or (words.startswith("circular") and "circular" in key)]
+        assert matching and int(number) == sum(matching), (number, text, counted)
+
+
+def check_pep503(match: re.Match[str]) -> None:
+    """Names "in PEP 503 form": true of the records as the reports read them; where published records still
+    hold another spelling, the sentence must say so."""
+    raw = {name for folder in (".", "every-release", "cross-products") for cell in results(folder)["cells"]
+           for name in cell.get("installed") or {} if canonical_name(name) != name}
+    assert not raw or "older records" in match.group(0), sorted(raw)[:5]
+
+
+CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
+    (r"Keras (\d+\.\d+\.\d+)'s (\w+) training in the ([\w +]+?) cell[:,] (\d+\.\d+) s(?: per steady epoch)?, "
+     r"95% (\d+\.\d+)-(\d+\.\d+) s", check_stable_figure),
+    (r"Keras (\d+\.\d+\.\d+) with ([\w +]+?) alone[:,] (\d+\.\d+) s", check_stable_alone),
+    (r"of (\d+) trainings that finished", check_training_count),
+    (r"Of (\d+) finished trainings", check_training_count),
+    (r"\*\*(\d+) is `(stable)`\*\*", check_verdict_count),
+    (r"(\d+) are `(contended)`", check_verdict_count),
+    (r"and (\d+) `(unstable)` \(the interval", check_verdict_count),
+    (r"each of the (\d+) compared pairs was `contended` or `unstable`", check_bench_orderings),
+    (r"`(\w+)` from (?:Keras )?(\d+\.\d+\.\d+)\b", check_first_release),
+    (r"`(\w+)` in every Keras 3 release but (\d+\.\d+\.\d+)", check_every_release_but),
+    (r"`(\w+)` from \d+\.\d+\.\d+ \(ignored again in (\d+\.\d+\.\d+-\d+\.\d+\.\d+)\)", check_ignored_again),
+    (r"where the records show the order \(Keras ([^)]*)\)", check_order_shown),
+    (r"Keras (\d+\.\d+\.\d+-\d+\.\d+\.\d+) has no choice", check_no_choice),
+    (r"Keras ((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))+\d+\.\d+\.\d+) read `KERAS_BACKEND` and then "
+     r"raise", check_reads_then_raises),
+    (r"`KERAS_HOME` is honoured from Keras (\d+\.\d+\.\d+) on", check_keras_home_from),
+    (r"; ((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))+\d+\.\d+\.\d+) read it and then raise on the backend",
+     check_keras_home_raised),
+    (r"((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))*\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?) write none",
+     check_unwritable_none),
+    (r"(\d+) fail at `import keras` \((.*?)\) and", check_import_errors),
+    (r"names in PEP 503 form[^)]*", check_pep503),
+]
+
+# Issue #28's wrong sentences: the records do not produce them.
+WITHDRAWN = [
+    r"Keras 3\.15\.1 with JAX alone[:,] 0\.559",
+    r"`theano` from Keras 0\.3\.0",
+    r"2\.4-2\.15 (?:has no choice|ignore|write none)",
+    r"2\.2\.0-2\.2\.2 could not be asked",
+    r"honoured from Keras 2\.2\.3",
+    r"the rest with other missing TensorFlow internals",
+    r"No claimed ordering flipped\*\* \(target met\)",
+    r"so the report shows no figure for them",
+    r"`numpy` and `openvino` in the Keras 3\.8 and 3\.15 cells",
+]
+
+
+@pytest.mark.parametrize("pattern, check", CLAIMS, ids=[c[1].__name__ + str(i) for i, c in enumerate(CLAIMS)])
+def test_each_stated_figure_is_what_the_published_results_produce(pattern: str, check: Any) -> None:
+    for name, text in documents():
+        for match in re.finditer(pattern, text):
+            try:
+                check(match)
+            except AssertionError as exc:
+                raise AssertionError("%s states %r, which the published results do not produce: %s"
+                                     % (name, match.group(0)[:200], exc)) from None
+
+
+def test_the_claims_the_readme_makes_are_checked() -> None:
+    """The checks above run on something: each of these claims is stated somewhere in README.md or docs/."""
+    text = " ".join(t for _, t in documents())
+    unmatched = [check.__name__ for pattern, check in CLAIMS if not re.search(pattern, text)
+                 and check is not check_stable_alone]  # a figure for a one-backend cell: none is stable now
+    assert not unmatched, "no sentence matches these claims any more (update the patterns): %s" % unmatched
+
+
+@pytest.mark.parametrize("pattern", WITHDRAWN)
+def test_withdrawn_claims_stay_withdrawn(pattern: str) -> None:
+    for name, text in documents():
+        assert not re.search(pattern, text), "%s states a claim the published results contradict: %s" % (
+            name, pattern)
