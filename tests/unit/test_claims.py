@@ -195,7 +195,80 @@ def check_pep503(match: re.Match[str]) -> None:
     assert not raw or "older records" in match.group(0), sorted(raw)[:5]
 
 
+def statuses(folder: str) -> Dict[str, int]:
+    found: Dict[str, int] = {}
+    for cell in results(folder)["cells"]:
+        found[str(cell.get("status"))] = found.get(str(cell.get("status")), 0) + 1
+    return found
+
+
+def stated_counts(text: str) -> Dict[str, int]:
+    """"39 `ok`, 2 `partial` and 3 `import_failed`" -> {"ok": 39, "partial": 2, "import_failed": 3}."""
+    return {word: int(n) for n, word in re.findall(r"(\d+) `(\w+)`", text)}
+
+
+def check_outcome(match: re.Match[str]) -> None:
+    """"[`reports/every-release/`](...) ... 104 cells ... Outcome: 92 `ok`, 10 `import_failed`, 2 `timeout`"."""
+    folder = match.group(1).strip("/") or "."
+    stated = stated_counts(re.sub(r"\([^)]*\)", "", match.group(2)))  # "(all five declared ...)" is no count
+    assert stated == statuses(folder), (folder, stated, statuses(folder))
+    cells = re.search(r"(\d+) cells", match.group(0))
+    assert cells is None or int(cells.group(1)) == len(results(folder)["cells"]), (folder, cells.group(0))
+
+
+def check_cross_counts(match: re.Match[str]) -> None:
+    assert int(match.group(1)) == len(results("cross-products")["cells"])
+    assert stated_counts(match.group(2)) == statuses("cross-products")
+
+
+def check_default_range(match: re.Match[str]) -> None:
+    """A row of the default-backend table: every measured release in the range reported that default in
+    some cell ('none': in none of its cells)."""
+    first, last, said = match.group(1), match.group(2) or match.group(1), match.group(3)
+    by_version: Dict[str, set] = {}
+    for cell in results("every-release")["cells"]:
+        backend = (cell.get("default_backend") or {}).get("backend")
+        by_version.setdefault(str(keras_version(cell)), set()).add(backend)
+    inside = [v for v in by_version if version_key(first) <= version_key(v) <= version_key(last)]
+    assert inside, "no release measured in %s-%s" % (first, last)
+    for version in inside:
+        if said == "none":
+            assert by_version[version] == {None}, (version, by_version[version])
+        else:
+            assert said.strip("`") in by_version[version], (version, by_version[version])
+
+
+def check_default_first(match: re.Match[str]) -> None:
+    first, after = match.group(1), match.group(2)
+    finding = findings("every-release").get("default-backend-change-%s-%s" % (after, first))
+    assert finding is not None and "at Keras %s (the release after %s)" % (first, after) in finding["title"]
+
+
+def off_minor_pairs() -> List[Dict[str, Any]]:
+    from runner.report.fields import keras_line, spec_version
+    return [c for c in results("cross-products")["cells"] if str(keras_version(c)).startswith("2.")
+            and keras_line(keras_version(c)) != keras_line(spec_version(c["versions"]["tensorflow"]))]
+
+
+def check_off_minor(match: re.Match[str]) -> None:
+    pairs = off_minor_pairs()
+    assert int(match.group(2)) == len(pairs)
+    assert int(match.group(1)) == sum(1 for c in pairs if c.get("status") in ("ok", "partial"))
+
+
+def check_off_minor_train_failed(match: re.Match[str]) -> None:
+    assert int(match.group(1)) == sum(1 for c in off_minor_pairs() if c.get("status") == "train_failed")
+
+
 CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
+    (r"\[`reports/((?:[\w-]+/)?)`\]\(reports/[^)]*\).{0,700}?Outcome: ((?:\d+ `\w+`(?: \([^)]*\))?(?:, | and )?)+)",
+     check_outcome),
+    (r"(\d+) cells, \d{4}-\d\d-\d\d: ((?:\d+ `\w+`(?:, |,? and )?)+)", check_cross_counts),
+    (r"\| \**(\d+\.\d+\.\d+)\**(?: - (\d+\.\d+\.\d+))? \| (`\w+`|none)", check_default_range),
+    (r"(\d+\.\d+\.\d+) is the first release with that default\** \(the release after (\d+\.\d+\.\d+)",
+     check_default_first),
+    (r"(\d+) of those (\d+) pairs still import and train", check_off_minor),
+    (r"and (\d+) import but fail to train", check_off_minor_train_failed),
     (r"Keras (\d+\.\d+\.\d+)'s (\w+) training in the ([\w +]+?) cell[:,] (\d+\.\d+) s(?: per steady epoch)?, "
      r"95% (\d+\.\d+)-(\d+\.\d+) s", check_stable_figure),
     (r"Keras (\d+\.\d+\.\d+) with ([\w +]+?) alone[:,] (\d+\.\d+) s", check_stable_alone),
