@@ -36,7 +36,8 @@ def register(add_command: AddCommand) -> None:
                                          "recorded when they ran")
     parser.add_argument("--explain", metavar="FINDING_ID",
                         help="print one finding (an id from findings.json: 'backend-accepted-numpy', "
-                        "'import-errors') with each line's cells and the record fields it read, and exit")
+                        "'import-errors'; or 'precedence:<question>' for the precedence table's rows, e.g. "
+                        "precedence:KERAS_HOME) with each line's cells and the record fields it read, and exit")
     parser.set_defaults(func=command)
 
 

@@ -9,6 +9,9 @@ differs from the built-in default, or an error naming that backend (Keras read t
 to import what it named: "Unable to import backend : jax", "No module named 'theano'"). An answer equal to
 the default, or an error that names something else (the same one the default raised), shows nothing.
 
+Longer than our usual module on purpose: it lists every question the table answers, how each answer is
+read from the scenario records and which record fields it reads (ASPECT_FIELDS), in one place.
+
 Pure functions of a results document. Rows are plain text (untrusted values pass through one_line); the
 Markdown and HTML formats escape them as they escape every other table.
 """
@@ -32,6 +35,7 @@ class PrecedenceRow(TypedDict):
     aspect: str
     observed: str
     cells: List[str]
+    fields: List[str]  # the record fields the answer was read from (fields.field_values paths)
 
 
 def line_of(version: Optional[str]) -> Optional[str]:
@@ -308,6 +312,27 @@ ASPECTS: Sequence[Tuple[str, Callable[[Cell, Mapping[str, Scenario]], Optional[s
 )
 
 
+_ERROR = ["backend", "error.type", "error.message"]
+ASPECT_FIELDS: Mapping[str, List[str]] = {
+    "precedence": ["scenarios[default].%s" % f for f in _ERROR] + ["scenarios[env-*].env"]
+    + ["scenarios[env-*].%s" % f for f in _ERROR] + ["scenarios[json-*].keras_json_before.backend"]
+    + ["scenarios[json-*].%s" % f for f in _ERROR],
+    "KERAS_BACKEND naming a backend not installed": ["scenarios[env-missing-*].env"]
+    + ["scenarios[env-missing-*].%s" % f for f in _ERROR],
+    "stale keras.json (Keras 1.0: theano, image_dim_ordering th)": ["scenarios[stale-json].keras_json_before"]
+    + ["scenarios[stale-json].%s" % f for f in _ERROR] + ["scenarios[stale-json].keras_json_written"],
+    "KERAS_HOME": ["scenarios[default].%s" % f for f in _ERROR] + ["scenarios[keras-home].keras_json_before.backend"]
+    + ["scenarios[keras-home].%s" % f for f in _ERROR],
+    "unwritable HOME": ["scenarios[readonly-home].home_writable", "scenarios[readonly-home].keras_json_path"]
+    + ["scenarios[readonly-home].%s" % f for f in _ERROR],
+    "runtime switch": ["scenarios[runtime-switch].switch_function", "scenarios[runtime-switch].switch_to",
+                       "scenarios[runtime-switch].backend_before_switch"]
+    + ["scenarios[runtime-switch].%s" % f for f in _ERROR],
+    "tf.keras": ["tf_keras"],
+    R_ASPECT: ["r.r_version", "r.reticulate_version", "r.scenarios", "r.cran"],
+}
+
+
 def precedence_rows(doc: Doc) -> List[PrecedenceRow]:
     """One row per Keras line, question and distinct answer, citing the cells that gave it, lines in
     release order. Cells without scenario records give no row."""
@@ -327,7 +352,8 @@ def precedence_rows(doc: Doc) -> List[PrecedenceRow]:
     aspect_order = [aspect for aspect, _ in ASPECTS]
     # In release order inside a line and question: the first release that showed an answer leads.
     keys = sorted(grouped, key=lambda k: (LINES.index(k[0]), aspect_order.index(k[1]), first[k], k[2]))
-    return [PrecedenceRow(line=k[0], aspect=k[1], observed=k[2], cells=sorted(grouped[k])) for k in keys]
+    return [PrecedenceRow(line=k[0], aspect=k[1], observed=k[2], cells=sorted(grouped[k]),
+                          fields=list(ASPECT_FIELDS.get(k[1], []))) for k in keys]
 
 
 def release_runs(versions: Sequence[str], measured: Sequence[str]) -> str:
