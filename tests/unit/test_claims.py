@@ -260,7 +260,28 @@ def check_off_minor_train_failed(match: re.Match[str]) -> None:
     assert int(match.group(1)) == sum(1 for c in off_minor_pairs() if c.get("status") == "train_failed")
 
 
+def accuracy_range(test: Callable[[str, set, str], bool]) -> str:
+    """'96.9-97.3': the test accuracy of every training that finished in the matrix's cells the test picks
+    (Keras version, the cell's backends, the training's backend)."""
+    found = [t["test_accuracy"] for c in results(".")["cells"] for n, t in (c.get("trainings") or {}).items()
+             if t.get("status") == "ok" and test(str(keras_version(c)), set(cell_backends(c)), n)]
+    return "%.1f-%.1f" % (100 * min(found), 100 * max(found))
+
+
+def check_accuracies(match: re.Match[str]) -> None:
+    """"Does my stack work?": the accuracy ranges of the three groups it names."""
+    multi = accuracy_range(lambda v, cell, n: version_key("1.0") <= version_key(v) < version_key("2.4")
+                           and len(cell) > 1)
+    tf_only = accuracy_range(lambda v, cell, n: version_key("2.6") <= version_key(v) < version_key("3")
+                             and cell == {"tensorflow"})
+    keras3 = accuracy_range(lambda v, cell, n: version_key("3") <= version_key(v) and n in ("tensorflow", "jax"))
+    assert match.groups() == tuple(multi.split("-") + tf_only.split("-") + keras3.split("-")), (multi, tf_only, keras3)
+
+
 CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
+    (r"Every multi-backend cell of Keras 1\.0-2\.3 .{0,120}? to (\d+\.\d)-(\d+\.\d)% test accuracy; so did every "
+     r"TensorFlow-only cell of Keras 2\.6-2\.15 \((\d+\.\d)-(\d+\.\d)%\) and every Keras 3\.0-3\.15 cell on "
+     r"TensorFlow and JAX \((\d+\.\d)-(\d+\.\d)%\)", check_accuracies),
     (r"\[`reports/((?:[\w-]+/)?)`\]\(reports/[^)]*\).{0,700}?Outcome: ((?:\d+ `\w+`(?: \([^)]*\))?(?:, | and )?)+)",
      check_outcome),
     (r"(\d+) cells, \d{4}-\d\d-\d\d: ((?:\d+ `\w+`(?:, |,? and )?)+)", check_cross_counts),
