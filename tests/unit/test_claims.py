@@ -278,7 +278,57 @@ def check_accuracies(match: re.Match[str]) -> None:
     assert match.groups() == tuple(multi.split("-") + tf_only.split("-") + keras3.split("-")), (multi, tf_only, keras3)
 
 
+def keras3_cross() -> List[Tuple[str, str, Dict[str, Any]]]:
+    """(Keras minor, JAX version, cell) of the cross products' Keras 3 cells."""
+    from runner.report.fields import keras_line, spec_version
+    return [(str(keras_line(keras_version(c))), str(spec_version(c["versions"].get("jax"))), c)
+            for c in results("cross-products")["cells"] if str(keras_version(c)).startswith("3.")]
+
+
+def jax_status(cell: Dict[str, Any]) -> Any:
+    return ((cell.get("trainings") or {}).get("jax") or {}).get("status")
+
+
+def in_minors(minor: str, first: str, last: str) -> bool:
+    return version_key(first) <= version_key(minor) <= version_key(last)
+
+
+def check_jax_and_later(match: re.Match[str]) -> None:
+    first, last, jax = match.groups()
+    picked = [(j, c) for m, j, c in keras3_cross() if in_minors(m, first, last)]
+    assert picked and all((jax_status(c) == "ok") == (version_key(j) < version_key(jax)) for j, c in picked)
+
+
+def check_jax_one(match: re.Match[str]) -> None:
+    first, last, jax = match.groups()
+    picked = [(j, c) for m, j, c in keras3_cross() if in_minors(m, first, last)]
+    assert picked and all((jax_status(c) == "ok") == (j != jax) for j, c in picked)
+
+
+def check_jax_every(match: re.Match[str]) -> None:
+    one, two, low, high = match.groups()
+    jaxes = sorted({j for _, j, _ in keras3_cross()}, key=version_key)
+    assert (jaxes[0], jaxes[-1]) == (low, high)
+    assert all(jax_status(c) == "ok" for m, _, c in keras3_cross() if m in (one, two))
+
+
+def check_keras3_tf_all(match: re.Match[str]) -> None:
+    cells = [c for _, _, c in keras3_cross()]
+    trained = [c for c in cells if ((c.get("trainings") or {}).get("tensorflow") or {}).get("status") == "ok"]
+    assert int(match.group(1)) == len(cells) == len(trained)
+
+
+def check_keras3_pip_check(match: re.Match[str]) -> None:
+    assert int(match.group(1)) == sum(1 for _, _, c in keras3_cross() if (c.get("pip_check") or {}).get("problems"))
+
+
 CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
+    (r"Keras (3\.\d+)-(3\.\d+) fail with JAX (\d+\.\d+\.\d+) and later", check_jax_and_later),
+    (r"Keras (3\.\d+)-(3\.\d+) fail with JAX (\d+\.\d+\.\d+) \(", check_jax_one),
+    (r"Keras (3\.\d+) and (3\.\d+) trained with every JAX measured \((\d+\.\d+\.\d+)-(\d+\.\d+\.\d+)\)",
+     check_jax_every),
+    (r"the TensorFlow backend trained in all (\d+)", check_keras3_tf_all),
+    (r"in (\d+) pairs, yet an older Keras 3 trained", check_keras3_pip_check),
     (r"Every multi-backend cell of Keras 1\.0-2\.3 .{0,120}? to (\d+\.\d)-(\d+\.\d)% test accuracy; so did every "
      r"TensorFlow-only cell of Keras 2\.6-2\.15 \((\d+\.\d)-(\d+\.\d)%\) and every Keras 3\.0-3\.15 cell on "
      r"TensorFlow and JAX \((\d+\.\d)-(\d+\.\d)%\)", check_accuracies),
