@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from runner.model import stats  # noqa: E402
 from runner.model.records import backend_sort_key  # noqa: E402
+from runner.report import timing as report_timing  # noqa: E402
 
 MAX_OVER_MIN_TARGET = 1.10
 HOG = "while True:\n    pass\n"
@@ -77,8 +78,13 @@ def steady_walls(training: Dict[str, Any]) -> List[float]:
     return [s["wall"] for s in training.get("samples") or [] if not s.get("warmup")]
 
 
+NOT_COMPARED = "not compared"
+
+
 def orderings(doc: Dict[str, Any]) -> Dict[str, str]:
-    """'cell: A vs B' -> faster | slower | same, as stats.compare says from the samples, inside one cell."""
+    """'cell: A vs B' -> faster | slower | same, as stats.compare says from the samples, inside one cell; 'not
+    compared' where either training is contended or unstable: the tool's own rule (a report compares no such
+    training), so the bench claims no ordering the report would not."""
     out: Dict[str, str] = {}
     by_cell: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for cell_id, backend, training in trainings(doc):
@@ -86,6 +92,9 @@ def orderings(doc: Dict[str, Any]) -> Dict[str, str]:
             by_cell.setdefault(cell_id, {})[backend] = training
     for cell_id, group in sorted(by_cell.items()):
         for a, b in itertools.combinations(sorted(group, key=backend_sort_key), 2):
+            if report_timing.is_shaky(group[a]) or report_timing.is_shaky(group[b]):
+                out["%s: %s vs %s" % (cell_id, a, b)] = NOT_COMPARED
+                continue
             verdict = stats.compare(steady_walls(group[a]), steady_walls(group[b]))["verdict"]
             out["%s: %s vs %s" % (cell_id, a, b)] = str(verdict)
     return out
@@ -112,9 +121,10 @@ def rerun_summary(docs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
             claims.setdefault(pair, {"verdicts": []})["verdicts"].append(verdict)
     for claim in claims.values():
         seen = set(claim["verdicts"])
-        claim["held"] = len(seen) == 1 and len(claim["verdicts"]) == len(docs)
+        claim["held"] = len(seen) == 1 and len(claim["verdicts"]) == len(docs) and NOT_COMPARED not in seen
         claim["flipped"] = {"faster", "slower"} <= seen
     return {"trainings": per_training, "orderings": claims,
+            "orderings_compared": sum(1 for c in claims.values() if NOT_COMPARED not in c["verdicts"]),
             "all_within_target": all(e["meets_target"] is not False for e in per_training.values()),
             "no_ordering_flipped": not any(c["flipped"] for c in claims.values()),
             "every_ordering_held": all(c["held"] for c in claims.values())}

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, List, Optional, Sequence
 from packaging.version import Version
 
 from runner.cli.common import PROGRESS_MODES, AddCommand, options_from
+from runner.model.vocabulary import MeasureMode, ProgressMode
 from runner.util.errors import UsageError
 
 if TYPE_CHECKING:
     from runner.report.answers import Pin, Source
 
 ERAS = ("py27", "py39", "py311")
-DEPTHS = ("probe", "smoke", "full")
+DEPTHS = (MeasureMode.PROBE.value, MeasureMode.SMOKE.value, MeasureMode.FULL.value)
 DEFAULT_SHOWN = 6  # records printed before '... N more' (--all prints every one)
 
 
@@ -61,7 +62,7 @@ def register(add_command: AddCommand) -> None:
     group = parser.add_argument_group("measuring a stack no record answers")
     group.add_argument("--measure", action="store_true",
                        help="when no record answers, build the one cell of the pins and measure it now (Docker)")
-    group.add_argument("--depth", choices=DEPTHS, default="smoke",
+    group.add_argument("--depth", choices=DEPTHS, default=MeasureMode.SMOKE.value,
                        help="what --measure measures: probe (import, default backend, pip check), smoke (and a few "
                             "training batches per backend; default), full (the MNIST timing protocol)")
     group.add_argument("--era", choices=ERAS,
@@ -71,7 +72,8 @@ def register(add_command: AddCommand) -> None:
     group.add_argument("--results-dir", default="results", help="where --measure writes its run (default: results)")
     group.add_argument("--cache-dir", default=str(default_cache_dir()), help="data and results cache")
     group.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
-    group.add_argument("--progress", choices=PROGRESS_MODES, default="human", help="--measure's progress on stderr")
+    group.add_argument("--progress", choices=PROGRESS_MODES, default=ProgressMode.HUMAN.value,
+                       help="--measure's progress on stderr")
     parser.set_defaults(func=command)
 
 
@@ -95,7 +97,7 @@ def command(args: argparse.Namespace) -> int:
     # the landing page beside the published results (keras-matrix site), linked when it is there
     page = Path(paths[0]).parent / "site" / "index.html"
     site = page if not options.results and page.is_file() else None
-    if options.format == "json":
+    if options.format == "json":  # not our vocabulary: an output format
         answer = render_json(pins, found, sources)
         answer["site"] = site_link(site, found[0]) if found else None
         print(json.dumps(answer, indent=2, sort_keys=True))
@@ -154,12 +156,12 @@ def measure(pins: Sequence[Pin], options: AskOptions) -> Source:
         raise UsageError("cannot write %s: %s; give --results-dir a writable directory"
                          % (matrix_file, exc.strerror or exc)) from None
     matrix = load_matrix(matrix_file, offline=True)
-    if options.progress == "human":
+    if options.progress == ProgressMode.HUMAN:
         print("measuring %s (%s, %s) into %s" % (matrix.cells[0].id, era, options.depth, results_dir / run_name),
               file=sys.stderr)
     run_options = RunOptions(results_dir=results_dir, run_id=run_name, allow_pull=not options.no_pull,
                              progress=options.progress, cache_dir=Path(options.cache_dir))
-    engine, data = run_setup(run_options.cache_dir, log_data=options.progress == "human")
+    engine, data = run_setup(run_options.cache_dir, log_data=options.progress == ProgressMode.HUMAN)
     doc = run_matrix(matrix, matrix.cells, engine, data, run_options)
     sources: List[Source] = load_sources([results_dir / doc["run_id"] / "results.json"])
     return sources[0]

@@ -20,6 +20,7 @@ class ReportOptions:
     format: str
     strict: bool
     matrix: Optional[str]
+    explain: Optional[str]
 
 
 def register(add_command: AddCommand) -> None:
@@ -36,6 +37,10 @@ def register(add_command: AddCommand) -> None:
                         help="exit 1 when a cell did not meet its expectation (an unexpected failure or pass)")
     parser.add_argument("--matrix", help="judge the cells against this matrix's expectations instead of the ones "
                                          "recorded when they ran")
+    parser.add_argument("--explain", metavar="FINDING_ID",
+                        help="print one finding (an id from findings.json: 'backend-accepted-numpy', "
+                        "'import-errors'; or 'precedence:<question>' for the precedence table's rows, e.g. "
+                        "precedence:KERAS_HOME) with each line's cells and the record fields it read, and exit")
     parser.set_defaults(func=command)
 
 
@@ -64,6 +69,12 @@ def command(args: argparse.Namespace) -> int:
         for record in doc["cells"]:
             if record["cell_id"] in by_id:
                 apply_expectation(record, by_id[record["cell_id"]])
+    if options.explain is not None:
+        from runner.report.explain import explain_finding
+
+        text, found = explain_finding(doc, options.explain)
+        print(text, end="", flush=True, file=sys.stdout if found else sys.stderr)
+        return 0 if found else 2
     if options.out:
         emit_reports(doc, Path(options.out), False)
     if options.format == "precedence":

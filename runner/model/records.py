@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 from typing import Any, Dict, List, Optional, Tuple, TypedDict, Union
 
 SCHEMA_VERSION = 1
@@ -99,6 +100,20 @@ BACKEND_SINCE_KERAS: Dict[str, str] = {"numpy": "3.0", "openvino": "3.8"}
 
 def short_name(name: str) -> str:
     return SHORT_NAMES.get(name, name)
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name in PEP 503's form: 'tensorflow_cpu' -> 'tensorflow-cpu', 'Keras_Applications' ->
+    'keras-applications' (records from older probes hold the dist-info spelling)."""
+    return re.sub(r"[-_.]+", "-", str(name)).lower()
+
+
+def canonical_installed(installed: Any) -> Dict[str, str]:
+    """An installed set ({name: version}) with PEP 503 names; the first spelling of a name wins."""
+    found: Dict[str, str] = {}
+    for name, version in (installed.items() if isinstance(installed, dict) else ()):
+        found.setdefault(canonical_name(name), str(version))
+    return found
 
 
 def backend_sort_key(name: str) -> Tuple[int, str]:

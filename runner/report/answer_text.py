@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from urllib.parse import quote
 
 from runner.model.records import STATUS_MEANINGS, Status, short_name
+from runner.model.vocabulary import MeasureMode
 from runner.report.answers import Answer, Pin, Source, Verdict, neighbours, overall
 from runner.report.fields import default_summary, error_text, fmt_seconds
 from runner.util.text import one_line
@@ -37,7 +38,7 @@ def _releases(pins: Sequence[Pin], found: Sequence[Answer]) -> str:
 def _timings(answer: Answer) -> str:
     trainings = answer.cell.get("trainings") or {}
     if not trainings:
-        return "-" if answer.cell.get("measure") != "probe" else "none (%s)" % PROBE_NOTE
+        return "-" if answer.cell.get("measure") != MeasureMode.PROBE else "none (%s)" % PROBE_NOTE
     parts = []
     for name, seconds in answer.timings.items():
         label = short_name(name)
@@ -50,7 +51,7 @@ def _timings(answer: Answer) -> str:
         error = error_text(training.get("error") if isinstance(training.get("error"), dict) else None, 160)
         parts.append("%s %s%s%s" % (label, one_line(training.get("status"), 20), " at " + stage if stage else "",
                                     " (%s)" % error if error else ""))
-    note = " (%s)" % SMOKE_NOTE if answer.cell.get("measure") == "smoke" else ""
+    note = " (%s)" % SMOKE_NOTE if answer.cell.get("measure") == MeasureMode.SMOKE else ""
     return ", ".join(parts) + note
 
 

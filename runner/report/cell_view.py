@@ -31,6 +31,7 @@ from runner.report.fields import (
     expected_outcome,
     fmt_accuracy,
     fmt_seconds,
+    installed_of,
     keras_version,
     known_status,
     python_summary,
@@ -142,7 +143,7 @@ def _comparisons(trainings: Dict[str, Any]) -> List[str]:
 def _versions_view(cell: Cell) -> List[Dict[str, Any]]:
     """Requested vs installed, one row per library the cell asked for or that matters for the stack."""
     versions = cell.get("versions") or {}
-    installed = cell.get("installed") or {}
+    installed = installed_of(cell)
     names = list(versions)
     names += [n for n in INSTALLED_OF_INTEREST if n in installed and n not in names]
     rows = []
@@ -250,7 +251,7 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "probed": backend is not None or error is not None,
         "versions": _versions_view(cell),
         "installed_all": [(one_line(k, 100), one_line(v, 100))
-                          for k, v in sorted((cell.get("installed") or {}).items())],
+                          for k, v in sorted(installed_of(cell).items())],
         "requirements": [one_line(r, 200) for r in cell.get("requirements") or []],
         "libraries": _libraries_view(cell),
         "probe_python": one_line(probe.get("python"), 40) or "-",

@@ -8,13 +8,21 @@ runner.util.text before they reach a sentence.
 
 from __future__ import annotations
 
+import fnmatch
 from collections import Counter
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from runner.model.records import ExpectationVerdict, Status, TrainingStatus, backend_sort_key, short_name
+from runner.model.records import (
+    ExpectationVerdict,
+    Status,
+    TrainingStatus,
+    backend_sort_key,
+    canonical_installed,
+    short_name,
+)
 from runner.model.vocabulary import Device
 from runner.util.text import one_line
 
@@ -61,10 +69,15 @@ def version_key(version: Optional[str]) -> Tuple[int, Any]:
 
 def keras_version(cell: Cell) -> Optional[str]:
     """The Keras actually installed (the record's installed set) when known, else the one requested."""
-    installed = cell.get("installed") or {}
+    installed = installed_of(cell)
     if installed.get("keras"):
         return str(installed["keras"])
     return spec_version((cell.get("versions") or {}).get("keras"))
+
+
+def installed_of(cell: Cell) -> Dict[str, str]:
+    """The cell's installed set, names in PEP 503 form ('tensorflow_cpu' in older records reads 'tensorflow-cpu')."""
+    return canonical_installed(cell.get("installed"))
 
 
 def keras_line(version: Optional[str]) -> Optional[str]:
@@ -238,9 +251,40 @@ def count(n: int, word: str) -> str:
     return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
+# ---- the fields a finding read: `report --explain` ----------------------------------------------------------
+
+def field_values(cell: Cell, path: str) -> List[Tuple[str, Any]]:
+    """(concrete path, value) for a field path of a record: dots between keys, '*' any key of a mapping
+    ('trainings.*.status'), 'name[glob]' the items of a list whose id matches ('scenarios[env-*].backend').
+    'installed.<name>' reads the installed set in PEP 503 form. A path that reaches nothing gives
+    [(path, None)], so an explanation shows the field was read and was absent."""
+    found: List[Tuple[str, Any]] = [("", dict(cell, installed=installed_of(cell)))]
+    for part in path.split("."):
+        key, _, selector = part.partition("[")
+        step: List[Tuple[str, Any]] = []
+        for where, value in found:
+            prefix = where + "." if where else ""
+            if not isinstance(value, dict):
+                continue
+            if key == "*":
+                step += [(prefix + str(k), v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))]
+                continue
+            value = value.get(key)
+            if selector:
+                pattern = selector.rstrip("]")
+                step += [("%s%s[%s]" % (prefix, key, item["id"]), item) for item in value or []
+                         if isinstance(item, dict) and isinstance(item.get("id"), str)
+                         and fnmatch.fnmatchcase(item["id"], pattern)] if isinstance(value, list) else []
+            elif value is not None:
+                step.append((prefix + key, value))
+        found = step
+    return found or [(path, None)]
+
+
 __all__ = ["Cell", "Doc", "Error", "MAX_MESSAGE", "Training", "cell_backends", "cell_label", "combo_label", "count",
            "counts_line", "default_of", "default_summary", "device_summary", "doc_backends", "error_text",
-           "error_type", "EXPECTATION_MARKS", "expectation_mark", "expectation_of", "expectation_reason",
+           "error_type", "EXPECTATION_MARKS",
+           "field_values", "installed_of", "expectation_mark", "expectation_of", "expectation_reason",
            "expected_outcome", "fmt_accuracy", "fmt_seconds", "keras_line", "keras_version", "known_status",
            "ok_steady", "python_summary", "spec_version", "status_counts", "training_device", "version_key",
            "yes_no"]

@@ -4,16 +4,19 @@ Nothing here knows which backend Keras picks, which versions exist or what faile
 is read from the records (``default_backend.backend``, ``installed``, ``trainings``...) and cites the
 cells it comes from. The record accessors it reads with live in fields.py.
 
-A finding is ``{"id", "title", "text", "cells"}`` plus ``level`` (info | warning | error) and ``items``
-(the lines of ``text``, each with the cells it cites) so a report can link every line to its cells.
+A finding is ``{"id", "title", "text", "cells"}`` plus ``level`` (info | warning | error), ``items``
+(the lines of ``text``, each with the cells it cites) so a report can link every line to its cells, and
+``fields`` (the record fields it was computed from, as fields.field_values reads them) so that every
+statement is traceable: ``report --explain ID`` prints each line's cells with those fields' values.
 Longer than our usual module on purpose: each finding is a short function, and one file lists every
 statement a report can make.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, OrderedDict
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from runner.model import stats
 from runner.model.records import STATUS_MEANINGS, ExpectationVerdict, Status, TrainingStatus, backend_sort_key
@@ -34,20 +37,31 @@ from runner.report.fields import (
     keras_version,
     version_key,
 )
-from runner.report.precedence import constant_backend, scenarios_of
+from runner.report.precedence import Scenario, constant_backend, names_backend, release_runs, scenarios_of
 from runner.util.text import one_line
 
 Finding = Dict[str, Any]
 
 
 def _finding(fid: str, title: str, items: List[Tuple[str, List[str]]], level: str = FindingLevel.INFO.value,
-             text: Optional[str] = None) -> Finding:
+             text: Optional[str] = None, fields: Sequence[str] = ()) -> Finding:
+    """A finding as data: its statement (title, text and items, each item with the cells it cites) and the
+    record fields it was computed from (paths as field_values reads them), so `report --explain ID` can
+    print the values behind every line."""
     cells = list(OrderedDict.fromkeys(c for _, item_cells in items for c in item_cells))
     return {"id": fid, "title": title, "text": text if text is not None else "\n".join(t for t, _ in items),
-            "cells": cells, "level": level, "items": [{"text": t, "cells": list(c)} for t, c in items]}
+            "cells": cells, "level": level, "items": [{"text": t, "cells": list(c)} for t, c in items],
+            "fields": list(fields)}
 
 
 # ---- the findings ------------------------------------------------------------------------------------
+
+# The record fields each finding reads (paths as fields.field_values resolves them).
+DEFAULT_FIELDS = ["installed.keras", "default_backend.backend", "default_backend.error", "scenarios[env-*].backend",
+                  "scenarios[env-*].error"]
+TIMING_FIELDS = ["measure", "trainings.*.status", "trainings.*.steady_epoch_seconds", "trainings.*.timing.seconds",
+                 "trainings.*.timing.verdict", "trainings.*.timing.causes", "trainings.*.timing.interval"]
+GPU_FIELDS = ["device", "trainings.*.device", "trainings.*.status"]
 
 
 def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> List[Finding]:
@@ -78,7 +92,7 @@ def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> Lis
         title = "Default backend reported by Keras (fresh HOME, no KERAS_BACKEND): %s" % ", ".join(reported)
     else:
         title = "No Keras version reported a default backend: every probe raised"
-    findings = [_finding("default-backend", title, items)]
+    findings = [_finding("default-backend", title, items, fields=DEFAULT_FIELDS)]
 
     # Boundaries: consecutive versions (in version order) whose reported defaults differ.
     answered = [(v, g) for v, g in ordered if g["backends"]]
@@ -90,14 +104,16 @@ def _default_backend(cells: Sequence[Cell], releases: Sequence[str] = ()) -> Lis
             findings.append(_finding("default-backend-change-%s-%s" % (old_v, new_v),
                                      "Default backend changes from %s to %s %s"
                                      % (" / ".join(old_set), " / ".join(new_set), _where(old_v, new_v, releases)),
-                                     [(text, old_g["backend_cells"] + new_g["backend_cells"])]))
+                                     [(text, old_g["backend_cells"] + new_g["backend_cells"])],
+                                     fields=DEFAULT_FIELDS[:3]))
     for version, group in answered:
         if len(group["backends"]) > 1:
             findings.append(_finding("default-backend-disagrees-%s" % version,
                                      "Cells with Keras %s disagree on the default backend" % version,
                                      [("Keras %s reported %s in different cells (the installed libraries differ)."
                                        % (version, " and ".join(sorted(group["backends"]))),
-                                       group["backend_cells"])], level=FindingLevel.WARNING.value))
+                                       group["backend_cells"])], level=FindingLevel.WARNING.value,
+                                      fields=DEFAULT_FIELDS[:3]))
     return findings
 
 
@@ -156,45 +172,110 @@ def _version_run_items(ordered: Sequence[Tuple[str, Dict[str, Any]]]) -> List[Tu
     return items
 
 
+def _env_target(key: str, scenario: Scenario) -> str:
+    """The backend an env-* scenario named: its KERAS_BACKEND, else the id's ('env-missing-jax' -> 'jax')."""
+    named = (scenario.get("env") or {}).get("KERAS_BACKEND")
+    return str(named) if named else key[len("env-"):].replace("missing-", "", 1)
+
+
+def reads_keras_backend(found: Mapping[str, Scenario]) -> Optional[bool]:
+    """Whether a cell's records show that Keras reads KERAS_BACKEND: True when some env-* scenario gave the
+    backend it named while the default differs, or raised naming it (an error other than the default's);
+    False when one gave another backend without error (ignored); None when nothing tells (an answer equal to
+    the default cannot show the variable was read)."""
+    default = found.get("default")
+    default_backend = default.get("backend") if default is not None and not default.get("error") else None
+    ignored = False
+    for key, scenario in found.items():
+        if not key.startswith("env-") or key == "env-vs-json":
+            continue
+        target = _env_target(key, scenario)
+        if not scenario.get("error") and scenario.get("backend") is not None:
+            if str(scenario.get("backend")) != target:
+                ignored = True
+            elif target != default_backend:
+                return True
+        elif names_backend(scenario, target, default):
+            return True
+    return False if ignored else None
+
+
+SAME_AS_DEFAULT = " (the default too: cannot tell)"
+IGNORED = " (KERAS_BACKEND ignored)"
+
+
 def _backend_acceptance(cells: Sequence[Cell], releases: Sequence[str] = ()) -> List[Finding]:
-    """Per backend library: in cells that have it installed, did KERAS_BACKEND=<it> (the env-<it> scenario)
-    give that backend, per Keras version, and the first version that did after one that did not."""
+    """Per backend Keras was asked for (each env-<backend> scenario: the probe asks for every backend
+    installed in the cell, requested or not), did KERAS_BACKEND=<it> give that backend, per Keras version,
+    and the first version that did after one that did not. An answer counts only where the cell's records
+    show the variable is read (reads_keras_backend): KERAS_BACKEND=theano answered 'theano' by a Keras
+    whose default is theano shows nothing."""
     per_backend: Dict[str, Dict[str, Dict[str, Any]]] = {}
     for cell in cells:
         if cell.get("conflict"):
             continue  # a broken installed set says nothing about what Keras accepts (_conflicts reports it)
         found = scenarios_of(cell)
-        for backend in cell_backends(cell):
-            scenario = found.get("env-" + backend)
-            if scenario is None:
+        reads = reads_keras_backend(found)
+        for key in sorted(found):
+            if not key.startswith("env-") or key.startswith("env-missing-") or key == "env-vs-json":
                 continue
+            scenario, backend = found[key], key[len("env-"):]
             version = keras_version(cell) or "unknown"
             group = per_backend.setdefault(backend, {}).setdefault(
                 version, {"backends": Counter(), "errors": Counter(), "cells": []})
             group["cells"].append(cell["cell_id"])
             if scenario.get("error"):
                 group["errors"][error_type(scenario.get("error"))] += 1
+            elif str(scenario.get("backend")) == backend and not reads:
+                group["backends"][backend + (IGNORED if reads is False else SAME_AS_DEFAULT)] += 1
             else:
                 group["backends"][str(scenario.get("backend"))] += 1
     findings = []
     for backend, groups in sorted(per_backend.items(), key=lambda kv: backend_sort_key(kv[0])):
         ordered = sorted(groups.items(), key=lambda kv: version_key(kv[0]))
         # A release accepts the backend when some measured stack of it gave that backend: a cell that raised
-        # may be its stack's fault (Theano 1.0 under Keras 0.3.0), and its line says so.
-        accepted = [group["backends"][backend] > 0 for _, group in ordered]
-        firsts = [_where(old_v, new_v, releases)
-                  for (old_v, _), (new_v, _), was, now in zip(ordered, ordered[1:], accepted, accepted[1:])
-                  if now and not was]
-        if firsts:
-            title = "KERAS_BACKEND=%s (installed) first gives %s %s" % (backend, backend, "; ".join(firsts))
-        elif all(accepted):
-            title = "KERAS_BACKEND=%s (installed) gives %s in every Keras version measured" % (backend, backend)
-            if any(g["errors"] or len(g["backends"]) > 1 for _, g in ordered):
-                title += " (not in every cell)"
-        else:
-            title = "KERAS_BACKEND=%s (installed) does not always give %s" % (backend, backend)
-        findings.append(_finding("backend-accepted-%s" % backend, title, _version_run_items(ordered)))
+        # may be its stack's fault (Theano 1.0 under Keras 0.3.0), and its line says so. None: cannot tell.
+        accepted: List[Optional[bool]] = [
+            True if group["backends"][backend] > 0 else
+            (None if group["backends"][backend + SAME_AS_DEFAULT] > 0 else False) for _, group in ordered]
+        findings.append(_finding("backend-accepted-%s" % backend, _acceptance_title(backend, ordered, accepted,
+                                                                                    releases),
+                                 _version_run_items(ordered), fields=ACCEPTANCE_FIELDS))
     return findings
+
+
+ACCEPTANCE_FIELDS = ["installed.keras", "conflict", "scenarios[default].backend", "scenarios[default].error",
+                     "scenarios[env-*].env", "scenarios[env-*].backend", "scenarios[env-*].error"]
+
+
+def _acceptance_title(backend: str, ordered: Sequence[Tuple[str, Dict[str, Any]]],
+                      accepted: Sequence[Optional[bool]], releases: Sequence[str]) -> str:
+    """'first gives X at Keras 0.3.1 (...)', 'gives X in every Keras version measured', '..., but not in
+    Keras 3.0.5': a first release only after a release that definitely did not (never after 'cannot tell')."""
+    versions = [v for v, _ in ordered]
+    start = "KERAS_BACKEND=%s (installed)" % backend
+    if True not in accepted:
+        if None in accepted:
+            return "%s never shown to give %s (it raised, gave another backend, or %s is the default)" % (
+                start, backend, backend)
+        return "%s never gives %s in the Keras versions measured" % (start, backend)
+    first = accepted.index(True)
+    before = [i for i in range(first) if accepted[i] is False]
+    later_not = [versions[i] for i in range(first, len(versions)) if accepted[i] is False]
+    unknown = [versions[i] for i, a in enumerate(accepted) if a is None]
+    if before:
+        title = "%s first gives %s %s" % (start, backend, _where(versions[before[-1]], versions[first], releases))
+    else:
+        title = "%s gives %s from the first Keras version measured (%s)" % (start, backend, versions[0])
+    if later_not:
+        title += ", but not in Keras %s" % release_runs(later_not, versions)
+    elif not before and not unknown:
+        title = "%s gives %s in every Keras version measured" % (start, backend)
+        if any(g["errors"] or len(g["backends"]) > 1 for _, g in ordered):
+            title += " (not in every cell)"
+    if unknown:
+        title += " (cannot tell in Keras %s: %s is the default there)" % (", ".join(unknown), backend)
+    return title
 
 
 def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
@@ -229,7 +310,38 @@ def _default_errors(cells: Sequence[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("default-backend-errors", "Keras raised instead of choosing a default backend in %s"
-                     % count(len(items), "cell"), items, level=FindingLevel.WARNING.value)]
+                     % count(len(items), "cell"), items, level=FindingLevel.WARNING.value,
+                     fields=["default_backend.backend", "default_backend.error", "default_backend.keras_json.backend",
+                             "conflict", "trainings.*.status", "measure"])]
+
+
+_PATH_IN_MESSAGE = re.compile(r"\s*\(/[^)]*\)?$")
+
+
+def import_error_key(error: Optional[Mapping[str, Any]]) -> str:
+    """'ImportError: cannot import name 'dtensor' from 'tensorflow.compat.v2.experimental'': the exception
+    and its message without the trailing '(/opt/venv/...)' path, so one error on two Pythons is one group."""
+    message = _PATH_IN_MESSAGE.sub("", one_line((error or {}).get("message"), 1000))
+    return error_type(error) + (": " + one_line(message, 160) if message else "")
+
+
+def _import_errors(cells: Sequence[Cell]) -> List[Finding]:
+    """The cells whose `import keras` raised (status import_failed), grouped by the exception and message it
+    raised, most cells first: what a conflict's reason line (pip check) does not say."""
+    groups: Dict[str, List[str]] = {}
+    for cell in cells:
+        _, error = default_of(cell)
+        if cell.get("status") == Status.IMPORT_FAILED and error is not None:
+            groups.setdefault(import_error_key(error), []).append(cell["cell_id"])
+    if not groups:
+        return []
+    ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    items = [("%s: %s" % (count(len(ids), "cell"), key), ids) for key, ids in ordered]
+    total = sum(len(ids) for ids in groups.values())
+    return [_finding("import-errors", "What importing Keras raised in the %s that did not import (%s)"
+                     % (count(total, "cell"), count(len(groups), "distinct error")), items,
+                     level=FindingLevel.WARNING.value,
+                     fields=["status", "default_backend.error.type", "default_backend.error.message"])]
 
 
 def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
@@ -239,7 +351,7 @@ def _conflicts(cells: Sequence[Cell]) -> List[Finding]:
         return []
     return [_finding("installed-set-conflicts", "The installed set has a conflict (a requirement pip check finds "
                      "violated, or two distributions writing one package) in %s" % count(len(items), "cell"), items,
-                     level=FindingLevel.WARNING.value)]
+                     level=FindingLevel.WARNING.value, fields=["pip_check.problems", "shared_packages", "status"])]
 
 
 def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
@@ -255,7 +367,8 @@ def _fallbacks(cells: Sequence[Cell]) -> List[Finding]:
     if not items:
         return []
     return [_finding("default-backend-fallback", "Keras fell back to another backend in %s"
-                     % count(len(items), "cell"), items, level=FindingLevel.WARNING.value)]
+                     % count(len(items), "cell"), items, level=FindingLevel.WARNING.value,
+                     fields=["default_backend.backend", "default_backend.keras_json.backend"])]
 
 
 def _failure_reasons(cell: Cell) -> List[str]:
@@ -288,7 +401,8 @@ def _failures(cells: Sequence[Cell]) -> List[Finding]:
         level = (FindingLevel.INFO if status == Status.SKIPPED else
                  FindingLevel.WARNING if status == Status.PARTIAL else FindingLevel.ERROR).value
         findings.append(_finding("status-%s" % status, "%s %s: %s" % (
-            count(len(members), "cell"), status, STATUS_MEANINGS[status]), items, level=level))
+            count(len(members), "cell"), status, STATUS_MEANINGS[status]), items, level=level,
+            fields=["status", "reason", "conflict", "trainings.*.status", "trainings.*.error", "trainings.*.stage"]))
     return findings
 
 
@@ -320,7 +434,7 @@ def _backend_speed(cells: Sequence[Cell]) -> List[Finding]:
                      "95%% interval; a difference is claimed at Mann-Whitney p < %s with at least a %d%% gap, an "
                      "interval excluding 1 and neither training flagged)" % (stats.ALPHA,
                                                                           round(100 * stats.MIN_EFFECT)),
-                     items)]
+                     items, fields=TIMING_FIELDS)]
 
 
 def _unstable_timings(cells: Sequence[Cell]) -> List[Finding]:
@@ -337,7 +451,7 @@ def _unstable_timings(cells: Sequence[Cell]) -> List[Finding]:
         return []
     return [_finding("timing-unstable", "%s flagged (contended or unstable): quoted with the cause, never "
                      "claimed faster or slower" % count(len(items), "training"), items,
-                     level=FindingLevel.WARNING.value)]
+                     level=FindingLevel.WARNING.value, fields=TIMING_FIELDS)]
 
 
 def _expectations(cells: Sequence[Cell]) -> List[Finding]:
@@ -370,7 +484,8 @@ def _expectations(cells: Sequence[Cell]) -> List[Finding]:
             why = {"expected-failures": "failed as the matrix declares",
                    "unexpected-failures": "not the outcome declared; where none is declared, ok is expected",
                    "unexpected-passes": "declared broken in the matrix, but it worked"}[fid]
-            findings.append(_finding(fid, "%s (%s)" % (count(len(items), word), why), items, level=level))
+            findings.append(_finding(fid, "%s (%s)" % (count(len(items), word), why), items, level=level,
+                                     fields=["status", "trainings.*.status", "expectation", "expectation_verdict"]))
     return findings
 
 
@@ -395,12 +510,12 @@ def _gpu(cells: Sequence[Cell]) -> List[Finding]:
     if silent:
         findings.append(_finding("gpu-silent-cpu-fallback", "GPU requested but the framework saw none in %s "
                                  "(silent CPU fallback)" % count(len({c for _, ids in silent for c in ids}), "cell"),
-                                 silent, level="error"))
+                                 silent, level="error", fields=GPU_FIELDS))
     elif seen:
         ids = list(OrderedDict.fromkeys(seen))
         findings.append(_finding("gpu-used", "Every GPU training saw a GPU",
                                  [("All %s that reported their devices trained on a GPU."
-                                   % count(len(ids), "GPU cell"), ids)]))
+                                   % count(len(ids), "GPU cell"), ids)], fields=GPU_FIELDS))
     return findings
 
 
@@ -411,8 +526,8 @@ def compute_findings(doc: Doc) -> List[Finding]:
     releases = keras_releases(doc)
     findings.extend(_default_backend(cells, releases))
     findings.extend(_backend_acceptance(cells, releases))
-    for compute in (_conflicts, _default_errors, _fallbacks, _gpu, _failures, _backend_speed, _unstable_timings,
-                    _expectations):
+    for compute in (_conflicts, _default_errors, _fallbacks, _gpu, _failures, _import_errors, _backend_speed,
+                    _unstable_timings, _expectations):
         findings.extend(compute(cells))
     return findings
 

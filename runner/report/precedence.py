@@ -1,7 +1,16 @@
-"""How Keras picks its backend, per Keras line, from the cells' scenario records: the precedence observed
-(KERAS_BACKEND, keras.json, the built-in default), what a stale keras.json does, KERAS_HOME, an unwritable
-HOME, the runtime switch and which Keras tf.keras is. Every row names the cells that showed it; where
-cells of one line disagree, each answer is its own row.
+"""How Keras picks its backend, per Keras major line, from the cells' scenario records: the precedence
+observed (KERAS_BACKEND, keras.json, the built-in default), what a stale keras.json does, KERAS_HOME, an
+unwritable HOME, the runtime switch and which Keras tf.keras is. Every row names the cells that showed it;
+where cells of one line disagree, each answer is its own row. A line is only the Keras major version: which
+releases share an answer is what the records show (the rows' cells), never a table of minor lines.
+
+A setting is "honoured" when a scenario's answer can only come from it: the backend it named, where that
+differs from the built-in default, or an error naming that backend (Keras read the setting and then failed
+to import what it named: "Unable to import backend : jax", "No module named 'theano'"). An answer equal to
+the default, or an error that names something else (the same one the default raised), shows nothing.
+
+Longer than our usual module on purpose: it lists every question the table answers, how each answer is
+read from the scenario records and which record fields it reads (ASPECT_FIELDS), in one place.
 
 Pure functions of a results document. Rows are plain text (untrusted values pass through one_line); the
 Markdown and HTML formats escape them as they escape every other table.
@@ -12,10 +21,10 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypedDict
 
-from runner.report.fields import Cell, Doc, error_text, keras_line, keras_version
+from runner.report.fields import Cell, Doc, error_text, keras_line, keras_version, version_key
 from runner.util.text import one_line
 
-LINES = ("0.x", "1.x", "2.0-2.3", "2.4-2.15", "3.x")
+LINES = ("0.x", "1.x", "2.x", "3.x")
 HEADERS = ("Keras line", "Question", "Observed", "Cells")
 NAME_LIMIT = 40
 Scenario = Mapping[str, Any]
@@ -26,18 +35,18 @@ class PrecedenceRow(TypedDict):
     aspect: str
     observed: str
     cells: List[str]
+    fields: List[str]  # the record fields the answer was read from (fields.field_values paths)
 
 
 def line_of(version: Optional[str]) -> Optional[str]:
-    """'2.3.1' -> '2.0-2.3'; '2.15.0' -> '2.4-2.15'; None for what is no Keras release."""
+    """'2.3.1' -> '2.x'; '0.3.0' -> '0.x'; None for what is no Keras release (or a major not in LINES)."""
     minor = keras_line(version)
     try:
-        major, sub = (int(part) for part in (minor or "").split("."))
+        major = int((minor or "").split(".")[0])
     except ValueError:
         return None
-    if major == 2:
-        return "2.0-2.3" if sub <= 3 else "2.4-2.15"
-    return {0: "0.x", 1: "1.x", 3: "3.x"}.get(major)
+    line = "%d.x" % major
+    return line if line in LINES else None
 
 
 def scenarios_of(cell: Cell) -> Dict[str, Scenario]:
@@ -68,6 +77,18 @@ def answer(scenario: Scenario) -> str:
     if scenario.get("backend") is None:
         return "no answer"
     return name(scenario.get("backend"))
+
+
+def names_backend(scenario: Scenario, backend: Optional[str], default: Optional[Scenario] = None) -> bool:
+    """Whether the scenario raised an error that names `backend` ("Unable to import backend : jax", "No module
+    named 'theano'"), other than the very error the default raised: Keras read the setting naming it."""
+    error = scenario.get("error")
+    if not backend or not isinstance(error, dict) or not error:
+        return False
+    if default is not None and default.get("error") and error_text(default.get("error")) == error_text(error):
+        return False
+    pattern = r"(?<![A-Za-z0-9_])%s(?![A-Za-z0-9_])" % re.escape(str(backend))
+    return re.search(pattern, str(error.get("message") or "")) is not None
 
 
 def _planted(scenario: Scenario) -> Optional[str]:
@@ -104,6 +125,12 @@ def precedence(found: Mapping[str, Scenario]) -> Optional[str]:
     if constant is not None:
         return "no choice: backend() is always %s, whatever KERAS_BACKEND says" % constant
     if not answers:
+        named = sorted(k for k, s in env.items() if names_backend(s, (s.get("env") or {}).get("KERAS_BACKEND"),
+                                                                 default))
+        if named:  # the variable was read: the import of what it named failed
+            return "KERAS_BACKEND honoured, then raised (%s); %s" % (
+                "; ".join("KERAS_BACKEND=%s: %s" % (name((env[k].get("env") or {}).get("KERAS_BACKEND")),
+                                                     answer(env[k])) for k in named), default_text)
         return "KERAS_BACKEND: every value raised; %s" % default_text
     # keras.json naming a backend that cannot be imported through KERAS_BACKEND either (Keras 3's numpy
     # without scipy) fails for that reason, not because keras.json was ignored: only working ones count.
@@ -167,8 +194,11 @@ def _keras_home(found: Mapping[str, Scenario]) -> Optional[str]:
     if default is not None and not default.get("error") and planted == name(default.get("backend")):
         # The file names what Keras picks anyway: the answer cannot tell whether KERAS_HOME was read.
         return "not shown (its keras.json names the built-in default, %s): %s" % (planted, answer(scenario))
-    honoured = "honoured" if not scenario.get("error") and name(scenario.get("backend")) == planted \
-        else "not honoured"
+    if scenario.get("error"):
+        if names_backend(scenario, planted, default):  # it read the file, then failed to import what it named
+            return "honoured, then raised (its keras.json names %s): %s" % (planted, answer(scenario))
+        return "not shown (raised before answering; its keras.json names %s): %s" % (planted, answer(scenario))
+    honoured = "honoured" if name(scenario.get("backend")) == planted else "not honoured"
     return "%s (its keras.json names %s): %s" % (honoured, planted, answer(scenario))
 
 
@@ -283,10 +313,32 @@ ASPECTS: Sequence[Tuple[str, Callable[[Cell, Mapping[str, Scenario]], Optional[s
 )
 
 
+_ERROR = ["backend", "error.type", "error.message"]
+ASPECT_FIELDS: Mapping[str, List[str]] = {
+    "precedence": ["scenarios[default].%s" % f for f in _ERROR] + ["scenarios[env-*].env"]
+    + ["scenarios[env-*].%s" % f for f in _ERROR] + ["scenarios[json-*].keras_json_before.backend"]
+    + ["scenarios[json-*].%s" % f for f in _ERROR],
+    "KERAS_BACKEND naming a backend not installed": ["scenarios[env-missing-*].env"]
+    + ["scenarios[env-missing-*].%s" % f for f in _ERROR],
+    "stale keras.json (Keras 1.0: theano, image_dim_ordering th)": ["scenarios[stale-json].keras_json_before"]
+    + ["scenarios[stale-json].%s" % f for f in _ERROR] + ["scenarios[stale-json].keras_json_written"],
+    "KERAS_HOME": ["scenarios[default].%s" % f for f in _ERROR] + ["scenarios[keras-home].keras_json_before.backend"]
+    + ["scenarios[keras-home].%s" % f for f in _ERROR],
+    "unwritable HOME": ["scenarios[readonly-home].home_writable", "scenarios[readonly-home].keras_json_path"]
+    + ["scenarios[readonly-home].%s" % f for f in _ERROR],
+    "runtime switch": ["scenarios[runtime-switch].switch_function", "scenarios[runtime-switch].switch_to",
+                       "scenarios[runtime-switch].backend_before_switch"]
+    + ["scenarios[runtime-switch].%s" % f for f in _ERROR],
+    "tf.keras": ["tf_keras"],
+    R_ASPECT: ["r.r_version", "r.reticulate_version", "r.scenarios", "r.cran"],
+}
+
+
 def precedence_rows(doc: Doc) -> List[PrecedenceRow]:
     """One row per Keras line, question and distinct answer, citing the cells that gave it, lines in
     release order. Cells without scenario records give no row."""
     grouped: Dict[Tuple[str, str, str], List[str]] = {}
+    first: Dict[Tuple[str, str, str], Any] = {}
     for cell in doc.get("cells") or []:
         found = scenarios_of(cell)
         line = line_of(keras_version(cell))
@@ -295,10 +347,28 @@ def precedence_rows(doc: Doc) -> List[PrecedenceRow]:
         for aspect, observe in ASPECTS:
             observed = observe(cell, found)
             if observed:
-                grouped.setdefault((line, aspect, observed), []).append(cell["cell_id"])
+                key = (line, aspect, observed)
+                grouped.setdefault(key, []).append(cell["cell_id"])
+                first[key] = min(first.get(key, version_key(keras_version(cell))), version_key(keras_version(cell)))
     aspect_order = [aspect for aspect, _ in ASPECTS]
-    keys = sorted(grouped, key=lambda k: (LINES.index(k[0]), aspect_order.index(k[1]), k[2]))
-    return [PrecedenceRow(line=k[0], aspect=k[1], observed=k[2], cells=sorted(grouped[k])) for k in keys]
+    # In release order inside a line and question: the first release that showed an answer leads.
+    keys = sorted(grouped, key=lambda k: (LINES.index(k[0]), aspect_order.index(k[1]), first[k], k[2]))
+    return [PrecedenceRow(line=k[0], aspect=k[1], observed=k[2], cells=sorted(grouped[k]),
+                          fields=list(ASPECT_FIELDS.get(k[1], []))) for k in keys]
+
+
+def release_runs(versions: Sequence[str], measured: Sequence[str]) -> str:
+    """'2.0.5-2.1.6, 2.2.3-2.3.1': the versions as runs of consecutive releases among those measured (in
+    version order), so a row never reads as a range its records do not fill."""
+    order = sorted(set(measured) | set(versions), key=version_key)
+    index = {v: i for i, v in enumerate(order)}
+    runs: List[List[str]] = []
+    for version in sorted(set(versions), key=version_key):
+        if runs and index[version] == index[runs[-1][-1]] + 1:
+            runs[-1].append(version)
+        else:
+            runs.append([version])
+    return ", ".join(run[0] if len(run) == 1 else "%s-%s" % (run[0], run[-1]) for run in runs)
 
 
 def table_rows(rows: Sequence[PrecedenceRow]) -> Tuple[Tuple[str, ...], List[List[str]]]:

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from packaging.version import InvalidVersion, Version
 
 from runner.model.records import backend_sort_key, short_name
+from runner.model.vocabulary import Device, MeasureMode
 from runner.report.answers import MEASURE_DEPTH, Answer, Pin, Source, Verdict, axis_version, verdict_of
 from runner.report.fields import Cell, counts_line, default_of, error_type, ok_steady
 from runner.report.html import environment, safe_json
@@ -62,7 +63,7 @@ def default_rows(sources: Sequence[Source]) -> Tuple[List[Dict[str, Any]], List[
     for source in sources:
         for cell in source.doc.get("cells") or []:
             version = _version(axis_version(cell, "keras"))
-            if version is None or cell.get("device") == "gpu" or not cell.get("default_backend"):
+            if version is None or cell.get("device") == Device.GPU or not cell.get("default_backend"):
                 continue
             known = best.get(version)
             # a record where Keras answered beats one where it raised; more backends beat fewer
@@ -107,7 +108,7 @@ def pairs(sources: Sequence[Source], out_dir: Path) -> Dict[str, Dict[str, Dict[
     for source in sources:
         for cell in source.doc.get("cells") or []:
             keras = axis_version(cell, "keras")
-            if not keras or cell.get("device") == "gpu":
+            if not keras or cell.get("device") == Device.GPU:
                 continue
             names = sorted(cell.get("versions") or {}, key=lambda n: (n != "keras", backend_sort_key(n)))
             trainings = cell.get("trainings") or {}
@@ -153,7 +154,7 @@ def speed_rows(sources: Sequence[Source], out_dir: Path) -> List[Dict[str, Any]]
     rows = []
     for source in sources:
         for cell in source.doc.get("cells") or []:
-            if cell.get("measure", "full") != "full" or cell.get("device") != "cpu" or \
+            if cell.get("measure", MeasureMode.FULL.value) != MeasureMode.FULL or cell.get("device") != Device.CPU or \
                     str(cell.get("cell_id", "")).endswith("-r"):
                 continue
             trainings = cell.get("trainings") or {}

@@ -11,7 +11,7 @@ import re
 import shutil
 import sys
 import textwrap
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from tabulate import tabulate
 
@@ -34,7 +34,7 @@ from runner.report.fields import (
     yes_no,
 )
 from runner.report.findings import Finding, compute_findings
-from runner.report.precedence import precedence_rows
+from runner.report.precedence import precedence_rows, release_runs
 from runner.report.precedence import table_rows as precedence_table
 from runner.report.timing import is_smoke, training_summary
 from runner.util.text import one_line, without_controls
@@ -259,11 +259,12 @@ def precedence_markdown(doc: Doc) -> str:
         disable_numparse=True)
 
 
-def _releases_text(versions: List[str], cells: int) -> str:
-    """'Keras 1.0.8 (1 cell)', 'Keras 2.0.9, 2.1.6 (2 cells)', '12 releases from Keras 1.0.0 to 1.2.2 (12 cells)'."""
+def _releases_text(versions: List[str], cells: int, measured: Sequence[str]) -> str:
+    """'Keras 1.0.8 (1 cell)', 'Keras 2.0.9, 2.1.6 (2 cells)', '12 releases: Keras 1.0.0-1.2.2 (12 cells)': runs of
+    consecutive measured releases, so a gap between them shows."""
     if len(versions) <= 3:
         return "Keras %s (%s)" % (", ".join(versions), count(cells, "cell"))
-    return "%d releases from Keras %s to %s (%s)" % (len(versions), versions[0], versions[-1], count(cells, "cell"))
+    return "%d releases: Keras %s (%s)" % (len(versions), release_runs(versions, measured), count(cells, "cell"))
 
 
 def precedence_summary_markdown(doc: Doc) -> str:
@@ -272,12 +273,14 @@ def precedence_summary_markdown(doc: Doc) -> str:
     differs with every TensorFlow release (one row each): summary.md keeps those rows."""
     versions = {c.get("cell_id"): keras_version(c) or "unknown" for c in doc.get("cells") or []}
     rows = []
-    for row in precedence_rows(doc):
+    precedence = precedence_rows(doc)
+    measured = sorted({versions[c] for row in precedence for c in row["cells"]}, key=version_key)
+    for row in precedence:
         if row["aspect"] == "tf.keras":
             continue
         found = sorted({versions[c] for c in row["cells"]}, key=version_key)
         rows.append([md_text(row["line"]), md_text(row["aspect"]), md_text(row["observed"], 400),
-                     md_text(_releases_text(found, len(row["cells"])), 200)])
+                     md_text(_releases_text(found, len(row["cells"]), measured), 200)])
     if not rows:
         return "No cell of these results has scenario records.\n"
     return tabulate(rows, headers=["Keras line", "Question", "Observed", "Releases measured"], tablefmt="github",

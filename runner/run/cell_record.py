@@ -17,6 +17,7 @@ from runner.model.records import (
     RScenario,
     Scenario,
     Status,
+    canonical_installed,
     empty_default_backend,
     new_build_record,
     now_iso,
@@ -78,7 +79,7 @@ PROBE_FIELDS = ("installed", "default_backend", "scenarios", "tf_keras", "pip_ch
 def record_probe(record: CellRecord, probe: Mapping[str, Any]) -> None:
     """What the probe container reported, in the record's shape."""
     record["probe"] = {k: v for k, v in probe.items() if k not in PROBE_FIELDS}
-    record["installed"] = {str(k): str(v) for k, v in (probe.get("installed") or {}).items()}
+    record["installed"] = canonical_installed(probe.get("installed"))  # PEP 503 names, whatever the probe wrote
     reported = probe.get("default_backend")
     default: Dict[str, Any] = reported if isinstance(reported, dict) else {}
     for key in DEFAULT_BACKEND_KEYS:

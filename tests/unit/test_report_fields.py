@@ -81,3 +81,16 @@ def test_versions_sort_as_versions_then_text_then_unknown():
 def test_status_counts_follow_the_status_order_then_unknown_values():
     doc = {"cells": [{"status": "error"}, {"status": "ok"}, {"status": "weird"}, {"status": "ok"}]}
     assert status_counts(doc) == [("ok", 2), ("error", 1), ("weird", 1)]
+
+
+def test_installed_names_read_in_pep_503_form_whatever_the_record_holds():
+    # Records from older probes hold dist-info spellings (tensorflow_cpu, ml_dtypes, tf_keras): issue #28 item 7.
+    from runner.report.fields import installed_of, keras_version
+    from runner.run.cell_record import record_probe
+
+    old = {"installed": {"tensorflow_cpu": "2.21.0", "ml_dtypes": "0.5.1", "Keras": "3.15.1", "tf.keras": "1"}}
+    assert installed_of(old) == {"tensorflow-cpu": "2.21.0", "ml-dtypes": "0.5.1", "keras": "3.15.1", "tf-keras": "1"}
+    assert keras_version(old) == "3.15.1"
+    record = {"cell_id": "x"}
+    record_probe(record, {"installed": {"tensorflow_cpu": "2.21.0", "tf_keras": "2.21.0"}})
+    assert record["installed"] == {"tensorflow-cpu": "2.21.0", "tf-keras": "2.21.0"}

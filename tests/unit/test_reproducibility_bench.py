@@ -42,6 +42,15 @@ def test_a_flipped_ordering_and_a_wide_rerun_are_reported(repro):
     assert summary["trainings"]["k3 tensorflow"]["max_over_min"] == 2.6 and not summary["all_within_target"]
 
 
+def test_an_ordering_of_flagged_trainings_is_not_compared(repro):
+    # The bench follows the report's rule: a contended or unstable training is compared with nothing.
+    summary = repro.rerun_summary([_doc(SLOW, FAST, verdict="contended"), _doc(SLOW, FAST),
+                                   _doc(SLOW, FAST, verdict="unstable")])
+    claim = summary["orderings"]["k3: tensorflow vs jax"]
+    assert claim["verdicts"] == ["not compared", "slower", "not compared"]
+    assert not claim["held"] and not claim["flipped"] and summary["orderings_compared"] == 0
+
+
 def test_the_contention_run_must_flag_every_training(repro):
     assert repro.contention_summary(_doc(SLOW, FAST, "contended"), [0, 1])["all_flagged"]
     assert not repro.contention_summary(_doc(SLOW, FAST, "stable"), [0, 1])["all_flagged"]
