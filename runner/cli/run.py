@@ -56,7 +56,7 @@ def register(add_command: AddCommand) -> None:
     opts.add_argument("--run-id", help="name of this run's directory (default: UTC timestamp)")
     opts.add_argument("--dockerfiles-dir", default=str(default_generated_dir()),
                       help="where rendered Dockerfiles go (default: dockerfiles/generated)")
-    opts.add_argument("--cache-dir", default=str(default_cache_dir()),
+    opts.add_argument("--cache-dir", default="",
                       help="data and results cache (default: $%s, else .cache)" % CACHE_DIR_VARIABLE)
     opts.add_argument("--ca-bundle", help="CA bundle mounted into builds as a secret (default: the host's)")
     opts.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")

@@ -8,6 +8,7 @@ a finished cell and never leaves a half-written file.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Tuple, Union
 
@@ -99,6 +100,13 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to infinity: as refused as the Infinity token
+        raise _Refused("the number %s overflows a float" % text[:40])
+    return value
+
+
 def _unique_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     for key, value in pairs:
@@ -112,13 +120,15 @@ def load_results(path: Union[str, Path]) -> Dict[str, Any]:
     """Read and validate a results file (results.json of a run, or a merged/published one).
 
     Only a regular file of at most MAX_RESULTS_BYTES is read (a FIFO or device fails at once); NaN,
-    Infinity, integers of more than 30 digits and duplicate keys are refused, not guessed at."""
+    Infinity, numbers that overflow to infinity (1e999), integers of more than 30 digits and duplicate keys
+    are refused, not guessed at."""
     path = Path(path)
     if path.is_dir():
         path = path / "results.json"
     try:
         raw = read_capped(path, MAX_RESULTS_BYTES, "results file")
         doc = json.loads(raw.decode("utf-8"), parse_constant=_no_constant, parse_int=_bounded_int,
+                         parse_float=_finite_float,
                          object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise ResultsError("%s: no such results file" % path) from None

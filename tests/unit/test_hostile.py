@@ -54,18 +54,6 @@ def invoke(argv):
         return exc.code
 
 
-@pytest.fixture
-def world(tmp_path, monkeypatch):
-    for name in ("in", "out", "outside", "results/prev"):
-        (tmp_path / name).mkdir(parents=True)
-    (tmp_path / "outside" / "victim.txt").write_text("precious\n")
-    (tmp_path / "results" / "prev" / "results.json").write_text(FIXTURE.read_text())
-    (tmp_path / "in" / "m.yaml").write_text(ONE_CELL)
-    (tmp_path / "in" / "run.json").write_text(FIXTURE.read_text())
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 # ---- building blocks for the cases -------------------------------------------------------------------
 
 def matrix(text):
