@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from runner.cli.common import AddCommand, options_from
+from runner.util.text import say
 from runner.util.validate import fraction
 
 
@@ -40,13 +41,13 @@ def command(args: argparse.Namespace) -> int:
     options = options_from(DiffOptions, args)
     old, new = load_results(options.old), load_results(options.new)
     diff = diff_results(old, new, slower_threshold=options.threshold)
-    print(format_diff(diff, options.format))
+    say(format_diff(diff, options.format))
     # A cell that vanished from the new run is a regression nobody measured; diff.py only compares pairs.
     new_ids = {cell["cell_id"] for cell in new["cells"]}
     removed = [cell["cell_id"] for cell in old["cells"] if cell["cell_id"] not in new_ids]
     if removed and not options.allow_removed:
-        print("%d cells of %s have no result in %s: %s%s (--allow-removed accepts that)" % (
+        say("%d cells of %s have no result in %s: %s%s (--allow-removed accepts that)" % (
             len(removed), options.old, options.new, ", ".join(removed[:5]), " ..." if len(removed) > 5 else ""),
-            file=sys.stderr)
+            sys.stderr)
     regressed = has_regressions(diff) or bool(removed and not options.allow_removed)
     return 1 if options.fail_on_regression and regressed else 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from runner.cli.common import AddCommand, emit_reports, options_from, print_summary
+from runner.util.text import say
 
 FORMATS = ("terminal", "markdown", "precedence")
 
@@ -61,9 +62,9 @@ def command(args: argparse.Namespace) -> int:
     if options.format == "precedence":
         from runner.report.table import precedence_summary_markdown
 
-        print(precedence_summary_markdown(doc), end="", flush=True)
+        say(precedence_summary_markdown(doc), end="", flush=True)
         return 0
-    print(render_table(doc, options.format), flush=True)
+    say(render_table(doc, options.format), flush=True)
     # Markdown on stdout stays one document (a job summary): the verdicts go to stderr there.
     all_met = print_summary(doc, sys.stdout if options.format == "terminal" else sys.stderr)
     return 1 if options.strict and not all_met else 0

@@ -25,6 +25,7 @@ from runner.cli.common import (
 )
 from runner.util.errors import UsageError
 from runner.util.paths import CACHE_DIR_VARIABLE, default_cache_dir, default_generated_dir
+from runner.util.text import say
 from runner.util.validate import check_run_dir, existing_file, run_id, whole_number
 
 
@@ -104,7 +105,8 @@ def command(args: argparse.Namespace) -> int:
     matrix, cells = load_selection(options_from(Selection, args), "run")
     if given.no_scenarios:
         cells = [dataclasses.replace(cell, scenarios=False) for cell in cells]
-    options = RunOptions(results_dir=Path(given.results_dir), run_id=run_name, ca_bundle=given.ca_bundle,
+    options = RunOptions(results_dir=Path(given.results_dir), run_id=run_name, unique_run_id=given.run_id is None,
+                         ca_bundle=given.ca_bundle,
                          allow_pull=not given.no_pull, prune=given.prune, progress=given.progress,
                          gpu=False if given.no_gpu else None, resume=given.resume, rerun=given.rerun,
                          jobs=given.jobs, lanes=given.lanes,
@@ -116,5 +118,5 @@ def command(args: argparse.Namespace) -> int:
     doc = run_matrix(matrix, cells, engine, data, options)
     run_dir = options.results_dir / doc["run_id"]
     emit_reports(doc, run_dir / "report", given.progress != "quiet")
-    print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
+    say("results: %s" % (run_dir / "results.json"), sys.stderr)
     return 0 if print_summary(doc, sys.stdout) else 1
