@@ -113,7 +113,7 @@ class ResultCache:
             return self._read(key, cell_id)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:  # BadEntry, a link, FileProblem, not UTF-8, not JSON
+        except (OSError, ValueError, RecursionError) as exc:  # BadEntry, a link, FileProblem, not UTF-8, not JSON
             self._bad(key, one_line(exc, 200))
             return None
 

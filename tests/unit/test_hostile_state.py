@@ -162,6 +162,18 @@ def test_an_entry_owned_by_another_user_is_a_miss(cache):
     assert results.get(KEY, CELL) is None and "another user" in warnings[0]
 
 
+def test_an_entry_too_deep_for_the_encoder_is_a_miss_too(cache, monkeypatch):
+    import runner.run.cache
+
+    results, warnings = cache
+    plant(results, entry(dict(RECORD, extra=json.loads("[" * 400 + "]" * 400))))
+
+    def too_deep(record):
+        raise RecursionError("maximum recursion depth exceeded")
+    monkeypatch.setattr(runner.run.cache, "_record_digest", too_deep)  # a deeper caller's stack than here
+    assert results.get(KEY, CELL) is None and "recursion" in warnings[0]
+
+
 def test_many_bad_entries_are_reported_once(cache):
     results, warnings = cache
     for index in range(5):
