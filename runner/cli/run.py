@@ -94,9 +94,11 @@ def command(args: argparse.Namespace) -> int:
     if given.resume and not given.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
                          % given.results_dir)
-    # The default name (a timestamp) may be taken too: two runs in one second are refused by check_run_dir.
+    # A given name is checked now (a clear refusal before any work) and claimed exclusively by the run; the
+    # default name (a timestamp) is only claimed: when another run has it, this one takes NAME-2, NAME-3 ...
     run_name = run_id(given.run_id) if given.run_id is not None else time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    check_run_dir(Path(given.results_dir), run_name, given.resume)
+    if given.run_id is not None:
+        check_run_dir(Path(given.results_dir), run_name, given.resume)
     if given.ca_bundle is not None:
         existing_file(given.ca_bundle, "--ca-bundle")
     if given.build_cache is not None and os.path.lexists(given.build_cache) and not os.path.isdir(given.build_cache):

@@ -331,14 +331,17 @@ def test_reusing_a_run_id_never_drops_recorded_cells(world, capsys):
     assert (world / "results" / "prev" / "results.json").read_bytes() == recorded
 
 
-def test_a_default_run_id_already_taken_is_refused_too(world, capsys, monkeypatch):
+def test_a_default_run_id_already_taken_is_left_alone(world, capsys, monkeypatch):
+    """The run takes prev-2 instead (issue 29: RunDirectory; tests/unit/test_hostile_state.py); here it stops
+    at the missing engine, before any directory is made, and prev is untouched."""
     import time as time_module
 
     monkeypatch.setattr(time_module, "strftime", lambda *args: "prev")
     recorded = (world / "results" / "prev" / "results.json").read_bytes()
-    assert invoke(["run", "in/m.yaml"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert invoke(["run", "in/m.yaml"]) == 3
+    assert "already exists" not in capsys.readouterr().err
     assert (world / "results" / "prev" / "results.json").read_bytes() == recorded
+    assert sorted(p.name for p in (world / "results").iterdir()) == ["prev"]
 
 
 def test_ctrl_c_during_render_leaves_no_temp_files_and_no_empty_directories(world, capsys, monkeypatch):
