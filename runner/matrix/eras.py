@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from runner.matrix.yamlload import LineDict
 from runner.util.errors import MatrixError
@@ -113,7 +113,7 @@ def _era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, A
     if "pip_bootstrap" in raw:
         try:
             fields["pip_bootstrap"] = str(Version(raw["pip_bootstrap"]))
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a number past int()'s 4300 digits
             raise MatrixError("%r is not a pip version" % raw["pip_bootstrap"], path, line("pip_bootstrap"),
                               key + ".pip_bootstrap") from None
     for k in ("preinstall", "constraints"):

@@ -56,6 +56,22 @@ def results_text(old, new):
     return lambda w: (w / "in" / "x.json").write_text(FIXTURE.read_text().replace(old, new, 1))
 
 
+def recorded(mutate):
+    """A results file whose first cell was changed by mutate(cell) (recorded values: untrusted too)."""
+    def setup(w):
+        doc = json.loads(FIXTURE.read_text())
+        mutate(doc["cells"][0])
+        (w / "in" / "x.json").write_text(json.dumps(doc))
+    return setup
+
+
+def era_pip_bootstrap(value):
+    era = {"python": "3.11", "template": "py3-cpu", "base": "debian-bookworm", "packages": {"keras": "keras"},
+           "pip_bootstrap": value}
+    return matrix(json.dumps({"version": 1, "eras": {"mine": era},
+                              "cells": [{"name": "a", "era": "mine", "keras": "3.0.0"}]}))
+
+
 UNSAFE_VERSIONS = [
     '"===../../x"', '"===x\\"$HOME"', '"===1.0"', '"===1.0<b>"', '">=1,===2"', '"===\\u202e1.0"', '"==1.0+a/b"',
     '"<b>1.0"', '"1.0\\u202e"', '"==../x"', '"~=../1"', '"===x\\nRUN id"', '"==1.0 ; id"', '"1.0;id"',
@@ -101,6 +117,15 @@ CASES = [
                                              low, high], 2, "--between", None)
       for name, low, high in [("low", BIG, "3.15.1"), ("high", "3.14.1", BIG), ("both", BIG, BIG + "1"),
                               ("31", "1" * 31, "3.15.1"), ("post", "3.14.1.post" + BIG, "3.15.1")]],
+    ("digits-era-pip-bootstrap", era_pip_bootstrap(BIG), ["plan", M], 2, "pip version", None),
+    *[("digits-recorded-%s-%s" % (name, cmd), recorded(mutate), argv, 0, "", allowed)
+      for name, mutate in [("installed", lambda c: c["installed"].update(keras=BIG)),
+                           ("requested", lambda c: c["versions"].update(keras="==" + BIG)),
+                           ("both", lambda c: (c["installed"].update(keras="1." + BIG),
+                                               c["versions"].update(keras=">=" + BIG)))]
+      for cmd, argv, allowed in [("report", ["report", R, "--out", "out/r"], "out"),
+                                 ("diff", ["diff", "in/run.json", R], None),
+                                 ("merge", ["merge", R, "-o", "out/m.json"], "out")]],
     ("digits-shard", nothing, ["plan", "in/m.yaml", "--shard", "1/" + BIG], 2, "--shard", None),
     # ---- class 8: an unusable $KERAS_MATRIX_CACHE_DIR fails only the commands that use it -------------------
     ("cache-dir-variable-plan", nothing, ["plan", "in/m.yaml"], 0, "", None),
