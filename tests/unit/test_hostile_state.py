@@ -154,6 +154,19 @@ def test_an_entry_that_is_not_a_private_regular_file_is_a_miss(cache, tmp_path, 
     assert len(warnings) == 1
 
 
+def test_a_symlinked_cache_directory_is_judged_by_the_directory_it_points_at(tmp_path):
+    shared = tmp_path / "shared"  # a directory anyone may write, e.g. under /tmp
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    os.symlink(shared, tmp_path / "cache")
+    warnings = []
+    results = ResultCache(tmp_path / "cache", warn=warnings.append)
+    plant(results, entry())  # well-formed and bound to its key: only the place is wrong
+    assert results.get(KEY, CELL) is None and "writable by other users" in warnings[0]
+    os.chmod(shared, 0o755)  # a private directory behind the link is fine
+    assert ResultCache(tmp_path / "cache").get(KEY, CELL) == RECORD
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to plant a file owned by another user")
 def test_an_entry_owned_by_another_user_is_a_miss(cache):
     results, warnings = cache
