@@ -129,17 +129,29 @@ def template_of(cells: Sequence[Cell], axis: str) -> Cell:
 
 def run_bisect(matrix: Matrix, template: Cell, axis: str, expansion: Expansion, on: str, engine: Engine,
                data: MnistData, options: RunOptions, measure: Optional[str] = None,
-               out: Callable[[str], None] = print) -> Search:
+               out: Optional[Callable[[str], None]] = None) -> Search:
     """Measure the steps as runs under options.results_dir/<bisect id>/; write results.json (every cell)
     and bisect.json there. Prints each step and the answer through out."""
+
+    from runner.results.store import RunDirectory
+
+    bisect_id = options.run_id or "bisect-%s-%s" % (axis, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    # Created exclusively and held until the search ends: two bisects started together get a directory each.
+    with RunDirectory(options.results_dir, bisect_id, unique=options.run_id is None) as claimed:
+        return _bisect_in(claimed.path, matrix, template, axis, expansion, on, engine, data, options, measure, out)
+
+
+def _bisect_in(directory: Path, matrix: Matrix, template: Cell, axis: str, expansion: Expansion, on: str,
+               engine: Engine, data: MnistData, options: RunOptions, measure: Optional[str],
+               out: Optional[Callable[[str], None]]) -> Search:
     from runner.matrix.expand import with_version
     from runner.results.merge import merge_results
     from runner.results.store import results_json
     from runner.run.loop import run_matrix
     from runner.util.fileio import atomic_write_text
+    from runner.util.text import say
 
-    bisect_id = options.run_id or "bisect-%s-%s" % (axis, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
-    directory = Path(options.results_dir) / bisect_id
+    out = out or say  # every line it prints holds recorded values (a cached default_backend, an error)
     recorded = dataclasses.replace(matrix, expansions=list(matrix.expansions) + [expansion.to_dict()])
     docs: List[Dict[str, Any]] = []
     releases = expansion.versions

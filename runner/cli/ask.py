@@ -20,6 +20,7 @@ from packaging.version import Version
 from runner.cli.common import PROGRESS_MODES, AddCommand, options_from
 from runner.model.vocabulary import MeasureMode, ProgressMode
 from runner.util.errors import UsageError
+from runner.util.text import say
 
 if TYPE_CHECKING:
     from runner.report.answers import Pin, Source
@@ -45,8 +46,6 @@ class AskOptions:
 
 
 def register(add_command: AddCommand) -> None:
-    from runner.util.paths import default_cache_dir
-
     parser = add_command("ask", "does this stack work? the answer from the published results (e.g. "
                                 "`ask keras==2.8 tensorflow==2.10`)")
     parser.add_argument("pins", nargs="*", metavar="PIN",
@@ -70,7 +69,8 @@ def register(add_command: AddCommand) -> None:
                             "TensorFlow 1.x, Theano, CNTK or Keras < 2.4 py27; TensorFlow < 2.12 or Keras < 2.12 "
                             "py39; else py311)")
     group.add_argument("--results-dir", default="results", help="where --measure writes its run (default: results)")
-    group.add_argument("--cache-dir", default=str(default_cache_dir()), help="data and results cache")
+    group.add_argument("--cache-dir", default="", help="data and results cache (default: $KERAS_MATRIX_CACHE_DIR, "
+                       "else .cache)")
     group.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
     group.add_argument("--progress", choices=PROGRESS_MODES, default=ProgressMode.HUMAN.value,
                        help="--measure's progress on stderr")
@@ -102,7 +102,7 @@ def command(args: argparse.Namespace) -> int:
         answer["site"] = site_link(site, found[0]) if found else None
         print(json.dumps(answer, indent=2, sort_keys=True))
     else:
-        print(render_text(pins, found, sources, None if options.all else DEFAULT_SHOWN, site))
+        say(render_text(pins, found, sources, None if options.all else DEFAULT_SHOWN, site))
     return 0
 
 
@@ -155,12 +155,14 @@ def measure(pins: Sequence[Pin], options: AskOptions) -> Source:
     except OSError as exc:
         raise UsageError("cannot write %s: %s; give --results-dir a writable directory"
                          % (matrix_file, exc.strerror or exc)) from None
+    from runner.util.paths import default_cache_dir
+
     matrix = load_matrix(matrix_file, offline=True)
     if options.progress == ProgressMode.HUMAN:
-        print("measuring %s (%s, %s) into %s" % (matrix.cells[0].id, era, options.depth, results_dir / run_name),
-              file=sys.stderr)
+        say("measuring %s (%s, %s) into %s" % (matrix.cells[0].id, era, options.depth, results_dir / run_name),
+            sys.stderr)
     run_options = RunOptions(results_dir=results_dir, run_id=run_name, allow_pull=not options.no_pull,
-                             progress=options.progress, cache_dir=Path(options.cache_dir))
+                             progress=options.progress, cache_dir=Path(options.cache_dir or default_cache_dir()))
     engine, data = run_setup(run_options.cache_dir, log_data=options.progress == ProgressMode.HUMAN)
     doc = run_matrix(matrix, matrix.cells, engine, data, run_options)
     sources: List[Source] = load_sources([results_dir / doc["run_id"] / "results.json"])

@@ -37,7 +37,6 @@ class BisectOptions:
 
 def register(add_command: AddCommand) -> None:
     from runner.matrix.cells import AXES, MEASURES
-    from runner.util.paths import default_cache_dir
 
     parser = add_command("bisect", "find the first release of an axis whose default backend, status or "
                                    "any recorded field differs from the lower bound's")
@@ -52,7 +51,8 @@ def register(add_command: AddCommand) -> None:
     parser.add_argument("--measure", choices=MEASURES,
                         help="measure every step this way (probe: no training), whatever the template says")
     parser.add_argument("--results-dir", default="results", help="the bisect goes to RESULTS_DIR/bisect-AXIS-TIME/")
-    parser.add_argument("--cache-dir", default=str(default_cache_dir()), help="data and results cache")
+    parser.add_argument("--cache-dir", default="",
+                        help="data and results cache (default: $KERAS_MATRIX_CACHE_DIR, else .cache)")
     parser.add_argument("--rerun", action="store_true", help="measure again, even cells with a cached result")
     parser.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
     parser.add_argument("--progress", choices=PROGRESS_MODES, default=ProgressMode.QUIET.value,
@@ -65,6 +65,7 @@ def command(args: argparse.Namespace) -> int:
     from runner.bisect import OBSERVABLE, run_bisect, template_of
     from runner.matrix.releases import RangeError, Resolver
     from runner.run.context import RunOptions
+    from runner.util.paths import default_cache_dir
 
     options, selection = options_from(BisectOptions, args), options_from(Selection, args)
     if selection.shard:
@@ -79,7 +80,8 @@ def command(args: argparse.Namespace) -> int:
         expansion = Resolver(offline=selection.offline).between(options.axis, low, high, where="bisect")
     except RangeError as exc:
         raise UsageError("--between: %s" % exc) from None
-    run_options = RunOptions(results_dir=Path(options.results_dir), cache_dir=Path(options.cache_dir),
+    run_options = RunOptions(results_dir=Path(options.results_dir),
+                             cache_dir=Path(options.cache_dir or default_cache_dir()),
                              rerun=options.rerun, allow_pull=not options.no_pull, progress=options.progress)
     engine, data = run_setup(run_options.cache_dir, log_data=True)  # bisect always says where its data came from
     found = run_bisect(matrix, template, options.axis, expansion, options.on, engine, data, run_options,

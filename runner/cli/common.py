@@ -14,6 +14,7 @@ import shtab
 
 from runner.model.vocabulary import ProgressMode, words
 from runner.util.errors import UsageError
+from runner.util.text import say
 
 if TYPE_CHECKING:
     from runner.engine.protocol import Engine
@@ -107,7 +108,7 @@ def run_setup(cache_dir: Path, log_data: bool) -> Tuple[Engine, MnistData]:
     from runner.run.mnist import prepare_mnist
 
     engine = DockerEngine().connect()
-    log: Callable[[str], None] = ((lambda m: print("data: " + m, file=sys.stderr)) if log_data
+    log: Callable[[str], None] = ((lambda m: say("data: " + m, sys.stderr)) if log_data
                                   else (lambda m: None))
     data = prepare_mnist(Path(cache_dir) / "data", log=log)
     os.chmod(str(data.path), 0o644)
@@ -119,7 +120,7 @@ def print_summary(doc: Any, stream: TextIO) -> bool:
     from runner.model.outcomes import expectation_summary
 
     lines, all_met = expectation_summary(doc["cells"])
-    print("\n".join(lines), file=stream, flush=True)
+    say("\n".join(lines), stream, flush=True)
     return all_met
 
 
@@ -130,9 +131,24 @@ def emit_reports(doc: Any, out_dir: Path, show_table: bool) -> None:
 
     paths = write_reports(doc, Path(out_dir))
     if show_table:
-        print(render_table(doc, "terminal"))
-        print("report: %s" % paths.get("index.html", out_dir), file=sys.stderr)
+        say(render_table(doc, "terminal"))
+        say("report: %s" % paths.get("index.html", out_dir), sys.stderr)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary:
-        with open(summary, "a") as handle:
-            handle.write(render_table(doc, "markdown") + "\n")
+        append_job_summary(summary, render_table(doc, "markdown") + "\n")
+
+
+def append_job_summary(path: str, text: str) -> None:
+    """Append to $GITHUB_STEP_SUMMARY like any output path: a regular file (or a new one in an existing
+    directory), else a warning on stderr and no summary. The reports are written already; a job summary
+    that cannot be written does not fail them."""
+    from runner.util.fileio import FileProblem, append_text
+    from runner.util.text import without_controls
+
+    try:
+        append_text(path, text, "job summary file")
+    except FileProblem as exc:
+        print("warning: $GITHUB_STEP_SUMMARY: %s; no job summary written" % without_controls(exc), file=sys.stderr)
+    except OSError as exc:
+        print("warning: $GITHUB_STEP_SUMMARY %s: %s; no job summary written"
+              % (without_controls(path[:200]), exc.strerror or exc), file=sys.stderr)

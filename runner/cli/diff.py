@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from runner.cli.common import AddCommand, options_from
+from runner.util.text import say
 from runner.util.validate import fraction
 
 
@@ -40,10 +41,10 @@ def command(args: argparse.Namespace) -> int:
     options = options_from(DiffOptions, args)
     old, new = load_results(options.old), load_results(options.new)
     diff = diff_results(old, new, slower_threshold=options.threshold)
-    print(format_diff(diff, options.format, allow_removed=options.allow_removed))
+    say(format_diff(diff, options.format, allow_removed=options.allow_removed))
     removed = [entry["cell_id"] for entry in diff["removed"]]
     if removed and not options.allow_removed:  # also on stderr: a CI log shows it beside the exit status
-        print("%d cells of %s have no result in %s although it selected them: %s%s (--allow-removed accepts that)"
-              % (len(removed), options.old, options.new, ", ".join(removed[:5]), " ..." if len(removed) > 5 else ""),
-              file=sys.stderr)
+        say("%d cells of %s have no result in %s although it selected them: %s%s (--allow-removed accepts that)"
+            % (len(removed), options.old, options.new, ", ".join(removed[:5]), " ..." if len(removed) > 5 else ""),
+            sys.stderr)
     return 1 if options.fail_on_regression and has_regressions(diff, options.allow_removed) else 0

@@ -12,6 +12,7 @@ from runner import __version__
 from runner.cli import ask, bisect, completion, diff, merge, plan, render, report, run, site
 from runner.cli.common import EPILOG
 from runner.util.errors import RunnerError
+from runner.util.text import say
 
 COMMANDS = (ask, plan, render, run, report, site, merge, diff)  # then completion (it completes them all) and bisect
 
@@ -51,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except RunnerError as exc:
         if args.debug:
             traceback.print_exc()
-        print("error: %s" % exc, file=sys.stderr)
+        say("error: %s" % exc, sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -61,6 +62,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # a bug: say so in one line; --debug shows where
         if args.debug:
             traceback.print_exc()
-        print("internal error: %s: %s (run with --debug for the traceback, and please report it)"
-              % (type(exc).__name__, str(exc)[:300]), file=sys.stderr)
+        say("internal error: %s: %s (run with --debug for the traceback, and please report it)"
+            % (type(exc).__name__, str(exc)[:300]), sys.stderr)
         return 1

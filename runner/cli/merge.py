@@ -10,6 +10,7 @@ from typing import Sequence
 
 from runner.cli.common import AddCommand, Selection, add_selection, load_selection, options_from
 from runner.util.errors import ResultsError, UsageError
+from runner.util.text import say
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,6 @@ def command(args: argparse.Namespace) -> int:
     # fileio refuses a FIFO, device or directory at the output name instead of replacing it
     atomic_write_text(options.output, json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n",
                       error=ResultsError, hint="Give -o a regular file in a writable directory.")
-    print("merged %d cells from %d files into %s" % (len(doc["cells"]), len(options.results), options.output),
-          file=sys.stderr)
+    say("merged %d cells from %d files into %s" % (len(doc["cells"]), len(options.results), options.output),
+        sys.stderr)
     return 0

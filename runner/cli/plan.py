@@ -9,6 +9,7 @@ from typing import Optional
 
 from runner.cli.common import AddCommand, Selection, add_matrix, add_selection, load_selection, options_from
 from runner.util.errors import UsageError
+from runner.util.text import say
 from runner.util.validate import whole_number
 
 FORMATS = ("table", "markdown", "json", "ids", "github-matrix")
@@ -50,7 +51,7 @@ def command(args: argparse.Namespace) -> int:
         print(json.dumps(github_matrix(cells, options.shards), separators=(",", ":")))
         return 0
     if options.format == "ids":
-        print("\n".join(c.id for c in cells))
+        say("\n".join(c.id for c in cells))
         return 0
     rows = []
     for cell in cells:
@@ -61,9 +62,9 @@ def command(args: argparse.Namespace) -> int:
     counts = "%d cells (%d in the matrix); backends: %s" % (len(cells), len(matrix.cells), ", ".join(BACKEND_AXES))
     if options.format == "markdown":  # a GitHub job summary: a heading, the counts, then a real table
         # disable_numparse: a python of 3.10 stays "3.10" (tabulate would print the number 3.1).
-        print("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
+        say("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
                                                                      disable_numparse=True)))
         return 0
-    print(tabulate(rows, headers=headers, disable_numparse=True))
-    print("\n" + counts)
+    say(tabulate(rows, headers=headers, disable_numparse=True))
+    say("\n" + counts)
     return 0

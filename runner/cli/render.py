@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 from runner.cli.common import AddCommand, Selection, add_matrix, add_selection, load_selection, options_from
+from runner.util.text import say
 
 
 @dataclass(frozen=True)
@@ -33,5 +34,5 @@ def command(args: argparse.Namespace) -> int:
         if options.stdout:
             sys.stdout.write("# ---- %s\n%s" % (cell.id, render_cell(cell)))
         else:
-            print(write_cell(cell, options.out))
+            say(write_cell(cell, options.out))
     return 0

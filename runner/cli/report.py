@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from runner.cli.common import AddCommand, emit_reports, options_from, print_summary
+from runner.util.text import say
 
 FORMATS = ("terminal", "markdown", "precedence", "defaults", "rules")
 
@@ -53,7 +54,7 @@ def command(args: argparse.Namespace) -> int:
     if options.format == "rules":  # over every record of every file (a cell id twice: the first file's)
         from runner.report.rules import evaluate, render_markdown
 
-        print(render_markdown(evaluate(c for d in docs for c in d["cells"])), end="", flush=True)
+        say(render_markdown(evaluate(c for d in docs for c in d["cells"])), end="", flush=True)
         return 0
     if len(docs) > 1:
         from runner.results.merge import merge_results
@@ -73,21 +74,21 @@ def command(args: argparse.Namespace) -> int:
         from runner.report.explain import explain_finding
 
         text, found = explain_finding(doc, options.explain)
-        print(text, end="", flush=True, file=sys.stdout if found else sys.stderr)
+        say(text, sys.stdout if found else sys.stderr, end="", flush=True)
         return 0 if found else 2
     if options.out:
         emit_reports(doc, Path(options.out), False)
     if options.format == "precedence":
         from runner.report.table import precedence_summary_markdown
 
-        print(precedence_summary_markdown(doc), end="", flush=True)
+        say(precedence_summary_markdown(doc), end="", flush=True)
         return 0
     if options.format == "defaults":
         from runner.report.defaults import defaults_markdown
 
-        print(defaults_markdown(doc), end="", flush=True)
+        say(defaults_markdown(doc), end="", flush=True)
         return 0
-    print(render_table(doc, options.format), flush=True)
+    say(render_table(doc, options.format), flush=True)
     # Markdown on stdout stays one document (a job summary): the verdicts go to stderr there.
     all_met = print_summary(doc, sys.stdout if options.format == "terminal" else sys.stderr)
     return 1 if options.strict and not all_met else 0

@@ -26,6 +26,7 @@ from runner.cli.common import (
 from runner.model.vocabulary import ProgressMode
 from runner.util.errors import UsageError
 from runner.util.paths import CACHE_DIR_VARIABLE, default_cache_dir, default_generated_dir
+from runner.util.text import say
 from runner.util.validate import check_run_dir, existing_file, run_id, whole_number
 
 
@@ -57,7 +58,7 @@ def register(add_command: AddCommand) -> None:
     opts.add_argument("--run-id", help="name of this run's directory (default: UTC timestamp)")
     opts.add_argument("--dockerfiles-dir", default=str(default_generated_dir()),
                       help="where rendered Dockerfiles go (default: dockerfiles/generated)")
-    opts.add_argument("--cache-dir", default=str(default_cache_dir()),
+    opts.add_argument("--cache-dir", default="",
                       help="data and results cache (default: $%s, else .cache)" % CACHE_DIR_VARIABLE)
     opts.add_argument("--ca-bundle", help="CA bundle mounted into builds as a secret (default: the host's)")
     opts.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
@@ -94,9 +95,11 @@ def command(args: argparse.Namespace) -> int:
     if given.resume and not given.run_id:
         raise UsageError("--resume needs the --run-id of the run to continue (see the directories in %s)"
                          % given.results_dir)
-    # The default name (a timestamp) may be taken too: two runs in one second are refused by check_run_dir.
+    # A given name is checked now (a clear refusal before any work) and claimed exclusively by the run; the
+    # default name (a timestamp) is only claimed: when another run has it, this one takes NAME-2, NAME-3 ...
     run_name = run_id(given.run_id) if given.run_id is not None else time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    check_run_dir(Path(given.results_dir), run_name, given.resume)
+    if given.run_id is not None:
+        check_run_dir(Path(given.results_dir), run_name, given.resume)
     if given.ca_bundle is not None:
         existing_file(given.ca_bundle, "--ca-bundle")
     if given.build_cache is not None and os.path.lexists(given.build_cache) and not os.path.isdir(given.build_cache):
@@ -105,7 +108,8 @@ def command(args: argparse.Namespace) -> int:
     matrix, cells = load_selection(options_from(Selection, args), "run")
     if given.no_scenarios:
         cells = [dataclasses.replace(cell, scenarios=False) for cell in cells]
-    options = RunOptions(results_dir=Path(given.results_dir), run_id=run_name, ca_bundle=given.ca_bundle,
+    options = RunOptions(results_dir=Path(given.results_dir), run_id=run_name, unique_run_id=given.run_id is None,
+                         ca_bundle=given.ca_bundle,
                          allow_pull=not given.no_pull, prune=given.prune, progress=given.progress,
                          gpu=False if given.no_gpu else None, resume=given.resume, rerun=given.rerun,
                          jobs=given.jobs, lanes=given.lanes,
@@ -117,5 +121,5 @@ def command(args: argparse.Namespace) -> int:
     doc = run_matrix(matrix, cells, engine, data, options)
     run_dir = options.results_dir / doc["run_id"]
     emit_reports(doc, run_dir / "report", given.progress != ProgressMode.QUIET)
-    print("results: %s" % (run_dir / "results.json"), file=sys.stderr)
+    say("results: %s" % (run_dir / "results.json"), sys.stderr)
     return 0 if print_summary(doc, sys.stdout) else 1

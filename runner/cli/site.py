@@ -11,6 +11,7 @@ from typing import Sequence
 
 from runner.cli.common import AddCommand, options_from
 from runner.util.errors import ResultsError, UsageError
+from runner.util.text import say
 
 
 @dataclass(frozen=True)
@@ -46,5 +47,5 @@ def command(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ResultsError("cannot write the site to %s: %s" % (out, exc.strerror or exc)) from None
     for path in written:
-        print("site: %s" % path, file=sys.stderr)
+        say("site: %s" % path, sys.stderr)
     return 0

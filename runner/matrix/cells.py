@@ -16,6 +16,7 @@ from runner.matrix.eras import APT_NAME, Base, Era
 from runner.model.records import BACKENDS, SHORT_NAMES
 from runner.model.vocabulary import Device, MeasureMode, words
 from runner.util.errors import MatrixError
+from runner.util.validate import version_text_problem
 
 # Axes of the matrix: Keras itself, then the backend libraries in the order their layers are built
 # (heaviest and most shared first, Keras last, so cells that share a framework share its layer).
@@ -142,28 +143,45 @@ class Matrix:
 # Values
 
 
+# What a normalized specifier may hold: it becomes part of cell ids, image tags, paths and Dockerfile text.
+_SAFE_SPEC = re.compile(r"[0-9a-z.*+!,<>=~_-]+")
+
+
 def normalize_version(value: Any, path: object, line: Optional[int], key: Optional[str]) -> Optional[str]:
-    """A version axis value -> a normalized specifier string ('==2.3.1', '<2.4,>=2.3'), or None."""
+    """A version axis value -> a normalized specifier string ('==2.3.1', '<2.4,>=2.3'), or None.
+
+    Every version inside is PEP 440-normalized (lowercase: '>=2.0RC1' -> '>=2.0rc1'), so the cell id is the
+    same however the matrix spells it; '===' and over-long numbers are refused (runner.util.validate)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise MatrixError("expected a version string or null, got %s" % type(value).__name__, path, line, key)
-    text = str(value)
+    text = value if isinstance(value, str) else "%d" % value if abs(value) < 10 ** 30 else "9" * 31
     if text == "" or text != text.strip():
         raise MatrixError("empty or padded version %r; write e.g. '2.3.1' or '>=2.3,<2.4'" % text, path, line, key)
+    problem = version_text_problem(text)
+    if problem:
+        raise MatrixError("%r is refused: %s" % (text[:80], problem), path, line, key)
     try:
         return "==" + str(Version(text))
     except InvalidVersion:
         pass
     try:
         spec = SpecifierSet(text)
-    except InvalidSpecifier:
-        spec = None
-    if not spec or not str(spec):
+        parts = []
+        for item in spec:
+            version = item.version
+            wildcard = version.endswith(".*")
+            normalized = str(Version(version[:-2] if wildcard else version)) + (".*" if wildcard else "")
+            parts.append(item.operator + normalized)
+        normal = str(SpecifierSet(",".join(parts))) if parts else ""
+    except (InvalidSpecifier, InvalidVersion):
+        normal = ""
+    if not normal or not _SAFE_SPEC.fullmatch(normal):
         raise MatrixError(
             "%r is not a PEP 440 version or specifier; write e.g. '2.3.1' or '>=2.3,<2.4'" % text, path, line, key
         )
-    return str(spec)
+    return normal
 
 
 def version_slug(spec: str) -> str:

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from runner.matrix.yamlload import LineDict
 from runner.util.errors import MatrixError
 from runner.util.paths import templates_dir
+from runner.util.validate import version_text_problem
 
 TEMPLATE_DIR = templates_dir()
 APT_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]{0,100}$")
@@ -55,6 +56,9 @@ class Era:
 def requirement(text: Any, path: object, line: Optional[int], key: str, name_only: bool = False) -> str:
     if not isinstance(text, str) or not text or text != text.strip():
         raise MatrixError("expected a pip requirement such as 'numpy<1.17', got %r" % (text,), path, line, key)
+    problem = version_text_problem(text)
+    if problem:
+        raise MatrixError("%r is refused: %s" % (text[:80], problem), path, line, key)
     try:
         req = Requirement(text)
     except InvalidRequirement:
@@ -109,7 +113,7 @@ def _era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, A
     if "pip_bootstrap" in raw:
         try:
             fields["pip_bootstrap"] = str(Version(raw["pip_bootstrap"]))
-        except InvalidVersion:
+        except ValueError:  # InvalidVersion, or a number past int()'s 4300 digits
             raise MatrixError("%r is not a pip version" % raw["pip_bootstrap"], path, line("pip_bootstrap"),
                               key + ".pip_bootstrap") from None
     for k in ("preinstall", "constraints"):

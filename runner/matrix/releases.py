@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import re
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -23,11 +26,19 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from runner.util import paths
+from runner.util.fileio import FileProblem, read_capped
 from runner.util.net import tls_context
+from runner.util.text import one_line
+from runner.util.validate import version_text_problem
 
 INDEX_URL = "https://pypi.org/pypi/%s/json"
-INDEX_TIMEOUT = 10.0
+# Another index with PyPI's JSON API (a mirror, a local fake in the tests): its base URL, e.g.
+# http://127.0.0.1:8080/pypi (the document of a package is BASE/<name>/json).
+INDEX_VARIABLE = "KERAS_MATRIX_INDEX_URL"
+_INDEX_BASE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?")
+INDEX_TIMEOUT = 10.0  # for the whole request: connecting, the headers and the body together
 MAX_INDEX_BYTES = 64 * 1024 * 1024  # TensorFlow's document is ~1.6 MB; anything near this is not PyPI's
+MAX_LIST_BYTES = 1024 * 1024  # a kept versions list (keras.txt is ~3 kB)
 VERSIONS_DIR = paths.resources_dir() / "versions"
 # Axis -> distribution name on the index (the CPU name: releases are the same for the GPU packages).
 DISTRIBUTIONS = {"keras": "keras", "tensorflow": "tensorflow", "theano": "Theano", "cntk": "cntk", "jax": "jax",
@@ -67,9 +78,12 @@ def parse_range(text: Any) -> SpecifierSet:
     """A non-empty PEP 440 specifier set, or RangeError saying what would be valid."""
     if not isinstance(text, str) or not text.strip():
         raise RangeError("a release range is a PEP 440 specifier such as '>=1.0,<2', got %r" % (text,))
+    problem = version_text_problem(text)
+    if problem:
+        raise RangeError("the range %r is refused: %s" % (text[:80], problem))
     try:
         spec = SpecifierSet(text)
-    except InvalidSpecifier:
+    except (InvalidSpecifier, InvalidVersion):
         raise RangeError("%r is not a PEP 440 specifier; write e.g. '>=1.0,<2' (a single release is "
                          "written as a plain version, not under 'releases')" % text) from None
     if not str(spec):
@@ -83,15 +97,65 @@ def in_range(spec: SpecifierSet, versions: Sequence[Version]) -> List[Version]:
     return sorted(v for v in versions if spec.contains(v, prereleases=pre))
 
 
-def fetch_index(name: str, timeout: float) -> Dict[str, Any]:
-    """PyPI's JSON document for a distribution, over TLS checked against the host's CA bundle."""
+def index_url(name: str) -> str:
+    """The URL of a distribution's JSON document: PyPI's, or under $KERAS_MATRIX_INDEX_URL (checked: a plain
+    http(s) URL, else ValueError, which the resolver reports as the index's failure)."""
+    base = os.environ.get(INDEX_VARIABLE)
+    if not base:
+        return INDEX_URL % name
+    if not _INDEX_BASE.fullmatch(base):
+        raise ValueError("$%s is not a plain http(s) URL such as http://127.0.0.1:8080/pypi" % INDEX_VARIABLE)
+    return "%s/%s/json" % (base.rstrip("/"), name)
+
+
+def _download(url: str, deadline: float, timeout: float) -> bytes:
     context = tls_context()  # the same bundle the builds get (corporate TLS interception)
-    request = urllib.request.Request(INDEX_URL % name, headers={"Accept": "application/json"})
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    chunks: List[bytes] = []
+    total = 0
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-        body = response.read(MAX_INDEX_BYTES + 1)
-    if len(body) > MAX_INDEX_BYTES:
-        raise ValueError("the index answered more than %d bytes" % MAX_INDEX_BYTES)
-    document = json.loads(body.decode("utf-8"))
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the index did not finish its answer within %g s" % timeout)
+            chunk = response.read1(1 << 16)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > MAX_INDEX_BYTES:
+                raise ValueError("the index answered more than %d bytes" % MAX_INDEX_BYTES)
+            chunks.append(chunk)
+        if response.length:  # the connection ended before the Content-Length it announced
+            raise http.client.IncompleteRead(b"".join(chunks), response.length)
+    return b"".join(chunks)
+
+
+def fetch_index(name: str, timeout: float) -> Dict[str, Any]:
+    """PyPI's JSON document for a distribution, over TLS checked against the host's CA bundle.
+
+    `timeout` bounds the whole request, not each read: the download runs in a daemon thread that is left
+    behind (it ends at its next read) when the index has not answered in full by then. TimeoutError then;
+    ValueError for an answer that is too large, not JSON, nested too deeply or not an object."""
+    url = index_url(name)
+    deadline = time.monotonic() + timeout
+    outcome: Dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["body"] = _download(url, deadline, timeout)
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="index-%s" % name, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise TimeoutError("the index did not answer within %g s" % timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    try:
+        document = json.loads(outcome["body"].decode("utf-8"))
+    except RecursionError:
+        raise ValueError("the index answered JSON nested too deeply") from None
     if not isinstance(document, dict):
         raise ValueError("the index answered something other than a JSON object")
     return document
@@ -105,6 +169,8 @@ def index_releases(document: Dict[str, Any]) -> List[Version]:
     out = []
     for text, files in releases.items():
         try:
+            if version_text_problem(text):
+                continue  # '===' names, numbers of thousands of digits: not a release we can pin
             version = Version(text)
         except InvalidVersion:
             continue  # pre-PEP 440 releases cannot be pinned with == anyway
@@ -114,15 +180,35 @@ def index_releases(document: Dict[str, Any]) -> List[Version]:
 
 
 def read_list(axis: str, directory: Path = VERSIONS_DIR) -> Tuple[List[Version], str]:
-    """(releases, generation date) from the list kept in the package; FileNotFoundError when there is none."""
+    """(releases, generation date) from the list kept in the package; FileNotFoundError when there is none.
+
+    Read like any input: a regular file of at most MAX_LIST_BYTES (a FIFO or device fails at once), UTF-8
+    (a leading BOM is allowed), one version per line; RangeError saying which line otherwise."""
+    path = directory / ("%s.txt" % axis)
+    try:
+        text = read_capped(path, MAX_LIST_BYTES, "versions list").decode("utf-8-sig")
+    except FileNotFoundError:
+        raise
+    except FileProblem as exc:
+        raise RangeError("the versions list: %s" % exc) from None
+    except OSError as exc:
+        raise RangeError("cannot read the versions list %s: %s" % (path, exc.strerror or exc)) from None
+    except UnicodeDecodeError:
+        raise RangeError("the versions list %s is not UTF-8 text" % path) from None
     date = "unknown"
     versions = []
-    for line in (directory / ("%s.txt" % axis)).read_text().splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if line.startswith("# generated:"):
-            date = line.split(":", 1)[1].strip().split()[0]
+            date = (line.split(":", 1)[1].strip().split() or ["unknown"])[0][:40]
         elif line and not line.startswith("#"):
-            versions.append(Version(line))
+            try:
+                if version_text_problem(line):
+                    raise InvalidVersion(line)
+                versions.append(Version(line))
+            except InvalidVersion:
+                raise RangeError("the versions list %s:%d: %r is not a PEP 440 version"
+                                 % (path, number, line[:60])) from None
     return sorted(versions), date
 
 
@@ -149,8 +235,8 @@ class Resolver:
             try:
                 found = index_releases(self.fetch(DISTRIBUTIONS.get(axis, axis), self.timeout))
                 return found, "index", time.strftime("%Y-%m-%d", time.gmtime()), None
-            except (OSError, ValueError, http.client.HTTPException) as exc:  # unreachable, refused, cut, not JSON
-                problem = "%s: %s" % (type(exc).__name__, str(exc)[:200])
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # unreachable, slow, cut, not JSON
+                problem = "%s: %s" % (type(exc).__name__, one_line(exc, 200))
         try:
             versions, date = read_list(axis, self.lists_dir)
         except FileNotFoundError:
@@ -177,6 +263,8 @@ class Resolver:
         """Releases from low to high, both included; each bound must itself be a release."""
         for bound in (low, high):
             try:
+                if version_text_problem(bound):
+                    raise InvalidVersion(bound)
                 Version(bound)
             except InvalidVersion:
                 raise RangeError("%r is not a PEP 440 version" % bound) from None
@@ -196,7 +284,7 @@ def write_list(axis: str, directory: Path = VERSIONS_DIR, fetch: IndexFetch = fe
     name = DISTRIBUTIONS.get(axis, axis)
     versions = [v for v in index_releases(fetch(name, 60.0)) if not v.is_prerelease]
     header = ["# %s releases on PyPI: final releases with files, none yanked (pre-releases left out)." % name,
-              "# generated: %s from %s" % (time.strftime("%Y-%m-%d", time.gmtime()), INDEX_URL % name),
+              "# generated: %s from %s" % (time.strftime("%Y-%m-%d", time.gmtime()), index_url(name)),
               "# by: python -m runner.matrix.releases %s   (used when the index is unreachable, or with --offline)"
               % axis,
               "# %d releases, %s to %s" % (len(versions), versions[0], versions[-1])]

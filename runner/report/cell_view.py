@@ -10,8 +10,8 @@ import json
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from runner.model.records import BuildStatus, Status, TrainingStatus, backend_sort_key, short_name
 from runner.model.vocabulary import Device
@@ -162,7 +162,7 @@ def _satisfies(version: str, spec: str) -> bool:
     """Whether pip installed what was asked; unparsable values are not called a mismatch."""
     try:
         return SpecifierSet(spec).contains(Version(version), prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
+    except ValueError:  # InvalidSpecifier, InvalidVersion, or a number past int()'s 4300 digits
         return True
 
 

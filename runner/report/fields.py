@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from runner.model.records import (
     ExpectationVerdict,
@@ -63,7 +63,7 @@ def version_key(version: Optional[str]) -> Tuple[int, Any]:
         return (2, "")
     try:
         return (0, Version(version))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past int()'s 4300 digits (a recorded value: untrusted)
         return (1, version)
 
 
@@ -86,7 +86,7 @@ def keras_line(version: Optional[str]) -> Optional[str]:
         return None
     try:
         release = Version(version).release
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past int()'s 4300 digits
         return version
     return "%d.%d" % (release[0], release[1] if len(release) > 1 else 0)
 

@@ -44,6 +44,7 @@ class RunOptions:
     jobs: Optional[int] = None  # parallel builds (None: default_jobs())
     lanes: Optional[int] = None  # cells measured at once, each on its own cores (None: as many as fit, lanes_for())
     build_cache: Optional[Path] = None  # BuildKit layer cache kept across runs (CI): one subdirectory per cell
+    unique_run_id: bool = False  # run_id was chosen for the user (a timestamp): take ID-2, ID-3... when it is taken
 
 
 class StopRequest:

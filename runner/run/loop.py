@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 from runner.matrix.shard import cell_cost
 from runner.model.records import RETRY_ON_RESUME, BuildStatus, CellRecord, RunDocument
 from runner.model.vocabulary import Device
-from runner.results.store import ResultsWriter
+from runner.results.store import ResultsWriter, RunDirectory
 from runner.run.bases import BaseOutcome, ensure_base
 from runner.run.build import image_tag
 from runner.run.cache import ResultCache
@@ -87,8 +87,14 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
 
     Builds run ahead in a pool of options.jobs. Built cells are measured in options.lanes lanes, each
     lane on cores of its own (CorePool), and no timed training ever runs while a build does (TrainingGate)."""
-    run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    run_dir = Path(options.results_dir) / run_id
+    claimed = RunDirectory(options.results_dir, options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+                           resume=options.resume, unique=options.unique_run_id or not options.run_id)
+    with claimed:  # this process alone writes the run directory until the run ends
+        return _measure_into(matrix, cells, engine, data, options, claimed.run_id, claimed.path)
+
+
+def _measure_into(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: MnistData, options: RunOptions,
+                  run_id: str, run_dir: Path) -> RunDocument:
     ca_bundle = find_ca_bundle(options.ca_bundle)
     jobs = options.jobs or default_jobs()
     facts = engine.describe()
@@ -115,6 +121,7 @@ def run_matrix(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: Mnis
                      progress=Progress(options.progress, len(cells), costs={c.id: cell_cost(c) for c in cells}),
                      cache=ResultCache(Path(options.cache_dir) / "results"),
                      writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus), cran=cran)
+    ctx.cache.warn = lambda message: ctx.progress.event(0, None, "cache", message)  # once per run
     if kept:
         ctx.progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
     ctx.progress.event(0, None, "start", "%d cells -> %s (%d parallel builds, %d measuring at once on %d CPUs)"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, TextIO
 
 from runner.model.records import Status
 from runner.model.vocabulary import ProgressMode
-from runner.util.text import clip, without_controls
+from runner.util.text import clip, terminal_text, without_controls
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -152,7 +152,7 @@ class Progress:
 
     def _write(self, line: str) -> None:
         with self.lock:  # one write per line, under the lock: threads never interleave mid-line
-            self.stream.write(line + "\n")
+            self.stream.write(terminal_text(line) + "\n")
             self.stream.flush()
 
     # ----------------------------------------------------------------------------------------------

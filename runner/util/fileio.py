@@ -77,13 +77,14 @@ def atomic_write_text(path: PathLike, text: str, mode: int = 0o644,
     return atomic_write_bytes(path, text.encode("utf-8"), mode=mode, error=error, hint=hint)
 
 
-def read_capped(path: PathLike, limit: int, what: str = "file") -> bytes:
+def read_capped(path: PathLike, limit: int, what: str = "file", follow: bool = True) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; FileProblem otherwise (FIFO, device, too big).
 
     Opened without blocking, then checked with fstat on the very file opened, so a FIFO swapped in after a
-    check cannot make the read hang."""
+    check cannot make the read hang. follow=False: a symbolic link there is refused (OSError ELOOP)."""
     path = Path(path)
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags if follow else flags | getattr(os, "O_NOFOLLOW", 0))
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -103,5 +104,35 @@ def read_capped(path: PathLike, limit: int, what: str = "file") -> bytes:
                 raise FileProblem("%s is more than the %d bytes a %s may have" % (path, limit, what))
             chunks.append(chunk)
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def append_text(path: PathLike, text: str, what: str = "file") -> None:
+    """Append text to a regular file (created 0644 when absent, its directory never). Opened without
+    blocking and without following a link, then checked with fstat on the very file opened: a FIFO,
+    device, directory or link there is refused (FileProblem or another OSError), never written to or waited on."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise FileProblem("%s is a symbolic link; give the %s itself" % (path, what)) from None
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError:
+            raise exc from None
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a FIFO without a reader: ENXIO
+            raise FileProblem("%s is not a regular file (a pipe or device?); give a %s" % (path, what)) from None
+        raise exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileProblem("%s is not a regular file (a pipe or device?); give a %s" % (path, what))
+        os.set_blocking(fd, True)
+        data = text.encode("utf-8")
+        while data:
+            written = os.write(fd, data)
+            data = data[written:]
     finally:
         os.close(fd)

@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
+from runner.util.errors import UsageError
+
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # runner/ (this file is runner/util/paths.py)
 SOURCE_ROOT = PACKAGE_DIR.parent  # the checkout when runner/ is a source tree; site-packages when installed
 
@@ -76,10 +78,17 @@ def default_cache_dir() -> Path:
     installs then share nothing by accident. It is resolved against the working directory because
     docker-compose mounts the checkout at the same path on the host and in the runner's container, so a
     cache path the runner hands to the engine as a bind mount names the same directory on the host.
+
+    An unusable value ('~no-such-user/x', a NUL byte, a loop of links) is a UsageError naming the variable,
+    raised only by the commands that use the cache (the parsers do not ask for it).
     """
     configured = os.environ.get(CACHE_DIR_VARIABLE)
     if configured:
-        return Path(configured).expanduser().resolve()
+        try:
+            return Path(configured).expanduser().resolve()
+        except (RuntimeError, OSError, ValueError) as exc:  # no such user's home; ELOOP; embedded NUL
+            raise UsageError("$%s=%r cannot be used as the cache directory (%s); set it to a directory path"
+                             % (CACHE_DIR_VARIABLE, configured[:200], exc)) from None
     return Path.cwd() / ".cache"
 
 

@@ -6,11 +6,14 @@ Every report and log line that shows a value it did not write itself passes it t
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
+import sys
+from typing import Any, Optional, TextIO
 
 # C0/C1 controls, line/paragraph separators, and the Unicode bidi and invisible format characters
 # (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C): they can reorder or hide what a terminal shows.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+# The same, less newline and tab: what a multi-line terminal text (a table, a summary) may keep.
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029]+")
 
 
@@ -43,3 +46,14 @@ def optional_text(value: Optional[Any], limit: int) -> Optional[str]:
     if value is None or value == "":
         return None
     return clip(str(value), limit)
+
+
+def terminal_text(value: Any) -> str:
+    """Text fit for a terminal: every control (ESC, OSC, CR, C1, bidi and invisible format characters) out,
+    newlines and tabs kept. Every line the CLI writes passes through here (or say), whatever it holds."""
+    return _CONTROL_BUT_LINES.sub(" ", "" if value is None else str(value))
+
+
+def say(value: Any, stream: Optional[TextIO] = None, end: str = "\n", flush: bool = False) -> None:
+    """print() for the CLI: the text neutralised by terminal_text, on stdout unless a stream is given."""
+    print(terminal_text(value), file=stream if stream is not None else sys.stdout, end=end, flush=flush)

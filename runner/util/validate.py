@@ -39,6 +39,24 @@ def check_run_dir(results_dir: Path, run: str, resume: bool) -> None:
         raise UsageError("%s is not a run directory (a link or a file); refusing to resume into it" % run_dir)
 
 
+MAX_VERSION_TEXT = 200  # a version or specifier; PyPI's longest is well under 50
+MAX_VERSION_DIGITS = 30  # one number inside it; beyond this int() is slow, and past 4300 digits it raises
+_LONG_NUMBER = re.compile(r"[0-9]{%d,}" % (MAX_VERSION_DIGITS + 1))
+
+
+def version_text_problem(text: str) -> Optional[str]:
+    """Why a version, specifier or range text is refused before any parser sees it, or None: too long, a
+    number of more than MAX_VERSION_DIGITS digits, or arbitrary equality ('==='), whose operand is any
+    string at all (it would flow into cell ids, paths and Dockerfiles unchecked)."""
+    if len(text) > MAX_VERSION_TEXT:
+        return "a version of %d characters (at most %d)" % (len(text), MAX_VERSION_TEXT)
+    if _LONG_NUMBER.search(text):
+        return "a number of more than %d digits" % MAX_VERSION_DIGITS
+    if "===" in text:
+        return "'===' (arbitrary equality) is not supported; pin a release with '=='"
+    return None
+
+
 def existing_file(text: str, option: str) -> str:
     """A file the user named must exist and be a regular file (not silently ignored when missing)."""
     try:

@@ -1,11 +1,15 @@
 """How a failed build is classified (runner/run/build.py): the reason a user reads names what pip did."""
 
 import dataclasses
+import json
 
 from runner.matrix.load import load_matrix
 from runner.model.records import Status
 from runner.run.build import backtracking, classify_build_failure
 from runner.run.cache import ResultCache
+from tests.conftest import ROOT
+
+FULL_RECORD = json.loads((ROOT / "tests" / "fixtures" / "results-run.json").read_text())["cells"][0]
 
 # Shaped like the Keras 2.4.0 + tensorflow-cpu 2.5.3 build of the every-release sweep: Keras 2.4.0 requires
 # `tensorflow`, and pip fetched one tensorflow release after another until the build's time ran out.
@@ -50,12 +54,12 @@ def test_a_backtracking_timeout_is_kept_by_the_cache_and_a_plain_one_is_not(tmp_
     log = "".join("#9 Downloading tensorflow-%s-cp39-cp39-manylinux.whl (500 MB)\n" % v
                   for v in ("2.19.1", "2.18.0", "2.17.1", "2.16.2"))
     status, reason = classify_build_failure(log, timed_out=True)
-    record = {"cell_id": cell.id, "status": status.value, "reason": reason}
+    record = dict(FULL_RECORD, cell_id=cell.id, status=status.value, reason=reason)  # the cache keeps whole records
     assert cache.put(key, record, cell.timeout_minutes)
     assert cache.get(key, cell.id, cell.timeout_minutes)["reason"].startswith("the build ran past")
     assert cache.get(key, cell.id, cell.timeout_minutes + 10) is None  # a longer limit may let pip finish
     plain_status, plain_reason = classify_build_failure("#9 Downloading tensorflow-2.19.1-cp39.whl\n", timed_out=True)
-    plain = {"cell_id": cell.id, "status": plain_status.value, "reason": plain_reason}
+    plain = dict(FULL_RECORD, cell_id=cell.id, status=plain_status.value, reason=plain_reason)
     assert not cache.put(key, plain, cell.timeout_minutes)
     no_scenarios = dataclasses.replace(cell, scenarios=False)
     assert cache.key(no_scenarios, "FROM x", "sha256:b", "d") != key

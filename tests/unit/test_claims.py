@@ -332,7 +332,8 @@ CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
     (r"Every multi-backend cell of Keras 1\.0-2\.3 .{0,120}? to (\d+\.\d)-(\d+\.\d)% test accuracy; so did every "
      r"TensorFlow-only cell of Keras 2\.6-2\.15 \((\d+\.\d)-(\d+\.\d)%\) and every Keras 3\.0-3\.15 cell on "
      r"TensorFlow and JAX \((\d+\.\d)-(\d+\.\d)%\)", check_accuracies),
-    (r"\[`reports/((?:[\w-]+/)?)`\]\((?:\.\./)?reports/[^)]*\).{0,700}?Outcome: ((?:\d+ `\w+`(?: \([^)]*\))?(?:, | and )?)+)",
+    (r"\[`reports/((?:[\w-]+/)?)`\]\((?:\.\./)?reports/[^)]*\).{0,700}?Outcome: "
+     r"((?:\d+ `\w+`(?: \([^)]*\))?(?:, | and )?)+)",
      check_outcome),
     (r"(\d+) cells, \d{4}-\d\d-\d\d: ((?:\d+ `\w+`(?:, |,? and )?)+)", check_cross_counts),
     (r"\| \**(\d+\.\d+\.\d+)\**(?: - (\d+\.\d+\.\d+))? \| (`\w+`|none)", check_default_range),

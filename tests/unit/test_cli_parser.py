@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from runner.cli import build_parser, main
+from runner.util.paths import default_cache_dir
 
 
 def test_help_names_the_console_script(capsys):
@@ -43,13 +44,15 @@ def test_run_defaults_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("KERAS_MATRIX_CACHE_DIR", raising=False)
     args = build_parser().parse_args(["run", "m.yaml"])
-    assert Path(args.cache_dir) == tmp_path / ".cache"
+    assert args.cache_dir == ""  # resolved by the command (an unusable $KERAS_MATRIX_CACHE_DIR fails only there)
+    assert default_cache_dir() == tmp_path / ".cache"
     assert Path(args.dockerfiles_dir) == tmp_path / "dockerfiles" / "generated"
 
 
 def test_cache_dir_variable_and_option(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KERAS_MATRIX_CACHE_DIR", str(tmp_path / "shared-cache"))
-    assert Path(build_parser().parse_args(["run", "m.yaml"]).cache_dir) == tmp_path / "shared-cache"
+    assert build_parser().parse_args(["run", "m.yaml"]).cache_dir == ""
+    assert default_cache_dir() == tmp_path / "shared-cache"
     # the option still wins over the variable
     assert build_parser().parse_args(["run", "m.yaml", "--cache-dir", "elsewhere"]).cache_dir == "elsewhere"

@@ -54,18 +54,6 @@ def invoke(argv):
         return exc.code
 
 
-@pytest.fixture
-def world(tmp_path, monkeypatch):
-    for name in ("in", "out", "outside", "results/prev"):
-        (tmp_path / name).mkdir(parents=True)
-    (tmp_path / "outside" / "victim.txt").write_text("precious\n")
-    (tmp_path / "results" / "prev" / "results.json").write_text(FIXTURE.read_text())
-    (tmp_path / "in" / "m.yaml").write_text(ONE_CELL)
-    (tmp_path / "in" / "run.json").write_text(FIXTURE.read_text())
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 # ---- building blocks for the cases -------------------------------------------------------------------
 
 def matrix(text):
@@ -343,14 +331,17 @@ def test_reusing_a_run_id_never_drops_recorded_cells(world, capsys):
     assert (world / "results" / "prev" / "results.json").read_bytes() == recorded
 
 
-def test_a_default_run_id_already_taken_is_refused_too(world, capsys, monkeypatch):
+def test_a_default_run_id_already_taken_is_left_alone(world, capsys, monkeypatch):
+    """The run takes prev-2 instead (issue 29: RunDirectory; tests/unit/test_hostile_state.py); here it stops
+    at the missing engine, before any directory is made, and prev is untouched."""
     import time as time_module
 
     monkeypatch.setattr(time_module, "strftime", lambda *args: "prev")
     recorded = (world / "results" / "prev" / "results.json").read_bytes()
-    assert invoke(["run", "in/m.yaml"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert invoke(["run", "in/m.yaml"]) == 3
+    assert "already exists" not in capsys.readouterr().err
     assert (world / "results" / "prev" / "results.json").read_bytes() == recorded
+    assert sorted(p.name for p in (world / "results").iterdir()) == ["prev"]
 
 
 def test_ctrl_c_during_render_leaves_no_temp_files_and_no_empty_directories(world, capsys, monkeypatch):

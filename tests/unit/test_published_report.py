@@ -3,6 +3,7 @@ reports that are exactly what the renderer makes from its results.json (never ed
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +166,25 @@ def test_cross_product_reports_are_generated_from_its_results_with_a_heatmap_per
 
     grids = {grid["axis"]: grid for grid in heatmaps(cross)}
     assert {"tensorflow", "jax"} <= set(grids)
+
+
+def test_the_published_site_is_generated_from_the_published_results(tmp_path):
+    """reports/site/ is what `python -m runner site` makes from the published results, never edited."""
+    import shutil
+
+    from runner.report.answers import load_sources, published_paths
+    from runner.report.site import write_site
+
+    # the site links each report relative to itself: build it where it is published, in a copy of the tree
+    for source in published_paths(ROOT):
+        for name in ("results.json", "index.html"):  # the results, and the page the site links when there is one
+            if (source.parent / name).is_file():
+                copy = tmp_path / (source.parent / name).relative_to(ROOT)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source.parent / name, copy)
+    written = write_site(load_sources(published_paths(tmp_path)), tmp_path / "reports" / "site")
+    assert written
+    for path in written:
+        committed = REPORTS / "site" / Path(path).name
+        assert committed.read_text(encoding="utf-8") == Path(path).read_text(encoding="utf-8"), \
+            "%s is stale: regenerate with python -m runner site" % committed

@@ -27,9 +27,13 @@ def _compared(tree: ast.AST) -> set:
     ids = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Compare):
-            for side in [node.left] + list(node.comparators):
-                elements = side.elts if isinstance(side, (ast.Tuple, ast.List, ast.Set)) else [side]
-                ids.update(id(e) for e in elements if isinstance(e, ast.Constant))
+            sides = [node.left] + list(node.comparators)
+            for op, (left, right) in zip(node.ops, zip(sides, sides[1:])):
+                if isinstance(op, (ast.In, ast.NotIn)):  # a word in a literal collection; `"x" in d` is a key test
+                    if isinstance(right, (ast.Tuple, ast.List, ast.Set)):
+                        ids.update(id(e) for e in right.elts if isinstance(e, ast.Constant))
+                else:
+                    ids.update(id(side) for side in (left, right) if isinstance(side, ast.Constant))
     return ids
 
 
@@ -75,7 +79,7 @@ def test_the_check_sees_a_bare_word_and_lets_a_field_name_be(tmp_path):
     try:
         module.write_text('a = cell.device == "gpu"\nb = record["gpu"]\nc = record.get("unstable")\n'
                           'd = {"smoke": 1}\ne = "gpu"  # not our vocabulary: Docker\'s capability name\n'
-                          'f = status in ("ok", "x")\ng = "ok, thanks"\nh = "ok"\n')
+                          'f = status in ("ok", "x")\ng = "ok, thanks"\nh = "ok"\ni = "ok" in record\n')
         assert bare_words(module) == ["runner/_vocabulary_probe_example.py:1: 'gpu'",
                                       "runner/_vocabulary_probe_example.py:6: 'ok'"]
     finally:
