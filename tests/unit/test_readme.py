@@ -94,3 +94,14 @@ def test_keras_3_numpy_and_openvino_are_selected_but_cannot_fit():
                 assert scenarios["env-" + backend]["backend"] == backend  # selected by KERAS_BACKEND
     assert {keras for keras, _ in seen} == {"3.8.0", "3.15.1"}
     assert set(seen.values()) == {("failed", "builtins.NotImplementedError")}
+
+
+def test_the_two_ask_examples_say_what_the_published_records_answer():
+    from runner.report.answers import Verdict, answers, load_sources, parse_pins, published_paths
+
+    sources = load_sources(published_paths(ROOT))
+    assert "keras-matrix ask keras==2.8 tensorflow==2.10   # does not work: pip's conflict" in README
+    (found,) = answers(sources, parse_pins(["keras==2.8", "tensorflow==2.10"]))
+    assert found.verdict is Verdict.FAILS and (found.cell.get("pip_check") or {}).get("problems")
+    assert "keras-matrix ask keras==2.8 tensorflow==2.16   # not measured" in README
+    assert answers(sources, parse_pins(["keras==2.8", "tensorflow==2.16"])) == []
