@@ -20,9 +20,12 @@ from packaging.version import InvalidVersion, Version
 
 from runner.model.records import backend_sort_key, short_name
 from runner.model.vocabulary import Device, MeasureMode
+from runner.report import timing
 from runner.report.answers import MEASURE_DEPTH, Answer, Pin, Source, Verdict, axis_version, verdict_of
 from runner.report.fields import Cell, counts_line, default_of, error_type, ok_steady
+from runner.report.findings import reads_keras_backend
 from runner.report.html import environment, safe_json
+from runner.report.precedence import scenarios_of
 from runner.report.rules import evaluate
 from runner.util.text import one_line
 
@@ -85,9 +88,12 @@ def default_rows(sources: Sequence[Source]) -> Tuple[List[Dict[str, Any]], List[
     milestones = []
     everything = [c for source in sources for c in source.doc.get("cells") or []]
     for backend in ("tensorflow", "theano", "cntk", "jax", "torch", "numpy", "openvino"):
+        # counted only where the cell's records show Keras reads the variable (an answer equal to the default
+        # shows nothing: Keras 0.3.0 says theano whatever KERAS_BACKEND names), as the findings count it
         honoured = [_version(axis_version(c, "keras")) for c in everything
-                    if any(s.get("id") == "env-" + backend and s.get("backend") == backend
-                           for s in c.get("scenarios") or [])]
+                    if not c.get("conflict") and reads_keras_backend(scenarios_of(c)) is True
+                    and any(s.get("id") == "env-" + backend and s.get("backend") == backend
+                            for s in c.get("scenarios") or [])]
         first = min((v for v in honoured if v is not None), default=None)
         if first is not None:
             milestones.append({"backend": backend, "since": str(first)})
@@ -164,10 +170,18 @@ def speed_rows(sources: Sequence[Source], out_dir: Path) -> List[Dict[str, Any]]
                 continue
             slowest = timed[-1][0]
             link = "%s#cell-%s" % (source.page, cell.get("cell_id")) if source.page else None
+            fastest = trainings[timed[0][1]]
+            # the fastest figure is marked faster only where the comparison with the next one is claimed
+            # (significant, and neither training flagged): the one rule every report follows (docs/timing.md)
+            claim = timing.comparison(fastest, trainings[timed[1][1]])
             rows.append({"keras": axis_version(cell, "keras"), "cell": one_line(cell.get("cell_id"), 128),
                          "link": _link(link, out_dir), "python": one_line(cell.get("python"), 10),
-                         "bars": [{"backend": short_name(n), "seconds": s, "width": round(100.0 * s / slowest, 1)}
-                                  for s, n in timed]})
+                         "compared": timing.comparison_text(timed[0][1], fastest, timed[1][1],
+                                                            trainings[timed[1][1]]),
+                         "bars": [{"backend": short_name(n), "seconds": s, "width": round(100.0 * s / slowest, 1),
+                                   "text": timing.headline(trainings[n]), "flagged": timing.is_shaky(trainings[n]),
+                                   "fast": i == 0 and bool(claim["claimed"])}
+                                  for i, (s, n) in enumerate(timed)]})
     return sorted(rows, key=lambda r: _version(r["keras"]) or Version("0"), reverse=True)
 
 
