@@ -23,13 +23,11 @@ from runner.cli.common import append_job_summary, print_summary
 from runner.matrix.load import load_matrix
 from runner.results.store import RunDirectory, load_results, results_json, validate_results
 from runner.run.cache import KEY_VERSION, ResultCache, _record_digest
-from runner.run.context import RunOptions
 from runner.run.loop import run_matrix
-from runner.run.mnist import MnistData
 from runner.run.progress import Progress
 from runner.util.errors import UsageError
 from runner.util.text import say, terminal_text
-from tests.fakes import MATRIX, FakeEngine
+from tests.fakes import FakeEngine
 from tests.unit.test_hostile import FIXTURE, invoke, snapshot
 
 RECORD = json.loads(FIXTURE.read_text())["cells"][0]
@@ -193,17 +191,6 @@ def test_many_bad_entries_are_reported_once(cache):
         plant(results, {"cell_id": CELL, "status": "ok"}, key="%064d" % index)
         assert results.get("%064d" % index, CELL) is None
     assert len(warnings) == 1 and results.bad_entries == 5
-
-
-@pytest.fixture
-def fake_run(tmp_path):
-    matrix_path = tmp_path / "m.yaml"
-    matrix_path.write_text(MATRIX)
-    matrix = load_matrix(matrix_path)
-    data = MnistData(path=tmp_path / "data" / "mnist.npz", sha256="x", source="cache")
-    options = RunOptions(results_dir=tmp_path / "results", dockerfiles_dir=tmp_path / "df", run_id="t",
-                         progress="quiet", ca_bundle="/nonexistent", cache_dir=tmp_path / "cache")
-    return matrix, data, options
 
 
 def test_a_planted_minimal_entry_is_measured_again_and_the_results_stay_valid(fake_run):

@@ -11,9 +11,7 @@ import pytest
 from runner.engine.protocol import Engine
 from runner.matrix.load import load_matrix
 from runner.results.store import validate_results
-from runner.run.context import RunOptions
 from runner.run.loop import run_matrix
-from runner.run.mnist import MnistData
 from runner.util.errors import EngineError, Interrupted, ResultsError
 from tests.conftest import cores_of
 from tests.fakes import MATRIX, FakeEngine
@@ -22,14 +20,8 @@ GOOD_ID = "keras2.3.1-tf1.15.0-theano1.0.5-py27-cpu"
 
 
 @pytest.fixture
-def setup(tmp_path):
-    matrix_path = tmp_path / "m.yaml"
-    matrix_path.write_text(MATRIX)
-    matrix = load_matrix(matrix_path)
-    data = MnistData(path=tmp_path / "data" / "mnist.npz", sha256="x", source="cache")
-    options = RunOptions(results_dir=tmp_path / "results", dockerfiles_dir=tmp_path / "df", run_id="t",
-                         progress="quiet", ca_bundle="/nonexistent", cache_dir=tmp_path / "cache")
-    return matrix, data, options
+def setup(fake_run):
+    return fake_run  # (matrix, data, options) of the fake engine's matrix: tests/unit/conftest.py
 
 
 def run_dir(options, run_id="t"):
