@@ -21,9 +21,15 @@ from tests.integration.conftest import ROOT
 
 pytestmark = [pytest.mark.network, pytest.mark.slow]
 
-# What a fresh clone does not have: caches, build output, a run's results and generated Dockerfiles.
-_NOT_COPIED = shutil.ignore_patterns(".git", ".cache", "results", "build", "generated", "*.egg-info",
-                                     "__pycache__", ".pytest_cache", ".hypothesis", "test-artifacts", ".venv")
+# What a fresh clone does not have: caches, build output, a run's results and generated Dockerfiles. Anywhere:
+_NOT_COPIED_ANYWHERE = shutil.ignore_patterns(".git", ".cache", "*.egg-info", "__pycache__", ".pytest_cache",
+                                              ".hypothesis", "test-artifacts", ".venv")
+# Only where a run or a build puts them (runner/results/ is the package's results stage, not a run's output):
+_NOT_COPIED_AT = {ROOT: {"results", "build"}, ROOT / "dockerfiles": {"generated"}}
+
+
+def _NOT_COPIED(directory, names):
+    return set(_NOT_COPIED_ANYWHERE(directory, names)) | (_NOT_COPIED_AT.get(Path(directory), set()) & set(names))
 
 
 def _run(argv, timeout, **kwargs):
@@ -60,7 +66,7 @@ def test_the_installed_console_script_plans_from_anywhere(installed):
     assert "keras2.9.0-tf2.9.3-py39-cpu" in table and "cells (" in table
     assert _run([script, "--help"], timeout=60, cwd="/", env=env).stdout.startswith("usage: keras-matrix ")
     # The installed package reads its templates from the wheel, not from a checkout.
-    where = _run([env_dir / "bin" / "python", "-c", "from runner import paths; print(paths.templates_dir())"],
+    where = _run([env_dir / "bin" / "python", "-c", "from runner.util import paths; print(paths.templates_dir())"],
                  timeout=60, cwd="/", env=env).stdout.strip()
     assert Path(where).parts[-2:] == ("runner", "dockerfiles") and "site-packages" in where
 
