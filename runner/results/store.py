@@ -71,8 +71,8 @@ class RunDirectory:
             if exc.errno == errno.ELOOP or exc.errno == errno.ENOTDIR:
                 raise UsageError("%s is not a run directory (a link or a file); refusing to write into it"
                                  % (results_dir / run_id)) from None
-            raise ResultsError("cannot create the run directory %s: %s. Try --results-dir with a writable "
-                               "directory." % (results_dir / run_id, exc.strerror or exc)) from None
+            raise ResultsError("cannot write results to %s (the run's directory): %s. Try --results-dir with a "
+                               "writable directory." % (results_dir / run_id, exc.strerror or exc)) from None
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
