@@ -5,9 +5,13 @@ import fnmatch
 from typing import List, Optional, Sequence
 
 from runner.matrix.cells import AXES, Cell, Matrix, cells_matching, version_slug
+from runner.model.records import SHORT_NAMES
 from runner.util.errors import UsageError
 
 _FILTER_KEYS = ("id", "group", "era", "device", "python") + AXES
+# The short names cell ids use (keras2.9.0-tf2.9.3-...) are accepted as the axes they stand for: --filter tf=2.9*
+_SHORT_KEYS = {short: axis for axis, short in SHORT_NAMES.items() if short != axis and short not in _FILTER_KEYS}
+_GLOB = set("*?[")
 
 
 def _filter_value(cell: Cell, key: str) -> str:
@@ -40,7 +44,17 @@ def select(matrix: Matrix, cells: Sequence[str] = (), filters: Sequence[str] = (
         chosen = [c for c in chosen if c.id in wanted]
     for expr in filters:
         key, sep, pattern = expr.partition("=")
+        key = _SHORT_KEYS.get(key, key)
         if not sep or key not in _FILTER_KEYS:
-            raise UsageError("--filter takes KEY=GLOB with KEY one of %s; got %r" % (", ".join(_FILTER_KEYS), expr))
-        chosen = [c for c in chosen if fnmatch.fnmatchcase(_filter_value(c, key), pattern)]
+            raise UsageError("--filter takes KEY=GLOB with KEY one of %s (or %s); got %r"
+                             % (", ".join(_FILTER_KEYS), ", ".join(sorted(_SHORT_KEYS)), expr))
+        kept = [c for c in chosen if fnmatch.fnmatchcase(_filter_value(c, key), pattern)]
+        if not kept and chosen and key in AXES and not _GLOB & set(pattern):
+            # `keras=2.8` is matched whole against 2.8.0: say what would match instead of "no cell"
+            wider = sorted({_filter_value(c, key) for c in chosen if fnmatch.fnmatchcase(_filter_value(c, key),
+                                                                                         pattern + ".*")})
+            if wider:
+                raise UsageError("--filter %s matches no cell: versions are matched whole; %s=%s.* matches %s"
+                                 % (expr, key, pattern, ", ".join(wider[:5]) + (" ..." if len(wider) > 5 else "")))
+        chosen = kept
     return chosen
