@@ -27,12 +27,11 @@ import docker.types
 import requests
 import urllib3.exceptions
 
-from runner.engine.docker_cli import DockerCli, build_argv, buildx_driver, find_docker_cli, stream_build
+from runner.engine.docker_cli import DockerCli, build_argv, buildx_driver, engine_hint, find_docker_cli, stream_build
 from runner.engine.protocol import LABEL, BuildOutcome, BuildSpec, Engine, RunOutcome, RunSpec
 from runner.util.errors import EngineError
 from runner.util.text import clip, one_line
 
-ENSURE_HINT = "Try: bash .ci/ensure-docker.sh"
 TAIL_CHARS = 16000
 _ENGINE_FAILURES = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
@@ -47,7 +46,7 @@ def engine_error(action: str, exc: BaseException) -> EngineError:
         return EngineError("the Docker engine refused to %s: %s" % (action, one_line(exc.explanation or exc, 300)))
     if isinstance(exc, (docker.errors.DockerException, requests.exceptions.RequestException)):
         return EngineError("the Docker engine stopped answering while trying to %s (%s: %s). %s"
-                           % (action, type(exc).__name__, one_line(exc, 200), ENSURE_HINT))
+                           % (action, type(exc).__name__, one_line(exc, 200), engine_hint()))
     return EngineError("could not %s (%s: %s)" % (action, type(exc).__name__, one_line(exc, 200)))
 
 
@@ -127,7 +126,7 @@ class DockerEngine:
                     self._connection = _Connection(client, client.info(), client.version())
                 except _ENGINE_FAILURES as exc:  # the SDK raises several types for "no daemon"
                     raise EngineError("cannot reach the Docker engine (%s). Is dockerd running and DOCKER_HOST "
-                                      "right? %s" % (one_line(exc, 200), ENSURE_HINT)) from None
+                                      "right? %s" % (one_line(exc, 200), engine_hint())) from None
             return self._connection
 
     # -- facts ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Callable, Dict, List, Optional, Tuple
 
 from runner.util.errors import EngineError
+from runner.util.paths import source_checkout
 
 CLI_VARIABLE = "KERAS_MATRIX_DOCKER_CLI"
 FALLBACK_CLIS = ("/usr/bin/docker", "/usr/local/bin/docker")
@@ -46,8 +47,17 @@ def find_docker_cli(buildkit: bool = False) -> DockerCli:
         raise EngineError("no docker CLI with BuildKit found (tried: %s). Builds need BuildKit for secrets and cache "
                           "mounts. Try: install the buildx plugin, or Debian's docker.io, or set %s."
                           % (tried, CLI_VARIABLE))
-    raise EngineError("no docker CLI found (tried: %s). Try: bash .ci/ensure-docker.sh, or set %s to the "
-                      "docker client's path." % (tried, CLI_VARIABLE))
+    raise EngineError("no docker CLI found (tried: %s). %s, or set %s to the docker client's path."
+                      % (tried, engine_hint(), CLI_VARIABLE))
+
+
+def engine_hint() -> str:
+    """What to do about a missing engine, for where the tool runs: a checkout has the script that installs and
+    starts one; an installed package does not, so it names the usual ways to start the daemon."""
+    checkout = source_checkout()
+    if checkout is not None:
+        return "Try: bash %s" % (checkout / ".ci" / "ensure-docker.sh")
+    return "Try: start the Docker daemon (e.g. sudo systemctl start docker), or point DOCKER_HOST at a running one"
 
 
 def _buildkit_kind(cli: str) -> Optional[str]:
