@@ -15,7 +15,7 @@ import urllib3.exceptions
 
 from runner.engine import docker_cli
 from runner.engine.docker import DockerEngine, docker_time
-from runner.engine.docker_cli import CLI_VARIABLE, find_docker_cli
+from runner.engine.docker_cli import CLI_VARIABLE, engine_hint, find_docker_cli
 from runner.engine.protocol import LABEL, BuildSpec, Mount, RunSpec
 from runner.util.errors import EngineError
 from tests.conftest import ROOT
@@ -306,7 +306,7 @@ def test_an_unreachable_daemon_is_one_clear_error_whatever_asks_first(call):
         call(DockerEngine(client_factory=down))
     message = str(caught.value)
     assert message.startswith("cannot reach the Docker engine (Error while fetching server API version")
-    assert message.endswith("Try: bash %s" % (ROOT / ".ci" / "ensure-docker.sh")) and caught.value.exit_code == 3
+    assert message.endswith(engine_hint()) and caught.value.exit_code == 3
 
 
 def test_a_failed_connection_is_tried_again_on_the_next_call(factory, engine):
@@ -448,7 +448,7 @@ def test_every_public_method_turns_engine_failures_into_one_clear_error(name, ca
         assert message.startswith("could not %s" % action)
     else:
         assert message.startswith("the Docker engine stopped answering while trying to %s" % action)
-        assert message.endswith("Try: bash %s" % (ROOT / ".ci" / "ensure-docker.sh"))
+        assert message.endswith(engine_hint())
 
 
 def test_an_engine_that_refuses_says_what_it_refused_and_why(factory, engine):
@@ -724,3 +724,5 @@ def test_an_installed_package_names_how_to_start_an_engine_not_a_script_it_does_
     monkeypatch.setattr(docker_cli, "source_checkout", lambda: None)
     assert docker_cli.engine_hint().startswith("Try: start the Docker daemon")
     assert ".ci/" not in docker_cli.engine_hint()
+    monkeypatch.setattr(docker_cli, "source_checkout", lambda: ROOT)  # a checkout: its own script, by full path
+    assert docker_cli.engine_hint() == "Try: bash %s" % (ROOT / ".ci" / "ensure-docker.sh")
