@@ -285,8 +285,9 @@ def test_a_run_whose_directory_appeared_after_the_check_is_refused(fake_run):
     assert list((options.results_dir / "t").iterdir()) == []
 
 
-def test_two_bisects_started_together_get_a_directory_each(fake_run, monkeypatch):
-    from runner.bisect import run_bisect, template_of
+def _bisect_inputs(fake_run):
+    """(matrix, template cell, Keras 1.0.0..1.0.3 from the kept list, data, options) for a fake-engine bisect."""
+    from runner.bisect import template_of
     from runner.matrix.releases import Resolver
     from runner.matrix.selection import select
     from tests.unit.test_bisect import MATRIX as BISECT_MATRIX
@@ -296,7 +297,13 @@ def test_two_bisects_started_together_get_a_directory_each(fake_run, monkeypatch
     path.write_text(BISECT_MATRIX)
     matrix = load_matrix(path)
     template = template_of(select(matrix, ["keras1.0.8-*-cpu"]), "keras")
-    expansion = Resolver(offline=True).between("keras", "1.0.0", "1.0.3")
+    return matrix, template, Resolver(offline=True).between("keras", "1.0.0", "1.0.3"), data, options
+
+
+def test_two_bisects_started_together_get_a_directory_each(fake_run, monkeypatch):
+    from runner.bisect import run_bisect
+
+    matrix, template, expansion, data, options = _bisect_inputs(fake_run)
     monkeypatch.setattr(time, "strftime", lambda *args: "20260101T000000Z")
     lines = []
     for _ in range(2):
@@ -425,17 +432,9 @@ def test_the_progress_log_prints_a_cached_reason_neutralised(control):
 
 @pytest.mark.parametrize("control", CONTROLS[:5])
 def test_bisect_prints_a_recorded_default_backend_neutralised(fake_run, capsys, control):
-    from runner.bisect import run_bisect, template_of
-    from runner.matrix.releases import Resolver
-    from runner.matrix.selection import select
-    from tests.unit.test_bisect import MATRIX as BISECT_MATRIX
+    from runner.bisect import run_bisect
 
-    _, data, options = fake_run
-    path = options.results_dir.parent / "b.yaml"
-    path.write_text(BISECT_MATRIX)
-    matrix = load_matrix(path)
-    template = template_of(select(matrix, ["keras1.0.8-*-cpu"]), "keras")
-    expansion = Resolver(offline=True).between("keras", "1.0.0", "1.0.3")
+    matrix, template, expansion, data, options = _bisect_inputs(fake_run)
     engine = FakeEngine(default_backend_change=("1.0.2", "theano", "tensor%sflow" % control))
     run_bisect(matrix, template, "keras", expansion, "default_backend", engine, data, options, "probe")
     out = capsys.readouterr().out
