@@ -14,7 +14,7 @@ import shtab
 
 from runner.model.vocabulary import ProgressMode, words
 from runner.util.errors import UsageError
-from runner.util.text import say
+from runner.util.text import fit_line, say, terminal_columns
 
 if TYPE_CHECKING:
     from runner.engine.protocol import Engine
@@ -120,8 +120,19 @@ def print_summary(doc: Any, stream: TextIO) -> bool:
     from runner.model.outcomes import expectation_summary
 
     lines, all_met = expectation_summary(doc["cells"])
-    say("\n".join(lines), stream, flush=True)
+    say("\n".join(fit_summary(lines, terminal_columns())), stream, flush=True)
     return all_met
+
+
+def fit_summary(lines: List[str], width: Optional[int]) -> List[str]:
+    """The summary within `width` columns (None: as it is), as pytest's short summary: the counts wrapped,
+    each outcome line clipped with an ellipsis (the run's reports keep the whole reason)."""
+    if width is None:
+        return lines
+    import textwrap
+
+    width = max(40, width)
+    return textwrap.wrap(lines[0], width) + [fit_line(line, width) for line in lines[1:]]
 
 
 def emit_reports(doc: Any, out_dir: Path, show_table: bool) -> None:

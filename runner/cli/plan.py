@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 from runner.cli.common import AddCommand, Selection, add_matrix, add_selection, load_selection, options_from
 from runner.util.errors import UsageError
-from runner.util.text import say
+from runner.util.text import fit_line, fit_table, say, simple_table, table_width, terminal_columns
 from runner.util.validate import whole_number
 
 FORMATS = ("table", "markdown", "json", "ids", "github-matrix")
+DROP_ORDER = ("keras", "python", "device", "backends", "base")  # all but base are spelled out in the cell id
+MIN_WIDTH = 40
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,26 @@ def command(args: argparse.Namespace) -> int:
         say("### keras-matrix plan\n\n%s\n\n%s" % (counts, tabulate(rows, headers=headers, tablefmt="github",
                                                                      disable_numparse=True)))
         return 0
-    say(tabulate(rows, headers=headers, disable_numparse=True))
-    say("\n" + counts)
+    width = terminal_columns()
+    say(terminal_plan(headers, rows, width))
+    say("\n" + (counts if width is None else textwrap.fill(counts, max(MIN_WIDTH, width))))
     return 0
+
+
+def terminal_plan(headers: List[str], rows: List[List[str]], width: Optional[int]) -> str:
+    """The plan within `width` columns (None: as it is), as pytest and tox abbreviate: the columns the cell id
+    already spells (keras, python, device, backends) drop first, then base; then long values are clipped with
+    an ellipsis (a cell id loses its middle, never its python/device tail)."""
+    if width is None:
+        return simple_table(headers, rows)
+    width = max(MIN_WIDTH, width)
+    dropped: List[str] = []
+    for name in DROP_ORDER:
+        if table_width(headers, rows) <= width:
+            break
+        k = headers.index(name)
+        dropped.append(name)
+        headers, rows = headers[:k] + headers[k + 1:], [r[:k] + r[k + 1:] for r in rows]
+    note = "\n" + fit_line("(not shown: %s; the cell id names the versions)" % ", ".join(dropped), width) \
+        if dropped else ""
+    return fit_table(headers, rows, width) + note

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import sys
 import textwrap
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -37,7 +35,15 @@ from runner.report.findings import Finding, compute_findings
 from runner.report.precedence import precedence_rows, release_runs
 from runner.report.precedence import table_rows as precedence_table
 from runner.report.timing import is_smoke, training_summary
-from runner.util.text import one_line, without_controls
+from runner.util.text import (
+    elide_middle,
+    fit_line,
+    one_line,
+    simple_table,
+    table_width,
+    terminal_columns,
+    without_controls,
+)
 
 FORMATS = ("terminal", "markdown")
 # Markdown: every other status gets \u274c.
@@ -45,8 +51,6 @@ STATUS_MARKS = {Status.OK.value: "\u2705", Status.PARTIAL.value: "\u26a0\ufe0f",
                 Status.SKIPPED.value: "\u23ed\ufe0f"}
 FAIL_MARK = "\u274c"
 XFAIL_MARK = "\u2796"   # an expected failure: neither a pass nor a red cross
-MIN_WRAP = 8            # characters a wrapped terminal column keeps
-ID_WRAP = 20            # ... and the cell id column
 MIN_WIDTH = 40          # narrower terminals get a 40-column table and wrap it themselves
 CELL_LIMIT = 80          # characters of one table cell
 MD_CELL_LIMIT = 120
@@ -103,80 +107,83 @@ def table_rows(doc: Doc) -> Tuple[List[str], List[List[str]]]:
     return headers, rows
 
 
-def _draw(headers: List[str], rows: List[List[str]], limits: Optional[List[Optional[int]]] = None) -> str:
-    return str(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
-                        maxcolwidths=limits or [None] * len(headers)))
+FLAG = re.compile(r" \[[^\]]*\]")  # a training's timing flag, '[contended: host steal 4%]'
 
 
-def _widest(text: str) -> int:
-    return max(len(line) for line in text.splitlines())
+def _flags_shortened(rows: List[List[str]], columns: range) -> Tuple[List[List[str]], bool]:
+    """'2.73 s ±5% [contended: host steal 4%] 97.2%' -> '2.73 s ±5%* 97.2%' in the backend columns."""
+    out = [[FLAG.sub("*", v) if i in columns else v for i, v in enumerate(row)] for row in rows]
+    return out, out != rows
 
 
-def _wrapped(headers: List[str], rows: List[List[str]], width: int) -> str:
-    """Shrink the widest column that may still wrap (the cell id down to ID_WRAP characters, others to
-    MIN_WRAP) until the table fits `width` or nothing can wrap further."""
-    natural = [max([len(headers[i])] + [len(row[i]) for row in rows]) for i in range(len(headers))]
-    floors = [ID_WRAP] + [MIN_WRAP] * (len(headers) - 1)
-    limits: List[Optional[int]] = [None] * len(headers)
-    body = _draw(headers, rows)
-    while _widest(body) > width:
-        current = [limits[k] or natural[k] for k in range(len(headers))]
-        candidates = [k for k in range(len(headers)) if current[k] > floors[k]]
-        if not candidates:
-            break
-        k = max(candidates, key=lambda c: (current[c] - floors[c], -c))
-        limits[k] = max(floors[k], current[k] - max(1, _widest(body) - width))
-        body = _draw(headers, rows, limits)
-    return body
-
-
-def _terminal_body(headers: List[str], rows: List[List[str]], backends: int, width: int) -> str:
-    """The table within `width` columns: python and device drop first (least read), then columns wrap;
-    when the backends still do not fit side by side, one row per cell and backend instead."""
-    keep = len(headers)
-    while keep > len(headers) - 2 and _widest(_draw(headers[:keep], [r[:keep] for r in rows])) > width:
-        keep -= 1
-    note = "\n(not shown: %s; widen the terminal)" % ", ".join(headers[keep:]) if keep < len(headers) else ""
-    body = _wrapped(headers[:keep], [r[:keep] for r in rows], width)
-    if _widest(body) <= width or backends < 2:
-        return body + note
-    # Long layout: cell, status and default once, then a row per backend the cell requested.
+def _terminal_body(headers: List[str], rows: List[List[str]], backends: int, width: Optional[int]) -> str:
+    """The table within `width` columns (None: as it is), abbreviated step by step as pytest and tox do:
+    timing flags become '*', python and device drop (least read), the backends go one row each (cell,
+    status and default once, then a row per backend the cell requested); where even that is too wide, one
+    block per cell (its id, status and default on a line, then a line per backend, clipped with an ellipsis).
+    Notes under the table say what was left out."""
+    if width is None or table_width(headers, rows) <= width:
+        return simple_table(headers, rows)
+    notes = []
+    rows, flagged = _flags_shortened(rows, range(3, 3 + backends))
+    if flagged:
+        notes.append("* a flagged timing (contended or unstable; the HTML report says which)")
+    if table_width(headers, rows) > width:
+        notes.append("not shown: %s" % ", ".join(headers[-2:]))
+        headers, rows = headers[:-2], [r[:-2] for r in rows]
+    names = headers[3:3 + backends]
     long_rows: List[List[str]] = []
     for row in rows:
-        first = True
-        for name, value in zip(headers[3:3 + backends], row[3:3 + backends]):
+        results = [(name, value) for name, value in zip(names, row[3:3 + backends]) if value]
+        long_rows += [(row[:3] if i == 0 else ["", "", ""]) + list(result) for i, result in enumerate(results)]
+        long_rows += [row[:3] + ["", ""]] if not results else []
+    if table_width(headers, rows) <= width:
+        body = simple_table(headers, rows)
+    elif table_width(headers[:3] + ["backend", "result"], long_rows) <= width:
+        body = simple_table(headers[:3] + ["backend", "result"], long_rows)
+    else:
+        body = _blocks(headers, rows, backends, width)
+    return body + "".join("\n" + fit_line("(%s)" % note, width) for note in notes)
+
+
+def _blocks(headers: List[str], rows: List[List[str]], backends: int, width: int) -> str:
+    """One block per cell, as pytest -v lists tests: 'CELL-ID  STATUS  default: BACKEND', then an indented
+    line per backend it trained. A line too long is clipped with an ellipsis; an id too long loses its middle."""
+    names = headers[3:3 + backends]
+    name_width = max([len(n) for n in names] + [0])
+    lines = []
+    for row in rows:
+        cell_id = elide_middle(row[0], max(MIN_WIDTH // 2, width - 12))
+        lines.append(fit_line("%s  %s  %s: %s" % (cell_id, row[1], headers[2], row[2]), width))
+        for name, value in zip(names, row[3:3 + backends]):
             if value:
-                long_rows.append((row[:3] if first else ["", "", ""]) + [name, value])
-                first = False
-        if first:
-            long_rows.append(row[:3] + ["", ""])
-    return _wrapped(headers[:3] + ["backend", "result"], long_rows, width) + note
+                lines.append(fit_line("    %s  %s" % (name.ljust(name_width), value), width))
+    return "\n".join(lines)
 
 
-def terminal_width() -> int:
-    """The terminal's columns ($COLUMNS overrides) when stdout is a terminal; unlimited into a pipe or CI
-    log, where nothing wraps and a wrapped cell id would only be harder to grep."""
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size().columns
-    return 10 ** 6
+def terminal_width() -> Optional[int]:
+    """The columns the terminal table fits: runner.util.text.terminal_columns() ($COLUMNS, else a
+    terminal's width, else no limit), never under MIN_WIDTH."""
+    width = terminal_columns()
+    return None if width is None else max(MIN_WIDTH, width)
 
 
 def render_table(doc: Doc, fmt: str, width: Optional[int] = None) -> str:
     """The comparison table: one row per cell, in the document's order. fmt: terminal | markdown.
 
-    The terminal table fits `width` columns (default: terminal_width()); the
+    The terminal table fits `width` columns (default: terminal_width(); None there: no limit); the
     Markdown table never wraps (a browser lays it out)."""
     if fmt not in FORMATS:
         raise ValueError("format must be one of %s, not %r" % (", ".join(FORMATS), fmt))
     headers, rows = table_rows(doc)
     complete = "" if doc.get("complete", True) else " (incomplete run)"
     if fmt == "terminal":
-        width = terminal_width() if width is None else width
+        width = terminal_width() if width is None else max(MIN_WIDTH, width)
         # Headers name backends and the counts name statuses: both come from the records too.
         body = _terminal_body([term_text(h) for h in headers], [[term_text(v) for v in row] for row in rows],
-                              len(headers) - 5, max(MIN_WIDTH, width)) if rows else "(no cells)"
-        counts = textwrap.fill(term_text(counts_line(doc), 2000) + complete, max(MIN_WIDTH, width))
-        return "%s\n\n%s" % (body, counts)
+                              len(headers) - 5, width) if rows else "(no cells)"
+        counts = term_text(counts_line(doc), 2000) + complete
+        return "%s\n\n%s" % (body, counts if width is None else textwrap.fill(counts, width))
     # disable_numparse: '3.10' must not become '3.1'.
     marks = [status_mark(cell) for cell in doc.get("cells") or []]
     rows = [[md_text(v) for v in row] for row in rows]
