@@ -1,7 +1,8 @@
 """What a person (or a CI log) sees while the run goes: which cell, which stage, how far, how long.
 
 Modes: `human`, `json` (one JSON object per line, for machines) and `quiet`. `human` on a terminal is a live
-display (rich): cells done of total, ok / failed / cached counts, elapsed and an ETA from the cells'
+display (rich): cells done of total; ok, failed as expected (the matrix's `expect:`), unexpected (what
+fails the run, as in the final summary) and cached counts; elapsed and an ETA from the cells'
 expected cost (runner.matrix.shard.cell_cost), and one line per active build or lane with its current step, with
 each finished cell logged above it. Not on a terminal, in CI (CI=true) or with TERM=dumb, `human` is one
 timestamped line per event, as logs want. Lines are written whole, under one lock: parallel builds and
@@ -18,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, TextIO
 
-from runner.model.records import Status
+from runner.model.outcomes import verdict_of
+from runner.model.records import ExpectationVerdict, Status
 from runner.model.vocabulary import ProgressMode
 from runner.util.text import clip, terminal_text, without_controls
 
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
 
     from runner.model.records import CellRecord
 
+# A finished cell's line says when it failed as declared, or passed where a failure was declared (an
+# unexpected failure reads as the failure it is).
+VERDICT_NOTES = {ExpectationVerdict.EXPECTED_FAILURE: "failed as expected",
+                 ExpectationVerdict.UNEXPECTED_PASS: "unexpected pass"}
 ACTIVE_LINES = 12  # at most this many active cells shown; the rest are counted
 LINE_LIMIT = 300
 
@@ -56,8 +62,10 @@ class Tally:
     total: int
     costs: Dict[str, float] = field(default_factory=dict)
     done: int = 0
-    ok: int = 0
-    failed: int = 0
+    ok: int = 0               # ok and not an unexpected pass
+    expected_failures: int = 0  # failed as the matrix's `expect:` declared (pytest's xfail)
+    unexpected: int = 0       # failed unexpectedly, or passed where a failure was declared: what fails the run
+    observed_failures: int = 0  # failed where the matrix declared no outcome (expect: {status: any})
     skipped: int = 0
     cached: int = 0
     measured_cost: float = 0.0  # expected cost of the cells measured (not cached, not skipped) so far
@@ -66,16 +74,24 @@ class Tally:
     def __post_init__(self) -> None:
         self.remaining_cost = sum(self.costs.values())
 
-    def add(self, cell_id: str, status: str, cached: bool) -> None:
+    def add(self, cell_id: str, status: str, cached: bool, verdict: Optional[str] = None) -> None:
+        """Count a finished cell by its verdict against the matrix's expectation (runner.model.outcomes), as
+        the final summary and the exit code do; verdict None: judged against the default expectation (ok)."""
         self.done += 1
         cost = self.costs.get(cell_id, 0.0)
         self.remaining_cost = max(0.0, self.remaining_cost - cost)
-        if status == Status.OK:
-            self.ok += 1
-        elif status == Status.SKIPPED:
+        if verdict is None and status != Status.SKIPPED:
+            verdict = ExpectationVerdict.MET if status == Status.OK else ExpectationVerdict.UNEXPECTED_FAILURE
+        if status == Status.SKIPPED:
             self.skipped += 1
+        elif verdict in (ExpectationVerdict.UNEXPECTED_FAILURE, ExpectationVerdict.UNEXPECTED_PASS):
+            self.unexpected += 1
+        elif verdict == ExpectationVerdict.EXPECTED_FAILURE:
+            self.expected_failures += 1
+        elif status == Status.OK:
+            self.ok += 1
         else:
-            self.failed += 1
+            self.observed_failures += 1
         if cached:
             self.cached += 1
         elif status != Status.SKIPPED:
@@ -91,8 +107,12 @@ class Tally:
 
     def line(self, elapsed: float) -> str:
         eta = self.eta(elapsed)
-        parts = ["%d/%d cells done" % (self.done, self.total), "%d ok" % self.ok, "%d failed" % self.failed,
-                 "%d cached" % self.cached]
+        parts = ["%d/%d cells done" % (self.done, self.total), "%d ok" % self.ok,
+                 "%d failed as expected" % self.expected_failures, "%d unexpected" % self.unexpected]
+        if self.observed_failures:
+            parts.append("%d failed (no outcome declared)" % self.observed_failures)
+        if self.cached:
+            parts.append("%d cached" % self.cached)
         if self.skipped:
             parts.append("%d skipped" % self.skipped)
         parts.append("%s elapsed" % format_duration(elapsed))
@@ -135,11 +155,14 @@ class Progress:
 
     def cell_done(self, index: int, cell_id: str, record: CellRecord) -> None:
         """A cell's record is written: count it, and say how it ended."""
+        verdict = verdict_of(record)
         with self.lock:
-            self.tally.add(cell_id, record["status"], bool(record.get("cached")))
+            self.tally.add(cell_id, record["status"], bool(record.get("cached")), verdict)
             self.active.pop(cell_id, None)
+        notes = ["cached"] if record.get("cached") else []
+        notes += [VERDICT_NOTES[verdict]] if verdict in VERDICT_NOTES else []
         self.event(index, cell_id, "done", "%s%s%s" % (
-            record["status"], " (cached)" if record.get("cached") else "",
+            record["status"], " (%s)" % ", ".join(notes) if notes else "",
             (": %s" % record["reason"]) if record.get("reason") else ""))
 
     def close(self) -> None:

@@ -113,7 +113,8 @@ def test_eta_follows_the_pace_of_measured_cells_by_expected_cost():
     assert tally.eta(10.0) == pytest.approx(30.0)  # cost 1 took 10 s; cost 3 is left
     tally.add("b", "skipped", cached=False)
     assert tally.eta(20.0) == pytest.approx(40.0)  # skipped: its cost is gone, not measured
-    assert tally.line(20.0) == "3/4 cells done | 1 ok | 1 failed | 1 cached | 1 skipped | 20s elapsed | ETA 40s"
+    assert tally.line(20.0) == ("3/4 cells done | 1 ok | 0 failed as expected | 1 unexpected | 1 cached | 1 skipped"
+                                " | 20s elapsed | ETA 40s")
     assert (format_duration(59), format_duration(125), format_duration(3725)) == ("59s", "2m05s", "1h02m")
 
 
@@ -127,8 +128,42 @@ def test_the_live_display_ends_with_the_counts():
     progress.close()
     out = stream.getvalue()
     assert "done - import_failed: [red]ImportError[/red]: no module" in out  # text, not rich markup
-    assert out.rstrip().splitlines()[-1].startswith("2/2 cells done | 1 ok | 1 failed | 0 cached")
+    assert out.rstrip().splitlines()[-1].startswith("2/2 cells done | 1 ok | 0 failed as expected | 1 unexpected |")
     assert "#1 FROM base" not in out  # a finished cell's step is not left on the screen
+
+
+def test_expected_failures_are_counted_as_expected_as_the_final_verdict_does():
+    """#25: a cell that failed as its `expect:` declared is not "failed"; one that passed where a failure was
+    declared is unexpected. The counts agree with the final summary (and so with the exit code)."""
+    from runner.model.outcomes import expectation_summary
+
+    declared = {"status": "import_failed", "trainings": None, "reason": "no backend"}
+    records = [
+        ("a", dict(record("ok"), expectation_verdict="met")),
+        ("b", dict(record("ok"), expectation_verdict="met")),
+        ("c", dict(record("ok"), expectation_verdict="met")),
+        ("d", dict(record("import_failed", reason="ImportError: x"), expectation=declared,
+                   expectation_verdict="expected_failure")),
+        ("e", dict(record("skipped"), expectation_verdict=None)),
+    ]
+    stream = io.StringIO()
+    progress = Progress("human", 6, stream=stream, live=True)
+    progress.start()
+    for i, (cell_id, rec) in enumerate(records, 1):
+        rec["cell_id"] = cell_id
+        progress.cell_done(i, cell_id, rec)
+    assert "3 ok | 1 failed as expected | 0 unexpected" in progress.tally.line(1.0)
+    lines, all_met = expectation_summary([rec for _, rec in records])  # type: ignore[misc]
+    assert all_met and lines[0].startswith("== 3 met, 1 expected failure, 0 unexpected failures")
+    # Written before verdicts were kept: judged the same way (verdict_of), here an unexpected pass.
+    xpass = dict(record("ok"), expectation=declared, cell_id="f")
+    progress.cell_done(6, "f", xpass)
+    progress.close()
+    out = stream.getvalue()
+    assert "[4/6] d: done - import_failed (failed as expected): ImportError: x" in out
+    assert "[6/6] f: done - ok (unexpected pass)" in out
+    assert out.rstrip().splitlines()[-1].startswith("6/6 cells done | 3 ok | 1 failed as expected | 1 unexpected")
+    assert not expectation_summary([rec for _, rec in records] + [xpass])[1]  # type: ignore[misc]
 
 
 DEMO = """
@@ -149,7 +184,7 @@ options = RunOptions(results_dir=tmp / "results", dockerfiles_dir=tmp / "df", ru
 run_matrix(matrix, matrix.cells, FakeEngine(build_seconds=0.4, run_seconds=0.4, cpus=4), data, options)
 print("RUN ENDED", file=sys.stderr)
 """
-FINAL = "5/5 cells done | 1 ok | 3 failed | 0 cached | 1 skipped"
+FINAL = "5/5 cells done | 1 ok | 0 failed as expected | 3 unexpected | 1 skipped"
 
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (Debian: apt-get install tmux; .ci/run does)")
