@@ -1,9 +1,9 @@
 # The runner's own image, for docker-compose.yml (which builds it with dockerfiles/ as the context). Not a
 # cell template (those end in .Dockerfile.j2). Dependencies come from Debian's packages: no pip, so no CA
-# bundle is needed at build time. The code is NOT copied in: compose mounts the checkout at the same path as
-# on the host, so the paths the runner gives the host's engine for bind mounts (probe scripts, MNIST, build
-# contexts) are valid there. Only the two entrypoints are: the runner's (checks that mount) and the report
-# server's.
+# bundle is needed at build time. The code is NOT copied in: compose mounts the checkout at /keras-matrix,
+# and the runner names the paths it gives the host's engine for bind mounts (probe scripts, MNIST) by the
+# checkout's host path, which the runner's entrypoint asks the engine for. Only the entrypoints are: the
+# runner's (finds and checks that path) and the report server's (picks the newest run at each request).
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 RUN apt-get update \
@@ -13,5 +13,6 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 COPY runner-image/entrypoint.sh /usr/local/bin/keras-matrix-entrypoint
 COPY runner-image/serve-report.sh /usr/local/bin/keras-matrix-serve-report
+COPY runner-image/serve_report.py /usr/local/lib/keras-matrix/serve_report.py
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 LABEL org.keras-matrix.image="runner"

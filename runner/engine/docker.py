@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Tuple, TypeVar, cast
 
 import docker
 import docker.errors
@@ -331,12 +331,26 @@ if TYPE_CHECKING:  # mypy proves the adapter implements the protocol
     _conforms: Engine = DockerEngine()
 
 
+def host_path(source: str, environ: Mapping[str, str] = os.environ) -> str:
+    """A bind mount's source as the host's engine names it. The runner in a container (docker-compose.yml) sees
+    the checkout at KERAS_MATRIX_MOUNTED_ROOT, which the host calls KERAS_MATRIX_HOST_ROOT (its entrypoint
+    asks the engine); a path outside it, or a runner not in a container, is left as it is."""
+    mounted, host = environ.get("KERAS_MATRIX_MOUNTED_ROOT"), environ.get("KERAS_MATRIX_HOST_ROOT")
+    if not mounted or not host:
+        return source
+    relative = os.path.relpath(os.path.abspath(source), os.path.abspath(mounted))
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return source
+    return os.path.normpath(os.path.join(host, relative))
+
+
 def sdk_options(spec: RunSpec) -> Dict[str, Any]:
     """The SDK's containers.create keywords for a spec: every limit and security setting comes from it."""
     options: Dict[str, Any] = dict(
         command=spec.command, environment=spec.env, network_mode=spec.network, read_only=spec.read_only,
         tmpfs=dict(spec.tmpfs),
-        mounts=[docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts],
+        mounts=[docker.types.Mount(m.target, host_path(m.source), type="bind", read_only=m.read_only)
+                for m in spec.mounts],
         mem_limit=spec.memory, memswap_limit=spec.memory,
         pids_limit=spec.pids, cap_drop=list(spec.cap_drop), security_opt=list(spec.security_opt), user=spec.user,
         working_dir=spec.working_dir, labels={LABEL: "1"}, name=spec.name, detach=True,

@@ -726,3 +726,21 @@ def test_an_installed_package_names_how_to_start_an_engine_not_a_script_it_does_
     assert ".ci/" not in docker_cli.engine_hint()
     monkeypatch.setattr(docker_cli, "source_checkout", lambda: ROOT)  # a checkout: its own script, by full path
     assert docker_cli.engine_hint() == "Try: bash %s" % (ROOT / ".ci" / "ensure-docker.sh")
+
+
+def test_bind_mount_sources_are_named_by_the_host_path_when_the_runner_runs_in_compose(monkeypatch):
+    """docker-compose.yml mounts the checkout at /keras-matrix; the host's engine knows it by its host path."""
+    from runner.engine.docker import host_path, sdk_options
+    from runner.engine.protocol import Mount, RunSpec
+
+    compose = {"KERAS_MATRIX_MOUNTED_ROOT": "/keras-matrix", "KERAS_MATRIX_HOST_ROOT": "/home/me/keras-matrix"}
+    assert host_path("/keras-matrix/runner/probe", compose) == "/home/me/keras-matrix/runner/probe"
+    assert host_path("/keras-matrix", compose) == "/home/me/keras-matrix"
+    assert host_path("/keras-matrix-other/x", compose) == "/keras-matrix-other/x"  # not inside the mount
+    assert host_path("/etc/ssl/certs", compose) == "/etc/ssl/certs"
+    assert host_path("/keras-matrix/runner/probe", {}) == "/keras-matrix/runner/probe"  # not in a container
+    spec = RunSpec(image="i", command=["true"], name="n", mounts=[Mount("/keras-matrix/.cache/mnist", "/data")])
+    for key, value in compose.items():
+        monkeypatch.setenv(key, value)
+    (mount,) = sdk_options(spec)["mounts"]
+    assert mount["Source"] == "/home/me/keras-matrix/.cache/mnist" and mount["Target"] == "/data"
