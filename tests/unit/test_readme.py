@@ -105,3 +105,12 @@ def test_the_two_ask_examples_say_what_the_published_records_answer():
     assert found.verdict is Verdict.FAILS and (found.cell.get("pip_check") or {}).get("problems")
     assert "keras-matrix ask keras==2.8 tensorflow==2.16   # not measured" in README
     assert answers(sources, parse_pins(["keras==2.8", "tensorflow==2.16"])) == []
+
+
+def test_the_test_command_says_it_needs_a_docker_engine_where_it_stands():
+    """#25: the two commands include `python -m pytest`, which needs a running Docker engine (the integration
+    tests fail without one); the README says so on that line, and where the unit tests need neither."""
+    section = README.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    (line,) = [line for line in section.splitlines() if line.startswith("python -m pytest")]
+    assert "needs a running Docker engine" in line
+    assert "`python -m pytest tests/unit` needs neither Docker nor the network" in " ".join(section.split())
