@@ -115,6 +115,17 @@ def _provenance(doc: Doc) -> List[Tuple[str, str]]:
     return rows
 
 
+def _searchable(grids: List[Dict[str, Any]], filters: Dict[str, Dict[str, str]]) -> List[Dict[str, Any]]:
+    """Each heatmap mark carries its cell's search text, as every other filtered element does: the search box
+    keeps the marks of matching cells and hides the rest (without it, any search emptied every heatmap)."""
+    for grid in grids:
+        for row in grid["rows"]:
+            for square in row["squares"]:
+                for mark in square:
+                    mark["search"] = filters.get(mark["id"], {}).get("search", "")
+    return grids
+
+
 _ENV: Optional[jinja2.Environment] = None
 
 
@@ -163,7 +174,7 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],
         "smoke_only": bool(cells) and all(timing.is_smoke(c) for c in cells),
-        "heatmaps": heatmaps(doc),
+        "heatmaps": _searchable(heatmaps(doc), filters),
         "outcomes": OUTCOMES,
         "expectations": [(mark, n) for mark, n in expectations if n],
         "data": {"statuses": [s.value for s in Status], "cells": len(views)},
