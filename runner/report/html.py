@@ -26,6 +26,7 @@ from runner.report.fields import (
     EXPECTATION_MARKS,
     Doc,
     cell_backends,
+    count,
     known_status,
     status_counts,
     yes_no,
@@ -59,16 +60,64 @@ def soft_breaks(value: Any) -> Markup:
     return Markup("<wbr>").join(_WORD_START.split(str(value)))
 
 
-def _duration(start: Any, end: Any) -> str:
+def _when(value: Any) -> Optional[datetime.datetime]:
     try:
-        delta = datetime.datetime.fromisoformat(str(end)) - datetime.datetime.fromisoformat(str(start))
-        seconds = delta.total_seconds()
+        when = datetime.datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
-        return ""
-    if seconds < 0:
-        return ""
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def _span(seconds: float) -> str:
     hours, rest = divmod(int(seconds), 3600)
     return ("%dh %02dm" % (hours, rest // 60)) if hours else ("%dm %02ds" % divmod(rest, 60))
+
+
+def _duration(start: Any, end: Any) -> str:
+    first, last = _when(start), _when(end)
+    if first is None or last is None or last < first:
+        return ""
+    return _span((last - first).total_seconds())
+
+
+def run_times(doc: Doc) -> List[Tuple[str, str]]:
+    """When the run happened and how long it took, told apart: the wall-clock span from the first cell's start
+    to the last one's end (a resumed run or merged shards started long before the document's own started_at:
+    a run resumed once said '51m 28s' for its last session alone), the document's own session when that
+    differs, and the work summed over the cells' own times (cells built side by side overlap, so the sum is
+    no wall clock). Cells reused from the cache were measured by another run and count in neither."""
+    started, finished = _when(doc.get("started_at")), _when(doc.get("finished_at"))
+    cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
+    measured = [c for c in cells if not c.get("cached") and c.get("status") != Status.SKIPPED.value]
+    starts = [w for w in (_when(c.get("started_at")) for c in measured) if w is not None]
+    ends = [w for w in (_when(c.get("finished_at")) for c in measured) if w is not None]
+    first = min(starts + ([started] if started else []), default=None)
+    last = max(ends + ([finished] if finished else []), default=None)
+    merged = (doc.get("provenance") or {}).get("merged_from")
+    resumed = isinstance(doc.get("resumed_from"), dict)
+    pieces = ("%d merged shards" % len(merged)) if isinstance(merged, list) and len(merged) > 1 else \
+        ("a resumed run" if resumed else "")
+    took = _span((last - first).total_seconds()) if first and last and last >= first else ""
+    rows = [("Date", "%s \u2192 %s%s" % (
+        when_text(first.isoformat() if first else None), when_text(last.isoformat() if last else None),
+        (" (%s wall clock%s)" % (took, ", first cell's start to last cell's end, " + pieces if pieces else ""))
+        if took else ""))]
+    if started and finished and (started, finished) != (first, last):
+        own = _duration(started, finished)
+        rows.append(("Recorded", "%s \u2192 %s%s: the document's own start and end (%s)" % (
+            when_text(doc.get("started_at")), when_text(doc.get("finished_at")), (" (%s)" % own) if own else "",
+            "a resumed run records its last session" if resumed and not pieces.endswith("shards") else
+            "merged shards record their own; a resumed shard its last session")))
+    seconds = [float(c["seconds"]) for c in measured
+               if isinstance(c.get("seconds"), (int, float)) and not isinstance(c.get("seconds"), bool)]
+    if seconds:
+        cached = sum(1 for c in cells if c.get("cached"))
+        rows.append(("Work", "%s summed over the own times of %s (build, probe, trainings; cells built "
+                             "side by side overlap, so this is no wall clock)%s"
+                     % (_span(sum(seconds)), count(len(seconds), "measured cell"),
+                        ("; %d cell%s reused from the cache not counted" % (cached, "" if cached == 1 else "s"))
+                        if cached else "")))
+    return rows
 
 
 def _meaning(status: str) -> str:
@@ -83,12 +132,10 @@ def _provenance(doc: Doc) -> List[Tuple[str, str]]:
     host: Dict[str, Any] = prov["host"] if isinstance(prov.get("host"), dict) else {}
     data: Dict[str, Any] = prov["data"] if isinstance(prov.get("data"), dict) else {}
     matrix: Dict[str, Any] = doc["matrix"] if isinstance(doc.get("matrix"), dict) else {}
-    started, finished = doc.get("started_at"), doc.get("finished_at")
-    took = _duration(started, finished)
     rows = [
         ("Run", "%s%s" % (one_line(doc.get("run_id"), 120),
                           "" if doc.get("complete", True) else " (incomplete: interrupted or under way)")),
-        ("Date", "%s \u2192 %s%s" % (when_text(started), when_text(finished), (" (%s)" % took) if took else "")),
+        *run_times(doc),
         ("Runner", "keras-matrix %s, git %s" % (one_line(prov.get("runner_version") or "?", 40),
                                                  one_line(prov.get("git_sha") or "unknown", 60))),
         ("Docker", one_line(prov.get("docker_version") or "unknown", 80)),
