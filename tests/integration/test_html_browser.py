@@ -397,3 +397,43 @@ def test_nothing_is_requested_from_the_network(report):
     assert parser.urls and not external
     assert "url(" not in page and "@import" not in page
     assert "default-src 'none'" in page  # and the page's own policy forbids any fetch
+
+
+_CHART_TEXT = """<script>
+(function () {
+  // The size chart text is drawn at: its font size times the SVG's scale on screen (a viewBox shrunk to a
+  // narrow window shrinks its text with it).
+  var sizes = Array.prototype.map.call(document.querySelectorAll("svg.chart text"), function (t) {
+    return parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+  });
+  var out = window.parent !== window ? window.parent.document.body : document.body;
+  out.setAttribute("data-t-chart-texts", String(sizes.length));
+  out.setAttribute("data-t-chart-text-min", String(Math.min.apply(null, sizes)));
+  out.setAttribute("data-t-page-overflow", String(document.documentElement.scrollWidth - window.innerWidth));
+})();
+</script>
+</body>"""
+
+
+def framed(chromium, index, tmp_path, width, script, names):
+    """The page with `script` at `width` CSS px (narrower than Chromium's 500 px window: in an iframe), and the
+    data-t-* attributes the script set."""
+    page = tmp_path / ("framed-%d.html" % width)
+    page.write_text(index.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
+    target = tmp_path / ("frame-of-%d.html" % width)
+    target.write_text('<!DOCTYPE html><html><body style="margin:0"><iframe src="%s" style="width:%dpx;height:1000px;'
+                      'border:0"></iframe></body></html>' % (page.name, width), encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path, "--window-size=%d,1000" % max(width, 500), "--allow-file-access-from-files",
+                       "--dump-dom", target.as_uri()).stdout
+    return {name: html.unescape(re.search(r'data-t-%s="([^"]*)"' % name, dom).group(1)) for name in names}
+
+
+@pytest.mark.parametrize("width", [420, 1400])
+def test_chart_text_stays_legible_on_a_phone(chromium, report, tmp_path, width):
+    """At 420 px the chart keeps its own size and scrolls inside its box (its text was ~3 px when the SVG shrank
+    to the window); the page itself still does not scroll sideways."""
+    _, index = report
+    seen = framed(chromium, index, tmp_path, width, _CHART_TEXT, ("chart-texts", "chart-text-min", "page-overflow"))
+    assert int(seen["chart-texts"]) > 10
+    assert float(seen["chart-text-min"]) >= 10.5, "chart text drawn at %s px" % seen["chart-text-min"]
+    assert int(seen["page-overflow"]) <= 0
