@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 from markupsafe import Markup
@@ -186,8 +186,9 @@ def environment() -> jinja2.Environment:
     return _ENV
 
 
-def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
-    """The report page. A pure function of the document (and its findings)."""
+def render_html(doc: Doc, findings: Optional[List[Finding]] = None, links: Sequence[Tuple[str, str]] = ()) -> str:
+    """The report page. A pure function of the document (its findings, and the links to the other reports:
+    (label, relative href), '' for this page)."""
     findings = compute_findings(doc) if findings is None else findings
     cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
     backends = sorted({n for c in cells for n in cell_backends(c)}, key=backend_sort_key)
@@ -207,6 +208,7 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
                     for mark in EXPECTATION_MARKS.values()]
     context = {
         "run_id": one_line(doc.get("run_id"), 120) or "?",
+        "links": [(one_line(label, 60), href) for label, href in links],
         "complete": doc.get("complete", True) is not False,
         "provenance": _provenance(doc),
         "counts": [(s, n, status_class(s), _meaning(s)) for s, n in status_counts(doc)],
