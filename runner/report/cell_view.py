@@ -196,8 +196,9 @@ def _base_view(cell: Cell) -> Dict[str, str]:
     base = cell.get("base_image")
     base = base if isinstance(base, dict) else {}
     ref, name, source = (one_line(base.get(k), 120) for k in ("ref", "name", "source"))
-    about = ", ".join(p for p in (name if name != ref else "", source) if p)
-    return {"name": ((ref or name) + (" (%s)" % about if about and (ref or name) else about)) or "-",
+    shown = ref or name
+    about = ", ".join(p for p in (name if name != shown else "", source) if p)
+    return {"name": (shown + (" (%s)" % about if about and shown else about)) or "-",
             "message": optional_text(base.get("message"), SHORT_LIMIT * 4) or ""}
 
 

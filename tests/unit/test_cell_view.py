@@ -49,3 +49,6 @@ def test_the_base_image_is_shown_by_name_and_a_registry_error_as_an_error_clippe
     assert '<td class="mono">keras-matrix/base:bullseye-minbase (debian-bullseye, bootstrap-cached)' in row
     assert '<pre class="err">pull debian:bullseye-slim failed' in row and "<script>x" not in row
     assert cell_view(minimal_cell(), [])["base_image"] == {"name": "-", "message": ""}
+    unneeded = {"name": "cuda10.0-ubuntu18.04", "ref": None, "source": "not needed", "message": ""}
+    assert cell_view(minimal_cell(base_image=unneeded), [])["base_image"] == {
+        "name": "cuda10.0-ubuntu18.04 (not needed)", "message": ""}
