@@ -135,12 +135,12 @@ def fit_summary(lines: List[str], width: Optional[int]) -> List[str]:
     return textwrap.wrap(lines[0], width) + [fit_line(line, width) for line in lines[1:]]
 
 
-def emit_reports(doc: Any, out_dir: Path, show_table: bool) -> None:
-    """Every report format into out_dir; the table on stdout when asked; the Markdown table appended to
-    GitHub's job summary when $GITHUB_STEP_SUMMARY names one."""
+def emit_reports(doc: Any, out_dir: Path, show_table: bool, links: Sequence[Tuple[str, Path]] = ()) -> None:
+    """Every report format into out_dir (index.html linking `links`: (label, report folder or page)); the table
+    on stdout when asked; the Markdown table appended to GitHub's job summary when $GITHUB_STEP_SUMMARY names one."""
     from runner.report import render_table, write_reports
 
-    paths = write_reports(doc, Path(out_dir))
+    paths = write_reports(doc, Path(out_dir), links)
     if show_table:
         say(render_table(doc, "terminal"))
         say("report: %s" % paths.get("index.html", out_dir), sys.stderr)

@@ -6,9 +6,10 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from runner.cli.common import AddCommand, emit_reports, options_from, print_summary
+from runner.util.errors import UsageError
 from runner.util.text import say
 
 FORMATS = ("terminal", "markdown", "precedence", "defaults", "rules")
@@ -22,6 +23,7 @@ class ReportOptions:
     strict: bool
     matrix: Optional[str]
     explain: Optional[str]
+    link: Sequence[str]
 
 
 def register(add_command: AddCommand) -> None:
@@ -42,7 +44,27 @@ def register(add_command: AddCommand) -> None:
                         help="print one finding (an id from findings.json: 'backend-accepted-numpy', "
                         "'import-errors'; or 'precedence:<question>' for the precedence table's rows, e.g. "
                         "precedence:KERAS_HOME) with each line's cells and the record fields it read, and exit")
+    parser.add_argument("--link", action="append", default=[], metavar="[LABEL=]PATH",
+                        help="with --out: index.html links this other report (its folder or page) or the site, "
+                        "relative to --out; repeat for each; the label defaults to the folder's name. The published "
+                        "reports link each other and reports/site (docs/reports.md)")
     parser.set_defaults(func=command)
+
+
+def parse_links(values: Sequence[str]) -> List[Tuple[str, Path]]:
+    """'every release=reports/every-release' or 'reports/site' -> (label, path); UsageError for an empty part."""
+    links = []
+    for value in values:
+        label, sep, path = value.partition("=")
+        if not sep:
+            label, path = "", value
+        path = path.strip()
+        label = label.strip() or Path(path).name or path
+        if not path or not label:
+            raise UsageError("--link %r: give a report folder or page, optionally LABEL=PATH "
+                             "(e.g. --link 'site=reports/site')" % value)
+        links.append((label, Path(path)))
+    return links
 
 
 def command(args: argparse.Namespace) -> int:
@@ -50,6 +72,13 @@ def command(args: argparse.Namespace) -> int:
     from runner.results.store import load_results
 
     options = options_from(ReportOptions, args)
+    links = parse_links(options.link)
+    if links and not options.out:
+        raise UsageError("--link needs --out: the links go into the index.html written there")
+    for label, path in links:
+        page = path if path.suffix.lower() in (".html", ".htm") else path / "index.html"
+        if not page.is_file() and page.resolve() != (Path(options.out or ".") / "index.html").resolve():
+            say("warning: --link %s: no %s yet; the link works once it is written" % (label, page), sys.stderr)
     docs = [load_results(p) for p in options.results]
     if options.format == "rules":  # over every record of every file (a cell id twice: the first file's)
         from runner.report.rules import evaluate, render_markdown
@@ -77,7 +106,7 @@ def command(args: argparse.Namespace) -> int:
         say(text, sys.stdout if found else sys.stderr, end="", flush=True)
         return 0 if found else 2
     if options.out:
-        emit_reports(doc, Path(options.out), False)
+        emit_reports(doc, Path(options.out), False, links)
     if options.format == "precedence":
         from runner.report.table import precedence_summary_markdown
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -16,6 +16,7 @@ from packaging.version import Version
 from runner.model.records import BuildStatus, Status, TrainingStatus, backend_sort_key, short_name
 from runner.model.vocabulary import Device
 from runner.report import timing
+from runner.report.answers import DISTRIBUTIONS
 from runner.report.chart import seconds_text
 from runner.report.fields import (
     Cell,
@@ -140,17 +141,30 @@ def _comparisons(trainings: Dict[str, Any]) -> List[str]:
             for i, (name_a, a) in enumerate(finished) for name_b, b in finished[i + 1:]]
 
 
+def _provider(name: str, installed: Dict[str, str]) -> Optional[str]:
+    """The installed distribution that provides the library asked for: 'tensorflow' is provided by
+    tensorflow-cpu 2.10.1 where that is what the Dockerfile installed (DISTRIBUTIONS)."""
+    for dist in DISTRIBUTIONS.get(name, (name,)):
+        if installed.get(dist):
+            return dist
+    return None
+
+
 def _versions_view(cell: Cell) -> List[Dict[str, Any]]:
     """Requested vs installed, one row per library the cell asked for or that matters for the stack."""
     versions = cell.get("versions") or {}
     installed = installed_of(cell)
     names = list(versions)
-    names += [n for n in INSTALLED_OF_INTEREST if n in installed and n not in names]
+    providers = {n: _provider(n, installed) for n in names}
+    names += [n for n in INSTALLED_OF_INTEREST if n in installed and n not in names and n not in providers.values()]
     rows = []
     for name in names:
         requested = versions.get(name)
-        got = installed.get(name)
+        dist = providers.get(name) or (name if installed.get(name) else None)
+        got = installed.get(dist) if dist else None
         shown = one_line(got, 100) if got else ("not installed" if requested and installed else "-")
+        if got and dist != name:
+            shown += " (%s)" % one_line(dist, 60)
         rows.append({"name": one_line(name, 60), "requested": one_line(requested, 100) if requested else "",
                      "installed": shown,
                      "mismatch": bool(requested and got and not _satisfies(str(got), str(requested))),
@@ -158,12 +172,34 @@ def _versions_view(cell: Cell) -> List[Dict[str, Any]]:
     return rows
 
 
+def _without_post(version: Version) -> Tuple[Any, ...]:
+    return (version.epoch, version.release, version.pre, version.dev)
+
+
 def _satisfies(version: str, spec: str) -> bool:
-    """Whether pip installed what was asked; unparsable values are not called a mismatch."""
+    """Whether pip installed what was asked; unparsable values are not called a mismatch. A post release
+    is the release it follows: the cntk 2.7.post2 wheel reports 2.7, and 2.7.post1 is what ==2.7 asked for."""
     try:
-        return SpecifierSet(spec).contains(Version(version), prereleases=True)
+        wanted = SpecifierSet(spec)
+        got = Version(version)
+        if wanted.contains(got, prereleases=True):
+            return True
+        exact = [s for s in wanted if s.operator in ("==", "===") and "*" not in s.version]
+        return len(exact) == 1 == len(list(wanted)) and _without_post(Version(exact[0].version)) == _without_post(got)
     except ValueError:  # InvalidSpecifier, InvalidVersion, or a number past int()'s 4300 digits
         return True
+
+
+def _base_view(cell: Cell) -> Dict[str, str]:
+    """The base image by name ('keras-matrix/base:bullseye-minbase (debian-bullseye, bootstrap-cached)'), and
+    what the engine said while getting it (a failed pull before a fallback) apart, as an error."""
+    base = cell.get("base_image")
+    base = base if isinstance(base, dict) else {}
+    ref, name, source = (one_line(base.get(k), 120) for k in ("ref", "name", "source"))
+    shown = ref or name
+    about = ", ".join(p for p in (name if name != shown else "", source) if p)
+    return {"name": (shown + (" (%s)" % about if about and shown else about)) or "-",
+            "message": optional_text(base.get("message"), SHORT_LIMIT * 4) or ""}
 
 
 def _libraries_view(cell: Cell) -> List[Dict[str, Any]]:
@@ -269,8 +305,7 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
                   "dockerfile_sha256": one_line(build.get("dockerfile_sha256"), 80) or "-",
                   "log": one_line(build.get("log"), 300) or "-",
                   "log_tail": optional_text(build.get("log_tail"), TEXT_LIMIT)},
-        "base_image": ", ".join("%s: %s" % (one_line(k, 40), one_line(v, 120))
-                                for k, v in sorted((cell.get("base_image") or {}).items())) or "-",
+        "base_image": _base_view(cell),
         "cached": bool(cell.get("cached")),
         "measured_in_run": one_line(cell.get("measured_in_run"), 80) or "-",
         "started": when_text(cell.get("started_at")), "finished": when_text(cell.get("finished_at")),

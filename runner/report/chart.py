@@ -127,9 +127,9 @@ def timing_chart(doc: Doc, device: str, backends: List[str],
     legend_h, axis_h = 26, 20
     height = legend_h + axis_h + sum(len(b) * (bar_h + gap) + group_gap for _, b in groups) + 6
     used = [n for n in backends if any(n == b for _, bars in groups for b, _, _ in bars)]
-    out = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 %d %d" width="100%%" '
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 %d %d" width="%d" '
            'data-km-chart="%s" data-top="%d" aria-label="%s">'
-           % (width, height, esc(device), legend_h + axis_h,
+           % (width, height, width, esc(device), legend_h + axis_h,
               esc("Steady-state epoch seconds per cell and backend on %s, with error bars" % device))]
     x = 8.0
     for name in used:  # legend

@@ -1,6 +1,6 @@
 """Stage: report. The compatibility heatmaps: Keras releases (rows) by one framework's releases (columns), one
-mark per cell that ran with that pair, coloured by what happened to it (works, conflict, install fails, import
-fails, training fails), each linking to the cell's details. Cells that did not run are left out: an empty
+mark per cell that ran with that pair, coloured by what happened to it (works, conflict, build or install
+fails, import fails, training fails), each linking to the cell's details. Cells that did not run are left out: an empty
 square means "not measured", never "works"."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Mapping, Set, Tuple
 
-from runner.model.records import Status, TrainingStatus, backend_sort_key
+from runner.model.records import BuildStatus, Status, TrainingStatus, backend_sort_key
 from runner.report.conflicts import pip_problems, shared_packages
 from runner.report.fields import Doc, keras_version, spec_version, version_key
 from runner.util.text import one_line
@@ -18,12 +18,15 @@ OUTCOMES: Tuple[Tuple[str, str, str], ...] = (
     ("works", "works", "\u2713"),
     ("works_conflict", "works, but pip check or a shared package reports a conflict", "!"),
     ("conflict", "fails, with a conflict (pip check or two distributions in one package)", "C"),
-    ("install", "install fails", "B"),
+    ("install", "build or install fails", "B"),
     ("import", "import fails", "I"),
     ("training", "training fails", "T"),
 )
 _FAILED_INSTALL = {Status.BUILD_FAILED.value, Status.UNSATISFIABLE.value}
 _NOT_RUN = {Status.SKIPPED.value}
+# A build that failed or ran past its time limit: the cell never got to import, whatever its status says
+# (a build timeout is recorded as the cell's `timeout`).
+_BUILD_STOPPED = {BuildStatus.FAILED.value, BuildStatus.TIMEOUT.value}
 
 
 def _names(text: str) -> Set[str]:
@@ -43,7 +46,8 @@ def outcome(cell: Mapping[str, Any], axis: str = "") -> str:
     training that fails next to a TensorFlow pin pip complains about is a JAX training failure in the JAX
     grid and a working TensorFlow, with its conflict, in the TensorFlow grid."""
     status = cell.get("status")
-    if status in _FAILED_INSTALL:
+    build = cell.get("build")
+    if status in _FAILED_INSTALL or (isinstance(build, dict) and build.get("status") in _BUILD_STOPPED):
         return "install"
     shared, problems = shared_packages(cell), pip_problems(cell)
     trainings = cell.get("trainings") or {}

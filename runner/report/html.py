@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 from markupsafe import Markup
@@ -26,6 +26,7 @@ from runner.report.fields import (
     EXPECTATION_MARKS,
     Doc,
     cell_backends,
+    count,
     known_status,
     status_counts,
     yes_no,
@@ -59,16 +60,64 @@ def soft_breaks(value: Any) -> Markup:
     return Markup("<wbr>").join(_WORD_START.split(str(value)))
 
 
-def _duration(start: Any, end: Any) -> str:
+def _when(value: Any) -> Optional[datetime.datetime]:
     try:
-        delta = datetime.datetime.fromisoformat(str(end)) - datetime.datetime.fromisoformat(str(start))
-        seconds = delta.total_seconds()
+        when = datetime.datetime.fromisoformat(str(value))
     except (TypeError, ValueError):
-        return ""
-    if seconds < 0:
-        return ""
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=datetime.timezone.utc)
+
+
+def _span(seconds: float) -> str:
     hours, rest = divmod(int(seconds), 3600)
     return ("%dh %02dm" % (hours, rest // 60)) if hours else ("%dm %02ds" % divmod(rest, 60))
+
+
+def _duration(start: Any, end: Any) -> str:
+    first, last = _when(start), _when(end)
+    if first is None or last is None or last < first:
+        return ""
+    return _span((last - first).total_seconds())
+
+
+def run_times(doc: Doc) -> List[Tuple[str, str]]:
+    """When the run happened and how long it took, told apart: the wall-clock span from the first cell's start
+    to the last one's end (a resumed run or merged shards started long before the document's own started_at:
+    a run resumed once said '51m 28s' for its last session alone), the document's own session when that
+    differs, and the work summed over the cells' own times (cells built side by side overlap, so the sum is
+    no wall clock). Cells reused from the cache were measured by another run and count in neither."""
+    started, finished = _when(doc.get("started_at")), _when(doc.get("finished_at"))
+    cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
+    measured = [c for c in cells if not c.get("cached") and c.get("status") != Status.SKIPPED.value]
+    starts = [w for w in (_when(c.get("started_at")) for c in measured) if w is not None]
+    ends = [w for w in (_when(c.get("finished_at")) for c in measured) if w is not None]
+    first = min(starts + ([started] if started else []), default=None)
+    last = max(ends + ([finished] if finished else []), default=None)
+    merged = (doc.get("provenance") or {}).get("merged_from")
+    resumed = isinstance(doc.get("resumed_from"), dict)
+    pieces = ("%d merged shards" % len(merged)) if isinstance(merged, list) and len(merged) > 1 else \
+        ("a resumed run" if resumed else "")
+    took = _span((last - first).total_seconds()) if first and last and last >= first else ""
+    rows = [("Date", "%s \u2192 %s%s" % (
+        when_text(first.isoformat() if first else None), when_text(last.isoformat() if last else None),
+        (" (%s wall clock%s)" % (took, ", first cell's start to last cell's end, " + pieces if pieces else ""))
+        if took else ""))]
+    if started and finished and (started, finished) != (first, last):
+        own = _duration(started, finished)
+        rows.append(("Recorded", "%s \u2192 %s%s: the document's own start and end (%s)" % (
+            when_text(doc.get("started_at")), when_text(doc.get("finished_at")), (" (%s)" % own) if own else "",
+            "a resumed run records its last session" if resumed and not pieces.endswith("shards") else
+            "merged shards record their own; a resumed shard its last session")))
+    seconds = [float(c["seconds"]) for c in measured
+               if isinstance(c.get("seconds"), (int, float)) and not isinstance(c.get("seconds"), bool)]
+    if seconds:
+        cached = sum(1 for c in cells if c.get("cached"))
+        rows.append(("Work", "%s summed over the own times of %s (build, probe, trainings; cells built "
+                             "side by side overlap, so this is no wall clock)%s"
+                     % (_span(sum(seconds)), count(len(seconds), "measured cell"),
+                        ("; %d cell%s reused from the cache not counted" % (cached, "" if cached == 1 else "s"))
+                        if cached else "")))
+    return rows
 
 
 def _meaning(status: str) -> str:
@@ -83,12 +132,10 @@ def _provenance(doc: Doc) -> List[Tuple[str, str]]:
     host: Dict[str, Any] = prov["host"] if isinstance(prov.get("host"), dict) else {}
     data: Dict[str, Any] = prov["data"] if isinstance(prov.get("data"), dict) else {}
     matrix: Dict[str, Any] = doc["matrix"] if isinstance(doc.get("matrix"), dict) else {}
-    started, finished = doc.get("started_at"), doc.get("finished_at")
-    took = _duration(started, finished)
     rows = [
         ("Run", "%s%s" % (one_line(doc.get("run_id"), 120),
                           "" if doc.get("complete", True) else " (incomplete: interrupted or under way)")),
-        ("Date", "%s \u2192 %s%s" % (when_text(started), when_text(finished), (" (%s)" % took) if took else "")),
+        *run_times(doc),
         ("Runner", "keras-matrix %s, git %s" % (one_line(prov.get("runner_version") or "?", 40),
                                                  one_line(prov.get("git_sha") or "unknown", 60))),
         ("Docker", one_line(prov.get("docker_version") or "unknown", 80)),
@@ -115,6 +162,17 @@ def _provenance(doc: Doc) -> List[Tuple[str, str]]:
     return rows
 
 
+def _searchable(grids: List[Dict[str, Any]], filters: Dict[str, Dict[str, str]]) -> List[Dict[str, Any]]:
+    """Each heatmap mark carries its cell's search text, as every other filtered element does: the search box
+    keeps the marks of matching cells and hides the rest (without it, any search emptied every heatmap)."""
+    for grid in grids:
+        for row in grid["rows"]:
+            for square in row["squares"]:
+                for mark in square:
+                    mark["search"] = filters.get(mark["id"], {}).get("search", "")
+    return grids
+
+
 _ENV: Optional[jinja2.Environment] = None
 
 
@@ -128,8 +186,9 @@ def environment() -> jinja2.Environment:
     return _ENV
 
 
-def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
-    """The report page. A pure function of the document (and its findings)."""
+def render_html(doc: Doc, findings: Optional[List[Finding]] = None, links: Sequence[Tuple[str, str]] = ()) -> str:
+    """The report page. A pure function of the document (its findings, and the links to the other reports:
+    (label, relative href), '' for this page)."""
     findings = compute_findings(doc) if findings is None else findings
     cells = [c for c in doc.get("cells") or [] if isinstance(c, dict)]
     backends = sorted({n for c in cells for n in cell_backends(c)}, key=backend_sort_key)
@@ -149,6 +208,7 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
                     for mark in EXPECTATION_MARKS.values()]
     context = {
         "run_id": one_line(doc.get("run_id"), 120) or "?",
+        "links": [(one_line(label, 60), href) for label, href in links],
         "complete": doc.get("complete", True) is not False,
         "provenance": _provenance(doc),
         "counts": [(s, n, status_class(s), _meaning(s)) for s, n in status_counts(doc)],
@@ -163,7 +223,7 @@ def render_html(doc: Doc, findings: Optional[List[Finding]] = None) -> str:
         "pivot_default": "exact" if len(exact["columns"]) <= MAX_EXACT_COLUMNS else "libset",
         "charts": [(d, svg) for d, svg in charts if svg is not None],
         "smoke_only": bool(cells) and all(timing.is_smoke(c) for c in cells),
-        "heatmaps": heatmaps(doc),
+        "heatmaps": _searchable(heatmaps(doc), filters),
         "outcomes": OUTCOMES,
         "expectations": [(mark, n) for mark, n in expectations if n],
         "data": {"statuses": [s.value for s in Status], "cells": len(views)},

@@ -1,7 +1,9 @@
 """The HTML report in a real browser (headless Chromium): the script runs, the matrix and details render,
 status chips toggle (a click hides a status, as in pytest-html) and the chart and findings follow the
 filters, the pivot fits a 1400 px window and the page a 420 px one, every rendered text meets WCAG AA
-contrast, a screenshot lands in test-artifacts/, and nothing is fetched from the network.
+contrast, a screenshot lands in test-artifacts/, and nothing is fetched from the network. Also: the search
+keeps the matching heatmap marks, chart text keeps a legible size at 420 px, and the published reports and the
+site link each other, every link followed and its target loaded.
 
 Chromium is required, not optional: a missing browser fails these tests (CI installs the Debian package
 `chromium`; locally: apt-get install -y chromium)."""
@@ -397,3 +399,140 @@ def test_nothing_is_requested_from_the_network(report):
     assert parser.urls and not external
     assert "url(" not in page and "@import" not in page
     assert "default-src 'none'" in page  # and the page's own policy forbids any fetch
+
+
+_CHART_TEXT = """<script>
+(function () {
+  // The size chart text is drawn at: its font size times the SVG's scale on screen (a viewBox shrunk to a
+  // narrow window shrinks its text with it).
+  var sizes = Array.prototype.map.call(document.querySelectorAll("svg.chart text"), function (t) {
+    return parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+  });
+  var out = window.parent !== window ? window.parent.document.body : document.body;
+  out.setAttribute("data-t-chart-texts", String(sizes.length));
+  out.setAttribute("data-t-chart-text-min", String(Math.min.apply(null, sizes)));
+  out.setAttribute("data-t-page-overflow", String(document.documentElement.scrollWidth - window.innerWidth));
+})();
+</script>
+</body>"""
+
+
+def framed(chromium, index, tmp_path, width, script, names):
+    """The page with `script` at `width` CSS px (narrower than Chromium's 500 px window: in an iframe), and the
+    data-t-* attributes the script set."""
+    page = tmp_path / ("framed-%d.html" % width)
+    page.write_text(index.read_text(encoding="utf-8").replace("</body>", script), encoding="utf-8")
+    target = tmp_path / ("frame-of-%d.html" % width)
+    target.write_text('<!DOCTYPE html><html><body style="margin:0"><iframe src="%s" style="width:%dpx;height:1000px;'
+                      'border:0"></iframe></body></html>' % (page.name, width), encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path, "--window-size=%d,1000" % max(width, 500), "--allow-file-access-from-files",
+                       "--dump-dom", target.as_uri()).stdout
+    return {name: html.unescape(re.search(r'data-t-%s="([^"]*)"' % name, dom).group(1)) for name in names}
+
+
+@pytest.mark.parametrize("width", [420, 1400])
+def test_chart_text_stays_legible_on_a_phone(chromium, report, tmp_path, width):
+    """At 420 px the chart keeps its own size and scrolls inside its box (its text was ~3 px when the SVG shrank
+    to the window); the page itself still does not scroll sideways."""
+    _, index = report
+    seen = framed(chromium, index, tmp_path, width, _CHART_TEXT, ("chart-texts", "chart-text-min", "page-overflow"))
+    assert int(seen["chart-texts"]) > 10
+    assert float(seen["chart-text-min"]) >= 10.5, "chart text drawn at %s px" % seen["chart-text-min"]
+    assert int(seen["page-overflow"]) <= 0
+
+
+_HEATMAP_SEARCH = """<script>
+(function () {
+  function visible() {
+    return Array.prototype.filter.call(document.querySelectorAll("table.heatmap a.hm"), function (a) {
+      return !a.hidden && a.style.display !== "none" && a.getClientRects().length > 0;
+    }).map(function (a) { return a.getAttribute("data-km-cell"); }).join(" ");
+  }
+  document.body.setAttribute("data-t-marks-all", visible());
+  var search = document.getElementById("km-search");
+  search.value = "cntk2.7";
+  search.dispatchEvent(new Event("input"));
+  document.body.setAttribute("data-t-marks-cntk", visible());
+  document.body.setAttribute("data-t-shown-cntk", document.getElementById("km-shown").textContent);
+})();
+</script>
+</body>"""
+
+
+def test_search_keeps_the_matching_heatmap_marks(chromium, report, tmp_path):
+    """Typing in the search box used to empty every heatmap (its marks had no search text to match)."""
+    doc, index = report
+    page = tmp_path / "heatmap-search.html"
+    page.write_text(index.read_text(encoding="utf-8").replace("</body>", _HEATMAP_SEARCH), encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path, "--dump-dom", page.as_uri()).stdout
+
+    def attr(name):
+        return html.unescape(re.search(r'data-t-%s="([^"]*)"' % name, dom).group(1)).split()
+
+    matching = [c["cell_id"] for c in doc["cells"] if "cntk2.7" in c["cell_id"]]
+    assert len(attr("marks-all")) > len(matching) > 0
+    assert sorted(attr("marks-cntk")) == sorted(m for m in attr("marks-all") if m in matching)
+    assert attr("shown-cntk")[0] == str(len(matching))
+
+
+_LOADED = """<script>
+(function () {
+  // What a page shows once loaded: its title, and every link to another page (resolved by the browser).
+  var out = document.createElement("pre");
+  out.id = "t-links";
+  out.textContent = JSON.stringify({title: document.title, links: Array.prototype.filter.call(
+    document.querySelectorAll("a[href]"), function (a) {
+      return a.getAttribute("href").charAt(0) !== "#" && /index\\.html(#.*)?$/.test(a.getAttribute("href"));
+    }).map(function (a) { return a.href.split("#")[0]; })});
+  document.body.appendChild(out);
+})();
+</script>
+</body>"""
+
+
+def test_the_published_reports_and_the_site_link_each_other_and_every_link_loads(chromium, tmp_path):
+    """The published layout rendered as `report --link` and `site` write it (into a copy of reports/): from each
+    report page and the site, every link to another report or the site is followed in Chromium, and each
+    target loads (its script ran, or it is the site) and links back."""
+    from runner.report.answers import load_sources, published_paths
+    from runner.report.site import write_site
+    from runner.report.write import PUBLISHED_LINKS, published_links
+    from runner.results.store import load_results
+
+    pages = {}
+    for _, folder in PUBLISHED_LINKS[:-1]:
+        written = write_reports(load_results(ROOT / folder / "results.json"), tmp_path / folder,
+                                published_links(tmp_path))
+        pages[folder] = written["index.html"]
+    for path in published_paths(ROOT):  # the site reads every published results document (the bisect's too)
+        copy = tmp_path / path.relative_to(ROOT)
+        if not copy.exists():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, copy)
+    pages["reports/site"] = write_site(load_sources(published_paths(tmp_path)), tmp_path / "reports" / "site")[0]
+    expected = {p.resolve().as_uri() for p in pages.values()}
+
+    def visit(page):
+        probe = page.parent / (".probe-" + page.name)  # beside the page: its relative links resolve the same
+        probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _LOADED), encoding="utf-8")
+        dom = run_chromium(chromium, tmp_path, "--dump-dom", probe.as_uri()).stdout
+        probe.unlink()
+        found = re.search(r'<pre id="t-links">(.*?)</pre>', dom, re.S)
+        assert found, "%s did not load" % page
+        seen = json.loads(html.unescape(found.group(1)))
+        return seen, dom
+
+    followed = {}
+    for folder, page in pages.items():
+        seen, _ = visit(page)
+        links = {u.replace("/.probe-index.html", "/index.html") for u in seen["links"]}
+        others = expected - {page.resolve().as_uri()}
+        assert others <= links, "%s does not link %s" % (folder, sorted(others - links))
+        for url in links & expected:
+            followed.setdefault(url, set()).add(folder)
+    assert set(followed) == expected
+    for url in followed:  # each target, opened by the URL the links give, loads
+        target = Path(url[len("file://"):])
+        assert target.is_file(), url
+        dom = run_chromium(chromium, tmp_path, "--dump-dom", url).stdout
+        assert "<title>" in dom and ('data-km-ready="1"' in dom or "/site/" in url), "%s did not load" % url

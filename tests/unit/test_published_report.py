@@ -9,6 +9,7 @@ import pytest
 
 from runner.matrix.load import load_matrix
 from runner.report import REPORT_FILES, write_reports
+from runner.report.write import PUBLISHED_LINKS, published_links
 from runner.results.store import load_results
 from tests.conftest import ROOT
 
@@ -41,12 +42,25 @@ def test_the_published_run_is_real_and_complete(published):
                 assert training["test_accuracy"] > 0.9 and len(training["epoch_seconds"]) >= 2
 
 
+def render_published(doc, directory, tmp_path):
+    """The reports of one published folder as `report --link` writes them there: linking the other published
+    reports and the site, relative to where the page is published (rendered into a copy of the layout)."""
+    folder = tmp_path / directory.relative_to(ROOT)
+    return write_reports(doc, folder, published_links(tmp_path))
+
+
+def rerender(directory):
+    folder = directory.relative_to(ROOT)
+    links = " ".join("--link '%s=%s'" % pair for pair in PUBLISHED_LINKS)
+    return "python -m runner report %s/results.json -o %s/ %s" % (folder, folder, links)
+
+
 def test_published_reports_are_generated_from_results_json(published, tmp_path):
-    written = write_reports(published, tmp_path)
+    written = render_published(published, REPORTS, tmp_path)
     assert sorted(written) == sorted(REPORT_FILES)
     for name in REPORT_FILES:  # results.json too: the page must say what the committed results say
         assert (REPORTS / name).read_text() == written[name].read_text(), "%s was edited or is stale: " \
-            "regenerate with python -m runner report reports/results.json -o reports/" % name
+            "regenerate with %s" % (name, rerender(REPORTS))
     assert json.loads((REPORTS / "findings.json").read_text())["findings"]
 
 
@@ -80,10 +94,10 @@ def assert_one_record_per_cell(doc, sweep_file, measure):
 
 
 def assert_reports_generated(doc, directory, tmp_path):
-    written = write_reports(doc, tmp_path)
+    written = render_published(doc, directory, tmp_path)
     for name in REPORT_FILES:
-        assert (directory / name).read_text() == written[name].read_text(), "%s is stale: regenerate with " \
-            "python -m runner report %s/results.json -o %s/" % (name, directory, directory)
+        assert (directory / name).read_text() == written[name].read_text(), "%s is stale: regenerate with %s" \
+            % (name, rerender(directory))
 
 
 # ---- the sweep of every Keras release (reports/every-release/) -------------------------------------------
