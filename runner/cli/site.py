@@ -7,7 +7,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from runner.cli.common import AddCommand, options_from
 from runner.util.errors import ResultsError, UsageError
@@ -18,6 +18,7 @@ from runner.util.text import say
 class SiteOptions:
     results: Sequence[str]
     out: str
+    history: Optional[str]
 
 
 def register(add_command: AddCommand) -> None:
@@ -26,6 +27,9 @@ def register(add_command: AddCommand) -> None:
     parser.add_argument("results", nargs="*", help="results.json files or run directories (default: the published "
                                                    "reports/ results of this checkout)")
     parser.add_argument("--out", "-o", default="reports/site", help="where to write (default: reports/site)")
+    parser.add_argument("--history", metavar="STORE",
+                        help="a history store (`history add`): adds history.html and opens the landing page with "
+                             "what changed since the last run")
     parser.set_defaults(func=command)
 
 
@@ -42,8 +46,22 @@ def command(args: argparse.Namespace) -> int:
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise UsageError("--out %s is not a directory" % out)
+    runs: List[Dict[str, Any]] = []
+    since = None
+    if options.history:  # read before anything is written: a bad store leaves the site as it was
+        from runner.report.history import since_last_run
+        from runner.results.history import load_store
+
+        runs = [run.doc for run in load_store(Path(options.history))]
+        since = since_last_run(runs)
     try:
-        written = write_site(sources, out)
+        if not options.history:
+            written = write_site(sources, out)
+        else:
+            from runner.report.history_page import banner, write_history_page
+
+            written = write_site(sources, out, since=banner(since, len(runs)))
+            written.append(write_history_page(runs, since, out))
     except OSError as exc:
         raise ResultsError("cannot write the site to %s: %s" % (out, exc.strerror or exc)) from None
     for path in written:
