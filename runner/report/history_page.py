@@ -31,13 +31,15 @@ def _plain(value: Any, limit: int = 300) -> str:
     return one_line(value, limit)  # autoescaping does the HTML; this keeps each value to one line
 
 
-def banner(since: Optional[Since], runs: int) -> Dict[str, Any]:
-    """The landing page's first lines: the headline, the first details, a link to the history page."""
+def banner(since: Optional[Since], runs: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The landing page's first lines: the headline, the first details, a link to the history page naming
+    the matrix of the newest run (the history is of that matrix, not of every report on the site)."""
     sections = detail_sections(since, _plain)
     lines = ["%s: %s" % (s[0], "; ".join(s[1:4]) + (" ..." if len(s) > 4 else "")) for s in sections
              if s[0] != "Timings"]
+    matrix = (runs[-1].get("matrix") or {}).get("path") if runs else None
     return {"headline": headline(since), "regressed": bool(since and since.regressed), "lines": lines[:5],
-            "link": PAGE, "runs": runs}
+            "link": PAGE, "runs": len(runs), "matrix": _plain(matrix, 200) if matrix else None}
 
 
 def _spark(points: List[Dict[str, Any]]) -> str:
@@ -72,7 +74,7 @@ def history_context(runs: List[Dict[str, Any]], since: Optional[Since]) -> Dict[
         series = [dict(s, spark=_spark(s["points"]), low=min(p["seconds"] for p in s["points"]),
                        high=max(p["seconds"] for p in s["points"])) for s in group["series"]]
         groups.append(dict(group, series=series))
-    return {"banner": banner(since, len(runs)), "sections": detail_sections(since, _plain), "columns": columns,
+    return {"banner": banner(since, runs), "sections": detail_sections(since, _plain), "columns": columns,
             "grid": grid, "trends": groups, "spark_width": SPARK_WIDTH, "spark_height": SPARK_HEIGHT}
 
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from runner import cli
-from runner.report.history import format_history, headline, since_last_run, trends
+from runner.report.history import format_history, headline, since_last_run, timelines, trends
 from runner.report.history_page import history_context, write_history_page
 from runner.results.history import MIXED, add_run, compact_run, load_store, machine_class
 from tests.unit.test_diff import sampled
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "results-run.json"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "results-run.json"
 STEADY = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99, 1.00, 1.02]
 SLOWER = [w * 1.4 for w in STEADY]
 EPYC = {"host": {"cpu_model": "AMD EPYC", "cpus": 2, "os": "Linux-6.18.44-x86_64-with-glibc2.36"},
@@ -270,3 +271,28 @@ def test_the_site_opens_with_what_changed_since_the_last_run(tmp_path):
     assert 'href="history.html"' in first and (out / "history.html").is_file()
     assert cli.main(["site", str(FIXTURE), "-o", str(tmp_path / "plain")]) == 0  # no store: no banner
     assert 'id="since"' not in (tmp_path / "plain" / "index.html").read_text()
+
+
+# ---- what docs/history.md and reports/history/README.md say, checked against the published files -----------
+
+def test_the_published_history_names_the_added_release_and_shows_the_break_and_its_fix():
+    runs = docs(ROOT / "reports" / "history" / "store")
+    assert len(runs) >= 3 and len({r["machine"]["class"] for r in runs}) == 1
+    since = since_last_run(runs)
+    assert since is not None and "new on the index: keras 3.15.1" in headline(since)
+    lines = {t["cell_id"]: t for t in timelines(runs)}
+    states = [s["state"].split(",")[0] for s in lines["keras3.15.0-tf2.21.0-py311-cpu"]["segments"]]
+    assert states == ["ok", "train_failed", "ok"]
+    lowmem = [r for r in runs if r["matrix"]["path"].endswith("matrix-lowmem.yaml")]
+    assert [r["run_id"] for r in lowmem] == ["h2"] and lowmem[0]["cells"][0]["status"] == "train_failed"
+    (group,) = trends(runs)
+    assert len(group["series"][0]["points"]) >= 3  # a same-machine trend over three runs
+
+
+@pytest.mark.parametrize("name", [".", "every-release", "cross-products"])
+def test_a_stored_run_is_a_tenth_of_its_results_or_less(name):
+    """docs/history.md: under 1.2 kB per cell, under a tenth of the run's results.json."""
+    path = ROOT / "reports" / name / "results.json"
+    doc = json.loads(path.read_text())
+    size = len(json.dumps(compact_run(doc), sort_keys=True, separators=(",", ":")))
+    assert size < 1200 * len(doc["cells"]) and size < path.stat().st_size / 10
