@@ -66,7 +66,9 @@ def history_context(runs: List[Dict[str, Any]], since: Optional[Since]) -> Dict[
         for cells in by_run:
             cell = cells.get(line["cell_id"])
             now = state(cell) if cell is not None else None
-            row.append({"state": now, "changed": now is not None and last is not None and now != last})
+            reason = _plain(cell.get("reason"), 200) if cell is not None and cell.get("reason") else ""
+            row.append({"state": now, "reason": reason,
+                        "changed": now is not None and last is not None and now != last})
             last = now if now is not None else last
         grid.append({"cell_id": line["cell_id"], "row": row, "changed": line["changed"]})
     groups = []

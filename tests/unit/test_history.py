@@ -244,18 +244,21 @@ def test_bad_stores_and_files_get_one_clear_line(tmp_path, capsys, setup, argv, 
 def test_the_history_page_shows_changes_trends_per_class_and_escapes(tmp_path):
     evil = "c<script>alert(1)</script>"
     add_run(run("r1", day(0), [cell(evil)]), tmp_path / "s")
-    add_run(run("r2", day(1), [cell(evil, status="train_failed", walls=None)]), tmp_path / "s")
+    add_run(run("r2", day(1), [cell(evil, status="train_failed", walls=None, reason="tensorflow: oom <killed>")]),
+            tmp_path / "s")
     add_run(run("r3", day(2), [cell(evil)]), tmp_path / "s")
     runs = docs(tmp_path / "s")
     context = history_context(runs, since_last_run(runs))
     (row,) = context["grid"]
     assert [e["changed"] for e in row["row"]] == [False, True, True]
     assert row["row"][1]["state"] == "train_failed, default tensorflow"
+    assert row["row"][1]["reason"] == "tensorflow: oom <killed>"  # shown on hover, escaped
     (group,) = context["trends"]
     assert [p["seconds"] for p in group["series"][0]["points"]] == [1.0, 1.0]
     html = write_history_page(runs, since_last_run(runs), tmp_path).read_text()
     assert "<script>alert" not in html and "c&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<polyline points=" in html and "1 cell fixed" in html
+    assert 'title="tensorflow: oom &lt;killed&gt;"' in html
 
 
 def test_the_site_opens_with_what_changed_since_the_last_run(tmp_path):
