@@ -288,6 +288,7 @@ def test_the_published_history_names_the_added_release_and_shows_the_break_and_i
     assert states == ["ok", "train_failed", "ok"]
     lowmem = [r for r in runs if r["matrix"]["path"].endswith("matrix-lowmem.yaml")]
     assert [r["run_id"] for r in lowmem] == ["h2"] and lowmem[0]["cells"][0]["status"] == "train_failed"
+    assert "killed by its memory limit" in lowmem[0]["cells"][0]["reason"]
     (group,) = trends(runs)
     assert len(group["series"][0]["points"]) >= 3  # a same-machine trend over three runs
 
