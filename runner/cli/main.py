@@ -9,12 +9,13 @@ import traceback
 from typing import List, Optional
 
 from runner import __version__
-from runner.cli import ask, bisect, completion, diff, merge, plan, render, report, run, site
+from runner.cli import ask, bisect, completion, diff, history, merge, plan, render, report, run, site
 from runner.cli.common import EPILOG
 from runner.util.errors import RunnerError
 from runner.util.text import say
 
-COMMANDS = (ask, plan, render, run, report, site, merge, diff)  # then completion (it completes them all) and bisect
+# then completion (it completes them all) and bisect
+COMMANDS = (ask, plan, render, run, report, site, merge, diff, history)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -65,7 +65,8 @@ def _timing_change(old: Training, new: Training, threshold: float) -> Optional[D
     return None
 
 
-def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> Diff:
+def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25,
+                 compare_timings: Optional[bool] = None) -> Diff:
     """Compare two runs cell by cell (by cell id).
 
     broken: a cell that worked (ok/partial) now fails, or a backend that trained no longer does.
@@ -73,7 +74,9 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
     slower/faster: a backend's steady epoch time changed by more than slower_threshold (0.25 = 25%) AND,
     where both records carry samples, stats.compare on them says so (an unstable or contended training is
     never called slower); finished trainings only.
-    status_changed: every other change of status (e.g. build_failed -> timeout)."""
+    status_changed: every other change of status (e.g. build_failed -> timeout).
+    compare_timings: None compares timings when the hosts agree; False never (the history compares outcomes
+    with the previous run and timings only with the previous run of the same machine class)."""
     if slower_threshold < 0:
         raise ValueError("slower_threshold must be >= 0, not %r" % slower_threshold)
     old_cells = {c["cell_id"]: c for c in old_doc.get("cells") or []}
@@ -85,7 +88,7 @@ def diff_results(old_doc: Doc, new_doc: Doc, slower_threshold: float = 0.25) -> 
     result["hosts_differ"] = bool(old_host and new_host and old_host != new_host)
     result["hosts"] = {"old": old_host, "new": new_host}
     # Timings are compared only on the same kind of machine: another CPU says nothing about this stack.
-    compare_timings = not result["hosts_differ"]
+    compare_timings = not result["hosts_differ"] if compare_timings is None else compare_timings
     result["timings_compared"] = compare_timings
     selected = _selection(new_doc)
 
@@ -145,7 +148,7 @@ def has_regressions(diff: Diff, allow_removed: bool = False) -> bool:
                 or (diff.get("removed") and not allow_removed))
 
 
-def _lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
+def section_lines(diff: Diff, text: Callable[..., str]) -> List[List[str]]:
     """Per section: its heading and its lines, with `text` escaping every value from the documents."""
     def pct(change: float) -> str:
         return "%+.0f%%" % (100 * change)
@@ -202,7 +205,7 @@ def format_diff(diff: Diff, fmt: str = "terminal", allow_removed: bool = False) 
         if diff.get("hosts_differ"):
             out.append("note: the runs come from different hosts (%s / %s); timings not compared"
                        % (text(diff["hosts"]["old"], 120), text(diff["hosts"]["new"], 120)))
-        for section in _lines(diff, text):
+        for section in section_lines(diff, text):
             out.append("")
             out.append(section[0])
             out.extend("  " + line for line in section[1:])
@@ -215,6 +218,6 @@ def format_diff(diff: Diff, fmt: str = "terminal", allow_removed: bool = False) 
     if diff.get("hosts_differ"):
         out += ["", "> The runs come from different hosts (%s / %s): timings not compared."
                 % (text(diff["hosts"]["old"], 120), text(diff["hosts"]["new"], 120))]
-    for section in _lines(diff, text):
+    for section in section_lines(diff, text):
         out += ["", "**%s**" % section[0], ""] + ["- %s" % line for line in section[1:]]
     return "\n".join(out) + "\n"

@@ -243,12 +243,12 @@ def _flat(value: Any, prefix: str = "") -> List[Tuple[str, str]]:
     return [(prefix, one_line(value if not isinstance(value, list) else ", ".join(map(str, value)), 300))]
 
 
-def write_site(sources: Sequence[Source], out_dir: Path) -> List[Path]:
-    """index.html and details.html into out_dir."""
+def write_site(sources: Sequence[Source], out_dir: Path, since: Optional[Dict[str, Any]] = None) -> List[Path]:
+    """index.html and details.html into out_dir; `since` (history_page.banner) opens the landing page."""
     out_dir.mkdir(parents=True, exist_ok=True)
     env = environment()
     written = []
-    for name, template, context in (("index.html", TEMPLATE, site_context(sources, out_dir)),
+    for name, template, context in (("index.html", TEMPLATE, dict(site_context(sources, out_dir), since=since)),
                                     ("details.html", DETAILS_TEMPLATE, details_context(sources, out_dir))):
         path = out_dir / name
         path.write_text(env.get_template(template).render(**context), encoding="utf-8")

@@ -186,8 +186,8 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
     """reports/site/ is what `python -m runner site` makes from the published results, never edited."""
     import shutil
 
+    from runner.cli.site import PUBLISHED_HISTORY, render_site
     from runner.report.answers import load_sources, published_paths
-    from runner.report.site import write_site
 
     # the site links each report relative to itself: build it where it is published, in a copy of the tree
     for source in published_paths(ROOT):
@@ -196,7 +196,9 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
                 copy = tmp_path / (source.parent / name).relative_to(ROOT)
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source.parent / name, copy)
-    written = write_site(load_sources(published_paths(tmp_path)), tmp_path / "reports" / "site")
+    store = ROOT / PUBLISHED_HISTORY  # `runner site` renders the published history with the published reports
+    written = render_site(load_sources(published_paths(tmp_path)), tmp_path / "reports" / "site",
+                          store if store.is_dir() else None)
     assert written
     for path in written:
         committed = REPORTS / "site" / Path(path).name

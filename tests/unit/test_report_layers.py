@@ -12,7 +12,7 @@ PACKAGE = Path(runner.report.__file__).parent
 # Lower layers never import higher ones; a module may import its own layer only where listed.
 LAYERS = {"fields": 0, "timing": 1, "precedence": 1, "conflicts": 1, "answers": 1, "rules": 2, "findings": 2,
           "chart": 3, "heatmap": 3, "table": 3, "junit": 3, "answer_text": 3, "explain": 3, "cell_view": 4,
-          "diff": 4, "defaults": 4, "html": 5, "site": 6, "write": 6, "__init__": 7}
+          "diff": 4, "defaults": 4, "html": 5, "history": 5, "site": 6, "write": 6, "history_page": 6, "__init__": 7}
 
 
 def report_imports(path):
