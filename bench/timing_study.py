@@ -228,6 +228,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="times the whole schedule is repeated; the estimator study compares them")
     parser.add_argument("--grains", default="1,4,16",
                         help="batches per group at which the batch figures are computed (comma-separated)")
+    parser.add_argument("--batch-group", type=int, default=1,
+                        help="train.py --batch-group: 1 times every batch; 0 none (training as without batch times)")
     parser.add_argument("--resamples", type=int, default=candidates.RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--quota", choices=["both", "on", "off"], default="both")
@@ -242,8 +244,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         grains = []
     if not grains or min(grains) < 1:
         parser.error("--grains takes positive integers, e.g. 1,4,16")
-    if args.reruns < 1 or args.rounds < 1 or args.epochs < 2:
-        parser.error("--reruns and --rounds must be at least 1, --epochs at least 2")
+    if args.reruns < 1 or args.rounds < 1 or args.epochs < 2 or args.batch_group < 0:
+        parser.error("--reruns and --rounds must be at least 1, --epochs at least 2, --batch-group at least 0")
     if args.summarize:
         try:
             old = json.loads(Path(args.summarize).read_text())
@@ -266,7 +268,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         for round_index in range(args.rounds):
             for quota in quotas:
                 for image, backend in plan:  # interleaved: drift hits every backend alike
-                    run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir))
+                    run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir),
+                                     args.batch_group)
                     run["round"], run["rerun"] = round_index, rerun
                     runs.append(run)
                     print("rerun %d round %d quota=%s %s %s: %s %s load %s" % (

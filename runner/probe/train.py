@@ -12,8 +12,11 @@ Batch times: each epoch's sample gets `batches` (how many batches the epoch ran)
 start of its first batch to the start of the next group (the last group: to the end of the epoch's last
 batch), so the loop's own work between batches is counted and the groups add up to nearly the epoch. The
 hooks are on_batch_begin / on_batch_end: Keras 0.3 to 2.2 call them directly; Keras 2.3+, tf.keras and
-Keras 3 call them from on_train_batch_begin / on_train_batch_end (aliases). Keras 3 hands a callback
-that overrides a batch hook the logs synchronously (no async dispatch), as it already does for EpochTimer.
+Keras 3 call them from on_train_batch_begin / on_train_batch_end (aliases). A batch time must end when the
+batch's work has: Keras 3 on a thread-safe backend (JAX, torch, NumPy, OpenVINO) dispatches batch-end
+callbacks asynchronously unless one overrides on_batch_end, and tf.keras converts a batch's logs to numpy
+only for callbacks that have batch hooks; so with batch times on, the loop waits for every batch's results
+(docs/timing.md, "Batch times"). --batch-group 0 trains as before, for comparison.
 """
 from __future__ import print_function
 
