@@ -9,10 +9,17 @@ and the container's CPU time, CFS throttling and host steal time. The summary an
 - per-epoch spread inside one process (after warm-up), and how many warm-up epochs are needed;
 - per-process spread (the same training in a new process) and drift over minutes;
 - how much of the spread goes with steal, throttling, or CPU time below the cores given;
-- which estimator (median, minimum, 20% trimmed mean) of a process's epochs reproduces best.
+- which estimator (median, minimum, 20% trimmed mean) of a process's epochs reproduces best;
+- the estimator study (`estimator_study` in the output): the whole interleaved schedule is repeated
+  `--reruns` times; in each rerun every candidate figure of runner/model/estimators.py (epoch median, batch
+  10th/20th percentile, batch mode, batch median, CPU median) is computed from that rerun's processes, at
+  each batch grain of `--grains` (train.py times every batch, --batch-group 1; coarser grains sum them);
+  then, per figure, its max/min over the reruns, and the max/min over the reruns of the within-cell ratio
+  of every pair of backends of one image.
 
 Usage: python bench/timing_study.py --image IMAGE:backend,backend ... [--epochs 12] [--rounds 3]
-       [--cpus 2] [--out bench/timing-study.json]
+       [--reruns 3] [--grains 1,4,16] [--cpus 2] [--out bench/timing-study.json]
+       python bench/timing_study.py --summarize bench/timing-study.json  (recompute the summaries of a study)
 It needs the images (run the quick profile first) and .cache/data/mnist.npz.
 """
 
@@ -25,18 +32,24 @@ import statistics
 import subprocess
 import sys
 import time
+from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from runner.model import estimators as candidates  # noqa: E402
+from runner.model.records import Sample  # noqa: E402
+from runner.model.stats import max_over_min  # noqa: E402
 from runner.probe import MARKER  # noqa: E402
+from runner.run.timing import tag_samples  # noqa: E402
 
 DOCKER = os.environ.get("KERAS_MATRIX_DOCKER_CLI") or "/usr/bin/docker"
 
 
-def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, data_dir: Path) -> Dict[str, Any]:
+def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, data_dir: Path,
+               batch_group: int = 1) -> Dict[str, Any]:
     """One training process in a locked-down container, as the runner starts it."""
     cpuset = "0-%d" % (cpus - 1) if cpus > 1 else "0"
     argv = [DOCKER, "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,exec,nosuid,size=4g",
@@ -51,7 +64,8 @@ def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, da
                        "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
                        "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}.items():
         argv += ["-e", "%s=%s" % (key, value)]
-    argv += [image, "matrix-python", "/opt/keras-matrix/train.py", "/data/mnist.npz", str(epochs)]
+    argv += [image, "matrix-python", "/opt/keras-matrix/train.py", "/data/mnist.npz", str(epochs),
+             "--batch-group", str(batch_group)]
     load_before = _loadavg()
     started = time.time()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
@@ -135,18 +149,114 @@ def summarize(runs: List[Dict[str, Any]], warmup: int) -> Dict[str, Any]:
     return out
 
 
+def _label(run: Dict[str, Any]) -> str:
+    return "%s %s quota=%s" % (run["image"].split(":")[-1], run["backend"], run["quota"])
+
+
+def rerun_samples(runs: Sequence[Dict[str, Any]], warmup: int) -> Dict[int, Dict[str, List[Sample]]]:
+    """rerun -> training label -> the tagged samples of its ok processes (process numbers = rounds + 1)."""
+    out: Dict[int, Dict[str, List[Sample]]] = {}
+    for run in runs:
+        if run.get("status") != "ok":
+            continue
+        pooled = out.setdefault(int(run.get("rerun") or 0), {}).setdefault(_label(run), [])
+        pooled += tag_samples(run.get("samples") or [], int(run.get("round") or 0) + 1, warmup)
+    return out
+
+
+def _at_grain(samples: Sequence[Sample], grain: int) -> Optional[List[Sample]]:
+    """The samples' batch times at `grain` batches per group; None when the recorded grain does not divide it
+    (epochs without batch times pass through: their batch figures are None anyway)."""
+    out = []
+    for sample in samples:
+        group = sample.get("batch_group")
+        if group and grain % group:
+            return None
+        out.append(candidates.regroup(sample, grain // group) if group else sample)
+    return out
+
+
+def estimator_study(runs: Sequence[Dict[str, Any]], warmup: int, grains: Sequence[int],
+                    resamples: int = candidates.RESAMPLES) -> Dict[str, Any]:
+    """Each candidate figure per rerun, its max/min over the reruns, and the max/min over the reruns of each
+    within-image ratio of two backends (same quota setting). A figure missing in any rerun gives no max/min."""
+    by_rerun = rerun_samples(runs, warmup)
+    reruns = sorted(by_rerun)
+    labels = sorted({label for trainings in by_rerun.values() for label in trainings})
+    figures: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]] = {}
+    for label in labels:
+        for grain in grains:
+            for name in candidates.FIGURES:
+                per_rerun: List[Optional[float]] = []
+                widths: List[Optional[float]] = []
+                for rerun in reruns:
+                    samples = _at_grain(by_rerun[rerun].get(label, []), grain)
+                    found = candidates.estimate(samples, name, resamples) if samples else None
+                    per_rerun.append(found["seconds"] if found else None)
+                    widths.append(found["rel_width"] if found else None)
+                complete = all(v is not None for v in per_rerun)
+                figures.setdefault(label, {}).setdefault(str(grain), {})[name] = {
+                    "per_rerun": per_rerun, "rel_width_per_rerun": widths,
+                    "max_over_min": max_over_min(per_rerun) if complete else None}
+    ratios: Dict[str, Dict[str, Dict[str, Dict[str, Any]]]] = {}
+    for a, b in combinations(labels, 2):
+        image_a, backend_a, quota_a = a.split(" ")
+        image_b, backend_b, quota_b = b.split(" ")
+        if image_a != image_b or quota_a != quota_b:
+            continue  # a ratio is only ever taken inside one cell, in one setting
+        key = "%s %s %s/%s" % (image_a, quota_a, backend_a, backend_b)
+        for grain in grains:
+            for name in candidates.FIGURES:
+                top = figures[a][str(grain)][name]["per_rerun"]
+                bottom = figures[b][str(grain)][name]["per_rerun"]
+                values = [None if x is None or not y else round(x / y, 5) for x, y in zip(top, bottom)]
+                complete = all(v is not None for v in values)
+                ratios.setdefault(key, {}).setdefault(str(grain), {})[name] = {
+                    "per_rerun": values, "max_over_min": max_over_min(values) if complete else None}
+    return {"reruns": len(reruns), "grains": list(grains), "estimators": list(candidates.FIGURES),
+            "resamples": resamples, "trainings": figures, "ratios": ratios}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", action="append", required=True, metavar="IMAGE:BACKEND[,BACKEND]",
+    parser.add_argument("--image", action="append", metavar="IMAGE:BACKEND[,BACKEND]",
                         help="a built cell image and the backends to train in it")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=1, help="epochs left out of the steady estimates")
-    parser.add_argument("--rounds", type=int, default=3, help="processes per backend, interleaved")
+    parser.add_argument("--rounds", type=int, default=3, help="processes per backend, interleaved, per rerun")
+    parser.add_argument("--reruns", type=int, default=1,
+                        help="times the whole schedule is repeated; the estimator study compares them")
+    parser.add_argument("--grains", default="1,4,16",
+                        help="batches per group at which the batch figures are computed (comma-separated)")
+    parser.add_argument("--batch-group", type=int, default=1,
+                        help="train.py --batch-group: 1 times every batch; 0 none (training as without batch times)")
+    parser.add_argument("--resamples", type=int, default=candidates.RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--quota", choices=["both", "on", "off"], default="both")
     parser.add_argument("--data-dir", default=str(ROOT / ".cache" / "data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "timing-study.json"))
+    parser.add_argument("--summarize", metavar="STUDY.json",
+                        help="measure nothing: recompute the summaries of an earlier study's runs into --out")
     args = parser.parse_args(argv)
+    try:
+        grains = [int(g) for g in args.grains.split(",")]
+    except ValueError:
+        grains = []
+    if not grains or min(grains) < 1:
+        parser.error("--grains takes positive integers, e.g. 1,4,16")
+    if args.reruns < 1 or args.rounds < 1 or args.epochs < 2 or args.batch_group < 0:
+        parser.error("--reruns and --rounds must be at least 1, --epochs at least 2, --batch-group at least 0")
+    if args.summarize:
+        try:
+            old = json.loads(Path(args.summarize).read_text())
+            runs, load_start = old["runs"], old.get("loadavg_start")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error("cannot read the study %s: %s" % (args.summarize, exc))
+        summary = _write(args, runs, load_start, grains, final=True)
+        print(json.dumps(summary["estimator_study"]["trainings"], indent=1))
+        return 0
+    if not args.image:
+        parser.error("--image is required (or --summarize an earlier study)")
     plan = []
     for spec in args.image:
         image, _, backends = spec.rpartition(":")
@@ -154,23 +264,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     quotas = {"both": [True, False], "on": [True], "off": [False]}[args.quota]
     runs = []
     load_start = _loadavg()
-    for round_index in range(args.rounds):
-        for quota in quotas:
-            for image, backend in plan:  # interleaved: drift hits every backend alike
-                run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir))
-                run["round"] = round_index
-                runs.append(run)
-                print("round %d quota=%s %s %s: %s %s load %s" % (
-                    round_index, quota, image.split(":")[-1], backend, run["status"],
-                    [round(s["wall"], 3) for s in run["samples"]], run["loadavg_before"]), file=sys.stderr, flush=True)
-                _write(args, runs, load_start)  # after every process: an interrupted study keeps its data
-    summary = _write(args, runs, load_start)
+    for rerun in range(args.reruns):
+        for round_index in range(args.rounds):
+            for quota in quotas:
+                for image, backend in plan:  # interleaved: drift hits every backend alike
+                    run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir),
+                                     args.batch_group)
+                    run["round"], run["rerun"] = round_index, rerun
+                    runs.append(run)
+                    print("rerun %d round %d quota=%s %s %s: %s %s load %s" % (
+                        rerun, round_index, quota, image.split(":")[-1], backend, run["status"],
+                        [round(s["wall"], 3) for s in run["samples"]], run["loadavg_before"]),
+                        file=sys.stderr, flush=True)
+                    _write(args, runs, load_start, grains)  # after every process: an interrupted study keeps its data
+    summary = _write(args, runs, load_start, grains, final=True)
     print(json.dumps(summary, indent=1))
     return 0
 
 
-def _write(args: argparse.Namespace, runs: List[Dict[str, Any]], load_start: Optional[List[float]]) -> Dict[str, Any]:
+def _write(args: argparse.Namespace, runs: List[Dict[str, Any]], load_start: Optional[List[float]],
+           grains: Sequence[int], final: bool = False) -> Dict[str, Any]:
+    """The study so far; the estimator study (bootstrap intervals: slow) only once all processes ran."""
     summary = summarize(runs, args.warmup)
+    summary["estimator_study"] = estimator_study(runs, args.warmup, grains, args.resamples) if final else None
     doc = {"kind": "keras-matrix-timing-study", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "host": {"cpus": os.cpu_count(), "cpu_model": _cpu_model()},
            "loadavg_start": load_start, "loadavg_end": _loadavg(), "settings": vars(args), "summary": summary,

@@ -171,6 +171,11 @@ class Sample(TypedDict, total=False):
     nr_throttled: Optional[int]
     steal: Optional[float]
     cores_busy: Optional[float]  # busy seconds of the host CPUs we may run on, anyone's work (/proc/stat)
+    # Batch times (absent in results recorded before them): how many batches the epoch ran, and the wall
+    # time of each group of batch_group consecutive batches in integer microseconds (runner/probe/train.py).
+    batches: int
+    batch_group: int
+    batch_us: List[int]
 
 
 class Stability(_TextEnum):

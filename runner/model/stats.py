@@ -27,6 +27,11 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
+def seeded_rng(values: Sequence[float]) -> random.Random:
+    """A random generator seeded from the values themselves: the same values, the same resamples."""
+    return _rng_for(values)
+
+
 def _rng_for(values: Sequence[float]) -> random.Random:
     digest = hashlib.sha256(",".join("%.9g" % v for v in values).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))

@@ -39,6 +39,18 @@ class FindingLevel(_TextEnum):
     ERROR = "error"
 
 
+class TimeEstimator(_TextEnum):
+    """Candidate figures for a training's time (runner/model/estimators.py), compared by the estimator study
+    (bench/timing_study.py). The reports' headline is still the steady epochs' median (runner/run/timing.py)."""
+
+    EPOCH_MEDIAN = "epoch_median"  # median wall time of the steady epochs
+    BATCH_Q10 = "batch_q10"        # 10th percentile of batch times x batches per epoch
+    BATCH_Q20 = "batch_q20"        # 20th percentile of batch times x batches per epoch
+    BATCH_MODE = "batch_mode"      # half-sample mode of batch times x batches per epoch
+    BATCH_MEDIAN = "batch_median"  # median of batch times x batches per epoch
+    CPU_MEDIAN = "cpu_median"      # median CPU seconds (user + system, all threads) of the process per steady epoch
+
+
 def words(kind: type[_TextEnum]) -> Tuple[str, ...]:
     """The words of one vocabulary, in declaration order (argparse choices, schema enums)."""
     return tuple(member.value for member in kind)

@@ -3,8 +3,20 @@
 seconds and test accuracy. Runs on Python 2.7 and 3.x, Keras 1.x to 3.x. One JSON line after the marker.
 
 Reference model: 784 -> Dense(128, relu) -> Dense(10, softmax); adam; categorical cross-entropy; batch 128.
-Usage: train.py DATA.npz EPOCHS [--max-batches N]
+Usage: train.py DATA.npz EPOCHS [--max-batches N] [--batch-group K]
   --max-batches N: train on the first N*128 images only (a smoke measure: one short epoch per sample).
+  --batch-group K: time groups of K batches (default 1: every batch); 0 records no batch times.
+
+Batch times: each epoch's sample gets `batches` (how many batches the epoch ran), `batch_group` (K) and
+`batch_us`, the wall time of each group of K consecutive batches in integer microseconds, measured from the
+start of its first batch to the start of the next group (the last group: to the end of the epoch's last
+batch), so the loop's own work between batches is counted and the groups add up to nearly the epoch. The
+hooks are on_batch_begin / on_batch_end: Keras 0.3 to 2.2 call them directly; Keras 2.3+, tf.keras and
+Keras 3 call them from on_train_batch_begin / on_train_batch_end (aliases). A batch time must end when the
+batch's work has: Keras 3 on a thread-safe backend (JAX, torch, NumPy, OpenVINO) dispatches batch-end
+callbacks asynchronously unless one overrides on_batch_end, and tf.keras converts a batch's logs to numpy
+only for callbacks that have batch hooks; so with batch times on, the loop waits for every batch's results
+(docs/timing.md, "Batch times"). --batch-group 0 trains as before, for comparison.
 """
 from __future__ import print_function
 
@@ -59,10 +71,48 @@ def parse_args(argv):
     parser.add_argument("data")
     parser.add_argument("epochs", type=int)
     parser.add_argument("--max-batches", type=int, default=None)
+    parser.add_argument("--batch-group", type=int, default=1)
     args = parser.parse_args(argv)
     if args.epochs < 1 or (args.max_batches is not None and args.max_batches < 1):
         parser.error("epochs and --max-batches must be at least 1")
+    if args.batch_group < 0:
+        parser.error("--batch-group must be 0 (no batch times) or more")
     return args
+
+
+# The clock for batch times: monotonic where the Python has one (3.3+); Python 2.7 has time.time only.
+_clock = getattr(time, "perf_counter", time.time)
+
+
+class BatchClock(object):
+    """Wall time of each group of `group` consecutive batches of one epoch, in integer microseconds.
+    Keras-free so it can be tested anywhere; the Keras callback calls it from its batch hooks. Costs one
+    clock read per batch begin and end, and an append per group."""
+
+    def __init__(self, group):
+        self.group = group
+        self.reset()
+
+    def reset(self):
+        self.marks = []  # clock at the start of each group, then at the end of the last batch
+        self.count = 0
+        self.last_end = None
+
+    def begin(self):
+        if self.count % self.group == 0:
+            self.marks.append(_clock())
+        self.count += 1
+
+    def end(self):
+        self.last_end = _clock()
+
+    def finish(self):
+        """-> {batches, batch_group, batch_us} for the epoch just ended; {} when no batch was timed."""
+        if not self.count or self.last_end is None:
+            return {}
+        marks = self.marks + [self.last_end]
+        return {"batches": self.count, "batch_group": self.group,
+                "batch_us": [int(round((b - a) * 1e6)) for a, b in zip(marks, marks[1:])]}
 
 
 def training_slice(count, max_batches):
@@ -115,17 +165,31 @@ def main(argv=None):
         epoch_seconds = []
         samples = []  # per epoch: wall, CPU of the process and of the container, throttling, host steal
 
+        clock = BatchClock(args.batch_group) if args.batch_group else None
+
         class EpochTimer(keras.callbacks.Callback):
             def on_epoch_begin(self, epoch, logs=None):
+                if clock:
+                    clock.reset()
                 self.started = counters()
 
             def on_epoch_end(self, epoch, logs=None):
                 delta = counter_delta(self.started, counters())
+                if clock:
+                    delta.update(clock.finish())
                 epoch_seconds.append(delta["wall"])
                 samples.append(delta)
 
+        class BatchTimer(keras.callbacks.Callback):
+            def on_batch_begin(self, batch, logs=None):
+                clock.begin()
+
+            def on_batch_end(self, batch, logs=None):
+                clock.end()
+
         result["stage"] = "train"
-        fit_args = {"batch_size": BATCH_SIZE, "verbose": 0, "callbacks": [EpochTimer()], "shuffle": True}
+        callbacks = [EpochTimer()] + ([BatchTimer()] if clock else [])
+        fit_args = {"batch_size": BATCH_SIZE, "verbose": 0, "callbacks": callbacks, "shuffle": True}
         fit_args["nb_epoch" if major == 1 else "epochs"] = epochs  # Keras 1.x spelled it nb_epoch
         started = time.time()
         model.fit(x_train, y_train, **fit_args)

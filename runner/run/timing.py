@@ -40,6 +40,10 @@ class TimingProtocol:
     throttled_seconds: float = 0.01  # any CFS throttling beyond rounding: contended
     quota_when_pinned: bool = False  # a cpuset already gives exactly the cores; a quota could only throttle
     max_batches: Optional[int] = None  # smoke: train on the first N batches only
+    # Batch times: train.py times groups of this many batches (0: none). 16 keeps a full epoch's 469 batches
+    # at 30 groups, ~0.8 KB per epoch in results.json (every batch would be ~10 KB); bench/timing_study.py
+    # records every batch and compares grains, so the quiet study can say whether 16 loses anything.
+    batch_group: int = 16
     estimator: str = "median"
 
     def key(self) -> Dict[str, Any]:
@@ -49,7 +53,8 @@ class TimingProtocol:
 
 DEFAULT_PROTOCOL = TimingProtocol()
 # A smoke measure (sweeps): one short process per backend, to see that it trains and roughly how fast.
-SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, min_steady_epochs=2, max_batches=20)
+SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, min_steady_epochs=2, max_batches=20,
+                         batch_group=1)
 
 
 def measure_mode(cell: Cell) -> str:
@@ -77,8 +82,32 @@ def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int) -> List[Sa
         sample["cores_busy"] = numbers["cores_busy"]
         count = item.get("nr_throttled")
         sample["nr_throttled"] = count if isinstance(count, int) and not isinstance(count, bool) else None
+        sample.update(batch_times(item))
         samples.append(sample)
     return samples
+
+
+MAX_BATCH_GROUPS = 20000  # per epoch: a full MNIST epoch has 469 batches; anything far beyond is not ours
+
+
+def batch_times(item: Dict[str, Any]) -> Sample:
+    """The epoch's batch times from train.py, checked: {} unless batches, batch_group and batch_us are all
+    there and agree (positive integers, as many groups as the batches need, each a non-negative integer)."""
+    batches, group, times = item.get("batches"), item.get("batch_group"), item.get("batch_us")
+    if not (isinstance(batches, int) and isinstance(group, int) and _count(batches) and _count(group)
+            and isinstance(times, list) and len(times) <= MAX_BATCH_GROUPS):
+        return Sample()
+    if len(times) != -(-batches // group) or not all(_natural(t) for t in times):
+        return Sample()
+    return Sample(batches=batches, batch_group=group, batch_us=list(times))
+
+
+def _natural(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _count(value: Any) -> bool:
+    return _natural(value) and value > 0
 
 
 def _number(value: Any) -> bool:

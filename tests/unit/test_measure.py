@@ -143,14 +143,14 @@ def test_smoke_measure_trains_once_on_a_few_batches(tmp_path):
     engine = _Scripted({"tensorflow": [[2.0, 0.1, 0.1]]})
     _measure(tmp_path, engine, ["tensorflow"], SMOKE_PROTOCOL, epochs=3)
     command = engine.specs[0].command
-    assert engine.log == ["tensorflow"] and command[-3:] == ["3", "--max-batches", "20"]
+    assert engine.log == ["tensorflow"] and command[-5:] == ["3", "--max-batches", "20", "--batch-group", "1"]
 
 
 def test_a_process_runs_at_least_warm_up_plus_the_steady_epochs_or_the_cells_own_count(tmp_path):
     for cell_epochs, expected in ((3, "4"), (8, "8")):
         engine = _Scripted({"tensorflow": [STEADY, STEADY]})
         _measure(tmp_path, engine, ["tensorflow"], epochs=cell_epochs)
-        assert engine.specs[0].command[-1] == expected
+        assert engine.specs[0].command[-3:] == [expected, "--batch-group", "16"]  # full: groups of 16 batches
 
 
 def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):

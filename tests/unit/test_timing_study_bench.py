@@ -1,0 +1,83 @@
+"""bench/timing_study.py's estimator study on synthetic processes: each figure's max/min over reruns and the
+within-cell ratio's max/min over reruns (the study itself needs the engine and a quiet machine)."""
+
+import json
+import random
+
+import pytest
+
+from tests.conftest import load_bench
+
+
+@pytest.fixture(scope="module")
+def study():
+    return load_bench("timing_study")
+
+
+def _process(rng, image, backend, rerun, round_index, base_us, burst_share, epochs=4, batches=48):
+    samples = []
+    for epoch in range(epochs):
+        times = [int(rng.gauss(base_us, base_us * 0.01)) + (4 * base_us if rng.random() < burst_share else 0)
+                 for _ in range(batches)]
+        wall = sum(times) / 1e6 * (3 if epoch == 0 else 1)  # the warm-up epoch is slower
+        samples.append({"wall": wall, "process_cpu": wall * 1.8, "container_cpu": wall * 1.9, "throttled": 0.0,
+                        "nr_throttled": 0, "steal": 0.0, "cores_busy": wall * 1.9, "batches": batches,
+                        "batch_group": 1, "batch_us": times})
+    return {"image": image, "backend": backend, "quota": False, "status": "ok", "samples": samples,
+            "rerun": rerun, "round": round_index, "loadavg_before": None}
+
+
+def _runs(bursts_by_rerun):
+    """Two backends of one image; tensorflow twice as slow as jax; in rerun r a share of batches get bursts."""
+    rng = random.Random(11)
+    runs = []
+    for rerun, share in enumerate(bursts_by_rerun):
+        for round_index in range(2):
+            runs.append(_process(rng, "img:k3", "tensorflow", rerun, round_index, 10000, share))
+            runs.append(_process(rng, "img:k3", "jax", rerun, round_index, 5000, share / 2))
+    return runs
+
+
+def test_a_figure_robust_to_bursts_reproduces_across_reruns_where_the_epoch_median_does_not(study):
+    found = study.estimator_study(_runs([0.0, 0.2, 0.05]), warmup=1, grains=[1, 4], resamples=100)
+    assert found["reruns"] == 3 and found["grains"] == [1, 4]
+    tf = found["trainings"]["k3 tensorflow quota=False"]
+    assert len(tf["1"]["batch_q10"]["per_rerun"]) == 3
+    assert tf["1"]["epoch_median"]["max_over_min"] > 1.3  # 20% of batches 5x slower in one rerun
+    assert tf["1"]["batch_q10"]["max_over_min"] < 1.02
+    assert tf["1"]["batch_mode"]["max_over_min"] < 1.02
+    assert all(w is not None for w in tf["1"]["batch_q10"]["rel_width_per_rerun"])
+    ratio = found["ratios"]["k3 quota=False jax/tensorflow"]
+    assert ratio["1"]["batch_q10"]["per_rerun"][0] == pytest.approx(0.5, rel=0.03)
+    assert ratio["1"]["batch_q10"]["max_over_min"] < 1.03
+    assert ratio["1"]["epoch_median"]["max_over_min"] > ratio["1"]["batch_q10"]["max_over_min"]
+    # at a coarser grain the bursts are spread over more groups: the low quantile holds less well
+    assert tf["4"]["batch_q10"]["max_over_min"] >= tf["1"]["batch_q10"]["max_over_min"]
+
+
+def test_a_grain_the_recording_cannot_give_and_failed_processes_give_no_figure(study):
+    runs = _runs([0.0, 0.0])
+    for run in runs:
+        for sample in run["samples"]:
+            sample["batch_group"], sample["batch_us"] = 4, [sum(sample["batch_us"][i:i + 4]) for i in range(0, 48, 4)]
+    runs.append(dict(runs[0], status="failed", samples=[]))
+    found = study.estimator_study(runs, warmup=1, grains=[2, 8], resamples=50)
+    tf = found["trainings"]["k3 tensorflow quota=False"]
+    assert tf["2"]["batch_q10"]["per_rerun"] == [None, None] and tf["2"]["batch_q10"]["max_over_min"] is None
+    assert tf["2"]["epoch_median"]["per_rerun"] == [None, None]  # the grain cannot be had from this recording
+    assert tf["8"]["batch_q10"]["max_over_min"] is not None and tf["8"]["epoch_median"]["max_over_min"] is not None
+
+
+def test_summarize_recomputes_a_saved_study_and_refuses_an_unreadable_one(study, tmp_path, capsys):
+    saved = tmp_path / "old.json"
+    saved.write_text(json.dumps({"runs": _runs([0.0, 0.1]), "loadavg_start": None}))
+    out = tmp_path / "new.json"
+    assert study.main(["--summarize", str(saved), "--out", str(out), "--grains", "1", "--resamples", "50"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["estimator_study"]["reruns"] == 2 and len(doc["runs"]) == 8
+    with pytest.raises(SystemExit) as exit_info:
+        study.main(["--summarize", str(tmp_path / "missing.json"), "--out", str(out)])
+    assert exit_info.value.code == 2 and "cannot read the study" in capsys.readouterr().err
+    for bad in (["--grains", "0"], ["--grains", "x"], ["--reruns", "0"], []):
+        with pytest.raises(SystemExit):
+            study.main(bad + ["--out", str(out)] + (["--summarize", str(saved)] if bad[:1] == ["--reruns"] else []))
