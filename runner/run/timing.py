@@ -40,10 +40,11 @@ class TimingProtocol:
     throttled_seconds: float = 0.01  # any CFS throttling beyond rounding: contended
     quota_when_pinned: bool = False  # a cpuset already gives exactly the cores; a quota could only throttle
     max_batches: Optional[int] = None  # smoke: train on the first N batches only
-    # Batch times: train.py times groups of this many batches (0: none). 16 keeps a full epoch's 469 batches
-    # at 30 groups, ~0.8 KB per epoch in results.json (every batch would be ~10 KB); bench/timing_study.py
-    # records every batch and compares grains, so the quiet study can say whether 16 loses anything.
-    batch_group: int = 16
+    # Batch times: train.py times groups of this many batches (0: none). Off for full measures until the quiet
+    # estimator study (docs/timing.md) shows what a batch callback does to an epoch: it makes Keras 3 and
+    # tf.keras wait for every batch, so turning it on could move the figures the reports quote. When on, 16
+    # keeps a full epoch's 469 batches at 30 groups, ~0.8 KB per epoch in results.json.
+    batch_group: int = 0
     estimator: str = "median"
 
     def key(self) -> Dict[str, Any]:

@@ -150,7 +150,8 @@ def test_a_process_runs_at_least_warm_up_plus_the_steady_epochs_or_the_cells_own
     for cell_epochs, expected in ((3, "4"), (8, "8")):
         engine = _Scripted({"tensorflow": [STEADY, STEADY]})
         _measure(tmp_path, engine, ["tensorflow"], epochs=cell_epochs)
-        assert engine.specs[0].command[-3:] == [expected, "--batch-group", "16"]  # full: groups of 16 batches
+        assert engine.specs[0].command[-1] == expected  # full: no batch clock until the quiet study decides
+        assert "--batch-group" not in engine.specs[0].command
 
 
 def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):
