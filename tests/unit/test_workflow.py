@@ -9,7 +9,6 @@ import subprocess
 import sys
 from typing import Any, Dict, List, Optional, Set
 
-import pytest
 import yaml
 
 from runner.cli import build_parser
@@ -72,8 +71,6 @@ def test_every_option_the_workflow_passes_exists() -> None:
         for step in job["steps"]:
             for command in re.findall(r"runner (plan|run|merge|report|diff) ", step.get("run", "")):
                 missing = _options(step["run"], command) - _parser_options(command)
-                if missing == {"--build-cache"}:  # wired by the run options' owner in a branch of its own
-                    pytest.xfail("`run --build-cache` is not on this branch yet")
                 assert not missing, "%s: `runner %s` has no %s" % (step.get("name"), command, missing)
 
 
@@ -81,7 +78,7 @@ def test_merge_checks_that_every_selected_cell_has_a_result() -> None:
     merge = _step("report", run="runner merge")["run"]
     assert {"--matrix", "-o"} <= _options(merge, "merge")
     # The same selection as the run: --matrix alone would demand the cells the run did not select.
-    assert "--matrix matrix.yaml $SELECTION" in merge
+    assert '--matrix "$MATRIX" $SELECTION' in merge
 
 
 def test_each_job_writes_one_summary() -> None:
@@ -98,15 +95,18 @@ def test_each_job_writes_one_summary() -> None:
     assert _step("report", uses="EnricoMi/publish-unit-test-result-action")["with"]["job_summary"] is False
 
 
-def test_layer_and_pip_caches_are_kept_across_runs() -> None:
-    flow = yaml.safe_load(WORKFLOW.read_text())
-    run_job = flow["jobs"]["run"]
-    _step("run", uses="docker/setup-buildx-action")  # a builder that can export a local cache
+def test_the_pip_caches_are_kept_and_no_layer_cache_is_exported() -> None:
+    """The cache policy docs/ci.md "Caches" measures and explains: a shard's layer cache does not fit GitHub's
+    10 GB, so none is exported; the builds' pip cache mounts are kept, one cache per shard, keyed by the
+    shard's cells and the templates (saved when they change, not under a new key every run)."""
+    _step("run", uses="docker/setup-buildx-action")  # the builder the cache dance injects the mounts into
     cache = _step("run", uses="actions/cache")["with"]
-    assert ".cache/buildkit" in cache["path"] and ".cache/pip-mounts" in cache["path"]
-    assert "github.run_id" in cache["key"] and cache["restore-keys"]  # saved every run, newest restored
+    assert cache["path"].strip() == ".cache/pip-mounts"
+    assert "github.run_id" not in cache["key"] and "${{ steps.pip-mounts.outputs.cells }}" in cache["key"]
+    assert "hashFiles('dockerfiles/**')" in cache["key"] and cache["restore-keys"]
     run = _step("run", run="runner run")["run"]
-    assert '--build-cache "$BUILD_CACHE"' in run and run_job["env"]["BUILD_CACHE"].endswith("/.cache/buildkit")
+    assert "--build-cache" not in run
+    assert "buildkit" not in str(_steps("run")).replace("buildkit-cache-dance", "")
     # actions/cache and the cache dance save in post steps, which a failed job skips.
     assert _step("run", run="runner run").get("continue-on-error") is True
     # The pip cache mounts the templates declare are the ones the cache dance injects.
@@ -115,15 +115,17 @@ def test_layer_and_pip_caches_are_kept_across_runs() -> None:
     mounts = _step("run", run="keras-matrix-pip-py")["run"]
     assert '"keras-matrix-pip-py%s" % p' in mounts and '"target": "/root/.cache/pip"' in mounts
     dance = _step("run", uses="reproducible-containers/buildkit-cache-dance")["with"]
-    assert dance["cache-map"] == "${{ steps.pip-mount-ids.outputs.map }}"
+    assert dance["cache-map"] == "${{ steps.pip-mounts.outputs.map }}"
+    assert dance["skip-extraction"] == "${{ steps.pip-cache.outputs.cache-hit }}"
 
 
 def test_junit_is_a_check_and_the_html_report_goes_to_pages() -> None:
     flow = yaml.safe_load(WORKFLOW.read_text())
     report, pages = flow["jobs"]["report"], flow["jobs"]["pages"]
     assert report["permissions"]["checks"] == "write"
-    assert _step("report", uses="EnricoMi/publish-unit-test-result-action")["with"]["junit_files"] == "site/junit.xml"
-    assert _step("report", uses="actions/upload-pages-artifact")["with"]["path"] == "site/"
+    junit = _step("report", uses="EnricoMi/publish-unit-test-result-action")["with"]["junit_files"]
+    assert junit == "pages/latest/junit.xml"
+    assert _step("report", uses="actions/upload-pages-artifact")["with"]["path"] == "pages/"
     assert pages["permissions"] == {"pages": "write", "id-token": "write"}
     assert pages["environment"]["name"] == "github-pages"
     assert _step("pages", uses="actions/deploy-pages")["id"] == "deployment"
