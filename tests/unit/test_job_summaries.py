@@ -98,7 +98,8 @@ def job_env(work: Path, selection: str) -> Dict[str, str]:
     summary.touch()
     output.touch()
     return dict(os.environ, PATH="%s:%s" % (work.parent / "bin", os.environ["PATH"]), PYTHONPATH=str(ROOT),
-                SHARDS="2", SELECTION=selection, GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
+                SHARDS="2", SELECTION=selection, MATRIX="matrix.yaml", BASELINE="reports/results.json", PRUNE="true",
+                GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
 
 
 def split_fixture_into_shards(work: Path, keep: int = 2) -> List[str]:
@@ -135,7 +136,7 @@ def test_report_job_summary_is_the_merged_table_once_then_the_diff(checkout: Pat
     env = job_env(checkout, " ".join("--cell %s" % cell_id for cell_id in ids))
     outcomes = run_job("report", checkout, env)
     names = [name for name, _, _ in outcomes]
-    assert names == ["Merge the shards", "Report", "Compare with the published results"], outcomes
+    assert names == ["Merge the shards", "Report and site", "Compare with the published results"], outcomes
     assert [rc for _, rc, _ in outcomes][:2] == [0, 0], outcomes
     assert outcomes[2][1] == 1  # the fixture broke stacks the published run had ok: the job fails...
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
@@ -146,7 +147,11 @@ def test_report_job_summary_is_the_merged_table_once_then_the_diff(checkout: Pat
     assert "REGRESSIONS" in summary  # ...and its summary says why, after the table
     assert summary.index("REGRESSIONS") > summary.index("| cell")
     assert not [p for p in paragraphs(tokens) if p.count("|") > 3], "a table rendered as a paragraph"
-    assert (checkout / "site" / "junit.xml").is_file() and (checkout / "site" / "index.html").is_file()
+    # The Pages directory: the run's report in latest/, the landing page over it and the published reports.
+    pages = checkout / "pages"
+    assert (pages / "latest" / "junit.xml").is_file() and (pages / "latest" / "index.html").is_file()
+    assert (pages / "index.html").is_file() and (pages / "reports" / "results.json").is_file()
+    assert 'href="latest/index.html"' in (pages / "index.html").read_text()
 
 
 def test_report_job_fails_at_the_merge_when_a_shard_is_missing(checkout: Path) -> None:
