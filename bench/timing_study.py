@@ -235,6 +235,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quota", choices=["both", "on", "off"], default="both")
     parser.add_argument("--data-dir", default=str(ROOT / ".cache" / "data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "timing-study.json"))
+    parser.add_argument("--table", metavar="STUDY.json",
+                        help="measure nothing: print docs/timing.md's results table of a finished study")
     parser.add_argument("--summarize", metavar="STUDY.json",
                         help="measure nothing: recompute the summaries of an earlier study's runs into --out")
     args = parser.parse_args(argv)
@@ -246,6 +248,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--grains takes positive integers, e.g. 1,4,16")
     if args.reruns < 1 or args.rounds < 1 or args.epochs < 2 or args.batch_group < 0:
         parser.error("--reruns and --rounds must be at least 1, --epochs at least 2, --batch-group at least 0")
+    if args.table:
+        try:
+            print(estimator_table(json.loads(Path(args.table).read_text())), end="")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error("cannot read a finished study from %s: %s" % (args.table, exc))
+        return 0
     if args.summarize:
         try:
             old = json.loads(Path(args.summarize).read_text())
@@ -280,6 +288,33 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary = _write(args, runs, load_start, grains, final=True)
     print(json.dumps(summary, indent=1))
     return 0
+
+
+TABLE_GRAIN = "16"  # the grain full measures would record (runner/run/timing.py): what a headline could use
+
+
+def estimator_table(doc: Dict[str, Any]) -> str:
+    """docs/timing.md's results: each candidate figure's max/min over the study's reruns, per training and per
+    within-image backend ratio, at TABLE_GRAIN batches per group (Markdown; tests check the docs against it)."""
+    study = doc["summary"]["estimator_study"]
+    names = list(study["estimators"])
+    lines = ["| training | " + " | ".join("`%s`" % n for n in names) + " |",
+             "| --- | " + " | ".join("---:" for _ in names) + " |"]
+
+    def row(label: str, per: Dict[str, Any]) -> str:
+        cells = [per.get(TABLE_GRAIN, {}).get(n) for n in names]
+        return "| %s | " % label + " | ".join("%.3f" % c["max_over_min"] if c else "-" for c in cells) + " |"
+
+    for key, per in study["trainings"].items():
+        lines.append(row(_short(key), per))
+    for key, per in study["ratios"].items():
+        lines.append(row("ratio " + _short(key), per))
+    return "\n".join(lines) + "\n"
+
+
+def _short(key: str) -> str:
+    """'IMAGE BACKEND quota=False' -> 'keras2.3.1-... backend' without the quota (the study ran one setting)."""
+    return key.replace(" quota=False", "").replace(" quota=True", " (quota)")
 
 
 def _write(args: argparse.Namespace, runs: List[Dict[str, Any]], load_start: Optional[List[float]],

@@ -365,6 +365,7 @@ class StepRun:
     stdout: str = ""
     stderr: str = ""
     returncode: Optional[int] = None
+    outputs: Dict[str, str] = field(default_factory=dict)  # what the step wrote to GITHUB_OUTPUT
 
 
 @dataclass
@@ -543,6 +544,7 @@ class Runner:
                     run = StepRun(label, "", "")
                 except StandInFailure as exc:
                     ok, outputs, run = False, {}, StepRun(label, "", "", stderr=str(exc))
+            run.outputs = dict(outputs)
             run.outcome = "success" if ok else "failure"
             run.conclusion = "success" if ok or step.get("continue-on-error") is True else "failure"
             job.steps.append(run)

@@ -15,6 +15,7 @@ Nothing here knows the cells' outcomes: the assertions are on what the records a
 
 import json
 import re
+import tarfile
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import List
@@ -40,10 +41,22 @@ def baseline(engine, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def workflow(baseline, tmp_path_factory) -> WorkflowRun:
+def published_history(baseline, tmp_path_factory) -> Path:
+    """The history.tar.gz the published site carries: one earlier run (the baseline) in it."""
+    root = tmp_path_factory.mktemp("history")
+    proc = run_cli("history", "add", baseline, "--store", root / "store", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with tarfile.open(root / "history.tar.gz", "w:gz") as tar:
+        tar.add(str(root / "store"), arcname=".")
+    return root / "history.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def workflow(baseline, published_history, tmp_path_factory) -> WorkflowRun:
     root = tmp_path_factory.mktemp("workflow")
     return Runner(WORKFLOW, ROOT, root, event="workflow_dispatch", step_timeout_s=1800,
-                  inputs={"matrix": MATRIX, "shards": "2", "baseline": str(baseline), "prune": "false"}).run()
+                  inputs={"matrix": MATRIX, "shards": "2", "baseline": str(baseline), "prune": "false",
+                          "history_url": published_history.as_uri()}).run()
 
 
 def _failures(run: WorkflowRun) -> List[str]:
@@ -97,8 +110,42 @@ def test_the_comparison_lists_the_unselected_gpu_cell_and_finds_no_regression(wo
     not_selected = summary[summary.index("Not in the new run's selection"):]
     assert all(cell_id in not_selected for cell_id in gpu)
     assert "no regressions" in summary and "REGRESSIONS" not in summary and "Removed" not in summary
-    # One summary: the merged table once (written by `runner report`), then the diff.
-    assert summary.count("| cell") == 1 and summary.index("| cell") < summary.index("keras-matrix diff")
+    # One summary: since the last run first, the merged table once (written by `runner report`), then the diff.
+    assert summary.count("| cell") == 1
+    assert summary.index("since the last run") < summary.index("| cell") < summary.index("keras-matrix diff")
+
+
+def test_the_summary_opens_with_what_changed_since_the_published_history_and_the_site_carries_it(workflow):
+    report = workflow.job("report")
+    since = report.step("Since the last run")
+    assert since.outcome == "success" and since.outputs.get("status") == "0", since.stderr[-2000:]
+    assert "restored from file:" in since.stdout
+    first = report.summary.strip().splitlines()
+    # The history's headline is the summary's first line, and it names the earlier run it compares with.
+    assert "since the last run" in first[0] and "No regression" in "\n".join(first[:3])
+    assert "baseline" in "\n".join(first[:3])
+    # The history published with the site now holds both runs, and the site shows it.
+    pages = workflow.pages
+    with tarfile.open(pages / "history.tar.gz") as tar:
+        runs = [m.name for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]
+    assert len(runs) == 2, runs
+    assert (pages / "history.html").is_file() and 'id="since"' in (pages / "index.html").read_text()
+
+
+def test_the_published_reports_links_resolve_in_the_pages_directory(workflow):
+    """The published report pages link each other and site/: in Pages the landing page is at the top, and
+    reports/site/ leads there."""
+    pages = workflow.pages
+    for page in ("reports/index.html", "reports/every-release/index.html", "reports/cross-products/index.html"):
+        if not (pages / page).is_file():
+            continue
+        parser = _Links()
+        parser.feed((pages / page).read_text())
+        for link in {link.split("#")[0] for link in parser.links if not re.match(r"^[a-z]+:|^#|^$", link)}:
+            if link:
+                assert ((pages / page).parent / link).is_file(), "%s links %s, missing in Pages" % (page, link)
+    redirect = (pages / "reports" / "site" / "index.html").read_text()
+    assert "../../index.html" in redirect and (pages / "reports" / "site" / "../../index.html").is_file()
 
 
 def test_the_plan_job_summary_is_the_plan_table(workflow):

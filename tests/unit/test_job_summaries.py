@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -94,12 +95,13 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def job_env(work: Path, selection: str) -> Dict[str, str]:
-    summary, output = work.parent / "step-summary.md", work.parent / "github-output"
-    summary.touch()
-    output.touch()
+    summary, output, envfile = work.parent / "step-summary.md", work.parent / "github-output", work.parent / "github-env"
+    for path in (summary, output, envfile):
+        path.touch()
     return dict(os.environ, PATH="%s:%s" % (work.parent / "bin", os.environ["PATH"]), PYTHONPATH=str(ROOT),
                 SHARDS="2", SELECTION=selection, MATRIX="matrix.yaml", BASELINE="reports/results.json", PRUNE="true",
-                GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output))
+                HISTORY_URL=(work / "no-published-history.tar.gz").as_uri(),
+                GITHUB_STEP_SUMMARY=str(summary), GITHUB_OUTPUT=str(output), GITHUB_ENV=str(envfile))
 
 
 def split_fixture_into_shards(work: Path, keep: int = 2) -> List[str]:
@@ -136,9 +138,10 @@ def test_report_job_summary_is_the_merged_table_once_then_the_diff(checkout: Pat
     env = job_env(checkout, " ".join("--cell %s" % cell_id for cell_id in ids))
     outcomes = run_job("report", checkout, env)
     names = [name for name, _, _ in outcomes]
-    assert names == ["Merge the shards", "Report and site", "Compare with the published results"], outcomes
-    assert [rc for _, rc, _ in outcomes][:2] == [0, 0], outcomes
-    assert outcomes[2][1] == 1  # the fixture broke stacks the published run had ok: the job fails...
+    assert names == ["Merge the shards", "Since the last run", "Report and site",
+                     "Compare with the published results"], outcomes
+    assert [rc for _, rc, _ in outcomes][:3] == [0, 0, 0], outcomes
+    assert outcomes[3][1] == 1  # the fixture broke stacks the published run had ok: the job fails...
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text()
     html, tokens = render(summary)
     cell_tables = [rows for header, rows in tables(tokens) if header[:2] == ["cell", "status"]]
@@ -152,6 +155,12 @@ def test_report_job_summary_is_the_merged_table_once_then_the_diff(checkout: Pat
     assert (pages / "latest" / "junit.xml").is_file() and (pages / "latest" / "index.html").is_file()
     assert (pages / "index.html").is_file() and (pages / "reports" / "results.json").is_file()
     assert 'href="latest/index.html"' in (pages / "index.html").read_text()
+    # A first run (no published history) starts one: this run in it, published with the site, and the
+    # summary opens with the history's headline, before the merged table.
+    with tarfile.open(pages / "history.tar.gz") as tar:
+        assert len([m for m in tar.getmembers() if m.isfile() and m.name.endswith(".json")]) == 1
+    assert summary.index("since the last run") < summary.index("| cell")
+    assert (pages / "reports" / "site" / "index.html").is_file()  # the published reports' site/ link
 
 
 def test_report_job_fails_at_the_merge_when_a_shard_is_missing(checkout: Path) -> None:

@@ -81,3 +81,22 @@ def test_summarize_recomputes_a_saved_study_and_refuses_an_unreadable_one(study,
     for bad in (["--grains", "0"], ["--grains", "x"], ["--reruns", "0"], []):
         with pytest.raises(SystemExit):
             study.main(bad + ["--out", str(out)] + (["--summarize", str(saved)] if bad[:1] == ["--reruns"] else []))
+
+
+def test_the_published_estimator_study_table_in_the_docs_is_the_generated_one(study):
+    """docs/timing.md quotes bench/estimator-study.json's max/min table verbatim, and its reading of it
+    ("the batch mode is the most reproducible figure in 8 of the 9 rows", "the only one whose backend ratios
+    stay within 1.075") holds for the recorded data."""
+    from tests.conftest import ROOT
+
+    doc = json.loads((ROOT / "bench" / "estimator-study.json").read_text())
+    table = study.estimator_table(doc)
+    assert table in (ROOT / "docs" / "timing.md").read_text()
+    figures = doc["summary"]["estimator_study"]
+    rows = list(figures["trainings"].values()) + list(figures["ratios"].values())
+    grain = study.TABLE_GRAIN
+    best = [min(row[grain], key=lambda name: row[grain][name]["max_over_min"]) for row in rows]
+    assert len(rows) == 9 and best.count("batch_mode") == 8
+    ratios = {name: max(row[grain][name]["max_over_min"] for row in figures["ratios"].values())
+              for name in figures["estimators"]}
+    assert ratios["batch_mode"] <= 1.075 and all(v > 1.075 for k, v in ratios.items() if k != "batch_mode")
