@@ -95,7 +95,8 @@ def checkout(tmp_path: Path) -> Path:
 
 
 def job_env(work: Path, selection: str) -> Dict[str, str]:
-    summary, output, envfile = work.parent / "step-summary.md", work.parent / "github-output", work.parent / "github-env"
+    summary, output = work.parent / "step-summary.md", work.parent / "github-output"
+    envfile = work.parent / "github-env"
     for path in (summary, output, envfile):
         path.touch()
     return dict(os.environ, PATH="%s:%s" % (work.parent / "bin", os.environ["PATH"]), PYTHONPATH=str(ROOT),
