@@ -156,10 +156,7 @@ def bootstrap_epochs(epochs: Sequence[Sample], figure: Figure, resamples: int = 
         if value is None:
             return None
         values.append(value)
-    values.sort()
-    low_index = int(math.floor((1 - confidence) / 2 * resamples))
-    high_index = min(resamples - 1, int(math.ceil((1 + confidence) / 2 * resamples)) - 1)
-    return values[low_index], values[high_index]
+    return stats.percentile_bounds(values, confidence)
 
 
 def estimate(samples: Sequence[Sample], estimator: str, resamples: int = RESAMPLES) -> Estimate:

@@ -29,10 +29,6 @@ def median(values: Sequence[float]) -> float:
 
 def seeded_rng(values: Sequence[float]) -> random.Random:
     """A random generator seeded from the values themselves: the same values, the same resamples."""
-    return _rng_for(values)
-
-
-def _rng_for(values: Sequence[float]) -> random.Random:
     digest = hashlib.sha256(",".join("%.9g" % v for v in values).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
 
@@ -43,12 +39,20 @@ def bootstrap_interval(values: Sequence[float], estimator: Estimator = median,
     values = list(values)
     if len(values) < 2:
         return (values[0], values[0]) if values else (math.nan, math.nan)
-    rng = _rng_for(values)
+    rng = seeded_rng(values)
     n = len(values)
-    estimates = sorted(estimator([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples))
+    return percentile_bounds([estimator([values[rng.randrange(n)] for _ in range(n)]) for _ in range(resamples)],
+                             confidence)
+
+
+def percentile_bounds(estimates: Sequence[float], confidence: float = CONFIDENCE) -> Tuple[float, float]:
+    """The percentile bootstrap interval's ends: the (1-confidence)/2 and (1+confidence)/2 points of the
+    resampled estimates (one rule for every interval here)."""
+    ordered = sorted(estimates)
+    resamples = len(ordered)
     low_index = int(math.floor((1 - confidence) / 2 * resamples))
     high_index = min(resamples - 1, int(math.ceil((1 + confidence) / 2 * resamples)) - 1)
-    return estimates[low_index], estimates[high_index]
+    return ordered[low_index], ordered[high_index]
 
 
 def ratio_interval(a: Sequence[float], b: Sequence[float], resamples: int = BOOTSTRAP_RESAMPLES,
@@ -58,12 +62,10 @@ def ratio_interval(a: Sequence[float], b: Sequence[float], resamples: int = BOOT
     a, b = list(a), list(b)
     if not a or not b or not all(v > 0 for v in b):
         return None
-    rng = _rng_for(a + [math.nan] + b)
-    ratios = sorted(median([a[rng.randrange(len(a))] for _ in a]) / median([b[rng.randrange(len(b))] for _ in b])
-                    for _ in range(resamples))
-    low_index = int(math.floor((1 - confidence) / 2 * resamples))
-    high_index = min(resamples - 1, int(math.ceil((1 + confidence) / 2 * resamples)) - 1)
-    return ratios[low_index], ratios[high_index]
+    rng = seeded_rng(a + [math.nan] + b)
+    ratios = [median([a[rng.randrange(len(a))] for _ in a]) / median([b[rng.randrange(len(b))] for _ in b])
+              for _ in range(resamples)]
+    return percentile_bounds(ratios, confidence)
 
 
 def relative_width(estimate: float, interval: Tuple[float, float]) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Optional, Sequence, TextIO
+from typing import Any, List, Optional, Sequence, TextIO
 
 # C0/C1 controls, line/paragraph separators, and the Unicode bidi and invisible format characters
 # (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C): they can reorder or hide what a terminal shows.
@@ -37,8 +37,7 @@ def one_line(value: Any, limit: int = 300) -> str:
     """First non-empty line of an untrusted value, controls removed, clipped with an ellipsis."""
     text = "" if value is None else str(value)
     line = next((part.strip() for part in _LINE_BREAKS.split(text) if part.strip()), "")
-    line = without_controls(line)
-    return line if len(line) <= limit else line[:limit - 1] + "\u2026"
+    return clip_end(without_controls(line), limit)
 
 
 def optional_text(value: Optional[Any], limit: int) -> Optional[str]:
@@ -104,9 +103,14 @@ def fit_line(line: str, width: Optional[int]) -> str:
     return line if width is None else clip_end(line.rstrip(), width)
 
 
+def column_widths(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> List[int]:
+    """Each column's natural width: its widest value or header."""
+    return [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+
 def simple_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """tabulate's "simple" layout, left-aligned text, no trailing blanks: widths are exactly computable."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = column_widths(headers, rows)
     gap = " " * COLUMN_GAP
 
     def line(values: Sequence[str]) -> str:
@@ -116,7 +120,7 @@ def simple_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def table_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    widths = column_widths(headers, rows)
     return sum(widths) + COLUMN_GAP * max(0, len(widths) - 1)
 
 
@@ -127,7 +131,7 @@ def fit_table(headers: Sequence[str], rows: Sequence[Sequence[str]], width: Opti
     does not fit has its lines clipped."""
     if width is None or table_width(headers, rows) <= width:
         return simple_table(headers, rows)
-    natural = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    natural = column_widths(headers, rows)
     floors = [min(n, MIN_ID_COLUMN if i in id_columns else MIN_COLUMN) for i, n in enumerate(natural)]
     limits = list(natural)
     while sum(limits) + COLUMN_GAP * (len(limits) - 1) > width:
