@@ -5,6 +5,8 @@ import sys
 import textwrap
 
 import pytest
+import yaml
+from packaging.version import Version
 
 from runner.matrix.cells import normalize_version, version_slug
 from runner.matrix.load import load_matrix
@@ -20,7 +22,7 @@ def write(tmp_path, text, name="m.yaml"):
 
 
 def test_shipped_matrix_spans_every_keras_minor_line():
-    matrix = load_matrix(ROOT / "matrix.yaml")
+    matrix = load_matrix(ROOT / "matrix.yaml", offline=True)
     lines = {".".join(c.keras.lstrip("=").split(".")[:2]) for c in matrix.cells}
     expected = {"1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4"} | {"2.%d" % n for n in range(6, 16)} \
         | {"3.%d" % n for n in range(0, 16)}
@@ -197,12 +199,12 @@ def test_base_fields_are_validated(tmp_path, base_yaml, message):
 
 
 def test_selection_by_cell_filter_and_profile():
-    matrix = load_matrix(ROOT / "matrix.yaml")
+    matrix = load_matrix(ROOT / "matrix.yaml", offline=True)
     theano = "keras2.3.1-theano1.0.5-py27-cpu"
     assert [c.id for c in select(matrix, cells=[theano])] == [theano]
     assert all(c.device == "cpu" and c.era.name == "py27" for c in select(matrix, filters=["device=cpu", "era=py27"]))
     assert {c.group for c in select(matrix, cells=["keras1"])} == {"keras1"}
-    assert all(c.keras == "==3.15.1" for c in select(matrix, filters=["keras=3.15.*"]))
+    assert {c.keras for c in select(matrix, filters=["keras=3.15.*"])} == {"==3.15.0", "==3.15.1"}
     with pytest.raises(UsageError):
         select(matrix, cells=["no-such-cell"])
     with pytest.raises(UsageError):
@@ -227,12 +229,12 @@ def test_cli_bad_matrix_exits_2_with_one_line_and_no_traceback(tmp_path):
 
 
 def test_cli_plan_lists_the_shipped_matrix_as_table_and_json():
-    proc = run_cli("plan", "matrix.yaml")
+    proc = run_cli("plan", "matrix.yaml", "--offline")
     assert proc.returncode == 0
     assert "keras2.3.1-tf1.15.0-theano1.0.5-cntk2.7.post2-py27-cpu" in proc.stdout
     import json
 
-    proc = run_cli("plan", "matrix.yaml", "--format", "json", "--filter", "device=gpu")
+    proc = run_cli("plan", "matrix.yaml", "--offline", "--format", "json", "--filter", "device=gpu")
     cells = json.loads(proc.stdout)
     assert cells and all(c["device"] == "gpu" for c in cells)
 
@@ -292,3 +294,14 @@ def test_a_fifo_matrix_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "m.yaml")
     with pytest.raises(MatrixError, match="not a regular file"):
         load_matrix(tmp_path / "m.yaml")
+
+
+def test_the_shipped_matrix_follows_the_newest_keras_and_tensorflow_with_ranges():
+    """docs/ci.md: a new Keras 3 or TensorFlow 2 release enters the scheduled run by itself (keras3-follow)."""
+    group = [g for g in yaml.safe_load((ROOT / "matrix.yaml").read_text())["groups"] if g["name"] == "keras3-follow"][0]
+    assert set(group["matrix"]["keras"]) == {"releases"} and set(group["matrix"]["tensorflow"]) == {"releases"}
+    matrix = load_matrix(ROOT / "matrix.yaml", offline=True)
+    kept = (ROOT / "runner" / "resources" / "versions" / "keras.txt").read_text().splitlines()
+    since = {"==%s" % line for line in kept if line and not line.startswith("#") and Version(line) >= Version("3.15")}
+    follow = {c.keras for c in matrix.cells if c.group == "keras3-follow"}
+    assert follow and follow | {"==3.15.1"} == since  # every release from 3.15 (3.15.1 with TF 2.21: in keras3)

@@ -22,7 +22,7 @@ def published():
 
 
 def test_every_cell_of_the_shipped_matrix_has_a_record(published):
-    cells = load_matrix(ROOT / "matrix.yaml").cells
+    cells = load_matrix(ROOT / "matrix.yaml", offline=True).cells
     recorded = [c["cell_id"] for c in published["cells"]]
     assert len(recorded) == len(set(recorded))
     assert set(recorded) == {c.id for c in cells}

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 @pytest.fixture(scope="module")
 def matrix():
-    return load_matrix(ROOT / "matrix.yaml")
+    return load_matrix(ROOT / "matrix.yaml", offline=True)
 
 
 def test_the_short_name_in_a_cell_id_filters_its_axis(matrix):

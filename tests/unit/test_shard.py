@@ -19,7 +19,7 @@ from tests.fakes import MATRIX, FakeEngine
 
 @pytest.fixture(scope="module")
 def cells():
-    return load_matrix(ROOT / "matrix.yaml").cells
+    return load_matrix(ROOT / "matrix.yaml", offline=True).cells
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 5, 8, 100])
