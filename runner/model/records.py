@@ -145,6 +145,7 @@ class BuildRecord(TypedDict):
     dockerfile_sha256: Optional[str]
     log: Optional[str]
     log_tail: Optional[str]
+    resolver: Optional[str]  # uv's explanation of an unsatisfiable stack (absent in records before 2026-12-03)
 
 
 class DefaultBackend(TypedDict, total=False):
@@ -381,7 +382,7 @@ def new_build_record(image: Optional[str] = None, dockerfile: Optional[str] = No
                      dockerfile_sha256: Optional[str] = None, log: Optional[str] = None) -> BuildRecord:
     return BuildRecord(status=BuildStatus.NOT_RUN.value, seconds=None, image=image, image_id=None,
                        image_size=None, dockerfile=dockerfile, dockerfile_sha256=dockerfile_sha256, log=log,
-                       log_tail=None)
+                       log_tail=None, resolver=None)
 
 
 def empty_default_backend() -> DefaultBackend:
