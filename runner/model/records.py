@@ -53,7 +53,8 @@ STATUS_MEANINGS: Dict[Status, str] = {
     Status.PARTIAL: "some backends trained, some failed",
     Status.TRAIN_FAILED: "Keras imported but no backend trained",
     Status.IMPORT_FAILED: "Keras or every backend failed to import",
-    Status.UNSATISFIABLE: "pip found no distribution for this Python/platform, or no solution to the pins",
+    Status.UNSATISFIABLE: "the installer (pip, uv) found no distribution for this Python/platform, or no solution to "
+                          "the pins (uv says why)",
     Status.BUILD_FAILED: "the image did not build",
     Status.TIMEOUT: "the cell ran past its time limit",
     Status.SKIPPED: "not run (for example a GPU cell on an engine without a GPU runtime)",
