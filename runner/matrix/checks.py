@@ -41,7 +41,8 @@ def check_template_inputs(cell: Any, path: object, line: Optional[int]) -> None:
     whatever validation let through before (a description is the one multi-line field; no template uses it)."""
     era, base, limits = cell.era, cell.base, cell.limits
     values = (cell.id, cell.group, cell.name, cell.device, cell.keras, cell.backends, cell.requirements, cell.extras,
-              era.name, era.python, era.template, era.base, era.apt, era.pip_bootstrap, era.preinstall,
+              era.name, era.python, era.template, era.base, era.apt, era.pip_bootstrap, era.installer, era.uv_version,
+              era.preinstall,
               era.constraints, era.packages, era.symlinks, base.name, base.image, base.suite, base.mirror,
               base.variant, limits.memory, limits.cpus,
               (cell.r.apt, cell.r.cran) if getattr(cell, "r", None) else ())

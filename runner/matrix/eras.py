@@ -12,6 +12,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import Version
 
 from runner.matrix.yamlload import LineDict
+from runner.model.vocabulary import Installer, words
 from runner.util.errors import MatrixError
 from runner.util.paths import templates_dir
 from runner.util.validate import version_text_problem
@@ -46,6 +47,8 @@ class Era:
     base: str
     apt: Tuple[str, ...] = ()
     pip_bootstrap: Optional[str] = None
+    installer: Installer = Installer.PIP  # what installs the packages; uv only for Python 3
+    uv_version: Optional[str] = None      # the uv release fetched from PyPI when the installer is uv
     preinstall: Tuple[str, ...] = ()
     constraints: Tuple[str, ...] = ()
     packages: Tuple[Tuple[str, str], ...] = ()  # (axis, pip name)
@@ -116,6 +119,17 @@ def _era_fields(name: str, raw: Any, path: object, inherit: Optional[Dict[str, A
         except ValueError:  # InvalidVersion, or a number past int()'s 4300 digits
             raise MatrixError("%r is not a pip version" % raw["pip_bootstrap"], path, line("pip_bootstrap"),
                               key + ".pip_bootstrap") from None
+    if "installer" in raw:
+        if raw["installer"] not in words(Installer):
+            raise MatrixError("%r is not an installer; give one of: %s" % (raw["installer"], ", ".join(
+                words(Installer))), path, line("installer"), key + ".installer")
+        fields["installer"] = Installer(raw["installer"])
+    if "uv_version" in raw:
+        try:
+            fields["uv_version"] = str(Version(raw["uv_version"]))
+        except (ValueError, TypeError):  # InvalidVersion, a number past int()'s 4300 digits, not a string
+            raise MatrixError("%r is not a uv version such as '0.13.9'" % (raw["uv_version"],), path,
+                              line("uv_version"), key + ".uv_version") from None
     for k in ("preinstall", "constraints"):
         if k in raw:
             fields[k] = tuple(requirement(r, path, raw[k].line_of(i), "%s.%s" % (key, k))
@@ -146,6 +160,19 @@ def _resolve_packages(packages: Any, device: str, path: object, key: str) -> Tup
     return tuple(out)
 
 
+def _check_installer(name: str, fields: Dict[str, Any], path: object, spec: Any) -> None:
+    """uv serves Python 3 only, and is fetched by version: an era that asks for it says which."""
+    if fields.get("installer") != Installer.UV:
+        return
+    line = spec.line_of("installer") if isinstance(spec, LineDict) and "installer" in spec else spec.line
+    if str(fields.get("python", "")).startswith("2."):
+        raise MatrixError("uv does not install packages for Python %s; give this era installer: pip"
+                          % fields["python"], path, line, "eras.%s.installer" % name)
+    if not fields.get("uv_version"):
+        raise MatrixError("installer uv needs uv_version, the uv release to fetch from PyPI (e.g. '0.13.9')",
+                          path, line, "eras.%s.uv_version" % name)
+
+
 def parse_eras(raw: Any, path: object) -> Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]]:
     """Era name -> {'cpu': Era, 'gpu': Era}."""
     eras: Dict[str, Dict[str, Tuple[Era, object, Optional[int]]]] = {}
@@ -157,5 +184,6 @@ def parse_eras(raw: Any, path: object) -> Dict[str, Dict[str, Tuple[Era, object,
         for device, fields in per_device.items():
             fields = dict(fields)
             fields["packages"] = _resolve_packages(fields.get("packages", {}), device, path, "eras.%s" % name)
+            _check_installer(name, fields, path, spec)
             eras[name][device] = (Era(name=name, **fields), path, spec.line)
     return eras

@@ -53,7 +53,8 @@ STATUS_MEANINGS: Dict[Status, str] = {
     Status.PARTIAL: "some backends trained, some failed",
     Status.TRAIN_FAILED: "Keras imported but no backend trained",
     Status.IMPORT_FAILED: "Keras or every backend failed to import",
-    Status.UNSATISFIABLE: "pip found no distribution for this Python/platform, or no solution to the pins",
+    Status.UNSATISFIABLE: "the installer (pip, uv) found no distribution for this Python/platform, or no solution to "
+                          "the pins (uv says why)",
     Status.BUILD_FAILED: "the image did not build",
     Status.TIMEOUT: "the cell ran past its time limit",
     Status.SKIPPED: "not run (for example a GPU cell on an engine without a GPU runtime)",
@@ -145,6 +146,7 @@ class BuildRecord(TypedDict):
     dockerfile_sha256: Optional[str]
     log: Optional[str]
     log_tail: Optional[str]
+    resolver: Optional[str]  # uv's explanation of an unsatisfiable stack (absent in records before 2026-12-03)
 
 
 class DefaultBackend(TypedDict, total=False):
@@ -381,7 +383,7 @@ def new_build_record(image: Optional[str] = None, dockerfile: Optional[str] = No
                      dockerfile_sha256: Optional[str] = None, log: Optional[str] = None) -> BuildRecord:
     return BuildRecord(status=BuildStatus.NOT_RUN.value, seconds=None, image=image, image_id=None,
                        image_size=None, dockerfile=dockerfile, dockerfile_sha256=dockerfile_sha256, log=log,
-                       log_tail=None)
+                       log_tail=None, resolver=None)
 
 
 def empty_default_backend() -> DefaultBackend:

@@ -25,6 +25,14 @@ class Device(_TextEnum):
     GPU = "gpu"
 
 
+class Installer(_TextEnum):
+    """What installs an era's packages (eras.yaml `installer`): pip, or uv for Python 3 eras (uv does not
+    serve Python 2.7). Either way the cell's venv keeps its own pip, for `pip check` and for users."""
+
+    PIP = "pip"
+    UV = "uv"
+
+
 class ProgressMode(_TextEnum):
     """What `run` prints while it goes (--progress)."""
 

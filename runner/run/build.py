@@ -1,5 +1,7 @@
 """Stage: build. One image per cell from its rendered Dockerfile, with the log kept per cell, and the build
-outcome classified: a missing distribution is `unsatisfiable`, not a generic failure."""
+outcome classified: a missing distribution, or a resolver that proves no solution exists (pip's errors, uv's
+"we can conclude that your requirements are unsatisfiable"), is `unsatisfiable`, not a generic failure; uv's
+explanation is kept whole in the build record (`resolver`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Match, Optional, Tuple
 from runner.engine.protocol import BuildSpec
 from runner.model.records import REASON_LIMIT, BuildRecord, BuildStatus, Status, new_build_record
 from runner.render import render_cell, write_cell
+from runner.util.text import one_line
 
 if TYPE_CHECKING:
     from runner.engine.protocol import Engine
@@ -25,6 +28,16 @@ _UNSATISFIABLE = re.compile(
     r"is not a supported wheel on this platform",
 )
 _PIP_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?(ERROR: .*)$", re.MULTILINE)
+
+# uv's way (eras with `installer: uv`): "No solution found when resolving dependencies", then its derivation,
+# "Because X depends on Y ... we can conclude that your requirements are unsatisfiable.", then hints: uv 0.13
+# writes "error: ..." and "cause: ..." lines; older releases drew "× ...:" and "╰─▶ ..." lines.
+_BUILDKIT_PREFIX = re.compile(r"^#\d+ [\d.]+ ?")
+_UV_NO_SOLUTION = "No solution found when resolving dependencies"
+_UV_DECORATION = re.compile(r"^(?:error:|cause:|hint:|[×╰─▶│├┬┴\s])+")
+_UV_STEP_END = re.compile(r"^(?:#\d+ (?:ERROR|DONE|CANCELED)\b|------|executor failed|ERROR: )")
+_UV_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?(error: .*)$", re.MULTILINE)
+RESOLVER_LIMIT = 2000
 
 
 
@@ -71,8 +84,38 @@ def is_backtracking_timeout(record: Mapping[str, Any]) -> bool:
     return record.get("status") == Status.TIMEOUT and str(record.get("reason") or "").startswith(BACKTRACKING_TIMEOUT)
 
 
+def _uv_answer(log_text: str) -> Optional[Tuple[str, str]]:
+    """(uv's derivation of why no solution exists, its hints), each on one line, from the first time the log
+    shows them; None when the log holds no such answer (pip's answers are classified by their errors)."""
+    lines = [_BUILDKIT_PREFIX.sub("", line) for line in log_text.splitlines()]
+    start = next((i for i, line in enumerate(lines) if _UV_NO_SOLUTION in line), None)
+    if start is None:
+        return None
+    because: list[str] = []
+    hints: list[str] = []
+    for line in lines[start + 1:]:
+        if _UV_STEP_END.match(line):
+            break
+        text = _UV_DECORATION.sub("", line).strip()
+        if text:
+            (hints if line.lstrip().startswith("hint:") or hints else because).append(text)
+    return (re.sub(r"\s+", " ", " ".join(because)) or _UV_NO_SOLUTION, re.sub(r"\s+", " ", " ".join(hints)))
+
+
+def resolver_explanation(log_text: str) -> Optional[str]:
+    """uv's whole answer (derivation, then '(hint: ...)') on one line, for the build record; None without one."""
+    answer = _uv_answer(log_text)
+    if answer is None:
+        return None
+    because, hints = answer
+    return (because + (" (hint: %s)" % hints if hints else ""))[:RESOLVER_LIMIT]
+
+
 def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]:
     """-> (cell status, one-line reason)."""
+    answer = _uv_answer(log_text)
+    if answer is not None:  # the resolver's proof, however long the build took to give it
+        return Status.UNSATISFIABLE, one_line(answer[0], REASON_LIMIT)
     if timed_out:
         behind = backtracking(log_text)
         if behind:
@@ -85,9 +128,28 @@ def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]
         return Status.UNSATISFIABLE, _shorten_versions(reason)[:REASON_LIMIT]
     if pip_errors:
         return Status.BUILD_FAILED, pip_errors[-1][:REASON_LIMIT]
+    uv_error = _uv_error(log_text)
+    if uv_error:
+        return Status.BUILD_FAILED, uv_error[:REASON_LIMIT]
     said = "failed"  # not our vocabulary: what a build step prints
     failed = [line for line in log_text.splitlines() if "ERROR" in line or said in line.lower()]
     return Status.BUILD_FAILED, (failed[-1].strip()[:REASON_LIMIT] if failed else "docker build failed (see the log)")
+
+
+def _uv_error(log_text: str) -> Optional[str]:
+    """uv's last 'error: ...' line with the 'cause: ...' lines under it, on one line (a failed sdist build,
+    an index that does not answer); None when uv said no error."""
+    matches = list(_UV_ERROR.finditer(log_text))
+    if not matches:
+        return None
+    match = matches[-1]
+    parts = [match.group(1)]
+    for line in log_text[match.end():].splitlines()[1:]:
+        text = _BUILDKIT_PREFIX.sub("", line).strip()
+        if not text.startswith("cause:"):
+            break
+        parts.append(text)
+    return " ".join(parts)
 
 
 BuildResult = Tuple[Optional[Status], Optional[str], BuildRecord]
@@ -119,4 +181,5 @@ def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path,
     status, reason = classify_build_failure(outcome.log_tail, outcome.timed_out)
     record["status"] = (BuildStatus.TIMEOUT if outcome.timed_out else BuildStatus.FAILED).value
     record["log_tail"] = outcome.log_tail[-6000:]
+    record["resolver"] = resolver_explanation(outcome.log_tail)
     return status, reason, record

@@ -11,21 +11,30 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN python3.9 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-# Era pins, applied to every pip install below (PIP_CONSTRAINT).
+# uv 0.13.9, the era's installer: one layer shared by every cell of the era.
+ENV UV_LINK_MODE=copy UV_COMPILE_BYTECODE=1 UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1
+RUN --mount=type=secret,id=ca_bundle \
+    --mount=type=cache,id=keras-matrix-pip-py3.9,target=/root/.cache/pip \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
+    /opt/venv/bin/python -m pip install --no-deps --only-binary=:all: --target /opt/uv uv==0.13.9 \
+ && ln -s /opt/uv/bin/uv /usr/local/bin/uv \
+ && uv --version
+
+# Era pins, applied to every install below (UV_CONSTRAINT; PIP_CONSTRAINT for the venv's pip).
 RUN mkdir -p /etc/keras-matrix \
  && printf '%s\n' 'protobuf<3.20' 'numpy<1.24' > /etc/keras-matrix/constraints.txt
-ENV PIP_CONSTRAINT=/etc/keras-matrix/constraints.txt
+ENV PIP_CONSTRAINT=/etc/keras-matrix/constraints.txt UV_CONSTRAINT=/etc/keras-matrix/constraints.txt
 
 # tensorflow: its own layer, shared by every cell that installs the same stack up to here.
 RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=cache,id=keras-matrix-pip-py3.9,target=/root/.cache/pip \
-    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
-    /opt/venv/bin/python -m pip install --prefer-binary tensorflow-cpu==2.9.3
+    --mount=type=cache,id=keras-matrix-uv-py3.9,target=/root/.cache/uv \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
+    uv pip install --python /opt/venv/bin/python tensorflow-cpu==2.9.3
 # keras: its own layer, shared by every cell that installs the same stack up to here.
 RUN --mount=type=secret,id=ca_bundle \
-    --mount=type=cache,id=keras-matrix-pip-py3.9,target=/root/.cache/pip \
-    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
-    /opt/venv/bin/python -m pip install --prefer-binary keras==2.9.0
+    --mount=type=cache,id=keras-matrix-uv-py3.9,target=/root/.cache/uv \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
+    uv pip install --python /opt/venv/bin/python keras==2.9.0
 
 # The probe and training scripts are mounted read-only at run time, never baked in; they call this name.
 # A wrapper, not a symlink: a venv's Python reached through a symlink elsewhere would not find its venv.

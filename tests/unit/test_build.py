@@ -3,9 +3,10 @@
 import dataclasses
 import json
 
+from runner.engine.protocol import BuildOutcome
 from runner.matrix.load import load_matrix
-from runner.model.records import Status
-from runner.run.build import backtracking, classify_build_failure
+from runner.model.records import REASON_LIMIT, Status
+from runner.run.build import backtracking, build_cell, classify_build_failure, resolver_explanation
 from runner.run.cache import ResultCache
 from tests.conftest import ROOT
 
@@ -63,3 +64,80 @@ def test_a_backtracking_timeout_is_kept_by_the_cache_and_a_plain_one_is_not(tmp_
     assert not cache.put(key, plain, cell.timeout_minutes)
     no_scenarios = dataclasses.replace(cell, scenarios=False)
     assert cache.key(no_scenarios, "FROM x", "sha256:b", "d") != key
+
+
+# uv 0.13.9's answers, captured: a BuildKit log of the e2e matrix's py311 + TensorFlow 1.15 cell built with uv,
+# and `uv pip compile` of two pins that exclude each other (its explanation runs over two lines).
+UV_NO_WHEEL_LOG = """\
+#8 [stage-0 5/7] RUN --mount=type=secret,id=ca_bundle     --mount=type=cache,id=keras-matrix-uv-py3.11,target=/root/.cache/uv     uv pip install --python /opt/venv/bin/python tensorflow-cpu==1.15.0
+#8 0.451 Using Python 3.11.2 environment at: /opt/venv
+#8 0.632 error: No solution found when resolving dependencies
+#8 0.633   cause: Because tensorflow-cpu==1.15.0 has no wheels with a matching Python ABI tag (e.g., `cp311`) and you require tensorflow-cpu==1.15.0, we can conclude that your requirements are unsatisfiable.
+#8 0.635 {blank}
+#8 0.635 hint: You require CPython 3.11 (`cp311`), but we only found wheels for `tensorflow-cpu` (v1.15.0) with the following Python ABI tags: `cp27m`, `cp27mu`, `cp35m`, `cp36m`, `cp37m`
+#8 ERROR: executor failed running [/bin/sh -c uv pip install --python /opt/venv/bin/python tensorflow-cpu==1.15.0]: exit code: 1
+------
+ > [stage-0 5/7] RUN --mount=type=secret,id=ca_bundle     uv pip install --python /opt/venv/bin/python tensorflow-cpu==1.15.0:
+------
+executor failed running [/bin/sh -c uv pip install --python /opt/venv/bin/python tensorflow-cpu==1.15.0]: exit code: 1
+""".format(blank="")  # noqa: E501 (BuildKit writes a prefix with a trailing space for uv's blank line)
+UV_CONFLICT_LOG = """\
+#9 1.20 error: No solution found when resolving dependencies
+#9 1.20   cause: Because tensorflow-cpu==2.16.1 depends on keras>=3.0.0 and you require keras==2.15.0, we can conclude that your requirements and tensorflow-cpu==2.16.1 are incompatible.
+#9 1.20          And because you require tensorflow-cpu==2.16.1, we can conclude that your requirements are unsatisfiable.
+#9 ERROR: executor failed running [/bin/sh -c uv pip install keras==2.15.0 tensorflow-cpu==2.16.1]: exit code: 1
+"""  # noqa: E501
+
+
+def test_uv_s_no_solution_is_unsatisfiable_with_its_own_explanation_and_hint():
+    explanation = resolver_explanation(UV_NO_WHEEL_LOG)
+    assert explanation == (
+        "Because tensorflow-cpu==1.15.0 has no wheels with a matching Python ABI tag (e.g., `cp311`) and you "
+        "require tensorflow-cpu==1.15.0, we can conclude that your requirements are unsatisfiable. (hint: You "
+        "require CPython 3.11 (`cp311`), but we only found wheels for `tensorflow-cpu` (v1.15.0) with the following "
+        "Python ABI tags: `cp27m`, `cp27mu`, `cp35m`, `cp36m`, `cp37m`)")
+    status, reason = classify_build_failure(UV_NO_WHEEL_LOG, timed_out=False)
+    assert status == Status.UNSATISFIABLE
+    assert reason == explanation.split(" (hint: ")[0]  # the derivation; the hint is in the build record
+
+
+def test_uv_s_explanation_over_several_lines_is_one_sentence_chain():
+    status, reason = classify_build_failure(UV_CONFLICT_LOG, timed_out=False)
+    assert status == Status.UNSATISFIABLE
+    assert reason == (
+        "Because tensorflow-cpu==2.16.1 depends on keras>=3.0.0 and you require keras==2.15.0, we can conclude that "
+        "your requirements and tensorflow-cpu==2.16.1 are incompatible. And because you require "
+        "tensorflow-cpu==2.16.1, we can conclude that your requirements are unsatisfiable.")[:REASON_LIMIT]
+
+
+def test_the_older_uv_drawing_of_the_same_answer_is_read_too():
+    log = ("#9 1.2   × No solution found when resolving dependencies:\n"
+           "#9 1.2   ╰─▶ Because you require numpy==1.26.4 and numpy<1.24, we can conclude that your\n"
+           "#9 1.2       requirements are unsatisfiable.\n")
+    assert resolver_explanation(log) == ("Because you require numpy==1.26.4 and numpy<1.24, we can conclude that "
+                                         "your requirements are unsatisfiable.")
+
+
+def test_a_uv_failure_that_is_not_resolution_is_a_build_failure_with_its_causes():
+    log = ("#8 3.1 error: Failed to fetch: `https://pypi.org/simple/six/`\n"
+           "#8 3.1   cause: Request failed after 3 retries\n"
+           "#8 3.1   cause: invalid peer certificate: UnknownIssuer\n"
+           "#8 ERROR: executor failed running [/bin/sh -c uv pip install six]: exit code: 2\n")
+    assert resolver_explanation(log) is None
+    status, reason = classify_build_failure(log, timed_out=False)
+    assert status == Status.BUILD_FAILED
+    assert reason.startswith("error: Failed to fetch") and "UnknownIssuer" in reason
+
+
+def test_a_failed_uv_build_keeps_the_explanation_whole_in_the_record(tmp_path):
+    class UvSaysNo:
+        def build(self, spec):
+            return BuildOutcome(ok=False, seconds=1.5, log_tail=UV_NO_WHEEL_LOG)
+
+    matrix = load_matrix(ROOT / "tests" / "data" / "e2e-matrix.yaml")
+    (cell,) = [c for c in matrix.cells if c.name == "unsatisfiable"]
+    engine = UvSaysNo()
+    status, reason, record = build_cell(cell, engine, "base", tmp_path / "df", tmp_path / "log", None, 60)
+    assert status == Status.UNSATISFIABLE and reason is not None
+    assert record["resolver"] == resolver_explanation(UV_NO_WHEEL_LOG)
+    assert len(record["resolver"] or "") > REASON_LIMIT and record["resolver"].startswith(reason)

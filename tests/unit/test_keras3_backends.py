@@ -208,7 +208,8 @@ def test_the_requirements_are_layers_of_the_rendered_dockerfile_in_order(tmp_pat
         """)
     (cell,) = load_matrix(path, offline=True).cells
     text = render_cell(cell)
-    installs = [line.split("--prefer-binary ", 1)[1] for line in text.splitlines() if "--prefer-binary " in line]
+    command = "uv pip install --python /opt/venv/bin/python "  # the era's installer (eras.yaml installer: uv)
+    installs = [line.split(command, 1)[1] for line in text.splitlines() if command in line]
     assert installs == ["tensorflow-cpu==2.21.0", "'jax[cpu]==0.10.2'", "numpy==2.4.6", "openvino==2026.4.1",
                         "scipy==1.17.1", "'jax-extra[x]==1.0'", "keras==3.15.1"]
     assert text.count("# An extra requirement from the cell's pip: list") == 2
