@@ -96,7 +96,7 @@ BuildResult = Tuple[Optional[Status], Optional[str], BuildRecord]
 def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path, log_path: Path,
                ca_bundle: Optional[str], timeout: float, should_stop: Optional[Callable[[], bool]] = None,
                on_step: Optional[Callable[[str], None]] = None, text: Optional[str] = None,
-               build_cache: Optional[Path] = None) -> BuildResult:
+               build_cache: Optional[Path] = None, as_of_index: Optional[str] = None) -> BuildResult:
     """-> (cell status, or None when built; reason; build record). text: the Dockerfile, if already rendered."""
     text = text if text is not None else render_cell(cell)
     dockerfile = write_cell(cell, dockerfiles_dir, text)
@@ -104,7 +104,9 @@ def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path,
                               dockerfile_sha256=hashlib.sha256(text.encode()).hexdigest(), log=str(log_path))
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     outcome = engine.build(BuildSpec(
-        dockerfile.parent, image_tag(cell), build_args={"BASE_IMAGE": base_ref},
+        dockerfile.parent, image_tag(cell),
+        build_args=dict({"BASE_IMAGE": base_ref}, **({"KERAS_MATRIX_AS_OF_INDEX": as_of_index}
+                                                    if cell.as_of and as_of_index else {})),
         secrets={"ca_bundle": ca_bundle} if ca_bundle else {},
         labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"] or ""},
         log_path=log_path, timeout=timeout, should_stop=should_stop, on_step=on_step,
