@@ -62,6 +62,24 @@ def backtracking(log_text: str) -> Optional[str]:
     return "%s (%d releases downloaded: %s ... %s)" % (name, len(versions), versions[0], versions[-1])
 
 
+_SOURCE = re.compile(r"Downloading ([A-Za-z0-9][A-Za-z0-9._-]*?-[0-9][^\s/]*?)\.(?:tar\.gz|tar\.bz2|zip)\b")
+_SETUP_FAILED = "python setup.py egg_info"
+_LAST_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?\s+([A-Za-z_.]*(?:Error|Exception)\b.*)$", re.MULTILINE)
+
+
+def source_build_failure(log_text: str) -> Optional[str]:
+    """'building h5py-2.6.0 from source failed: DistutilsError: Could not find ... pkgconfig' when pip's legacy
+    `setup.py egg_info` of a source distribution failed (pip's own line names neither), else None."""
+    at = log_text.find(_SETUP_FAILED)
+    if at < 0:
+        return None
+    sources = _SOURCE.findall(log_text[:at])
+    errors = _LAST_ERROR.findall(log_text[:at + 200])
+    what = sources[-1] if sources else "a source distribution"
+    said = errors[-1].split("errors.")[-1].strip() if errors else "setup.py egg_info exited with an error"
+    return "building %s from source failed: %s" % (what, said)
+
+
 BACKTRACKING_TIMEOUT = "the build ran past its time limit while pip was backtracking through "
 
 
@@ -84,7 +102,7 @@ def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]
             pip_errors[-1] if pip_errors else "pip found no solution")
         return Status.UNSATISFIABLE, _shorten_versions(reason)[:REASON_LIMIT]
     if pip_errors:
-        return Status.BUILD_FAILED, pip_errors[-1][:REASON_LIMIT]
+        return Status.BUILD_FAILED, (source_build_failure(log_text) or pip_errors[-1])[:REASON_LIMIT]
     said = "failed"  # not our vocabulary: what a build step prints
     failed = [line for line in log_text.splitlines() if "ERROR" in line or said in line.lower()]
     return Status.BUILD_FAILED, (failed[-1].strip()[:REASON_LIMIT] if failed else "docker build failed (see the log)")

@@ -14,6 +14,7 @@ from runner.matrix.releases import Resolver, index_upload_times, read_list, read
 from runner.render import render_cell
 from runner.results.store import validate_results
 from runner.run.as_of_index import AsOfIndex, page_as_of, stamp
+from runner.run.build import classify_build_failure, source_build_failure
 from runner.run.context import RunOptions
 from runner.run.loop import run_matrix
 from runner.run.mnist import MnistData
@@ -89,7 +90,7 @@ def test_the_dockerfile_installs_through_the_as_of_index_without_the_era_pins(tm
     assert "ARG KERAS_MATRIX_AS_OF_INDEX" in text and "ARG KERAS_MATRIX_AS_OF_INDEX" not in plain
     installs = [line for line in text.splitlines() if " -m pip install " in line]
     exports = text.count('export PIP_INDEX_URL="http://${KERAS_MATRIX_AS_OF_INDEX:?}/20180606T231841Z/simple/"')
-    assert exports == len(installs) == 4  # build tools, era packages, tensorflow, keras
+    assert exports == len(installs) == 3  # build tools, tensorflow, keras: no era base packages
     assert "PIP_CONSTRAINT" not in text and "PIP_CONSTRAINT" in plain  # the era's pins name later releases
     assert "pip==20.3.4" in text  # pip itself is today's: the bootstrap does not go through the as-of index
 
@@ -163,3 +164,21 @@ def test_a_run_serves_the_index_to_as_of_builds_only_and_records_the_cutoff(tmp_
     assert records["keras2.2.0-tflt2-py27-cpu-asof20180606"]["as_of"] == {
         "cutoff": "2018-06-06T23:18:41Z", "rule": "release", "source": matrix.cells[0].as_of.source}
     assert "as_of" not in records["keras2.2.0-tflt2-py27-cpu"]
+
+
+H5PY_LOG = """#8 8.416 Collecting h5py<3
+#8 8.429   Downloading h5py-2.6.0.tar.gz (245 kB)
+#8 10.74     ERROR: Command errored out with exit status 1:
+#8 10.74         raise DistutilsError(msg)
+#8 10.74     distutils.errors.DistutilsError: Could not find suitable distribution for Requirement.parse('pkgconfig')
+#8 10.74 ERROR: Command errored out with exit status 1: python setup.py egg_info Check the logs for full command output.
+"""
+
+
+def test_a_failed_source_build_names_the_distribution_and_its_error():
+    """A release day before manylinux wheels builds from sources; pip's last line names neither (captured log)."""
+    status, reason = classify_build_failure(H5PY_LOG, False)
+    assert status == "build_failed"
+    assert reason == ("building h5py-2.6.0 from source failed: DistutilsError: Could not find suitable distribution "
+                      "for Requirement.parse('pkgconfig')")
+    assert source_build_failure("#5 1.0 ERROR: No matching distribution found for x") is None
