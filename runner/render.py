@@ -5,6 +5,7 @@ only deterministic inputs, so the same matrix gives byte-identical Dockerfiles.
 """
 
 import os
+import re
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
@@ -63,6 +64,9 @@ def render_cell(cell: "Cell", template_dir: Union[str, Path] = TEMPLATE_DIR) -> 
         "template": cell.era.template,
         "base_image": default_base_image(cell.base),
         "symlinks": [(link, target) for when, link, target in cell.era.symlinks if when in installed],
+        # An as_of cell meets sdists wheels now replace (PyYAML 3.12 in 2017): the era's build tools go first.
+        "build_tools": [p for p in cell.era.preinstall if re.match(r"(setuptools|wheel)\b", p, re.I)]
+        if cell.as_of else [],
     }
     try:
         template = environment(template_dir).get_template("%s.Dockerfile.j2" % cell.era.template)

@@ -47,6 +47,7 @@ class FakeEngine:
         self.overlapping_runs: List[List[Optional[str]]] = []  # cpusets of runs that found others running
         self.runs: List[RunSpec] = []
         self.builds: List[str] = []
+        self.build_args: Dict[str, Dict[str, str]] = {}
         self.build_caches: List[Optional[Path]] = []  # the layer-cache directory each build was given
         self.build_seconds = build_seconds
         self.active_builds = 0
@@ -77,6 +78,9 @@ class FakeEngine:
     def disk_usage(self) -> Optional[int]:
         return 1000 * len(self.builds)
 
+    def bridge_gateway(self) -> Optional[str]:
+        return "127.0.0.1"  # the as-of index binds here in the unit tests
+
     def remove_image(self, ref: str) -> bool:
         self.removed_images.append(ref)
         return True
@@ -85,6 +89,7 @@ class FakeEngine:
         tag = spec.tag
         with self.lock:
             self.builds.append(tag)
+            self.build_args[tag] = dict(spec.build_args)
             self.build_caches.append(spec.cache_dir)
             self.active_builds += 1
             self.most_parallel_builds = max(self.most_parallel_builds, self.active_builds)

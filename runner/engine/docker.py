@@ -215,6 +215,16 @@ class DockerEngine:
         except (*_ENGINE_FAILURES, TypeError, ValueError):
             return None
 
+    @_engine_call("look up the engine's bridge network")
+    def bridge_gateway(self) -> Optional[str]:
+        try:
+            configs = (self.client.networks.get("bridge").attrs.get("IPAM") or {}).get("Config") or []
+        except docker.errors.NotFound:
+            return None
+        gateways = [c.get("Gateway") for c in configs if isinstance(c, dict) and c.get("Gateway")]
+        ipv4 = [g for g in gateways if isinstance(g, str) and g.count(".") == 3]
+        return ipv4[0] if ipv4 else None
+
     @_engine_call("remove image {ref}")
     def remove_image(self, ref: str) -> bool:
         try:

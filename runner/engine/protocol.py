@@ -110,6 +110,10 @@ class Engine(Protocol):
     def disk_usage(self) -> Optional[int]:
         """Bytes the image layers take, or None when the engine cannot say."""
 
+    def bridge_gateway(self) -> Optional[str]:
+        """The host's address on the engine's default bridge (what a build's RUN step reaches the host at), or
+        None when the engine has no such network."""
+
     def remove_image(self, ref: str) -> bool:
         """Remove an image; False when there was none (or it is in use)."""
 

@@ -86,6 +86,19 @@ _R_PACKAGE = re.compile(r"^[A-Za-z][A-Za-z0-9.]{0,62}[A-Za-z0-9]$")
 
 
 @dataclass(frozen=True)
+class AsOf:
+    """Resolve the cell's requirements as the package index served them at `cutoff` (matrix key `as_of`)."""
+
+    cutoff: str  # UTC, '2018-06-06T23:18:41Z': files uploaded later are not seen
+    rule: str  # 'release' (when the cell's Keras release was published) or 'date' (given in the matrix)
+    source: str  # where the cutoff came from: 'index 2026-12-03', 'list 2026-12-03' (kept list), 'matrix'
+
+    @property
+    def day(self) -> str:
+        return self.cutoff[:10]
+
+
+@dataclass(frozen=True)
 class Cell:
     """One stack to build and measure. ``id`` is readable, stable, and derived from the content."""
 
@@ -107,6 +120,7 @@ class Cell:
     scenarios: bool = True  # ask the scenario probes (how Keras chooses); False: the default backend only
     r: Optional[RSpec] = None  # R and reticulate on top (matrix key `r`), None: no R
     extras: Tuple[str, ...] = ()  # the cell's `pip:` list: extra pinned requirements, validated (pip_extras)
+    as_of: Optional[AsOf] = None  # release-day resolution (matrix key `as_of`); None: the index as it is now
 
     @property
     def python(self) -> str:
@@ -199,8 +213,8 @@ def version_slug(spec: str) -> str:
 
 
 def cell_id(keras: Optional[str], backends: Tuple[Tuple[str, str], ...], python: str, device: str,
-            r: bool = False) -> str:
-    """'keras3.15.1-tf2.21.0-py311-cpu'; an R cell ends in '-r'."""
+            r: bool = False, as_of_day: Optional[str] = None) -> str:
+    """'keras3.15.1-tf2.21.0-py311-cpu'; resolved as of a day: '...-cpu-asof20180606'; an R cell ends in '-r'."""
     parts = []
     for axis, spec in (("keras", keras),) + tuple(backends):
         if spec:
@@ -209,6 +223,8 @@ def cell_id(keras: Optional[str], backends: Tuple[Tuple[str, str], ...], python:
         parts.insert(0, "nokeras")
     parts.append("py" + python.replace(".", ""))
     parts.append(device)
+    if as_of_day:
+        parts.append("asof" + as_of_day.replace("-", ""))
     suffix = "-r" if r else ""
     return "-".join(parts)[:128 - len(suffix)] + suffix
 

@@ -272,11 +272,16 @@ def with_version(cell: Cell, axis: str, version: str, measure: Optional[str] = N
     the matrix would give a cell written with that release."""
     spec = normalize_version(version, None, None, axis)
     assert spec is not None
+    if cell.as_of is not None and cell.as_of.rule == "release":
+        raise MatrixError("cell %s is resolved as of its Keras release's day (as_of: release): another release "
+                          "has another day; bisect a cell with a fixed as_of date instead" % cell.id, None, None)
     keras = spec if axis == "keras" else cell.keras
     backends = tuple((a, spec if a == axis else s) for a, s in cell.backends)
     check_backend_keras(keras, backends, None, None, "cell %s" % cell.id)
     requirements = layer_requirements(dict(cell.era.packages), backends, keras, cell.extras)
-    changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device, cell.r is not None), keras=keras,
+    as_of_day = cell.as_of.day if cell.as_of else None
+    changed = replace(cell, id=cell_id(keras, backends, cell.era.python, cell.device, cell.r is not None, as_of_day),
+                      keras=keras,
                       backends=backends, requirements=requirements, measure=measure or cell.measure)
     check_template_inputs(changed, None, None)
     return changed

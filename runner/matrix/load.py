@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import jsonschema
 
+from runner.matrix.as_of import with_as_of
 from runner.matrix.cells import AXES, Cell, Limits, Matrix, cells_matching
 from runner.matrix.checks import check_single_line, check_template_inputs, parse_limits
 from runner.matrix.eras import parse_bases, parse_eras
@@ -157,6 +158,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
             if "pip" not in combo and "pip" in group:  # an include entry's pip: wins over the group's
                 combo = dict(combo, pip=group["pip"])
             cell = make_cell(combo, name, "", group.get("description"), path, line, eras, bases, defaults)
+            cell = with_as_of(cell, combo.get("as_of", raw_defaults.get("as_of")), resolver, path, line,
+                              "groups[%s].as_of" % name)
             expect = combo.get("expect", group.get("expect", raw_defaults.get("expect")))
             add(with_expectation(cell, expect, path, line), "group %s" % name, line)
     named = doc.get("cells") or LineList()
@@ -167,6 +170,8 @@ def load_matrix(path: Union[str, Path], eras_file: Optional[Path] = ERAS_FILE, o
         if raw["name"] in group_names:
             raise MatrixError("cell name %r is also a group name" % raw["name"], path, line, "cells[%d].name" % index)
         cell = make_cell(combo, raw["name"], raw["name"], raw.get("description"), path, line, eras, bases, defaults)
+        cell = with_as_of(cell, combo.get("as_of", raw_defaults.get("as_of")), resolver, path, line,
+                          "cells[%d].as_of" % index)
         expect = combo.get("expect", raw_defaults.get("expect"))
         add(with_expectation(cell, expect, path, line), "cell %s" % raw["name"], line)
     if not cells:

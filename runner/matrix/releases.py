@@ -11,41 +11,28 @@ release. Each expansion says where its releases came from and when, and is recor
 from __future__ import annotations
 
 import http.client
-import json
-import os
 import re
 import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from runner.matrix.pypi_json import INDEX_TIMEOUT, IndexFetch, fetch_index, index_url
 from runner.util import paths
 from runner.util.fileio import FileProblem, read_capped
-from runner.util.net import tls_context
 from runner.util.text import one_line
 from runner.util.validate import version_text_problem
 
-INDEX_URL = "https://pypi.org/pypi/%s/json"
-# Another index with PyPI's JSON API (a mirror, a local fake in the tests): its base URL, e.g.
-# http://127.0.0.1:8080/pypi (the document of a package is BASE/<name>/json).
-INDEX_VARIABLE = "KERAS_MATRIX_INDEX_URL"
-_INDEX_BASE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?")
-INDEX_TIMEOUT = 10.0  # for the whole request: connecting, the headers and the body together
-MAX_INDEX_BYTES = 64 * 1024 * 1024  # TensorFlow's document is ~1.6 MB; anything near this is not PyPI's
 MAX_LIST_BYTES = 1024 * 1024  # a kept versions list (keras.txt is ~3 kB)
 VERSIONS_DIR = paths.resources_dir() / "versions"
 # Axis -> distribution name on the index (the CPU name: releases are the same for the GPU packages).
 DISTRIBUTIONS = {"keras": "keras", "tensorflow": "tensorflow", "theano": "Theano", "cntk": "cntk", "jax": "jax",
                  "torch": "torch", "numpy": "numpy", "openvino": "openvino"}
-
-# package name -> the index's JSON document (PyPI's /pypi/<name>/json shape); raises OSError or ValueError.
-IndexFetch = Callable[[str, float], Dict[str, Any]]
 
 
 class RangeError(ValueError):
@@ -97,70 +84,6 @@ def in_range(spec: SpecifierSet, versions: Sequence[Version]) -> List[Version]:
     return sorted(v for v in versions if spec.contains(v, prereleases=pre))
 
 
-def index_url(name: str) -> str:
-    """The URL of a distribution's JSON document: PyPI's, or under $KERAS_MATRIX_INDEX_URL (checked: a plain
-    http(s) URL, else ValueError, which the resolver reports as the index's failure)."""
-    base = os.environ.get(INDEX_VARIABLE)
-    if not base:
-        return INDEX_URL % name
-    if not _INDEX_BASE.fullmatch(base):
-        raise ValueError("$%s is not a plain http(s) URL such as http://127.0.0.1:8080/pypi" % INDEX_VARIABLE)
-    return "%s/%s/json" % (base.rstrip("/"), name)
-
-
-def _download(url: str, deadline: float, timeout: float) -> bytes:
-    context = tls_context()  # the same bundle the builds get (corporate TLS interception)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
-    chunks: List[bytes] = []
-    total = 0
-    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
-        while True:
-            if time.monotonic() > deadline:
-                raise TimeoutError("the index did not finish its answer within %g s" % timeout)
-            chunk = response.read1(1 << 16)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > MAX_INDEX_BYTES:
-                raise ValueError("the index answered more than %d bytes" % MAX_INDEX_BYTES)
-            chunks.append(chunk)
-        if response.length:  # the connection ended before the Content-Length it announced
-            raise http.client.IncompleteRead(b"".join(chunks), response.length)
-    return b"".join(chunks)
-
-
-def fetch_index(name: str, timeout: float) -> Dict[str, Any]:
-    """PyPI's JSON document for a distribution, over TLS checked against the host's CA bundle.
-
-    `timeout` bounds the whole request, not each read: the download runs in a daemon thread that is left
-    behind (it ends at its next read) when the index has not answered in full by then. TimeoutError then;
-    ValueError for an answer that is too large, not JSON, nested too deeply or not an object."""
-    url = index_url(name)
-    deadline = time.monotonic() + timeout
-    outcome: Dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            outcome["body"] = _download(url, deadline, timeout)
-        except BaseException as exc:  # handed to the caller's thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="index-%s" % name, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise TimeoutError("the index did not answer within %g s" % timeout)
-    if "error" in outcome:
-        raise outcome["error"]
-    try:
-        document = json.loads(outcome["body"].decode("utf-8"))
-    except RecursionError:
-        raise ValueError("the index answered JSON nested too deeply") from None
-    if not isinstance(document, dict):
-        raise ValueError("the index answered something other than a JSON object")
-    return document
-
-
 def index_releases(document: Dict[str, Any]) -> List[Version]:
     """Releases with at least one file, none of them yanked, from a PyPI JSON document."""
     releases = document.get("releases")
@@ -179,8 +102,43 @@ def index_releases(document: Dict[str, Any]) -> List[Version]:
     return sorted(out)
 
 
+_ISO = "%Y-%m-%dT%H:%M:%SZ"
+_UPLOAD_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+
+
+def index_upload_times(document: Dict[str, Any]) -> Dict[str, str]:
+    """Release -> when it was published ('2018-06-06T23:18:45Z', UTC) from a PyPI JSON document: the last upload
+    among its files uploaded within a day of its first (a wheel follows its sdist by seconds or minutes; a file
+    added months later is not what its release day served). What "its release day" means for an as_of cell.
+    Releases without a readable time are left out."""
+    out: Dict[str, str] = {}
+    releases = document.get("releases")
+    for text, files in (releases.items() if isinstance(releases, dict) else ()):
+        times = []
+        for item in files if isinstance(files, list) else ():
+            stamp = item.get("upload_time_iso_8601") or item.get("upload_time") if isinstance(item, dict) else None
+            if isinstance(stamp, str) and _UPLOAD_TIME.match(stamp):
+                times.append(stamp[:19] + "Z")
+        if times:
+            first = min(times)
+            day_after = (datetime.strptime(first, _ISO) + timedelta(days=1)).strftime(_ISO)
+            out[text] = max(t for t in times if t <= day_after)
+    return out
+
+
 def read_list(axis: str, directory: Path = VERSIONS_DIR) -> Tuple[List[Version], str]:
-    """(releases, generation date) from the list kept in the package; FileNotFoundError when there is none.
+    """(releases, generation date) from the list kept in the package; FileNotFoundError when there is none."""
+    versions, date, _ = _read_kept(axis, directory)
+    return versions, date
+
+
+def read_upload_times(axis: str, directory: Path = VERSIONS_DIR) -> Dict[str, str]:
+    """Release -> upload time from the kept list's second column (lists written before it have none: {})."""
+    return _read_kept(axis, directory)[2]
+
+
+def _read_kept(axis: str, directory: Path) -> Tuple[List[Version], str, Dict[str, str]]:
+    """(releases, generation date, upload times) of a kept list.
 
     Read like any input: a regular file of at most MAX_LIST_BYTES (a FIFO or device fails at once), UTF-8
     (a leading BOM is allowed), one version per line; RangeError saying which line otherwise."""
@@ -197,11 +155,16 @@ def read_list(axis: str, directory: Path = VERSIONS_DIR) -> Tuple[List[Version],
         raise RangeError("the versions list %s is not UTF-8 text" % path) from None
     date = "unknown"
     versions = []
+    times = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if line.startswith("# generated:"):
             date = (line.split(":", 1)[1].strip().split() or ["unknown"])[0][:40]
         elif line and not line.startswith("#"):
+            fields = line.split()
+            line = fields[0]
+            if len(fields) > 1 and _UPLOAD_TIME.fullmatch(fields[1].rstrip("Z")):
+                times[line] = fields[1].rstrip("Z") + "Z"
             try:
                 if version_text_problem(line):
                     raise InvalidVersion(line)
@@ -209,7 +172,7 @@ def read_list(axis: str, directory: Path = VERSIONS_DIR) -> Tuple[List[Version],
             except InvalidVersion:
                 raise RangeError("the versions list %s:%d: %r is not a PEP 440 version"
                                  % (path, number, line[:60])) from None
-    return sorted(versions), date
+    return sorted(versions), date, times
 
 
 @dataclass
@@ -222,6 +185,7 @@ class Resolver:
     lists_dir: Path = VERSIONS_DIR
     expansions: List[Expansion] = field(default_factory=list)
     _known: Dict[str, Tuple[List[Version], str, str, Optional[str]]] = field(default_factory=dict)
+    _uploads: Dict[str, Dict[str, str]] = field(default_factory=dict)  # axis -> release -> upload time
 
     def releases(self, axis: str) -> Tuple[List[Version], str, str, Optional[str]]:
         """(releases, source, date, index error) for an axis."""
@@ -233,7 +197,9 @@ class Resolver:
         problem = "--offline" if self.offline else None
         if not self.offline:
             try:
-                found = index_releases(self.fetch(DISTRIBUTIONS.get(axis, axis), self.timeout))
+                document = self.fetch(DISTRIBUTIONS.get(axis, axis), self.timeout)
+                found = index_releases(document)
+                self._uploads[axis] = index_upload_times(document)
                 return found, "index", time.strftime("%Y-%m-%d", time.gmtime()), None
             except (OSError, ValueError, http.client.HTTPException) as exc:  # unreachable, slow, cut, not JSON
                 problem = "%s: %s" % (type(exc).__name__, one_line(exc, 200))
@@ -242,7 +208,25 @@ class Resolver:
         except FileNotFoundError:
             raise RangeError("cannot list %s releases: the index was not asked or did not answer (%s) and there "
                              "is no list %s" % (axis, problem, self.lists_dir / ("%s.txt" % axis))) from None
+        self._uploads[axis] = read_upload_times(axis, self.lists_dir)
         return versions, "list", date, problem
+
+    def uploaded(self, axis: str, version: str) -> Tuple[str, str]:
+        """(upload time of the release, where it came from: 'index DATE' or 'list DATE'); RangeError when the
+        release is not on the index or its time is unknown (a kept list written before times were kept)."""
+        versions, source, date, problem = self.releases(axis)
+        stamp = self._uploads.get(axis, {}).get(version)
+        if stamp is None:
+            try:
+                wanted = Version(version)
+                stamp = next((t for v, t in self._uploads.get(axis, {}).items() if Version(v) == wanted), None)
+            except InvalidVersion:
+                stamp = None
+        if stamp is None:
+            known = "is not a release on the index" if Version(version) not in versions else \
+                "has no upload time in the %s of %s" % (source, date)
+            raise RangeError("%s %s %s%s" % (axis, version, known, " (index: %s)" % problem if problem else ""))
+        return stamp, "%s %s" % (source, date)
 
     def expand(self, axis: str, text: Any, where: str = "") -> Expansion:
         """The releases of axis in the range text, recorded; RangeError when it is invalid or empty."""
@@ -282,14 +266,19 @@ class Resolver:
 def write_list(axis: str, directory: Path = VERSIONS_DIR, fetch: IndexFetch = fetch_index) -> Path:
     """Rewrite the kept list of an axis from the index, with a header saying when and how."""
     name = DISTRIBUTIONS.get(axis, axis)
-    versions = [v for v in index_releases(fetch(name, 60.0)) if not v.is_prerelease]
+    document = fetch(name, 60.0)
+    versions = [v for v in index_releases(document) if not v.is_prerelease]
+    uploads = {Version(k): t for k, t in index_upload_times(document).items() if not version_text_problem(k)}
     header = ["# %s releases on PyPI: final releases with files, none yanked (pre-releases left out)." % name,
               "# generated: %s from %s" % (time.strftime("%Y-%m-%d", time.gmtime()), index_url(name)),
               "# by: python -m runner.matrix.releases %s   (used when the index is unreachable, or with --offline)"
               % axis,
+              "# each line: a release and when it was published "
+              "(UTC: its last file uploaded within a day of the first)",
               "# %d releases, %s to %s" % (len(versions), versions[0], versions[-1])]
     path = directory / ("%s.txt" % axis)
-    path.write_text("\n".join(header + [str(v) for v in versions]) + "\n")
+    lines = [("%s %s" % (v, uploads[v])) if v in uploads else str(v) for v in versions]
+    path.write_text("\n".join(header + lines) + "\n")
     return path
 
 

@@ -319,6 +319,12 @@ class PipCheck(TypedDict):
     problems: List[str]
 
 
+class AsOfRecord(TypedDict):
+    cutoff: str  # UTC: files uploaded later were not seen by the cell's installs
+    rule: str  # release (the day the cell's Keras release was published) | date (given in the matrix)
+    source: str  # where the cutoff came from: 'index DATE', 'list DATE' (the kept versions list), 'matrix'
+
+
 class CellRecord(TypedDict, total=False):
     """One cell's result: what was asked, what was installed, what Keras said, how each backend trained."""
 
@@ -353,6 +359,7 @@ class CellRecord(TypedDict, total=False):
     expectation: Optional[Expectation]
     expectation_verdict: Optional[str]  # ExpectationVerdict
     measure: str  # full | smoke | probe: how much of the cell was measured
+    as_of: Optional[AsOfRecord]  # resolved as the index served it then (matrix key as_of); absent: as it is now
     scenarios: List[Scenario]
     tf_keras: Optional[Dict[str, Any]]
     pip_check: Optional[PipCheck]

@@ -215,6 +215,17 @@ def _libraries_view(cell: Cell) -> List[Dict[str, Any]]:
     return rows
 
 
+def _as_of_text(cell: Cell) -> str:
+    """'2018-06-06T23:18:41Z (the day Keras 2.2.0 was published; index 2026-12-03)', or '' for a cell resolved
+    as the index is now."""
+    as_of = cell.get("as_of")
+    if not isinstance(as_of, dict) or not as_of.get("cutoff"):
+        return ""
+    why = "the day Keras %s was published" % (keras_version(cell) or "?") if as_of.get("rule") == "release" \
+        else "a date the matrix gives"
+    return "%s (%s; %s)" % (one_line(as_of.get("cutoff"), 40), why, one_line(as_of.get("source"), 60))
+
+
 def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
     cell_id = str(cell.get("cell_id"))
     status = str(cell.get("status"))
@@ -286,6 +297,7 @@ def cell_view(cell: Cell, backends: List[str]) -> Dict[str, Any]:
         "stderr_tail": optional_text(default.get("stderr_tail"), TEXT_LIMIT),
         "probed": backend is not None or error is not None,
         "versions": _versions_view(cell),
+        "as_of": _as_of_text(cell),
         "installed_all": [(one_line(k, 100), one_line(v, 100))
                           for k, v in sorted(installed_of(cell).items())],
         "requirements": [one_line(r, 200) for r in cell.get("requirements") or []],

@@ -75,6 +75,24 @@ def backtracking(log_text: str) -> Optional[str]:
     return "%s (%d releases downloaded: %s ... %s)" % (name, len(versions), versions[0], versions[-1])
 
 
+_SOURCE = re.compile(r"Downloading ([A-Za-z0-9][A-Za-z0-9._-]*?-[0-9][^\s/]*?)\.(?:tar\.gz|tar\.bz2|zip)\b")
+_SETUP_FAILED = "python setup.py egg_info"
+_LAST_ERROR = re.compile(r"^(?:#\d+ [\d.]+ )?\s+([A-Za-z_.]*(?:Error|Exception)\b.*)$", re.MULTILINE)
+
+
+def source_build_failure(log_text: str) -> Optional[str]:
+    """'building h5py-2.6.0 from source failed: DistutilsError: Could not find ... pkgconfig' when pip's legacy
+    `setup.py egg_info` of a source distribution failed (pip's own line names neither), else None."""
+    at = log_text.find(_SETUP_FAILED)
+    if at < 0:
+        return None
+    sources = _SOURCE.findall(log_text[:at])
+    errors = _LAST_ERROR.findall(log_text[:at + 200])
+    what = sources[-1] if sources else "a source distribution"
+    said = errors[-1].split("errors.")[-1].strip() if errors else "setup.py egg_info exited with an error"
+    return "building %s from source failed: %s" % (what, said)
+
+
 BACKTRACKING_TIMEOUT = "the build ran past its time limit while pip was backtracking through "
 
 
@@ -127,7 +145,7 @@ def classify_build_failure(log_text: str, timed_out: bool) -> Tuple[Status, str]
             pip_errors[-1] if pip_errors else "pip found no solution")
         return Status.UNSATISFIABLE, _shorten_versions(reason)[:REASON_LIMIT]
     if pip_errors:
-        return Status.BUILD_FAILED, pip_errors[-1][:REASON_LIMIT]
+        return Status.BUILD_FAILED, (source_build_failure(log_text) or pip_errors[-1])[:REASON_LIMIT]
     uv_error = _uv_error(log_text)
     if uv_error:
         return Status.BUILD_FAILED, uv_error[:REASON_LIMIT]
@@ -158,7 +176,7 @@ BuildResult = Tuple[Optional[Status], Optional[str], BuildRecord]
 def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path, log_path: Path,
                ca_bundle: Optional[str], timeout: float, should_stop: Optional[Callable[[], bool]] = None,
                on_step: Optional[Callable[[str], None]] = None, text: Optional[str] = None,
-               build_cache: Optional[Path] = None) -> BuildResult:
+               build_cache: Optional[Path] = None, as_of_index: Optional[str] = None) -> BuildResult:
     """-> (cell status, or None when built; reason; build record). text: the Dockerfile, if already rendered."""
     text = text if text is not None else render_cell(cell)
     dockerfile = write_cell(cell, dockerfiles_dir, text)
@@ -166,7 +184,9 @@ def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path,
                               dockerfile_sha256=hashlib.sha256(text.encode()).hexdigest(), log=str(log_path))
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     outcome = engine.build(BuildSpec(
-        dockerfile.parent, image_tag(cell), build_args={"BASE_IMAGE": base_ref},
+        dockerfile.parent, image_tag(cell),
+        build_args=dict({"BASE_IMAGE": base_ref}, **({"KERAS_MATRIX_AS_OF_INDEX": as_of_index}
+                                                    if cell.as_of and as_of_index else {})),
         secrets={"ca_bundle": ca_bundle} if ca_bundle else {},
         labels={"org.keras-matrix.dockerfile-sha256": record["dockerfile_sha256"] or ""},
         log_path=log_path, timeout=timeout, should_stop=should_stop, on_step=on_step,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, cast
 from runner.model.outcomes import DEFAULT_EXPECTATION, conflict_text, expectation_verdict
 from runner.model.records import (
     SCHEMA_VERSION,
+    AsOfRecord,
     CellRecord,
     DefaultBackend,
     Expectation,
@@ -41,6 +42,8 @@ def new_cell_record(cell: Cell, base_image: Optional[Dict[str, Any]] = None) -> 
         seconds=None, build=new_build_record(), probe=None, installed={},
         default_backend=empty_default_backend(), trainings={},
         expectation=expectation_of(cell), expectation_verdict=None, measure=cell.measure,
+        **({"as_of": AsOfRecord(cutoff=cell.as_of.cutoff, rule=cell.as_of.rule, source=cell.as_of.source)}
+           if cell.as_of else {}),
     )
 
 

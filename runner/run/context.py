@@ -92,6 +92,7 @@ class RunContext:
     core_pool: CorePool = field(default_factory=lambda: CorePool(1))
     stop: StopRequest = field(default_factory=StopRequest)
     cran: Optional[CranCheck] = None  # asked once, before building, when a cell wants CRAN packages
+    as_of_index: Optional[str] = None  # host:port of the as-of index while the run builds as_of cells
 
     @property
     def doc(self) -> RunDocument:

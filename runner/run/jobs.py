@@ -74,7 +74,7 @@ def build_job(ctx: RunContext, job: CellJob) -> BuildResult:
         outcome = build_cell(cell, ctx.engine, job.base.ref, ctx.options.dockerfiles_dir, log_path, ctx.ca_bundle,
                              cell.timeout_minutes * 60, should_stop=lambda: ctx.stop.requested,
                              on_step=lambda m: ctx.progress.event(job.index, cell.id, "build", m), text=job.dockerfile,
-                             build_cache=ctx.options.build_cache)
+                             build_cache=ctx.options.build_cache, as_of_index=ctx.as_of_index)
     ctx.stop.check()
     return outcome
 

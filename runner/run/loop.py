@@ -20,6 +20,7 @@ from runner.matrix.shard import cell_cost
 from runner.model.records import RETRY_ON_RESUME, BuildStatus, CellRecord, RunDocument
 from runner.model.vocabulary import Device
 from runner.results.store import ResultsWriter, RunDirectory
+from runner.run.as_of_index import AsOfIndex
 from runner.run.bases import BaseOutcome, ensure_base
 from runner.run.build import image_tag
 from runner.run.cache import ResultCache
@@ -130,8 +131,29 @@ def _measure_into(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: M
     if stale:
         ctx.progress.event(0, None, "cleanup",
                            "removed %d containers an earlier run left when the engine stopped" % stale)
-    _run_cells(ctx, cells)
+    index = _start_as_of_index(ctx, cells)
+    try:
+        _run_cells(ctx, cells)
+    finally:
+        if index is not None:
+            index.stop()
     return doc
+
+
+def _start_as_of_index(ctx: RunContext, cells: Sequence[Cell]) -> Optional[AsOfIndex]:
+    """The as-of index on the engine's bridge, when a cell is resolved as of a day (else None)."""
+    if not any(cell.as_of for cell in cells):
+        return None
+    gateway = ctx.engine.bridge_gateway()
+    if gateway is None:
+        ctx.progress.event(0, None, "as-of", "the engine has no bridge network: cells resolved as of a day cannot "
+                           "reach the as-of index and will fail to build")
+        return None
+    index = AsOfIndex(gateway)
+    ctx.as_of_index = index.start()
+    ctx.progress.event(0, None, "as-of", "as-of index for the builds at http://%s/ (PyPI as it stood then)"
+                       % ctx.as_of_index)
+    return index
 
 
 def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from runner.matrix.releases import INDEX_VARIABLE, Resolver, fetch_index, index_url
+from runner.matrix.pypi_json import INDEX_VARIABLE, fetch_index, index_url
+from runner.matrix.releases import Resolver
 from tests.unit.test_hostile import invoke, snapshot
 
 RANGE_MATRIX = ('version: 1\ngroups:\n  - name: g\n    matrix:\n      era: py311\n'

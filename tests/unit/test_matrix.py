@@ -10,6 +10,7 @@ from packaging.version import Version
 
 from runner.matrix.cells import normalize_version, version_slug
 from runner.matrix.load import load_matrix
+from runner.matrix.releases import read_list
 from runner.matrix.selection import select
 from runner.util.errors import MatrixError, UsageError
 from tests.conftest import ROOT
@@ -307,7 +308,6 @@ def test_the_shipped_matrix_follows_the_newest_keras_and_tensorflow_with_ranges(
     group = [g for g in yaml.safe_load((ROOT / "matrix.yaml").read_text())["groups"] if g["name"] == "keras3-follow"][0]
     assert set(group["matrix"]["keras"]) == {"releases"} and set(group["matrix"]["tensorflow"]) == {"releases"}
     matrix = load_matrix(ROOT / "matrix.yaml", offline=True)
-    kept = (ROOT / "runner" / "resources" / "versions" / "keras.txt").read_text().splitlines()
-    since = {"==%s" % line for line in kept if line and not line.startswith("#") and Version(line) >= Version("3.15")}
+    since = {"==%s" % v for v in read_list("keras")[0] if v >= Version("3.15")}
     follow = {c.keras for c in matrix.cells if c.group == "keras3-follow"}
     assert follow and follow | {"==3.15.1"} == since  # every release from 3.15 (3.15.1 with TF 2.21: in keras3)

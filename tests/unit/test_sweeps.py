@@ -13,7 +13,7 @@ SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 
 
 def kept_releases(axis):
-    return [line.strip() for line in (VERSIONS_DIR / ("%s.txt" % axis)).read_text(encoding="utf-8").splitlines()
+    return [line.split()[0] for line in (VERSIONS_DIR / ("%s.txt" % axis)).read_text(encoding="utf-8").splitlines()
             if line.strip() and not line.startswith("#")]
 
 
