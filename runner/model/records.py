@@ -176,6 +176,7 @@ class Sample(TypedDict, total=False):
     batches: int
     batch_group: int
     batch_us: List[int]
+    batch_clock: str  # BatchClock; absent: the callback (results recorded before slices have none)
 
 
 class Stability(_TextEnum):

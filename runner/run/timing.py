@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from runner.model import stats
 from runner.model.records import Sample, Stability, Timing
-from runner.model.vocabulary import MeasureMode, words
+from runner.model.vocabulary import BatchClock, MeasureMode, words
 
 if TYPE_CHECKING:
     from runner.matrix.cells import Cell
@@ -93,14 +93,21 @@ MAX_BATCH_GROUPS = 20000  # per epoch: a full MNIST epoch has 469 batches; anyth
 
 def batch_times(item: Dict[str, Any]) -> Sample:
     """The epoch's batch times from train.py, checked: {} unless batches, batch_group and batch_us are all
-    there and agree (positive integers, as many groups as the batches need, each a non-negative integer)."""
+    there and agree (positive integers, as many groups as the batches need, each a non-negative integer) and
+    batch_clock, when there, is a BatchClock word (slice times keep it; callback times leave it out)."""
     batches, group, times = item.get("batches"), item.get("batch_group"), item.get("batch_us")
     if not (isinstance(batches, int) and isinstance(group, int) and _count(batches) and _count(group)
             and isinstance(times, list) and len(times) <= MAX_BATCH_GROUPS):
         return Sample()
     if len(times) != -(-batches // group) or not all(_natural(t) for t in times):
         return Sample()
-    return Sample(batches=batches, batch_group=group, batch_us=list(times))
+    clock = item.get("batch_clock", BatchClock.CALLBACK.value)
+    if clock not in words(BatchClock):
+        return Sample()  # times taken some way we do not know cannot be read as either kind
+    out = Sample(batches=batches, batch_group=group, batch_us=list(times))
+    if clock != BatchClock.CALLBACK:  # absent means the callback, as in results recorded before slices
+        out["batch_clock"] = clock
+    return out
 
 
 def _natural(value: Any) -> bool:
