@@ -9,6 +9,7 @@ from runner.matrix.load import load_matrix
 from runner.probe import MARKER
 from runner.run.measure import combine, measure_backends, train_backend, train_process
 from runner.run.timing import DEFAULT_PROTOCOL, SMOKE_PROTOCOL
+from tests.conftest import probe_scripts
 
 
 class _Answer:
@@ -150,8 +151,18 @@ def test_a_process_runs_at_least_warm_up_plus_the_steady_epochs_or_the_cells_own
     for cell_epochs, expected in ((3, "4"), (8, "8")):
         engine = _Scripted({"tensorflow": [STEADY, STEADY]})
         _measure(tmp_path, engine, ["tensorflow"], epochs=cell_epochs)
-        assert engine.specs[0].command[-1] == expected  # full: no batch clock until the quiet study decides
-        assert "--batch-group" not in engine.specs[0].command
+        assert engine.specs[0].command[-3] == expected
+
+
+def test_a_full_measure_turns_train_pys_batch_clock_off(tmp_path, monkeypatch):
+    """train.py times every batch unless told otherwise (its --batch-group defaults to 1, for smoke measures
+    and the study); a full measure's batch_group 0 must reach it as --batch-group 0, or every full training
+    would run with the batch callback that slows Theano and TensorFlow 1.15 (docs/timing.md)."""
+    engine = _Scripted({"tensorflow": [STEADY, STEADY]})
+    _measure(tmp_path, engine, ["tensorflow"], epochs=3)
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    args = train.parse_args(engine.specs[0].command[2:])  # after matrix-python and the script
+    assert args.batch_group == 0 and args.max_batches is None
 
 
 def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):
