@@ -54,6 +54,14 @@ class TimeEstimator(_TextEnum):
     SLICE_MEDIAN = "slice_median"  # median of slice times x slices per epoch
 
 
+class TimingBudget(_TextEnum):
+    """How many processes and epochs a full measure's training gets (runner/run/timing.py BUDGETS; `run
+    --timing-budget`; the cost model is in docs/timing.md, "The budget")."""
+
+    LEAN = "lean"            # one process; a second, interleaved, only while the interval is too wide
+    THOROUGH = "thorough"    # two to four processes (the protocol of the runs published before the budget)
+
+
 class BatchClock(_TextEnum):
     """How an epoch's batch times were taken (a sample's `batch_clock`; absent means the callback)."""
 

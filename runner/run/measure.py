@@ -102,7 +102,10 @@ def train_process(cell: Cell, engine: Engine, image: str, backend: str, data_dir
     if protocol.max_batches:
         command += ["--max-batches", str(protocol.max_batches)]
     # Always said: train.py's own default (1) times every batch, which a full measure must not do.
-    command += ["--batch-group", str(protocol.batch_group)]
+    if protocol.slices:
+        command += ["--slices", str(protocol.slices)]  # batch times from outside; no batch callback
+    else:
+        command += ["--batch-group", str(protocol.batch_group)]
     started_at = now_iso()
     outcome = engine.run(_spec(cell, image, command, timeout, data_dir=data_dir,
                                extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu, protocol=protocol))
