@@ -135,7 +135,16 @@ class ErrorInfo(TypedDict, total=False):
     traceback_tail: Optional[str]
 
 
-class BuildRecord(TypedDict):
+class BuildStep(TypedDict):
+    """One Dockerfile step of a build as BuildKit's plain progress reported it: built (with its seconds) or
+    taken from the layer cache (cached, no seconds)."""
+
+    step: str  # "[stage-0 5/7] RUN ... pip install keras==3.15.0", clipped
+    seconds: Optional[float]
+    cached: bool
+
+
+class _BuildRecordFields(TypedDict):
     status: str  # BuildStatus
     seconds: Optional[float]
     image: Optional[str]
@@ -145,6 +154,12 @@ class BuildRecord(TypedDict):
     dockerfile_sha256: Optional[str]
     log: Optional[str]
     log_tail: Optional[str]
+
+
+class BuildRecord(_BuildRecordFields, total=False):
+    # Per step (absent in results recorded before them, and when the build log had no BuildKit steps): what
+    # each layer cost, so a run's floor can count every distinct layer once (bench/cold_floor.py).
+    steps: List[BuildStep]
 
 
 class DefaultBackend(TypedDict, total=False):
