@@ -140,7 +140,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                 for steady in (3, 5, 8) for width in (0.03, 0.05)}
     variants["one process of 3 steady epochs, never a second"] = protocol_cost(
         doc, args.run_id, replace(BUDGETS["lean"], min_steady_epochs=3, max_processes=1), args.cell_epochs)
-    out = {"kind": "keras-matrix-protocol-cost", "results": str(args.results), "run_id": args.run_id,
+    results = Path(args.results).resolve()
+    shown = str(results.relative_to(ROOT)) if results.is_relative_to(ROOT) else str(results)
+    out = {"kind": "keras-matrix-protocol-cost", "results": shown, "run_id": args.run_id,
            "target_minutes": TARGET_MINUTES, "budgets": budgets,
            "protocols": {name: asdict(protocol) for name, protocol in BUDGETS.items()}, "variants": variants}
     Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
