@@ -17,8 +17,19 @@ and the container's CPU time, CFS throttling and host steal time. The summary an
   then, per figure, its max/min over the reruns, and the max/min over the reruns of the within-cell ratio
   of every pair of backends of one image.
 
+- arms (`--arms`): each backend can be trained several ways in every round, one process each, back to back
+  (their order alternates from round to round, so drift does not favour one): `callback` (train.py
+  --batch-group as given), `plain` (--batch-group 0: plain fit, no batch times) and `slices` (--slices K:
+  fit calls of K batches timed from outside). A training's label carries its arm when it is not the
+  callback (`... tensorflow+slices quota=False`); ratios are taken between two backends of one arm, or
+  between two arms of one backend (the A/B: `tensorflow+slices/tensorflow+plain`), never across both;
+  `summary.arms` gives each A/B pair's ratio of steady-epoch medians and train.py's per-call overhead of
+  fit (`fit_call_us`, slices only).
+
 Usage: python bench/timing_study.py --image IMAGE:backend,backend ... [--epochs 12] [--rounds 3]
-       [--reruns 3] [--grains 1,4,16] [--cpus 2] [--out bench/timing-study.json]
+       [--reruns 3] [--grains 1,4,16] [--arms callback] [--slices 16] [--cpus 2] [--out bench/timing-study.json]
+       python bench/timing_study.py --ab-slices ...   (the slices A/B: --arms plain,slices --grains 16)
+       python bench/timing_study.py --arms-table STUDY.json   (the A/B's table)
        python bench/timing_study.py --summarize bench/timing-study.json  (recompute the summaries of a study)
 It needs the images (run the quick profile first) and .cache/data/mnist.npz.
 """
@@ -34,7 +45,7 @@ import sys
 import time
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -48,8 +59,18 @@ from runner.run.timing import tag_samples  # noqa: E402
 DOCKER = os.environ.get("KERAS_MATRIX_DOCKER_CLI") or "/usr/bin/docker"
 
 
+ARMS = ("callback", "plain", "slices")  # how a process is trained (the module docstring); callback: as before
+
+
+def arm_arguments(arm: str, batch_group: int, slices: int) -> List[str]:
+    """train.py's options for one arm."""
+    if arm == "slices":
+        return ["--slices", str(slices)]
+    return ["--batch-group", str(0 if arm == "plain" else batch_group)]
+
+
 def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, data_dir: Path,
-               batch_group: int = 1) -> Dict[str, Any]:
+               batch_group: int = 1, arm: str = "callback", slices: int = 16) -> Dict[str, Any]:
     """One training process in a locked-down container, as the runner starts it."""
     cpuset = "0-%d" % (cpus - 1) if cpus > 1 else "0"
     argv = [DOCKER, "run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp:rw,exec,nosuid,size=4g",
@@ -64,8 +85,8 @@ def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, da
                        "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
                        "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}.items():
         argv += ["-e", "%s=%s" % (key, value)]
-    argv += [image, "matrix-python", "/opt/keras-matrix/train.py", "/data/mnist.npz", str(epochs),
-             "--batch-group", str(batch_group)]
+    argv += [image, "matrix-python", "/opt/keras-matrix/train.py", "/data/mnist.npz", str(epochs)]
+    argv += arm_arguments(arm, batch_group, slices)
     load_before = _loadavg()
     started = time.time()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
@@ -76,7 +97,8 @@ def train_once(image: str, backend: str, epochs: int, cpus: int, quota: bool, da
             break
     return {"image": image, "backend": backend, "quota": quota, "started": started, "seconds": time.time() - started,
             "status": result.get("status"), "error": result.get("error"), "samples": result.get("samples") or [],
-            "loadavg_before": load_before, "loadavg_after": _loadavg()}
+            "loadavg_before": load_before, "loadavg_after": _loadavg(), "arm": arm,
+            "fit_call_us": result.get("fit_call_us")}
 
 
 def _loadavg() -> Optional[List[float]]:
@@ -104,13 +126,43 @@ Estimator = Callable[[List[float]], float]
 ESTIMATORS: Dict[str, Estimator] = {"median": statistics.median, "min": min, "trimmed_mean": trimmed_mean}
 
 
+def arms_summary(runs: Sequence[Dict[str, Any]], warmup: int) -> Dict[str, Any]:
+    """The A/B of arms: per image and backend, each arm's steady-epoch median per process (in schedule order),
+    each pair's ratio to the first arm's process of the same rerun and round, and fit's per-call overhead."""
+    out: Dict[str, Any] = {}
+    by_key: Dict[str, Dict[str, Dict[Tuple[int, int], float]]] = {}
+    overhead: Dict[str, List[int]] = {}
+    for run in runs:
+        steady = [s["wall"] for s in run.get("samples") or []][warmup:]
+        if run.get("status") != "ok" or not steady:
+            continue
+        key = "%s %s" % (run["image"].split(":")[-1], run["backend"])
+        arm = run.get("arm") or "callback"
+        by_key.setdefault(key, {}).setdefault(arm, {})[(run.get("rerun") or 0, run.get("round") or 0)] = \
+            statistics.median(steady)
+        if isinstance(run.get("fit_call_us"), int):
+            overhead.setdefault(key, []).append(run["fit_call_us"])
+    for key, arms in sorted(by_key.items()):
+        names = [a for a in ARMS if a in arms]
+        entry: Dict[str, Any] = {"steady_median_per_process": {a: [round(v, 4) for _, v in sorted(arms[a].items())]
+                                                              for a in names}}
+        if len(names) >= 2:
+            base = names[0]
+            for other in names[1:]:
+                pairs = sorted(set(arms[base]) & set(arms[other]))
+                entry["%s/%s" % (other, base)] = [round(arms[other][p] / arms[base][p], 4) for p in pairs]
+        if key in overhead:
+            entry["fit_call_us"] = overhead[key]
+        out[key] = entry
+    return out
+
+
 def summarize(runs: List[Dict[str, Any]], warmup: int) -> Dict[str, Any]:
     """Per (image, backend, quota): spread inside processes, between processes, contention signals."""
     groups: Dict[str, List[Dict[str, Any]]] = {}
     for run in runs:
         if run["status"] == "ok":
-            key = "%s %s quota=%s" % (run["image"].split(":")[-1], run["backend"], run["quota"])
-            groups.setdefault(key, []).append(run)
+            groups.setdefault(_label(run), []).append(run)
     out: Dict[str, Any] = {}
     for key, group in sorted(groups.items()):
         walls = [[s["wall"] for s in run["samples"]] for run in group]
@@ -150,7 +202,9 @@ def summarize(runs: List[Dict[str, Any]], warmup: int) -> Dict[str, Any]:
 
 
 def _label(run: Dict[str, Any]) -> str:
-    return "%s %s quota=%s" % (run["image"].split(":")[-1], run["backend"], run["quota"])
+    arm = run.get("arm") or "callback"
+    backend = run["backend"] if arm == "callback" else "%s+%s" % (run["backend"], arm)
+    return "%s %s quota=%s" % (run["image"].split(":")[-1], backend, run["quota"])
 
 
 def rerun_samples(runs: Sequence[Dict[str, Any]], warmup: int) -> Dict[int, Dict[str, List[Sample]]]:
@@ -204,6 +258,9 @@ def estimator_study(runs: Sequence[Dict[str, Any]], warmup: int, grains: Sequenc
         image_b, backend_b, quota_b = b.split(" ")
         if image_a != image_b or quota_a != quota_b:
             continue  # a ratio is only ever taken inside one cell, in one setting
+        (name_a, _, arm_a), (name_b, _, arm_b) = backend_a.partition("+"), backend_b.partition("+")
+        if name_a != name_b and arm_a != arm_b:
+            continue  # two backends of one arm, or two arms of one backend (the A/B); never both at once
         key = "%s %s %s/%s" % (image_a, quota_a, backend_a, backend_b)
         for grain in grains:
             for name in candidates.FIGURES:
@@ -226,10 +283,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="processes per backend, interleaved, per rerun")
     parser.add_argument("--reruns", type=int, default=1,
                         help="times the whole schedule is repeated; the estimator study compares them")
-    parser.add_argument("--grains", default="1,4,16",
-                        help="batches per group at which the batch figures are computed (comma-separated)")
+    parser.add_argument("--grains", default=None,
+                        help="batches per group at which the batch figures are computed (comma-separated; default "
+                             "1,4,16, or --slices with the slices arm)")
     parser.add_argument("--batch-group", type=int, default=1,
                         help="train.py --batch-group: 1 times every batch; 0 none (training as without batch times)")
+    parser.add_argument("--arms", default="callback",
+                        help="how each backend is trained in every round, comma-separated: callback (--batch-group "
+                             "as given), plain (no batch times), slices (--slices K)")
+    parser.add_argument("--slices", type=int, default=16, help="batches per fit call of the slices arm")
+    parser.add_argument("--ab-slices", action="store_true",
+                        help="the slices A/B: --arms plain,slices and --grains a multiple of --slices")
+    parser.add_argument("--arms-table", metavar="STUDY.json", help="measure nothing: print the A/B table of a study")
     parser.add_argument("--resamples", type=int, default=candidates.RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--quota", choices=["both", "on", "off"], default="both")
@@ -240,14 +305,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--summarize", metavar="STUDY.json",
                         help="measure nothing: recompute the summaries of an earlier study's runs into --out")
     args = parser.parse_args(argv)
+    if args.ab_slices:
+        args.arms = "plain,slices"
+    if args.grains is None:
+        args.grains = str(args.slices) if "slices" in args.arms.split(",") else "1,4,16"
     try:
         grains = [int(g) for g in args.grains.split(",")]
     except ValueError:
         grains = []
     if not grains or min(grains) < 1:
         parser.error("--grains takes positive integers, e.g. 1,4,16")
-    if args.reruns < 1 or args.rounds < 1 or args.epochs < 2 or args.batch_group < 0:
-        parser.error("--reruns and --rounds must be at least 1, --epochs at least 2, --batch-group at least 0")
+    if args.reruns < 1 or args.rounds < 1 or args.epochs < 2 or args.batch_group < 0 or args.slices < 1:
+        parser.error("--reruns and --rounds must be at least 1, --epochs at least 2, --batch-group at least 0, "
+                     "--slices at least 1")
+    arms = [a for a in args.arms.split(",") if a]
+    if not arms or any(a not in ARMS for a in arms) or len(set(arms)) != len(arms):
+        parser.error("--arms takes distinct words of %s, e.g. plain,slices" % ",".join(ARMS))
+    if "slices" in arms and any(g % args.slices for g in grains):
+        parser.error("with the slices arm every grain must be a multiple of --slices (%d), e.g. --grains %d"
+                     % (args.slices, args.slices))
+    if args.arms_table:
+        try:
+            print(arms_table(json.loads(Path(args.arms_table).read_text())), end="")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            parser.error("cannot read a finished study from %s: %s" % (args.arms_table, exc))
+        return 0
     if args.table:
         try:
             print(estimator_table(json.loads(Path(args.table).read_text())), end="")
@@ -276,21 +358,24 @@ def main(argv: Optional[List[str]] = None) -> int:
         for round_index in range(args.rounds):
             for quota in quotas:
                 for image, backend in plan:  # interleaved: drift hits every backend alike
-                    run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir),
-                                     args.batch_group)
-                    run["round"], run["rerun"] = round_index, rerun
-                    runs.append(run)
-                    print("rerun %d round %d quota=%s %s %s: %s %s load %s" % (
-                        rerun, round_index, quota, image.split(":")[-1], backend, run["status"],
-                        [round(s["wall"], 3) for s in run["samples"]], run["loadavg_before"]),
-                        file=sys.stderr, flush=True)
-                    _write(args, runs, load_start, grains)  # after every process: an interrupted study keeps its data
+                    # arms back to back, their order reversed every other round (ABBA): drift favours none
+                    for arm in arms if (round_index + rerun) % 2 == 0 else arms[::-1]:
+                        run = train_once(image, backend, args.epochs, args.cpus, quota, Path(args.data_dir),
+                                         args.batch_group, arm, args.slices)
+                        run["round"], run["rerun"] = round_index, rerun
+                        runs.append(run)
+                        print("rerun %d round %d quota=%s %s %s %s: %s %s load %s" % (
+                            rerun, round_index, quota, image.split(":")[-1], backend, arm, run["status"],
+                            [round(s["wall"], 3) for s in run["samples"]], run["loadavg_before"]),
+                            file=sys.stderr, flush=True)
+                        _write(args, runs, load_start, grains)  # after every process: an interrupted study keeps it
     summary = _write(args, runs, load_start, grains, final=True)
     print(json.dumps(summary, indent=1))
     return 0
 
 
 TABLE_GRAIN = "16"  # the grain full measures would record (runner/run/timing.py): what a headline could use
+# (a figure missing in a rerun, or one the arm does not give, e.g. a slice figure of plain fit, reads "-")
 
 
 def estimator_table(doc: Dict[str, Any]) -> str:
@@ -303,12 +388,27 @@ def estimator_table(doc: Dict[str, Any]) -> str:
 
     def row(label: str, per: Dict[str, Any]) -> str:
         cells = [per.get(TABLE_GRAIN, {}).get(n) for n in names]
-        return "| %s | " % label + " | ".join("%.3f" % c["max_over_min"] if c else "-" for c in cells) + " |"
+        return "| %s | " % label + " | ".join("%.3f" % c["max_over_min"] if c and c.get("max_over_min") is not None
+                                              else "-" for c in cells) + " |"
 
     for key, per in study["trainings"].items():
         lines.append(row(_short(key), per))
     for key, per in study["ratios"].items():
         lines.append(row("ratio " + _short(key), per))
+    return "\n".join(lines) + "\n"
+
+
+def arms_table(doc: Dict[str, Any]) -> str:
+    """The A/B's table: per backend, each arm's steady-epoch medians per process, the pairs' ratios and the
+    per-call overhead of fit (Markdown)."""
+    lines = ["| training | steady-epoch medians (s) | ratio | fit per call (us) |", "| --- | --- | --- | --- |"]
+    for key, entry in doc["summary"]["arms"].items():
+        medians = "; ".join("%s %s" % (arm, ", ".join("%.3f" % v for v in values))
+                            for arm, values in entry["steady_median_per_process"].items())
+        ratios = "; ".join("%s %s" % (name, ", ".join("%.3f" % v for v in values))
+                           for name, values in entry.items() if "/" in name)
+        overhead = ", ".join(str(v) for v in entry.get("fit_call_us") or []) or "-"
+        lines.append("| %s | %s | %s | %s |" % (key, medians, ratios or "-", overhead))
     return "\n".join(lines) + "\n"
 
 
@@ -321,6 +421,7 @@ def _write(args: argparse.Namespace, runs: List[Dict[str, Any]], load_start: Opt
            grains: Sequence[int], final: bool = False) -> Dict[str, Any]:
     """The study so far; the estimator study (bootstrap intervals: slow) only once all processes ran."""
     summary = summarize(runs, args.warmup)
+    summary["arms"] = arms_summary(runs, args.warmup)
     summary["estimator_study"] = estimator_study(runs, args.warmup, grains, args.resamples) if final else None
     doc = {"kind": "keras-matrix-timing-study", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "host": {"cpus": os.cpu_count(), "cpu_model": _cpu_model()},

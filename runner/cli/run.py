@@ -23,7 +23,8 @@ from runner.cli.common import (
     print_summary,
     run_setup,
 )
-from runner.model.vocabulary import ProgressMode
+from runner.model.vocabulary import ProgressMode, TimingBudget, words
+from runner.run.timing import DEFAULT_BUDGET
 from runner.util.errors import UsageError
 from runner.util.paths import CACHE_DIR_VARIABLE, default_cache_dir, default_generated_dir
 from runner.util.text import say
@@ -47,6 +48,7 @@ class RunArguments:
     build_cache: Optional[str]
     resume: bool
     progress: str
+    timing_budget: str
 
 
 def register(add_command: AddCommand) -> None:
@@ -82,6 +84,10 @@ def register(add_command: AddCommand) -> None:
                            "buildx builder that can export a local cache, as in CI)")
     opts.add_argument("--resume", action="store_true",
                       help="continue the run --run-id: keep its finished cells, run the others")
+    opts.add_argument("--timing-budget", choices=words(TimingBudget), default=DEFAULT_BUDGET,
+                      help="processes per full training: lean (one of 6 epochs; a second, interleaved, only while "
+                           "the 95%% interval is wider than +-3%%; default) or thorough (2-4 processes of 4 epochs, "
+                           "the protocol of the runs published before it); docs/timing.md, 'The budget'")
     opts.add_argument("--progress", choices=PROGRESS_MODES, default=ProgressMode.HUMAN.value,
                       help="progress on stderr: human lines, nothing, or JSON lines for CI")
     parser.set_defaults(func=command)
@@ -112,7 +118,7 @@ def command(args: argparse.Namespace) -> int:
                          ca_bundle=given.ca_bundle,
                          allow_pull=not given.no_pull, prune=given.prune, progress=given.progress,
                          gpu=False if given.no_gpu else None, resume=given.resume, rerun=given.rerun,
-                         jobs=given.jobs, lanes=given.lanes,
+                         jobs=given.jobs, lanes=given.lanes, timing_budget=given.timing_budget,
                          build_cache=Path(given.build_cache) if given.build_cache else None,
                          # an empty --dockerfiles-dir or --cache-dir means the default
                          dockerfiles_dir=Path(given.dockerfiles_dir or default_generated_dir()),

@@ -15,7 +15,14 @@ Every figure is in seconds per epoch and uses the steady epochs only (warm-up on
 - batch_mode: the half-sample mode (Bickel and Fruehwirth 2006: the densest half, halved until three values
   are left) of the same per-batch times, times the batches an epoch runs; no bin width or bandwidth to pick;
 - cpu_median: the median of the process's CPU seconds (user + system, all its threads) per steady epoch:
-  work done, not wall time, so it is not comparable in size with the others, only in reproducibility.
+  work done, not wall time, so it is not comparable in size with the others, only in reproducibility;
+- slice_q10, slice_mode, slice_median: the same statistics over slice times (train.py --slices K: each
+  epoch run as consecutive fit calls of K batches, timed from outside, no per-batch Python hook), per slice,
+  times the slices of K batches an epoch runs (batches / K). A slice's time includes fit's per-call
+  overhead, so these figures carry it once per slice.
+
+The batch figures read callback times only and the slice figures slice times only (a sample's
+`batch_clock`; absent means the callback), so a figure never mixes the two clocks.
 
 Per-batch times come from `batch_us` (each entry a group of `batch_group` batches: its time divided by the
 group size). The last group of every epoch is left out: it holds the epoch's short last batch (60000 images
@@ -33,7 +40,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypedDict
 
 from runner.model import stats
 from runner.model.records import Sample
-from runner.model.vocabulary import TimeEstimator
+from runner.model.vocabulary import BatchClock, TimeEstimator
 
 RESAMPLES = 1000  # bootstrap resamples per figure: the batch figures sort thousands of values each time
 
@@ -56,10 +63,16 @@ def steady(samples: Sequence[Sample]) -> List[Sample]:
     return [s for s in samples if not s.get("warmup")]
 
 
-def batch_units(sample: Sample) -> List[float]:
-    """Seconds per batch of each full group of the epoch but its last; [] without batch times."""
+def clock_of(sample: Sample) -> str:
+    """How the sample's batch times were taken (BatchClock); absent means the callback."""
+    return str(sample.get("batch_clock") or BatchClock.CALLBACK.value)
+
+
+def batch_units(sample: Sample, clock: Optional[str] = None) -> List[float]:
+    """Seconds per batch of each full group of the epoch but its last; [] without batch times, or when
+    `clock` is given and the sample's times were taken another way."""
     group, times = sample.get("batch_group"), sample.get("batch_us")
-    if not group or not times:
+    if not group or not times or (clock is not None and clock_of(sample) != clock):
         return []
     return [t / group / 1e6 for t in times[:-1]]
 
@@ -111,11 +124,13 @@ def _batches_per_epoch(epochs: Sequence[Sample]) -> Optional[float]:
     return float(statistics.median(present)) if present and len(present) == len(counts) else None
 
 
-def _batch_figure(statistic: Callable[[List[float]], float]) -> Figure:
+def _batch_figure(statistic: Callable[[List[float]], float], clock: str = BatchClock.CALLBACK.value) -> Figure:
+    """statistic(per-batch times) x batches per epoch. For slices, the per-batch time is a slice's time over
+    its K batches, so this is statistic(slice times) x batches / K: the slices an epoch runs."""
     def figure(epochs: Sequence[Sample]) -> Optional[float]:
         per_epoch = _batches_per_epoch(epochs)
-        units = [u for s in epochs for u in batch_units(s)]
-        if per_epoch is None or not units or any(not batch_units(s) for s in epochs):
+        units = [u for s in epochs for u in batch_units(s, clock)]
+        if per_epoch is None or not units or any(not batch_units(s, clock) for s in epochs):
             return None
         return statistic(units) * per_epoch
     return figure
@@ -139,7 +154,11 @@ FIGURES: Dict[str, Figure] = {
     TimeEstimator.BATCH_MODE.value: _batch_figure(half_sample_mode),
     TimeEstimator.BATCH_MEDIAN.value: _batch_figure(lambda u: quantile(u, 0.50)),
     TimeEstimator.CPU_MEDIAN.value: _process_cpu,
+    TimeEstimator.SLICE_Q10.value: _batch_figure(lambda u: quantile(u, 0.10), BatchClock.SLICES.value),
+    TimeEstimator.SLICE_MODE.value: _batch_figure(half_sample_mode, BatchClock.SLICES.value),
+    TimeEstimator.SLICE_MEDIAN.value: _batch_figure(lambda u: quantile(u, 0.50), BatchClock.SLICES.value),
 }
+SLICE_FIGURES = (TimeEstimator.SLICE_Q10.value, TimeEstimator.SLICE_MODE.value, TimeEstimator.SLICE_MEDIAN.value)
 
 
 def bootstrap_epochs(epochs: Sequence[Sample], figure: Figure, resamples: int = RESAMPLES,
@@ -166,7 +185,8 @@ def estimate(samples: Sequence[Sample], estimator: str, resamples: int = RESAMPL
     seconds = figure(epochs)
     interval = bootstrap_epochs(epochs, figure, resamples) if seconds is not None else None
     width = stats.relative_width(seconds, interval) if seconds and interval else None
-    units = sum(len(batch_units(s)) for s in epochs) if estimator.startswith("batch_") else 0
+    clock = BatchClock.SLICES.value if estimator in SLICE_FIGURES else BatchClock.CALLBACK.value
+    units = sum(len(batch_units(s, clock)) for s in epochs) if estimator.startswith(("batch_", "slice_")) else 0
     return Estimate(estimator=estimator, seconds=None if seconds is None else round(seconds, 5),
                     interval=None if interval is None else [round(interval[0], 5), round(interval[1], 5)],
                     rel_width=None if width is None else round(width, 4), epochs=len(epochs), units=units)

@@ -136,7 +136,16 @@ class ErrorInfo(TypedDict, total=False):
     traceback_tail: Optional[str]
 
 
-class BuildRecord(TypedDict):
+class BuildStep(TypedDict):
+    """One Dockerfile step of a build as BuildKit's plain progress reported it: built (with its seconds) or
+    taken from the layer cache (cached, no seconds)."""
+
+    step: str  # "[stage-0 5/7] RUN ... pip install keras==3.15.0", clipped
+    seconds: Optional[float]
+    cached: bool
+
+
+class _BuildRecordFields(TypedDict):
     status: str  # BuildStatus
     seconds: Optional[float]
     image: Optional[str]
@@ -147,6 +156,12 @@ class BuildRecord(TypedDict):
     log: Optional[str]
     log_tail: Optional[str]
     resolver: Optional[str]  # uv's explanation of an unsatisfiable stack (absent in records before 2026-12-03)
+
+
+class BuildRecord(_BuildRecordFields, total=False):
+    # Per step (absent in results recorded before them, and when the build log had no BuildKit steps): what
+    # each layer cost, so a run's floor can count every distinct layer once (bench/cold_floor.py).
+    steps: List[BuildStep]
 
 
 class DefaultBackend(TypedDict, total=False):
@@ -178,6 +193,7 @@ class Sample(TypedDict, total=False):
     batches: int
     batch_group: int
     batch_us: List[int]
+    batch_clock: str  # BatchClock; absent: the callback (results recorded before slices have none)
 
 
 class Stability(_TextEnum):

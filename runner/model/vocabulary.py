@@ -57,6 +57,24 @@ class TimeEstimator(_TextEnum):
     BATCH_MODE = "batch_mode"      # half-sample mode of batch times x batches per epoch
     BATCH_MEDIAN = "batch_median"  # median of batch times x batches per epoch
     CPU_MEDIAN = "cpu_median"      # median CPU seconds (user + system, all threads) of the process per steady epoch
+    SLICE_Q10 = "slice_q10"        # 10th percentile of slice times (fit calls of K batches) x slices per epoch
+    SLICE_MODE = "slice_mode"      # half-sample mode of slice times x slices per epoch
+    SLICE_MEDIAN = "slice_median"  # median of slice times x slices per epoch
+
+
+class TimingBudget(_TextEnum):
+    """How many processes and epochs a full measure's training gets (runner/run/timing.py BUDGETS; `run
+    --timing-budget`; the cost model is in docs/timing.md, "The budget")."""
+
+    LEAN = "lean"            # one process; a second, interleaved, only while the interval is too wide
+    THOROUGH = "thorough"    # two to four processes (the protocol of the runs published before the budget)
+
+
+class BatchClock(_TextEnum):
+    """How an epoch's batch times were taken (a sample's `batch_clock`; absent means the callback)."""
+
+    CALLBACK = "callback"  # a Keras callback's batch hooks inside one fit call (train.py --batch-group)
+    SLICES = "slices"      # consecutive fit calls of K batches, each timed from outside (train.py --slices)
 
 
 def words(kind: type[_TextEnum]) -> Tuple[str, ...]:

@@ -3,9 +3,10 @@
 seconds and test accuracy. Runs on Python 2.7 and 3.x, Keras 1.x to 3.x. One JSON line after the marker.
 
 Reference model: 784 -> Dense(128, relu) -> Dense(10, softmax); adam; categorical cross-entropy; batch 128.
-Usage: train.py DATA.npz EPOCHS [--max-batches N] [--batch-group K]
+Usage: train.py DATA.npz EPOCHS [--max-batches N] [--batch-group K | --slices K]
   --max-batches N: train on the first N*128 images only (a smoke measure: one short epoch per sample).
   --batch-group K: time groups of K batches (default 1: every batch); 0 records no batch times.
+  --slices K: no batch callback; each epoch runs as consecutive fit calls of K batches each, timed from outside.
 
 Batch times: each epoch's sample gets `batches` (how many batches the epoch ran), `batch_group` (K) and
 `batch_us`, the wall time of each group of K consecutive batches in integer microseconds, measured from the
@@ -17,6 +18,17 @@ batch's work has: Keras 3 on a thread-safe backend (JAX, torch, NumPy, OpenVINO)
 callbacks asynchronously unless one overrides on_batch_end, and tf.keras converts a batch's logs to numpy
 only for callbacks that have batch hooks; so with batch times on, the loop waits for every batch's results
 (docs/timing.md, "Batch times"). --batch-group 0 trains as before, for comparison.
+
+Slices (--slices K): batch-level times without any per-batch Python hook. The script shuffles the training
+set once per epoch (NumPy's seeded generator, as fit's own shuffle would) and runs the epoch as consecutive
+`fit(x[a:b], y[a:b], batch_size=128, epochs=1, shuffle=False, verbose=0)` calls over slices of K batches
+(the last slice holds what is left, with the short last batch), so the batches and their order are those
+of one shuffled epoch. Each call is timed from outside with the monotonic clock. The epoch's sample records
+`batches`, `batch_group` (K), `batch_us` (each slice's call, in integer microseconds) and
+`batch_clock: "slices"`; its `wall` is the whole epoch (the shuffle, each slice's gathering, the calls). Each fit
+call also does its own set-up (callbacks, the data adapter; the train function is built once and cached by
+every Keras from 1.x to 3.x), so a slice's time includes that per-call overhead: bench/timing_study.py
+--ab-slices measures it against plain fit.
 """
 from __future__ import print_function
 
@@ -72,11 +84,16 @@ def parse_args(argv):
     parser.add_argument("epochs", type=int)
     parser.add_argument("--max-batches", type=int, default=None)
     parser.add_argument("--batch-group", type=int, default=1)
+    parser.add_argument("--slices", type=int, default=0)
     args = parser.parse_args(argv)
     if args.epochs < 1 or (args.max_batches is not None and args.max_batches < 1):
         parser.error("epochs and --max-batches must be at least 1")
     if args.batch_group < 0:
         parser.error("--batch-group must be 0 (no batch times) or more")
+    if args.slices < 0:
+        parser.error("--slices must be 0 (one fit call) or more")
+    if args.slices:
+        args.batch_group = 0  # slices time batches from outside: no batch callback at all
     return args
 
 
@@ -113,6 +130,75 @@ class BatchClock(object):
         marks = self.marks + [self.last_end]
         return {"batches": self.count, "batch_group": self.group,
                 "batch_us": [int(round((b - a) * 1e6)) for a, b in zip(marks, marks[1:])]}
+
+
+SLICES = "slices"  # the batch_clock of slice times (runner/model/vocabulary.py BatchClock)
+
+
+def slice_bounds(count, batch_size, per_slice):
+    """[(start, stop), ...] of consecutive slices of per_slice batches covering `count` images; the last one
+    holds what is left (and the short last batch)."""
+    step = batch_size * per_slice
+    return [(a, min(a + step, count)) for a in range(0, count, step)]
+
+
+def fit_keywords(major, epochs, callbacks, shuffle):
+    """fit's keyword arguments in the Keras release's spelling: Keras 1.x called epochs nb_epoch."""
+    args = {"batch_size": BATCH_SIZE, "verbose": 0, "callbacks": callbacks, "shuffle": shuffle}
+    args["nb_epoch" if major == 1 else "epochs"] = epochs
+    return args
+
+
+def train_in_slices(model, x_train, y_train, epochs, per_slice, np, major):
+    """Train `epochs` epochs as fit calls over slices of per_slice batches, each timed from outside.
+    -> (epoch_seconds, samples) like the epoch callback's, each sample with its slice times."""
+    epoch_seconds, samples = [], []
+    bounds = slice_bounds(len(x_train), BATCH_SIZE, per_slice)
+    batches = -(-len(x_train) // BATCH_SIZE)
+    for _ in range(epochs):
+        started = counters()
+        order = np.random.permutation(len(x_train))
+        times = []
+        for a, b in bounds:
+            # Each slice gathered on its own, outside its timing: a copy of the whole shuffled epoch (188 MB of
+            # MNIST) cost 0.9-1.5 s per epoch of fresh pages on this VM under load, more than the slices.
+            x_part, y_part = x_train[order[a:b]], y_train[order[a:b]]
+            begin = _clock()
+            model.fit(x_part, y_part, **fit_keywords(major, 1, [], False))
+            times.append(int(round((_clock() - begin) * 1e6)))
+        delta = counter_delta(started, counters())
+        delta.update({"batches": batches, "batch_group": per_slice, "batch_us": times, "batch_clock": SLICES})
+        epoch_seconds.append(delta["wall"])
+        samples.append(delta)
+    return epoch_seconds, samples
+
+
+OVERHEAD_REPEATS = 3  # fit calls of 1 batch and of K batches each, for the per-call overhead
+
+
+def fit_call_overhead(model, x_train, y_train, per_slice, major):
+    """A rough per-call overhead of fit, in microseconds: the median time of a fit call over 1 batch (t1) and
+    over per_slice batches (tK), t1 = o + b and tK = o + K b give o = (K t1 - tK) / (K - 1). Run after the
+    evaluation (the extra batches train the model further, after its accuracy is recorded). None for K = 1."""
+    if per_slice < 2 or len(x_train) < per_slice * BATCH_SIZE:
+        return None
+    medians = []
+    for count in (1, per_slice):
+        times = []
+        for _ in range(OVERHEAD_REPEATS):
+            begin = _clock()
+            model.fit(x_train[:count * BATCH_SIZE], y_train[:count * BATCH_SIZE],
+                      **fit_keywords(major, 1, [], False))
+            times.append(_clock() - begin)
+        medians.append(sorted(times)[len(times) // 2])
+    return int(round(max(0.0, (per_slice * medians[0] - medians[1]) / (per_slice - 1)) * 1e6))
+
+
+def _major(version):
+    try:
+        return int(str(version or "2").split(".")[0])
+    except ValueError:
+        return 2
 
 
 def training_slice(count, max_batches):
@@ -152,7 +238,7 @@ def main(argv=None):
         np.random.seed(0)
 
         result["stage"] = "build"
-        major = int(str(result["keras_version"] or "2").split(".")[0])
+        major = _major(result["keras_version"])
         if major >= 3:
             model = Sequential([keras.Input(shape=(784,)), Dense(128, activation="relu"),
                                 Dense(10, activation="softmax")])
@@ -189,10 +275,12 @@ def main(argv=None):
 
         result["stage"] = "train"
         callbacks = [EpochTimer()] + ([BatchTimer()] if clock else [])
-        fit_args = {"batch_size": BATCH_SIZE, "verbose": 0, "callbacks": callbacks, "shuffle": True}
-        fit_args["nb_epoch" if major == 1 else "epochs"] = epochs  # Keras 1.x spelled it nb_epoch
         started = time.time()
-        model.fit(x_train, y_train, **fit_args)
+        if args.slices:
+            result["slices"] = args.slices
+            epoch_seconds, samples = train_in_slices(model, x_train, y_train, epochs, args.slices, np, major)
+        else:
+            model.fit(x_train, y_train, **fit_keywords(major, epochs, callbacks, True))
         result["fit_seconds"] = time.time() - started
         result["epoch_seconds"] = epoch_seconds
         result["samples"] = samples
@@ -202,6 +290,9 @@ def main(argv=None):
         scores = scores if isinstance(scores, (list, tuple)) else [scores]
         result["test_loss"] = float(scores[0])
         result["test_accuracy"] = float(scores[-1])
+        if args.slices:
+            result["stage"] = "overhead"
+            result["fit_call_us"] = fit_call_overhead(model, x_train, y_train, args.slices, major)
         result["status"] = "ok"
     except BaseException as exc:
         result["status"] = "failed"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Match, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Match, Optional, Tuple
 
 from runner.engine.protocol import BuildSpec
-from runner.model.records import REASON_LIMIT, BuildRecord, BuildStatus, Status, new_build_record
+from runner.model.records import REASON_LIMIT, BuildRecord, BuildStatus, BuildStep, Status, new_build_record
 from runner.render import render_cell, write_cell
 from runner.util.text import one_line
 
@@ -173,6 +173,36 @@ def _uv_error(log_text: str) -> Optional[str]:
 BuildResult = Tuple[Optional[Status], Optional[str], BuildRecord]
 
 
+_STEP_TITLE = re.compile(r"^#(\d+) (\[(?!internal\])[^\]]*\] .*)$")
+_STEP_DONE = re.compile(r"^#(\d+) DONE (\d+(?:\.\d+)?)s$")
+_STEP_CACHED = re.compile(r"^#(\d+) CACHED$")
+STEP_TITLE_LIMIT = 200
+
+
+def build_steps(log_text: str) -> List[BuildStep]:
+    """The Dockerfile steps of a BuildKit plain-progress log, in the order they were first named, each built
+    (`#N DONE 4.5s`) or cached (`#N CACHED`); BuildKit's own [internal] steps are left out. A step the log
+    names but never finishes (a failed or stopped build) has no seconds and is not cached."""
+    titles: Dict[str, str] = {}
+    done: Dict[str, float] = {}
+    cached = set()
+    for line in log_text.splitlines():
+        line = line.rstrip()
+        for pattern in (_STEP_TITLE, _STEP_DONE, _STEP_CACHED):
+            match = pattern.match(line)
+            if not match:
+                continue
+            if pattern is _STEP_TITLE:
+                titles.setdefault(match.group(1), match.group(2)[:STEP_TITLE_LIMIT])
+            elif pattern is _STEP_DONE:
+                done[match.group(1)] = float(match.group(2))
+            else:
+                cached.add(match.group(1))
+            break
+    return [BuildStep(step=title, seconds=None if number in cached else done.get(number), cached=number in cached)
+            for number, title in titles.items()]
+
+
 def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path, log_path: Path,
                ca_bundle: Optional[str], timeout: float, should_stop: Optional[Callable[[], bool]] = None,
                on_step: Optional[Callable[[str], None]] = None, text: Optional[str] = None,
@@ -194,6 +224,12 @@ def build_cell(cell: Cell, engine: Engine, base_ref: str, dockerfiles_dir: Path,
         cache_dir=(build_cache / cell.id) if build_cache else None,
     ))
     record["seconds"] = round(outcome.seconds, 2)
+    try:
+        steps = build_steps(Path(log_path).read_text(encoding="utf-8", errors="replace"))
+    except OSError:
+        steps = []  # no log to read (an engine that keeps none): the record simply has no steps
+    if steps:
+        record["steps"] = steps
     if outcome.ok:
         record["status"] = BuildStatus.BUILT.value
         record["image_id"], record["image_size"] = outcome.image_id, outcome.image_size

@@ -19,6 +19,7 @@ from runner.run.cache import ResultCache
 from runner.run.cran import CranCheck
 from runner.run.progress import Progress
 from runner.run.scheduling import CorePool, TrainingGate
+from runner.run.timing import DEFAULT_BUDGET
 from runner.util import paths
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class RunOptions:
     jobs: Optional[int] = None  # parallel builds (None: default_jobs())
     lanes: Optional[int] = None  # cells measured at once, each on its own cores (None: as many as fit, lanes_for())
     build_cache: Optional[Path] = None  # BuildKit layer cache kept across runs (CI): one subdirectory per cell
+    timing_budget: str = DEFAULT_BUDGET  # TimingBudget: processes and epochs per full training (runner/run/timing.py)
     unique_run_id: bool = False  # run_id was chosen for the user (a timestamp): take ID-2, ID-3... when it is taken
 
 

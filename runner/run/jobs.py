@@ -55,7 +55,8 @@ def prepare_job(ctx: RunContext, job: CellJob) -> Optional[CellRecord]:
         return finish(record, Status.BUILD_FAILED,
                       "base image %s unavailable: %s" % (cell.base.name, base.message), 0)
     job.dockerfile = render_cell(cell_to_build(cell, ctx.cran))  # CRAN packages only where CRAN answered
-    job.cache_key = ctx.cache.key(cell, job.dockerfile, base.image_id, ctx.data.sha256)
+    job.cache_key = ctx.cache.key(cell, job.dockerfile, base.image_id, ctx.data.sha256,
+                                  protocol_for(cell, ctx.options.timing_budget))
     cached = None if ctx.options.rerun else ctx.cache.get(job.cache_key, cell.id, cell.timeout_minutes)
     if cached is not None:
         cached["cached"], cached["cache_key"] = True, job.cache_key
@@ -128,7 +129,8 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
             with ctx.gate.training():
                 ctx.stop.check()
                 one = train_process(cell, ctx.engine, image, backend, ctx.data.path.parent, remaining(),
-                                    cpuset=cpuset, gpu=use_gpu, process=process, protocol=protocol_for(cell))
+                                    cpuset=cpuset, gpu=use_gpu, process=process,
+                                    protocol=protocol_for(cell, ctx.options.timing_budget))
             ctx.stop.check()
             summary = one["status"]
             steady = [s["wall"] for s in one.get("samples") or [] if not s.get("warmup")]
@@ -140,7 +142,8 @@ def measure_job(ctx: RunContext, job: CellJob) -> CellRecord:
 
         # measure: probe trains nothing; the probe alone gives the status (statuses.cell_status, no trainings)
         trainings = measure_backends(
-            cell.backend_names if measure_mode(cell) != MeasureMode.PROBE else (), train_one, protocol_for(cell),
+            cell.backend_names if measure_mode(cell) != MeasureMode.PROBE else (), train_one,
+            protocol_for(cell, ctx.options.timing_budget),
             time_left=lambda: time.monotonic() < deadline)
         for backend in cell.backend_names:
             if backend in trainings:

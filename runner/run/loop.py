@@ -103,7 +103,8 @@ def _measure_into(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: M
     lanes = lanes_for(cells, host_cpus, facts.get("memory_bytes"), options.lanes)
     gpu_runtime = bool(facts["gpu_runtime"] if options.gpu is None else options.gpu)
     settings: Dict[str, Any] = {"ca_bundle_mounted": bool(ca_bundle), "allow_pull": options.allow_pull, "jobs": jobs,
-                                "lanes": lanes, "rerun": options.rerun, "prune": options.prune}
+                                "lanes": lanes, "rerun": options.rerun, "prune": options.prune,
+                                "timing_budget": options.timing_budget}
     cran = check_cran(ca_bundle) if any(wants_cran(cell) for cell in cells) else None
     if cran is not None:
         settings["cran"] = cran.to_dict()

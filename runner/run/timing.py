@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from runner.model import stats
 from runner.model.records import Sample, Stability, Timing
-from runner.model.vocabulary import MeasureMode, words
+from runner.model.vocabulary import BatchClock, MeasureMode, TimingBudget, words
 
 if TYPE_CHECKING:
     from runner.matrix.cells import Cell
@@ -45,6 +45,10 @@ class TimingProtocol:
     # tf.keras wait for every batch, so turning it on could move the figures the reports quote. When on, 16
     # keeps a full epoch's 469 batches at 30 groups, ~0.8 KB per epoch in results.json.
     batch_group: int = 0
+    # Slices (train.py --slices K): each epoch as fit calls of K batches timed from outside, no batch callback.
+    # Off until the quiet A/B (bench/timing_study.py --ab-slices) shows what the calls cost each backend: fit's
+    # per-call overhead is ~0.1 s in Keras 3 on TensorFlow (docs/timing.md, "Slices"), 30 calls per epoch.
+    slices: int = 0
     estimator: str = "median"
 
     def key(self) -> Dict[str, Any]:
@@ -52,7 +56,17 @@ class TimingProtocol:
         return asdict(self)
 
 
-DEFAULT_PROTOCOL = TimingProtocol()
+THOROUGH_PROTOCOL = TimingProtocol()
+# The lean budget (docs/timing.md, "The budget"): one process of more steady epochs per training, and a second
+# one, interleaved with the cell's other backends, only while its 95% interval is wider than max_rel_width,
+# within remeasure_share of the first round's container time. bench/protocol_cost.py computes what each budget
+# would have cost the published full matrix from its records.
+LEAN_PROTOCOL = replace(THOROUGH_PROTOCOL, min_processes=1, max_processes=2, min_steady_epochs=5,
+                        remeasure_share=0.5)
+BUDGETS: Dict[str, TimingProtocol] = {TimingBudget.LEAN.value: LEAN_PROTOCOL,
+                                      TimingBudget.THOROUGH.value: THOROUGH_PROTOCOL}
+DEFAULT_BUDGET = TimingBudget.LEAN.value
+DEFAULT_PROTOCOL = BUDGETS[DEFAULT_BUDGET]
 # A smoke measure (sweeps): one short process per backend, to see that it trains and roughly how fast.
 SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, min_steady_epochs=2, max_batches=20,
                          batch_group=1)
@@ -64,8 +78,9 @@ def measure_mode(cell: Cell) -> str:
     return mode if mode in words(MeasureMode) else MeasureMode.FULL.value
 
 
-def protocol_for(cell: Cell) -> TimingProtocol:
-    return SMOKE_PROTOCOL if measure_mode(cell) == MeasureMode.SMOKE else DEFAULT_PROTOCOL
+def protocol_for(cell: Cell, budget: str = DEFAULT_BUDGET) -> TimingProtocol:
+    """The smoke protocol for smoke cells; else the budget's (lean by default)."""
+    return SMOKE_PROTOCOL if measure_mode(cell) == MeasureMode.SMOKE else BUDGETS[budget]
 
 
 def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int) -> List[Sample]:
@@ -93,14 +108,21 @@ MAX_BATCH_GROUPS = 20000  # per epoch: a full MNIST epoch has 469 batches; anyth
 
 def batch_times(item: Dict[str, Any]) -> Sample:
     """The epoch's batch times from train.py, checked: {} unless batches, batch_group and batch_us are all
-    there and agree (positive integers, as many groups as the batches need, each a non-negative integer)."""
+    there and agree (positive integers, as many groups as the batches need, each a non-negative integer) and
+    batch_clock, when there, is a BatchClock word (slice times keep it; callback times leave it out)."""
     batches, group, times = item.get("batches"), item.get("batch_group"), item.get("batch_us")
     if not (isinstance(batches, int) and isinstance(group, int) and _count(batches) and _count(group)
             and isinstance(times, list) and len(times) <= MAX_BATCH_GROUPS):
         return Sample()
     if len(times) != -(-batches // group) or not all(_natural(t) for t in times):
         return Sample()
-    return Sample(batches=batches, batch_group=group, batch_us=list(times))
+    clock = item.get("batch_clock", BatchClock.CALLBACK.value)
+    if clock not in words(BatchClock):
+        return Sample()  # times taken some way we do not know cannot be read as either kind
+    out = Sample(batches=batches, batch_group=group, batch_us=list(times))
+    if clock != BatchClock.CALLBACK:  # absent means the callback, as in results recorded before slices
+        out["batch_clock"] = clock
+    return out
 
 
 def _natural(value: Any) -> bool:

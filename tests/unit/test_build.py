@@ -3,6 +3,8 @@
 import dataclasses
 import json
 
+import jsonschema
+
 from runner.engine.protocol import BuildOutcome
 from runner.matrix.load import load_matrix
 from runner.model.records import REASON_LIMIT, Status
@@ -141,3 +143,57 @@ def test_a_failed_uv_build_keeps_the_explanation_whole_in_the_record(tmp_path):
     assert status == Status.UNSATISFIABLE and reason is not None
     assert record["resolver"] == resolver_explanation(UV_NO_WHEEL_LOG)
     assert len(record["resolver"] or "") > REASON_LIMIT and record["resolver"].startswith(reason)
+
+
+BUILDKIT_LOG = """#1 [internal] load build definition from Dockerfile
+#1 DONE 0.0s
+#4 [stage-0 1/4] FROM docker.io/keras-matrix/base:bookworm-minbase
+#4 DONE 0.0s
+#6 [stage-0 3/4] RUN python3.11 -m venv /opt/venv
+#6 CACHED
+#5 [stage-0 2/4] RUN apt-get update
+#5 CACHED
+#9 [stage-0 4/4] RUN /opt/venv/bin/python -m pip install keras==3.15.0
+#9 1.2 Collecting keras==3.15.0
+#9 DONE 4.5s
+#11 exporting to image
+#11 DONE 0.2s
+"""
+
+
+def test_build_steps_are_read_from_buildkits_plain_progress():
+    from runner.run.build import build_steps
+
+    steps = build_steps(BUILDKIT_LOG)
+    assert [s["step"][:14] for s in steps] == ["[stage-0 1/4] ", "[stage-0 3/4] ", "[stage-0 2/4] ", "[stage-0 4/4] "]
+    assert steps[0] == {"step": "[stage-0 1/4] FROM docker.io/keras-matrix/base:bookworm-minbase", "seconds": 0.0,
+                        "cached": False}
+    assert steps[1]["cached"] and steps[1]["seconds"] is None
+    assert steps[3] == {"step": "[stage-0 4/4] RUN /opt/venv/bin/python -m pip install keras==3.15.0",
+                        "seconds": 4.5, "cached": False}
+    unfinished = build_steps("#7 [2/3] RUN pip install x\n#7 0.5 ERROR: boom\n")
+    assert unfinished == [{"step": "[2/3] RUN pip install x", "seconds": None, "cached": False}]
+    assert build_steps("Step 1/3 : FROM x\n") == []  # the classic builder's log: no steps, no guess
+    assert len(build_steps("#2 [1/1] RUN " + "x" * 500 + "\n")[0]["step"]) == 200
+
+
+def test_a_build_record_keeps_the_steps_of_its_log_and_validates(tmp_path):
+    from runner.engine.protocol import BuildOutcome
+    from runner.model.records import new_build_record
+    from runner.run.build import build_cell
+
+    matrix_path = tmp_path / "m.yaml"
+    matrix_path.write_text('version: 1\ncells:\n  - {name: a, era: py311, keras: "3.15.0", jax: "0.10.2"}\n')
+    cell = load_matrix(matrix_path).cells[0]
+    log_path = tmp_path / "logs" / "cell.build.log"
+
+    class Engine:
+        def build(self, spec):
+            spec.log_path.write_text(BUILDKIT_LOG)
+            return BuildOutcome(ok=True, seconds=5.1, image_id="sha256:i", image_size=1)
+
+    status, _, record = build_cell(cell, Engine(), "base", tmp_path / "df", log_path, None, 60)
+    assert status is None and [s["seconds"] for s in record["steps"]] == [0.0, None, None, 4.5]
+    schema = json.loads((ROOT / "runner" / "resources" / "results.schema.json").read_text())
+    jsonschema.validate(record, schema["$defs"]["cell"]["properties"]["build"])
+    assert "steps" not in new_build_record()  # and records from before steps have none

@@ -38,7 +38,8 @@ def _seconds(samples, name):
 
 def test_every_figure_of_a_quiet_training_is_near_the_true_epoch_time():
     found = estimate_all(_training(1), resamples=200)
-    assert set(found) == {"epoch_median", "batch_q10", "batch_q20", "batch_mode", "batch_median", "cpu_median"}
+    assert set(found) == {"epoch_median", "batch_q10", "batch_q20", "batch_mode", "batch_median", "cpu_median",
+                          "slice_q10", "slice_mode", "slice_median"}
     truth = BATCHES * BASE_US / 1e6
     for name in ("epoch_median", "batch_median", "batch_mode"):
         assert found[name]["seconds"] == pytest.approx(truth, rel=0.01), name
@@ -47,6 +48,9 @@ def test_every_figure_of_a_quiet_training_is_near_the_true_epoch_time():
     assert found["cpu_median"]["seconds"] == pytest.approx(truth * 1.9)
     for name, one in found.items():
         assert one["epochs"] == 8  # the warm-up epoch is left out of all of them
+        if name.startswith("slice_"):  # callback times are not slice times: no slice figure from them
+            assert one["seconds"] is None and one["interval"] is None and one["units"] == 0, name
+            continue
         low, high = one["interval"]
         assert low <= one["seconds"] <= high, name
     assert found["batch_q10"]["units"] == 8 * (BATCHES - 1)  # every batch but each epoch's last
@@ -56,7 +60,7 @@ def test_every_figure_of_a_quiet_training_is_near_the_true_epoch_time():
 def test_bursts_of_added_time_shift_the_epoch_median_but_not_the_low_quantile_or_the_mode():
     quiet, noisy = _training(2), _training(2, burst_share=0.15)
     shift = {name: _seconds(noisy, name) / _seconds(quiet, name) for name in estimators.FIGURES
-             if name != "cpu_median"}
+             if name != "cpu_median" and name not in estimators.SLICE_FIGURES}
     assert shift["epoch_median"] > 1.4       # 15% of batches +20 ms on 5 ms batches: +60% per epoch
     assert shift["batch_q10"] == pytest.approx(1.0, abs=0.01)
     assert shift["batch_q20"] == pytest.approx(1.0, abs=0.01)
@@ -153,3 +157,123 @@ def test_the_probe_batch_clock_times_groups_from_begin_to_begin(monkeypatch):
     assert train.parse_args(["d", "3", "--batch-group", "0"]).batch_group == 0
     with pytest.raises(SystemExit):
         train.parse_args(["d", "3", "--batch-group", "-1"])
+
+
+SLICE = 16           # batches per fit call
+SLICE_BATCHES = 469  # a full MNIST epoch: 29 slices of 16 batches and a last one of 5
+OVERHEAD_US = 600    # fit's own work per call, in every slice
+
+
+def _slice_epoch(rng, epoch, burst_share=0.0, burst_us=40000):
+    """One steady epoch run as fit calls of SLICE batches of ~5 ms, each call timed from outside."""
+    sizes = [SLICE] * (SLICE_BATCHES // SLICE) + [SLICE_BATCHES % SLICE]
+    times = [OVERHEAD_US + int(rng.gauss(BASE_US * n, BASE_US * n * 0.01))
+             + (burst_us if rng.random() < burst_share else 0) for n in sizes]
+    return {"process": 1, "epoch": epoch, "warmup": False, "wall": sum(times) / 1e6 + 0.05, "process_cpu": 1.0,
+            "batches": SLICE_BATCHES, "batch_group": SLICE, "batch_us": times, "batch_clock": "slices"}
+
+
+def _slice_training(seed, burst_share=0.0, epochs=8):
+    rng = random.Random(seed)
+    warmup = dict(_slice_epoch(rng, 1), warmup=True, wall=20.0)
+    return [warmup] + [_slice_epoch(rng, e + 2, burst_share) for e in range(epochs)]
+
+
+def test_slice_figures_are_the_slice_time_times_the_slices_an_epoch_runs():
+    found = estimate_all(_slice_training(8), resamples=200)
+    per_slice = (OVERHEAD_US + SLICE * BASE_US) / 1e6
+    truth = per_slice * SLICE_BATCHES / SLICE  # 29.3 slices' worth: the short last one counts by its batches
+    for name in ("slice_mode", "slice_median"):
+        assert found[name]["seconds"] == pytest.approx(truth, rel=0.01), name
+    assert found["slice_q10"]["seconds"] < found["slice_median"]["seconds"]
+    assert found["slice_q10"]["units"] == 8 * (SLICE_BATCHES // SLICE)  # every epoch's short last slice left out
+    for name in ("batch_q10", "batch_q20", "batch_mode", "batch_median"):  # slice times are not callback times
+        assert found[name]["seconds"] is None, name
+    # the epoch also counts the time outside the calls (the shuffle and slicing: 0.05 s here)
+    assert found["epoch_median"]["seconds"] - found["slice_mode"]["seconds"] == pytest.approx(0.05, abs=0.03)
+    low, high = found["slice_mode"]["interval"]
+    assert low <= found["slice_mode"]["seconds"] <= high
+
+
+def test_bursts_in_some_slices_move_the_epoch_median_but_not_the_slice_mode_or_low_quantile():
+    quiet, noisy = _slice_training(9), _slice_training(9, burst_share=0.2)
+    shift = {name: _seconds(noisy, name) / _seconds(quiet, name)
+             for name in ("epoch_median", "slice_q10", "slice_mode", "slice_median")}
+    assert shift["epoch_median"] > 1.08  # 20% of slices +40 ms on ~81 ms slices: +10% per epoch
+    assert shift["slice_q10"] == pytest.approx(1.0, abs=0.01)
+    assert shift["slice_mode"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_tag_samples_keeps_the_slice_clock_and_drops_times_of_an_unknown_clock():
+    good = {"wall": 1.0, "batches": 5, "batch_group": 2, "batch_us": [10, 12, 5]}
+    assert tag_samples([dict(good, batch_clock="slices")], 1, 0)[0]["batch_clock"] == "slices"
+    assert "batch_clock" not in tag_samples([dict(good, batch_clock="callback")], 1, 0)[0]  # absent = callback
+    assert "batch_clock" not in tag_samples([good], 1, 0)[0]
+    for bad in ("sundial", 3, None, ["slices"]):
+        tagged = tag_samples([dict(good, batch_clock=bad)], 1, 0)[0]
+        assert "batch_us" not in tagged and "batch_clock" not in tagged, bad
+
+
+class _FakeModel:
+    """Records every fit call's inputs and keywords."""
+
+    def __init__(self):
+        self.calls = []
+
+    def fit(self, x, y, **kw):
+        self.calls.append((x.copy(), y.copy(), kw))
+
+
+def test_the_probe_trains_an_epoch_as_fit_calls_over_slices_of_one_shuffled_epoch(monkeypatch):
+    import numpy as np
+
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    ticks = iter(range(10000))
+    monkeypatch.setattr(train, "_clock", lambda: next(ticks) * 0.001)  # every call takes 1 ms
+    x = np.arange(1000, dtype="float32").reshape(-1, 1)
+    y = x * 2
+    model = _FakeModel()
+    np.random.seed(0)
+    seconds, samples = train.train_in_slices(model, x, y, 2, 3, np, 3)  # 8 batches of 128: slices 3, 3, 2
+    assert [len(c[0]) for c in model.calls] == [384, 384, 232] * 2
+    first_epoch = np.concatenate([c[0] for c in model.calls[:3]]).ravel()
+    assert sorted(first_epoch) == list(range(1000)) and list(first_epoch) != list(range(1000))  # shuffled once
+    np.random.seed(0)
+    assert list(first_epoch) == list(x[np.random.permutation(1000)].ravel())  # NumPy's seeded permutation
+    assert all((c[1] == c[0] * 2).all() for c in model.calls)  # labels travel with their images
+    assert all(c[2] == {"batch_size": 128, "verbose": 0, "callbacks": [], "shuffle": False, "epochs": 1}
+               for c in model.calls)
+    assert len(seconds) == 2 and len(samples) == 2
+    for sample in samples:
+        assert sample["batches"] == 8 and sample["batch_group"] == 3 and sample["batch_clock"] == "slices"
+        assert sample["batch_us"] == [1000, 1000, 1000]
+        assert tag_samples([sample], 1, 0)[0]["batch_us"] == [1000, 1000, 1000]  # the runner accepts them
+    assert train.fit_keywords(1, 1, [], False)["nb_epoch"] == 1  # Keras 1.x spelled epochs nb_epoch
+    assert "epochs" not in train.fit_keywords(1, 1, [], False)
+    assert train.slice_bounds(300, 128, 1) == [(0, 128), (128, 256), (256, 300)]
+
+
+def test_the_probe_estimates_fits_per_call_overhead_from_one_batch_and_k_batch_calls(monkeypatch):
+    import numpy as np
+
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    now = [0.0]
+    monkeypatch.setattr(train, "_clock", lambda: now[0])
+
+    class Timed:
+        def fit(self, x, y, **kw):
+            now[0] += 0.002 + 0.001 * len(x) / 128  # 2 ms per call + 1 ms per batch
+
+    x = np.zeros((128 * 16, 1), dtype="float32")
+    assert train.fit_call_overhead(Timed(), x, x, 16, 3) == 2000
+    assert train.fit_call_overhead(Timed(), x, x, 1, 3) is None  # one batch per slice: nothing to tell apart
+    assert train.fit_call_overhead(Timed(), x[:128], x[:128], 16, 3) is None  # too few images
+
+
+def test_the_probe_slices_option_turns_the_batch_callback_off(monkeypatch):
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    args = train.parse_args(["d", "3", "--slices", "16"])
+    assert args.slices == 16 and args.batch_group == 0
+    assert train.parse_args(["d", "3"]).slices == 0
+    with pytest.raises(SystemExit):
+        train.parse_args(["d", "3", "--slices", "-1"])

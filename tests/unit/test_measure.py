@@ -8,7 +8,8 @@ from runner.engine.protocol import RunOutcome
 from runner.matrix.load import load_matrix
 from runner.probe import MARKER
 from runner.run.measure import combine, measure_backends, train_backend, train_process
-from runner.run.timing import DEFAULT_PROTOCOL, SMOKE_PROTOCOL
+from runner.run.timing import BUDGETS, DEFAULT_PROTOCOL, LEAN_PROTOCOL, SMOKE_PROTOCOL, THOROUGH_PROTOCOL
+from tests.conftest import probe_scripts
 
 
 class _Answer:
@@ -73,7 +74,7 @@ class _Scripted:
         return RunOutcome(0, MARKER + json.dumps(result) + "\n", self.seconds)
 
 
-def _measure(tmp_path, engine, backends, protocol=DEFAULT_PROTOCOL, epochs=6):
+def _measure(tmp_path, engine, backends, protocol=THOROUGH_PROTOCOL, epochs=6):
     cell = _cell(tmp_path)
     cell = type(cell)(**{**cell.__dict__, "epochs": epochs})
     return measure_backends(backends, lambda b, p: train_process(cell, engine, "img", b, tmp_path, 60, "0-1",
@@ -107,17 +108,42 @@ def test_a_wide_training_is_measured_again_until_stable_and_only_it(tmp_path):
     noisy = [5.0, 1.0, 1.3, 0.8, 1.2, 0.9]
     engine = _Scripted({"tensorflow": [STEADY] * 4, "jax": [noisy, noisy, STEADY, STEADY]}, seconds=10.0)
     # budget: extra processes may cost half the first two rounds (40 s): room for two more of jax's
-    protocol = type(DEFAULT_PROTOCOL)(remeasure_share=0.5)
+    protocol = type(THOROUGH_PROTOCOL)(remeasure_share=0.5)
     trainings = _measure(tmp_path, engine, ["tensorflow", "jax"], protocol)
     assert engine.log == ["tensorflow", "jax", "tensorflow", "jax", "jax", "jax"]
     assert trainings["tensorflow"]["timing"]["processes"] == 2
     assert trainings["jax"]["timing"]["processes"] == 4  # max_processes
 
 
+def test_the_lean_budget_gives_one_process_and_a_second_interleaved_one_only_to_a_wide_training(tmp_path):
+    noisy = [5.0, 1.0, 1.3, 0.8, 1.2, 0.9]
+    engine = _Scripted({"tensorflow": [STEADY] * 3, "jax": [noisy] * 3}, seconds=10.0)
+    trainings = _measure(tmp_path, engine, ["tensorflow", "jax"], LEAN_PROTOCOL)
+    assert engine.log == ["tensorflow", "jax", "jax"]  # never a third process, though jax stays wide
+    assert trainings["tensorflow"]["timing"]["processes"] == 1 and trainings["jax"]["timing"]["processes"] == 2
+    assert trainings["jax"]["timing"]["verdict"] == "unstable"
+
+
+def test_the_lean_budget_runs_one_process_of_warm_up_and_five_steady_epochs_and_is_the_default(tmp_path):
+    engine = _Scripted({"tensorflow": [STEADY]})
+    training = _measure(tmp_path, engine, ["tensorflow"], LEAN_PROTOCOL, epochs=3)["tensorflow"]
+    assert engine.specs[0].command[-3] == "6" and training["timing"]["processes"] == 1
+    assert DEFAULT_PROTOCOL is LEAN_PROTOCOL is BUDGETS["lean"] and BUDGETS["thorough"] is THOROUGH_PROTOCOL
+    assert (THOROUGH_PROTOCOL.min_processes, THOROUGH_PROTOCOL.max_processes) == (2, 4)  # the published runs'
+
+
+def test_a_slices_protocol_asks_train_py_for_slices_and_no_batch_callback(tmp_path, monkeypatch):
+    engine = _Scripted({"tensorflow": [STEADY]})
+    _measure(tmp_path, engine, ["tensorflow"], LEAN_PROTOCOL.__class__(**{**LEAN_PROTOCOL.__dict__, "slices": 16}))
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    args = train.parse_args(engine.specs[0].command[2:])
+    assert args.slices == 16 and args.batch_group == 0
+
+
 def test_the_budget_ends_re_measuring_and_a_still_wide_training_is_unstable(tmp_path):
     noisy = [5.0, 1.0, 1.3, 0.8, 1.2, 0.9]
     engine = _Scripted({"tensorflow": [noisy] * 4, "jax": [noisy] * 4}, seconds=10.0)
-    protocol = type(DEFAULT_PROTOCOL)(remeasure_share=0.25)  # a quarter of 40 s: room for one more process
+    protocol = type(THOROUGH_PROTOCOL)(remeasure_share=0.25)  # a quarter of 40 s: room for one more process
     trainings = _measure(tmp_path, engine, ["tensorflow", "jax"], protocol)
     assert engine.log == ["tensorflow", "jax", "tensorflow", "jax", "tensorflow"]
     timing = trainings["jax"]["timing"]
@@ -150,8 +176,18 @@ def test_a_process_runs_at_least_warm_up_plus_the_steady_epochs_or_the_cells_own
     for cell_epochs, expected in ((3, "4"), (8, "8")):
         engine = _Scripted({"tensorflow": [STEADY, STEADY]})
         _measure(tmp_path, engine, ["tensorflow"], epochs=cell_epochs)
-        assert engine.specs[0].command[-1] == expected  # full: no batch clock until the quiet study decides
-        assert "--batch-group" not in engine.specs[0].command
+        assert engine.specs[0].command[-3] == expected
+
+
+def test_a_full_measure_turns_train_pys_batch_clock_off(tmp_path, monkeypatch):
+    """train.py times every batch unless told otherwise (its --batch-group defaults to 1, for smoke measures
+    and the study); a full measure's batch_group 0 must reach it as --batch-group 0, or every full training
+    would run with the batch callback that slows Theano and TensorFlow 1.15 (docs/timing.md)."""
+    engine = _Scripted({"tensorflow": [STEADY, STEADY]})
+    _measure(tmp_path, engine, ["tensorflow"], epochs=3)
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    args = train.parse_args(engine.specs[0].command[2:])  # after matrix-python and the script
+    assert args.batch_group == 0 and args.slices == 0 and args.max_batches is None
 
 
 def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):

@@ -82,10 +82,11 @@ def test_cell_files_are_stable_sorted_json(setup):
 def test_containers_get_read_only_mounts_the_backend_under_test_and_pinned_threads_and_cores(setup):
     matrix, data, options = setup
     engine = FakeEngine()
-    run_matrix(matrix, matrix.cells[:1], engine, data, options)
+    doc = run_matrix(matrix, matrix.cells[:1], engine, data, dataclasses.replace(options, timing_budget="thorough"))
+    assert doc["settings"]["timing_budget"] == "thorough"
     probe, *trainings = engine.runs
     assert "KERAS_BACKEND" not in probe.env and probe.env["HOME"] == "/tmp/home"
-    # backends interleaved, a new process each round (runner/run/timing.py)
+    # backends interleaved, a new process each round (runner/run/timing.py; thorough: at least two rounds)
     assert [t.env["KERAS_BACKEND"] for t in trainings][:4] == ["tensorflow", "theano", "tensorflow", "theano"]
     for spec in engine.runs:
         assert spec.mounts and all(m.read_only for m in spec.mounts)
@@ -214,7 +215,7 @@ def test_cells_measured_side_by_side_get_disjoint_cores_and_never_meet_a_build(s
     assert engine.trainings_during_builds == 0
     for cell in doc["cells"]:
         assert cell["cpuset"] in ("0-1", "2-3") and cell["trainings"]["tensorflow"]["cpuset"] == cell["cpuset"]
-        assert cell["measure_seconds"] == 17.0  # probe 1 s + two training processes of 8 s (engine)
+        assert cell["measure_seconds"] == 9.0  # probe 1 s + one training process of 8 s (engine; lean budget)
 
 
 def test_one_lane_measures_one_cell_at_a_time(setup, tmp_path):
@@ -225,7 +226,7 @@ def test_one_lane_measures_one_cell_at_a_time(setup, tmp_path):
     engine = FakeEngine(cpus=4, run_seconds=0.05)
     doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, lanes=1))
     assert doc["settings"]["lanes"] == 1 and engine.overlapping_runs == []
-    assert len(engine.runs) == 12  # every cell was measured (probe, two training processes), one after the other
+    assert len(engine.runs) == 8  # every cell was measured (probe, one training process: lean), one after the other
 
 
 def test_gpu_cells_never_share_the_gpu_even_in_separate_lanes(setup, tmp_path):

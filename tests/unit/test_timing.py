@@ -8,7 +8,14 @@ import pytest
 
 from runner.matrix.load import load_matrix
 from runner.run.cache import ResultCache
-from runner.run.timing import DEFAULT_PROTOCOL, assess, tag_samples, wants_another_process
+from runner.run.timing import (
+    DEFAULT_PROTOCOL,
+    LEAN_PROTOCOL,
+    THOROUGH_PROTOCOL,
+    assess,
+    tag_samples,
+    wants_another_process,
+)
 from tests.conftest import probe_scripts
 
 
@@ -84,10 +91,13 @@ def test_samples_from_the_container_are_checked_and_tagged():
 
 def test_re_measuring_goes_on_to_the_minimum_then_while_wide_up_to_the_maximum():
     wide, tight = {"rel_width": 0.08}, {"rel_width": 0.01}
-    assert wants_another_process(tight, 1, DEFAULT_PROTOCOL)  # below min_processes
-    assert not wants_another_process(tight, 2, DEFAULT_PROTOCOL)
-    assert wants_another_process(wide, 2, DEFAULT_PROTOCOL)
-    assert not wants_another_process(wide, DEFAULT_PROTOCOL.max_processes, DEFAULT_PROTOCOL)
+    assert wants_another_process(tight, 1, THOROUGH_PROTOCOL)  # below min_processes
+    assert not wants_another_process(tight, 2, THOROUGH_PROTOCOL)
+    assert wants_another_process(wide, 2, THOROUGH_PROTOCOL)
+    assert not wants_another_process(wide, THOROUGH_PROTOCOL.max_processes, THOROUGH_PROTOCOL)
+    # lean: one process, a second only while wide, never a third
+    assert not wants_another_process(tight, 1, LEAN_PROTOCOL) and wants_another_process(wide, 1, LEAN_PROTOCOL)
+    assert not wants_another_process(wide, 2, LEAN_PROTOCOL)
 
 
 def test_the_cache_key_changes_with_the_protocol_and_the_measure_mode(tmp_path):
@@ -97,6 +107,7 @@ def test_the_cache_key_changes_with_the_protocol_and_the_measure_mode(tmp_path):
     cache = ResultCache(tmp_path)
     key = cache.key(cell, "FROM x", "sha256:b", "d")
     assert key == cache.key(cell, "FROM x", "sha256:b", "d", DEFAULT_PROTOCOL)
+    assert key != cache.key(cell, "FROM x", "sha256:b", "d", THOROUGH_PROTOCOL)  # another budget: measured anew
     assert key != cache.key(cell, "FROM x", "sha256:b", "d", dataclasses.replace(DEFAULT_PROTOCOL, min_processes=3))
     assert key != cache.key(cell, "FROM x", "sha256:b", "d", dataclasses.replace(DEFAULT_PROTOCOL, max_rel_width=0.05))
     smoke = dataclasses.replace(cell)

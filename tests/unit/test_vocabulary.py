@@ -15,7 +15,7 @@ from runner.model import records, vocabulary
 PACKAGE = Path(runner.__file__).resolve().parent
 ENUMS = [records.Status, records.TrainingStatus, records.BuildStatus, records.Stability, records.ExpectationVerdict,
          vocabulary.MeasureMode, vocabulary.Device, vocabulary.Installer, vocabulary.ProgressMode,
-         vocabulary.FindingLevel, vocabulary.TimeEstimator]
+         vocabulary.FindingLevel, vocabulary.TimeEstimator, vocabulary.BatchClock]
 # Words that are also plain English or a key in every record: their bare use cannot be told from a field name.
 # "pip" is also an axis (a cell's extra requirements) and the name of a program.
 AMBIGUOUS = {"ok", "error", "failed", "timeout", "skipped", "json", "full", "probe", "built", "cached", "pip"}
