@@ -93,6 +93,13 @@ def _unquote(field):
     return field
 
 
+def _record_hashes(meta_dir):
+    """{path as RECORD writes it: its hash} for the rows of RECORD that carry one ('sha256=...')."""
+    text = _read_text(os.path.join(meta_dir, "RECORD")) or ""
+    rows = [line.rsplit(",", 2) for line in text.splitlines() if line.strip()]
+    return dict((_unquote(row[0]).replace("\\", "/"), row[1]) for row in rows if len(row) == 3 and row[1])
+
+
 def _record_files(meta_dir, site_dir):
     """Files the distribution wrote, relative to site_dir, or None when its metadata lists none."""
     text = _read_text(os.path.join(meta_dir, "RECORD"))
@@ -106,7 +113,8 @@ def _record_files(meta_dir, site_dir):
 
 
 def distributions(site_dirs):
-    """[(name, version, [written file relative paths] or None, [top-level names])] in each directory."""
+    """[(name, version, [written file relative paths] or None, [top-level names], {path: RECORD hash})] in each
+    directory."""
     found = []
     for site_dir in site_dirs:
         try:
@@ -126,7 +134,7 @@ def distributions(site_dirs):
             else:
                 tops = set(line.strip() for line in (_read_text(os.path.join(meta_dir, "top_level.txt")) or "")
                            .splitlines() if line.strip())
-            found.append((name, version, files, sorted(tops)))
+            found.append((name, version, files, sorted(tops), _record_hashes(meta_dir)))
     return found
 
 
@@ -135,7 +143,7 @@ def installed_set(dists):
     sys.path order winning as at import. The version is METADATA's (pip freeze 20.3 on Python 2.7 reads the
     directory name instead: cntk-2.7.dist-info holding Version 2.7.post2 is 2.7 there, 2.7.post2 here)."""
     found = {}
-    for name, version, _, _ in dists:
+    for name, version, _, _, _ in dists:
         found.setdefault(canonical_name(name), version)
     return found
 
@@ -149,10 +157,13 @@ def ownership(site_dirs, dists=None):
     """-> (owners {package: ['name version', ...]}, shared {package: ['name version', ...]}).
     A package is shared when two distributions wrote the same file in it (keras/__init__.py from keras and
     from keras-nightly), or, where a distribution lists no files, when both claim it in top_level.txt.
-    Namespace packages (google/ from protobuf and googleapis) share a name but no file: not shared."""
+    Namespace packages (google/ from protobuf and googleapis) share a name but no file: not shared. Nor is a
+    file every writer's RECORD gives the same hash: identical bytes (the empty nvidia/__init__.py each of
+    torch's nvidia-*-cu12 wheels ships) leave nothing overwritten."""
     owners = {}
     writers = {}  # file -> set of distributions, for packages written by more than one
-    for name, version, files, tops in distributions(site_dirs) if dists is None else dists:
+    hashes = {}  # file -> set of the hashes its writers' RECORDs give ('' where one gives none)
+    for name, version, files, tops, recorded in distributions(site_dirs) if dists is None else dists:
         label = "%s %s" % (name, version)
         for top in tops:
             owners.setdefault(top, [])
@@ -161,10 +172,12 @@ def ownership(site_dirs, dists=None):
         for path in files or ["%s/<top_level.txt>" % top for top in tops]:
             top = top_level_name(path)
             if top and not path.endswith(".pyc"):
-                writers.setdefault(path.replace("\\", "/"), set()).add(label)
+                path = path.replace("\\", "/")
+                writers.setdefault(path, set()).add(label)
+                hashes.setdefault(path, set()).add(recorded.get(path, ""))
     shared = {}
     for path, labels in writers.items():
-        if len(labels) > 1:
+        if len(labels) > 1 and (len(hashes[path]) > 1 or "" in hashes[path]):
             top = top_level_name(path)
             shared[top] = sorted(set(shared.get(top, [])) | labels)
     return dict((k, sorted(v)) for k, v in owners.items()), shared

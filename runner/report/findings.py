@@ -325,12 +325,27 @@ def import_error_key(error: Optional[Mapping[str, Any]]) -> str:
     return error_type(error) + (": " + one_line(message, 160) if message else "")
 
 
+def _import_error(cell: Cell) -> Optional[Mapping[str, Any]]:
+    """What made the cell's `import keras` fail: the default probe's error, unless the backend Keras defaults
+    to (its keras.json) is not one the cell installs - a Keras 3 cell with torch alone raises "No module named
+    'tensorflow'" by design - and a backend of the cell failed at import: then that backend's error."""
+    _, error = default_of(cell)
+    default = ((cell.get("default_backend") or {}).get("keras_json") or {}).get("backend")
+    if default and default not in cell_backends(cell):
+        for name in cell_backends(cell):
+            training = (cell.get("trainings") or {}).get(name) or {}
+            failed = training.get("error")
+            if training.get("stage") == "import" and isinstance(failed, dict):
+                return dict(failed)
+    return error
+
+
 def _import_errors(cells: Sequence[Cell]) -> List[Finding]:
     """The cells whose `import keras` raised (status import_failed), grouped by the exception and message it
-    raised, most cells first: what a conflict's reason line (pip check) does not say."""
+    raised (_import_error), most cells first: what a conflict's reason line (pip check) does not say."""
     groups: Dict[str, List[str]] = {}
     for cell in cells:
-        _, error = default_of(cell)
+        error = _import_error(cell)
         if cell.get("status") == Status.IMPORT_FAILED and error is not None:
             groups.setdefault(import_error_key(error), []).append(cell["cell_id"])
     if not groups:
@@ -341,7 +356,8 @@ def _import_errors(cells: Sequence[Cell]) -> List[Finding]:
     return [_finding("import-errors", "What importing Keras raised in the %s that did not import (%s)"
                      % (count(total, "cell"), count(len(groups), "distinct error")), items,
                      level=FindingLevel.WARNING.value,
-                     fields=["status", "default_backend.error.type", "default_backend.error.message"])]
+                     fields=["status", "default_backend.error.type", "default_backend.error.message",
+                             "default_backend.keras_json.backend", "trainings.*.stage", "trainings.*.error"])]
 
 
 def _conflicts(cells: Sequence[Cell]) -> List[Finding]:

@@ -140,10 +140,36 @@ def test_import_errors_are_grouped_by_the_exception_without_its_path():
     assert key == "ImportError: cannot import name 'tensor' from 'tensorflow.python.framework'"
 
 
+def test_a_cell_without_keras_default_backend_is_grouped_by_its_own_backends_import_error():
+    # Keras 3 with torch alone: the default probe raises "No module named 'tensorflow'" whatever torch does (Keras
+    # defaults to the absent TensorFlow); the cell failed because torch's import did. The finding named the
+    # TensorFlow error for all 16 such cross-product cells before it read the backend's own.
+    torch_cell = {"cell_id": "keras3.0.5-torch2.15.0-py311-cpu", "status": "import_failed",
+                  "versions": {"keras": "==3.0.5", "torch": "==2.15.0"},
+                  "default_backend": {"backend": None, "keras_json": {"backend": "tensorflow"},
+                                      "error": {"type": "builtins.ModuleNotFoundError",
+                                                "message": "No module named 'tensorflow'"}},
+                  "trainings": {"torch": {"status": "failed", "stage": "import",
+                                          "error": {"type": "builtins.ModuleNotFoundError",
+                                                    "message": "No module named 'packaging'"}}}}
+    tf_cell = copy.deepcopy(torch_cell)  # TensorFlow installed: the default probe's error is the cell's
+    tf_cell.update(cell_id="keras2.6.0-tf2.12.1-py311-cpu", versions={"keras": "==2.6.0", "tensorflow": "==2.12.1"},
+                   trainings={"tensorflow": {"status": "failed", "stage": "import",
+                                             "error": {"type": "builtins.ImportError", "message": "other"}}})
+    tf_cell["default_backend"]["error"] = {"type": "builtins.AttributeError", "message": "no ArgSpec"}
+    finding = by_id(compute_findings({"cells": [torch_cell, tf_cell]}))["import-errors"]
+    assert sorted((item["text"], item["cells"]) for item in finding["items"]) == [
+        ("1 cell: AttributeError: no ArgSpec", ["keras2.6.0-tf2.12.1-py311-cpu"]),
+        ("1 cell: ModuleNotFoundError: No module named 'packaging'", ["keras3.0.5-torch2.15.0-py311-cpu"])]
+
+
 def test_published_cross_products_name_every_import_error(cross_products):
     finding = by_id(compute_findings(cross_products))["import-errors"]
     counts = {item["text"].split(": ", 1)[1]: len(item["cells"]) for item in finding["items"]}
-    assert sum(counts.values()) == 69
+    assert sum(counts.values()) == 85  # 69 Keras 2 x TensorFlow pairs and 16 Keras 3 x torch pairs
+    assert "ModuleNotFoundError: No module named 'tensorflow'" not in counts
+    assert counts["ModuleNotFoundError: No module named 'packaging'"] == 12  # Keras 3.0-3.3 with any torch
+    assert counts["TypeError: register_pytree_node() got an unexpected keyword argument 'flatten_with_keys_fn'"] == 4
     assert counts["AttributeError: module 'inspect' has no attribute 'ArgSpec'"] == 24
     assert counts["tensorflow.python.util.tf_export.SymbolAlreadyExposedError: Symbol Zeros is already exposed "
                   "as ()."] == 5

@@ -175,12 +175,15 @@ def check_unwritable_none(match: re.Match[str]) -> None:
 
 
 def check_import_errors(match: re.Match[str]) -> None:
-    """"69 fail at `import keras` (24 with `AttributeError: ...`, ..., 1 with a circular import ...)"."""
+    """"69 fail at `import keras` (24 with `AttributeError: ...`, ..., 1 with a circular import ...)": the Keras 2
+    x TensorFlow pairs of the cross products (the Keras 3 x torch ones have a sentence of their own)."""
     finding = findings("cross-products")["import-errors"]
-    assert int(match.group(1)) == len(finding["cells"])
+    keras2 = [c for c in finding["cells"] if c.startswith("keras2.")]
+    assert int(match.group(1)) == len(keras2)
     stated = re.findall(r"(\d+) with (?:a )?`?([^`,;]+)`?", match.group(2))
-    counted = [(len(item["cells"]), item["text"].split(": ", 1)[1]) for item in finding["items"]]
-    assert sum(int(n) for n, _ in stated) == len(finding["cells"]), stated
+    counted = [(len([c for c in item["cells"] if c.startswith("keras2.")]), item["text"].split(": ", 1)[1])
+               for item in finding["items"]]
+    assert sum(int(n) for n, _ in stated) == len(keras2), stated
     for number, text in stated:
         words = text.replace("a circular import in ", "circular import").strip()
         matching = [n for n, key in counted if words in key or (words.startswith("circular") and "circular" in key)]
@@ -279,10 +282,12 @@ def check_accuracies(match: re.Match[str]) -> None:
 
 
 def keras3_cross() -> List[Tuple[str, str, Dict[str, Any]]]:
-    """(Keras minor, JAX version, cell) of the cross products' Keras 3 cells."""
+    """(Keras minor, JAX version, cell) of the cross products' Keras 3 x TensorFlow (+JAX) cells (the Keras 3 x
+    torch cells have neither)."""
     from runner.report.fields import keras_line, spec_version
     return [(str(keras_line(keras_version(c))), str(spec_version(c["versions"].get("jax"))), c)
-            for c in results("cross-products")["cells"] if str(keras_version(c)).startswith("3.")]
+            for c in results("cross-products")["cells"] if str(keras_version(c)).startswith("3.")
+            and c["versions"].get("tensorflow")]
 
 
 def jax_status(cell: Dict[str, Any]) -> Any:
@@ -334,7 +339,67 @@ def check_quick_profile(match: re.Match[str]) -> None:
     assert match.group(2) == "%.1f" % (sum(c["build"]["image_size"] for c in cells) / 1e9)
 
 
+def check_torch_alone(match: re.Match[str]) -> None:
+    """"Keras 3.15.1 with torch 2.15.0 alone ...: `import keras` raised `ModuleNotFoundError: No module named
+    'tensorflow'` ... torch trained to 97.0% test accuracy ...; the image is 6.1 GB"."""
+    keras, torch, error, accuracy, size = match.groups()
+    [cell] = [c for c in results(".")["cells"] if keras_version(c) == keras and set(cell_backends(c)) == {"torch"}
+              and (c.get("installed") or {}).get("torch") == torch]
+    default = cell["default_backend"]
+    assert default["backend"] is None and "%s: %s" % (default["error"]["type"].split(".")[-1],
+                                                       default["error"]["message"]) == error
+    training = cell["trainings"]["torch"]
+    assert training["status"] == "ok" and "%.1f" % (100 * training["test_accuracy"]) == accuracy
+    assert training["device"] == {"devices": ["cpu"], "gpu": False}
+    assert not (cell.get("pip_check") or {}).get("problems")
+    assert "%.1f" % (cell["build"]["image_size"] / 1e9) == size
+
+
+def torch_cross() -> List[Tuple[str, str, Dict[str, Any]]]:
+    """(Keras minor, torch version, cell) of the cross products' Keras 3 x torch cells."""
+    from runner.report.fields import keras_line, spec_version
+    return [(str(keras_line(keras_version(c))), str(spec_version(c["versions"]["torch"])), c)
+            for c in results("cross-products")["cells"] if c["versions"].get("torch")]
+
+
+def torch_error(cell: Dict[str, Any]) -> str:
+    error = cell["trainings"]["torch"].get("error") or {}
+    return "%s: %s" % (str(error.get("type", "")).split(".")[-1], error.get("message", ""))
+
+
+def check_torch_cross(match: re.Match[str]) -> None:
+    """The Keras 3 x torch bullet: every pair's default, pip check, and which pairs fail how or train."""
+    pairs, packaging_last, old_torch, first_ok, compile_last, import_first, ok_pairs, low, high = match.groups()
+    cells = torch_cross()
+    assert int(pairs) == len(cells) and int(ok_pairs) == sum(c["status"] == "ok" for _, _, c in cells)
+    assert all(c["default_backend"]["error"]["message"] == "No module named 'tensorflow'" for _, _, c in cells)
+    assert all(not (c.get("pip_check") or {}).get("problems") for _, _, c in cells)
+    for minor, torch, cell in cells:
+        if version_key(minor) <= version_key(packaging_last):
+            assert cell["status"] == "import_failed" and torch_error(cell) == \
+                "ModuleNotFoundError: No module named 'packaging'", cell["cell_id"]
+        elif torch == old_torch:
+            log = cell["trainings"]["torch"].get("log_tail") or ""
+            assert "compiled using NumPy 1.x" in log and cell["installed"]["numpy"] == "2.4.6", cell["cell_id"]
+            if version_key(minor) <= version_key(compile_last):
+                assert cell["status"] == "train_failed" and "len() of unsized object" in torch_error(cell)
+            else:
+                assert version_key(minor) >= version_key(import_first) and cell["status"] == "import_failed"
+                assert "register_pytree_node() got an unexpected keyword argument" in torch_error(cell)
+        else:
+            assert version_key(minor) >= version_key(first_ok) and cell["status"] == "ok", cell["cell_id"]
+    found = [100 * c["trainings"]["torch"]["test_accuracy"] for _, _, c in cells if c["status"] == "ok"]
+    assert ("%.1f" % min(found), "%.1f" % max(found)) == (low, high)
+
+
 CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
+    (r"Keras 3\.0-3\.15 x torch 2\.2\.2, 2\.7\.1 and 2\.15\.0\*\* \((\d+) pairs.*?Keras 3\.0-(3\.\d+) fail with every "
+     r"torch at import.*?torch (\d+\.\d+\.\d+) fails with every Keras (3\.\d+)-3\.15.*?Keras 3\.\d+-(3\.\d+) then fail "
+     r"at `model\.compile`.*?and (3\.\d+)-3\.15 at import.*?trained with torch 2\.7\.1 and 2\.15\.0 \((\d+) pairs, "
+     r"(\d+\.\d)-(\d+\.\d)% after the smoke training\)", check_torch_cross),
+    (r"Keras (\d+\.\d+\.\d+) with torch (\d+\.\d+\.\d+) alone.{0,120}?`import keras` raised `([^`]+)`.{0,200}? "
+     r"torch trained to (\d+\.\d)% test accuracy on the CPU; `pip check` was clean; the image is (\d+\.\d) GB",
+     check_torch_alone),
     (r"quick profile's two cells measured in (\d+) s with their images built, and their images are (\d+\.\d) GB",
      check_quick_profile),
     (r"Keras (3\.\d+)-(3\.\d+) fail with JAX (\d+\.\d+\.\d+) and later", check_jax_and_later),

@@ -18,7 +18,7 @@ def test_the_matrix_defaults_to_matrix_yaml_in_the_working_directory(tmp_path, m
     shutil.copy(ROOT / "matrix.yaml", tmp_path / "matrix.yaml")
     assert main(["plan", "--format", "ids", "--offline"]) == 0
     ids = capsys.readouterr().out.split()
-    assert len(ids) == 79 and "keras3.15.1-jax0.10.2-py311-cpu" in ids
+    assert len(ids) == 80 and "keras3.15.1-jax0.10.2-py311-cpu" in ids
 
 
 def test_plan_prints_versions_exactly_as_written(tmp_path, capsys):

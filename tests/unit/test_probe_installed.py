@@ -1,5 +1,6 @@
 """installed.py (pip check and package ownership) on the host's Python, against a fake site-packages."""
 
+import hashlib
 import os
 import sys
 
@@ -18,12 +19,15 @@ def write(path, text):
     path.write_text(text, encoding="utf-8")
 
 
-def dist_info(site, name, version, files, metadata_name=None):
-    """A .dist-info as pip writes it: METADATA headers and a RECORD of path,hash,size rows."""
+def dist_info(site, name, version, files, metadata_name=None, hashes=None):
+    """A .dist-info as pip writes it: METADATA headers and a RECORD of path,hash,size rows (each distribution's
+    files with hashes of their own unless `hashes` gives one)."""
     meta = site / ("%s-%s.dist-info" % (name.replace("-", "_"), version))
     write(meta / "METADATA", "Metadata-Version: 2.1\nName: %s\nVersion: %s\n\nlong description\nName: no\n"
           % (metadata_name or name, version))
-    rows = ["%s,sha256=x,1" % f for f in files] + ["%s/RECORD,," % meta.name]
+    own = dict((f, "sha256=" + hashlib.sha256((name + version + f).encode()).hexdigest()) for f in files)
+    rows = ["%s,%s,1" % (f, (hashes or own).get(f, own[f])) for f in files]
+    rows += ["%s/RECORD,," % meta.name]
     write(meta / "RECORD", "\n".join(rows) + "\n")
 
 
@@ -65,6 +69,26 @@ def test_two_distributions_writing_keras_are_shared_and_namespaces_are_not(insta
     assert shared == {"keras": ["keras 2.4.3", "keras-nightly 2.5.0.dev2021032900"]}
     assert owners["google"] == ["googleapis-common-protos 1.56", "protobuf 3.20.3"]
     assert owners["six"] == ["six 1.16.0"]
+
+
+def test_the_same_file_with_the_same_hash_from_several_distributions_is_not_shared(installed, tmp_path):
+    # torch 2.2-2.7's nvidia-*-cu12 wheels each ship the same empty nvidia/__init__.py (RECORD:
+    # nvidia/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0): identical bytes, nothing overwritten.
+    # The keras3 x torch cross product reported them as a conflict, in place of the cell's real error.
+    empty = {"nvidia/__init__.py": "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"}
+    site = tmp_path / "site-packages"
+    dist_info(site, "nvidia-cublas-cu12", "12.1.3.1", ["nvidia/__init__.py", "nvidia/cublas/lib/libcublas.so.12"],
+              hashes=empty)
+    dist_info(site, "nvidia-cudnn-cu12", "8.9.2.26", ["nvidia/__init__.py", "nvidia/cudnn/lib/libcudnn.so.8"],
+              hashes=empty)
+    dist_info(site, "keras", "2.4.3", ["keras/__init__.py"])
+    dist_info(site, "keras-nightly", "2.5.0.dev2021032900", ["keras/__init__.py"])
+    owners, shared = installed.ownership([str(site)])
+    assert owners["nvidia"] == ["nvidia-cublas-cu12 12.1.3.1", "nvidia-cudnn-cu12 8.9.2.26"]
+    assert shared == {"keras": ["keras 2.4.3", "keras-nightly 2.5.0.dev2021032900"]}
+    # One writer without a hash for the file (a RECORD row with none): it cannot be shown identical, so shared.
+    dist_info(site, "nvidia-nccl-cu12", "2.19.3", ["nvidia/__init__.py"], hashes={"nvidia/__init__.py": ""})
+    assert set(installed.ownership([str(site)])[1]) == {"keras", "nvidia"}
 
 
 def test_egg_info_installed_files_are_relative_to_the_egg_info(installed, tmp_path):

@@ -38,12 +38,18 @@ def test_cross_products_are_full_products_with_the_smoke_measure():
     assert {c.scenarios for c in matrix.cells} == {False}
     assert {c.expect.status for c in matrix.cells} == {"any"}
     per_group = Counter(c.group for c in matrix.cells)
-    assert per_group == {"keras2-x-tf2.6-2.11": 60, "keras2-x-tf2.12-2.15": 40, "keras3-x-tf-jax": 96}
+    assert per_group == {"keras2-x-tf2.6-2.11": 60, "keras2-x-tf2.12-2.15": 40, "keras3-x-tf-jax": 96,
+                         "keras3-x-torch": 48}
+    # Keras 3 x torch: torch alone, its layer first, so the 16 Keras layers of a torch release share it.
+    torch = [c for c in matrix.cells if c.group == "keras3-x-torch"]
+    assert {c.backend_names for c in torch} == {("torch",)} and {c.requirements[0][0] for c in torch} == {"torch"}
+    assert len({(c.versions()["keras"], c.versions()["torch"]) for c in torch}) == 48
     # Every Keras 2 minor meets every TensorFlow 2.6-2.15, each TensorFlow in the era its pins need.
     keras2 = [c for c in matrix.cells if c.group.startswith("keras2")]
     assert len({(c.versions()["keras"], c.versions()["tensorflow"]) for c in keras2}) == 100
     era_by_tf = {Version(c.versions()["tensorflow"].lstrip("=")) >= Version("2.12"): c.era.name for c in keras2}
     assert era_by_tf == {False: "py39", True: "py311"}
-    pairs = {(c.versions()["keras"], c.versions()["tensorflow"]) for c in matrix.cells}
-    assert len(pairs) == len(matrix.cells)
+    with_tf = [c for c in matrix.cells if c.group != "keras3-x-torch"]
+    pairs = {(c.versions()["keras"], c.versions()["tensorflow"]) for c in with_tf}
+    assert len(pairs) == len(with_tf)
     assert all("jax" in c.versions() for c in matrix.cells if c.group == "keras3-x-tf-jax")
