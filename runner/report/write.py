@@ -27,8 +27,8 @@ REPORT_FILES = ("index.html", "summary.md", "junit.xml", "results.json", "findin
 # Re-rendering a published report passes these as --link (docs/reports.md); the test of the published
 # reports renders them with the same links.
 PUBLISHED_LINKS: Tuple[Tuple[str, str], ...] = (
-    ("matrix", "reports"), ("every release", "reports/every-release"), ("cross products", "reports/cross-products"),
-    ("site", "reports/site"))
+    ("matrix", "reports"), ("every release", "reports/every-release"), ("as released", "reports/as-released"),
+    ("cross products", "reports/cross-products"), ("site", "reports/site"))
 ReportLink = Tuple[str, Path]  # (label, the folder of the page, or the page itself)
 
 

@@ -20,15 +20,15 @@ def report_links(page):
 def test_each_published_page_links_the_others_relative_to_where_it_is_published(tmp_path):
     links = published_links(tmp_path)
     assert link_hrefs(links, tmp_path / "reports") == [
-        ("matrix", ""), ("every release", "every-release/index.html"),
+        ("matrix", ""), ("every release", "every-release/index.html"), ("as released", "as-released/index.html"),
         ("cross products", "cross-products/index.html"), ("site", "site/index.html")]
     assert link_hrefs(links, tmp_path / "reports" / "every-release") == [
-        ("matrix", "../index.html"), ("every release", ""), ("cross products", "../cross-products/index.html"),
-        ("site", "../site/index.html")]
+        ("matrix", "../index.html"), ("every release", ""), ("as released", "../as-released/index.html"),
+        ("cross products", "../cross-products/index.html"), ("site", "../site/index.html")]
     page = write_reports(minimal_doc(minimal_cell()), tmp_path / "reports" / "cross-products",
                          links)["index.html"].read_text(encoding="utf-8")
     assert report_links(page) == [("../index.html", "matrix"), ("../every-release/index.html", "every release"),
-                                  ("../site/index.html", "site")]
+                                  ("../as-released/index.html", "as released"), ("../site/index.html", "site")]
     assert '<b aria-current="page">cross products</b>' in page
     folders = dict(PUBLISHED_LINKS)
     for href, label in report_links(page):  # each resolves to the published page of the checkout

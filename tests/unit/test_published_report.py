@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from runner.matrix.load import load_matrix
+from runner.matrix.releases import read_upload_times
+from runner.report.fields import keras_version
 from runner.report import REPORT_FILES, write_reports
 from runner.report.write import PUBLISHED_LINKS, published_links
 from runner.results.store import load_results
@@ -204,3 +206,23 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
         committed = REPORTS / "site" / Path(path).name
         assert committed.read_text(encoding="utf-8") == Path(path).read_text(encoding="utf-8"), \
             "%s is stale: regenerate with python -m runner site" % committed
+
+
+# ---- every Keras release as released (reports/as-released/) ---------------------------------------------
+
+AS_RELEASED = REPORTS / "as-released"
+AS_RELEASED_GROUPS = ("keras0", "keras1.0-1.1", "keras1.2", "keras2.0-2.3")  # the Python 2.7 lines, measured so far
+
+
+def test_the_release_day_sweep_holds_every_python27_release_resolved_as_of_its_day(tmp_path):
+    doc = load_results(AS_RELEASED / "results.json")
+    sweep = load_matrix(ROOT / "sweeps" / "every-keras-release-as-released.yaml", offline=True).cells
+    wanted = {c.id: c for c in sweep if c.group in AS_RELEASED_GROUPS}
+    recorded = {c["cell_id"]: c for c in doc["cells"]}
+    assert len(recorded) == len(doc["cells"]) and set(recorded) == set(wanted)
+    days = read_upload_times("keras")
+    for cell_id, record in recorded.items():  # each resolved as of its own Keras release's day
+        assert record["as_of"]["rule"] == "release" and record["as_of"]["cutoff"] == days[keras_version(record)]
+        assert record["measure"] == "probe" and record["expectation_verdict"] == "observed"
+        assert record["status"] in ("ok", "import_failed") or record["reason"]
+    assert_reports_generated(doc, AS_RELEASED, tmp_path)
