@@ -226,3 +226,30 @@ def test_the_release_day_sweep_holds_every_python27_release_resolved_as_of_its_d
         assert record["measure"] == "probe" and record["expectation_verdict"] == "observed"
         assert record["status"] in ("ok", "import_failed") or record["reason"]
     assert_reports_generated(doc, AS_RELEASED, tmp_path)
+
+
+def test_docs_sweeps_as_released_claims_are_what_both_sweeps_recorded():
+    """docs/sweeps.md "Every release, as released": each difference it names, read from both published sweeps."""
+    as_released = {keras_version(c): c for c in load_results(AS_RELEASED / "results.json")["cells"]}
+    today = {}
+    for cell in load_results(SWEEP / "results.json")["cells"]:
+        today.setdefault(keras_version(cell), []).append(cell)
+    text = " ".join((ROOT / "docs" / "sweeps.md").read_text().split())
+    assert "the 45 releases of the Python 2.7 lines, Keras 0.2.0 to 2.3.1" in text and len(as_released) == 45
+    for version in ("2.2.0", "2.2.1", "2.2.2"):  # worked on the day, fail to import today
+        day = as_released[version]
+        assert day["status"] == "ok" and day["default_backend"]["backend"] == "tensorflow"
+        assert day["pip_check"]["exit_code"] == 0 and day["installed"]["tensorflow"] in ("1.8.0", "1.9.0")
+        assert [c["status"] for c in today[version]] == ["import_failed"]
+    for version in ("1.1.0", "1.1.1", "1.1.2"):
+        assert as_released[version]["status"] == "import_failed"
+        assert "No module named tensorflow" in as_released[version]["reason"]
+        assert "tensorflow" not in as_released[version]["installed"]
+    for version in ("1.2.0", "1.2.1", "1.2.2"):
+        assert as_released[version]["default_backend"]["backend"] == "tensorflow"
+    assert "No module named h5py" in as_released["1.0.7"]["reason"]
+    for version in ("0.2.0", "0.3.0", "0.3.1", "0.3.2", "0.3.3", "1.0.0"):
+        assert as_released[version]["status"] == "build_failed"
+        assert re.match(r"building scipy-[\d.]+ from source failed: DistutilsError", as_released[version]["reason"])
+    assert {as_released[v]["status"] for v in ("2.0.0", "2.0.1")} == {"unsatisfiable"}
+    assert "Theano>=0.9" in as_released["2.0.0"]["reason"]
