@@ -9,8 +9,8 @@ import pytest
 
 from runner.matrix.load import load_matrix
 from runner.matrix.releases import read_upload_times
-from runner.report.fields import keras_version
 from runner.report import REPORT_FILES, write_reports
+from runner.report.fields import keras_version
 from runner.report.write import PUBLISHED_LINKS, published_links
 from runner.results.store import load_results
 from tests.conftest import ROOT

@@ -154,3 +154,45 @@ def test_arm_options_reach_train_py_and_bad_arms_are_a_message(study, tmp_path, 
         with pytest.raises(SystemExit) as exit_info:
             study.main(bad + ["--image", "img:jax", "--out", out])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err, bad
+
+
+def test_the_quiet_slices_ab_table_in_the_docs_is_the_generated_one_and_its_reading_holds(study):
+    """docs/timing.md quotes bench/slices-ab.json's table verbatim, and the ranges it reads from it are the
+    recorded ratios: Keras 3 on TensorFlow 1.9-2.9x and JAX 1.16-1.62x slower in slices, the legacy backends
+    within 0.86-1.27."""
+    from tests.conftest import ROOT
+
+    doc = json.loads((ROOT / "bench" / "slices-ab.json").read_text())
+    docs = (ROOT / "docs" / "timing.md").read_text()
+    assert study.arms_table(doc) in docs
+    rows = {}
+    for line in study.arms_table(doc).splitlines()[2:]:
+        label, _, ratios, _ = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[label] = [float(r) for r in ratios.replace("slices/plain", "").split(",")]
+    keras3_tf = rows["keras3.15.1-tf2.21.0-py311-cpu tensorflow"]
+    jax = rows["keras3.15.1-jax0.10.2-py311-cpu jax"]
+    legacy = [r for label, ratios in rows.items() if "py27" in label for r in ratios]
+    assert (round(min(keras3_tf), 1), round(max(keras3_tf), 1)) == (1.9, 2.9)
+    assert (round(min(jax), 2), round(max(jax), 2)) == (1.16, 1.62)
+    assert (round(min(legacy), 2), round(max(legacy), 2)) == (0.86, 1.27)
+
+
+def test_the_slices_estimator_study_table_in_the_docs_is_the_generated_one_and_no_figure_reproduces(study):
+    """docs/timing.md quotes bench/estimator-study-slices.json's table verbatim; its reading ("no figure
+    reproduced within 1.05", epoch medians and slice figures both 1.14-1.35) is the recorded data's."""
+    from tests.conftest import ROOT
+
+    doc = json.loads((ROOT / "bench" / "estimator-study-slices.json").read_text())
+    table = study.estimator_table(doc)
+    assert table in (ROOT / "docs" / "timing.md").read_text()
+    epoch, slices = [], []
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0].startswith("ratio "):
+            continue
+        values = [float(c) if c != "-" else None for c in cells[1:]]
+        epoch.append(values[0])
+        slices += [v for v in values[-3:] if v is not None]
+    assert min(v for v in epoch + slices if v is not None) > 1.05
+    assert (round(min(epoch), 2), round(max(epoch), 2)) == (1.14, 1.35)
+    assert (round(min(slices), 2), round(max(slices), 2)) == (1.14, 1.35)
