@@ -221,7 +221,7 @@ def test_the_release_day_sweep_holds_every_python27_release_resolved_as_of_its_d
     recorded = {c["cell_id"]: c for c in doc["cells"]}
     assert len(recorded) == len(doc["cells"]) and set(recorded) == set(wanted)
     days = read_upload_times("keras")
-    for cell_id, record in recorded.items():  # each resolved as of its own Keras release's day
+    for record in recorded.values():  # each resolved as of its own Keras release's day
         assert record["as_of"]["rule"] == "release" and record["as_of"]["cutoff"] == days[keras_version(record)]
         assert record["measure"] == "probe" and record["expectation_verdict"] == "observed"
         assert record["status"] in ("ok", "import_failed") or record["reason"]
