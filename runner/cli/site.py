@@ -7,7 +7,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from runner.cli.common import AddCommand, options_from
 from runner.util.errors import ResultsError, UsageError
@@ -56,13 +56,27 @@ def command(args: argparse.Namespace) -> int:
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise UsageError("--out %s is not a directory" % out)
-    written = render_site(sources, out, Path(history) if history else None)
+    also = [] if options.results else published_also(paths)
+    written = render_site(sources, out, Path(history) if history else None, also)
     for path in written:
         say("site: %s" % path, sys.stderr)
     return 0
 
 
-def render_site(sources: Sequence["Source"], out: Path, history: Optional[Path] = None) -> List[Path]:
+def published_also(paths: Sequence[Path]) -> List[Tuple[str, Path]]:
+    """The published reports the site links but does not read (PUBLISHED_LINKS without a source among paths)."""
+    from runner.report.write import PUBLISHED_LINKS
+    from runner.util.paths import source_checkout
+
+    root = source_checkout() or Path(".")
+    read = {Path(p).resolve().parent for p in paths}
+    return [(label, root / folder) for label, folder in PUBLISHED_LINKS
+            if folder != "reports/site" and (root / folder / "index.html").exists()
+            and (root / folder).resolve() not in read]
+
+
+def render_site(sources: Sequence["Source"], out: Path, history: Optional[Path] = None,
+                also: Sequence[Tuple[str, Path]] = ()) -> List[Path]:
     """The site's pages; with a history store, history.html too and the landing page opening with what
     changed since the last run. The store is read before anything is written: a bad one leaves the site."""
     from runner.report.site import write_site
@@ -77,10 +91,10 @@ def render_site(sources: Sequence["Source"], out: Path, history: Optional[Path] 
         since = since_last_run(runs)
     try:
         if history is None:
-            return write_site(sources, out)
+            return write_site(sources, out, also=also)
         from runner.report.history_page import banner, write_history_page
 
-        written = write_site(sources, out, since=banner(since, runs))
+        written = write_site(sources, out, since=banner(since, runs), also=also)
         return written + [write_history_page(runs, since, out)]
     except OSError as exc:
         raise ResultsError("cannot write the site to %s: %s" % (out, exc.strerror or exc)) from None

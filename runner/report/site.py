@@ -243,12 +243,20 @@ def _flat(value: Any, prefix: str = "") -> List[Tuple[str, str]]:
     return [(prefix, one_line(value if not isinstance(value, list) else ", ".join(map(str, value)), 300))]
 
 
-def write_site(sources: Sequence[Source], out_dir: Path, since: Optional[Dict[str, Any]] = None) -> List[Path]:
-    """index.html and details.html into out_dir; `since` (history_page.banner) opens the landing page."""
+def write_site(sources: Sequence[Source], out_dir: Path, since: Optional[Dict[str, Any]] = None,
+               also: Sequence[Tuple[str, Path]] = ()) -> List[Path]:
+    """index.html and details.html into out_dir; `since` (history_page.banner) opens the landing page; `also`:
+    (label, folder) of published reports the site links without reading them (every release as released:
+    its records answer another question than the site's tables)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     env = environment()
     written = []
-    for name, template, context in (("index.html", TEMPLATE, dict(site_context(sources, out_dir), since=since)),
+    landing = site_context(sources, out_dir)
+    landing["reports"] = landing["reports"] + [
+        {"name": label, "link": _link(str(folder / "index.html"), out_dir),
+         "results": os.path.relpath(folder / "results.json", out_dir).replace(os.sep, "/"),
+         "counts": "linked, not read by this page"} for label, folder in also]
+    for name, template, context in (("index.html", TEMPLATE, dict(landing, since=since)),
                                     ("details.html", DETAILS_TEMPLATE, details_context(sources, out_dir))):
         path = out_dir / name
         path.write_text(env.get_template(template).render(**context), encoding="utf-8")

@@ -10,6 +10,7 @@ from runner.matrix.load import load_matrix
 from runner.model.records import REASON_LIMIT, Status
 from runner.run.build import backtracking, build_cell, classify_build_failure, resolver_explanation
 from runner.run.cache import ResultCache
+from runner.util.paths import resources_dir
 from tests.conftest import ROOT
 
 FULL_RECORD = json.loads((ROOT / "tests" / "fixtures" / "results-run.json").read_text())["cells"][0]
@@ -194,6 +195,6 @@ def test_a_build_record_keeps_the_steps_of_its_log_and_validates(tmp_path):
 
     status, _, record = build_cell(cell, Engine(), "base", tmp_path / "df", log_path, None, 60)
     assert status is None and [s["seconds"] for s in record["steps"]] == [0.0, None, None, 4.5]
-    schema = json.loads((ROOT / "runner" / "resources" / "results.schema.json").read_text())
+    schema = json.loads((resources_dir() / "results.schema.json").read_text())  # the installed package's too
     jsonschema.validate(record, schema["$defs"]["cell"]["properties"]["build"])
     assert "steps" not in new_build_record()  # and records from before steps have none

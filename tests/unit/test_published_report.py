@@ -188,7 +188,7 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
     """reports/site/ is what `python -m runner site` makes from the published results, never edited."""
     import shutil
 
-    from runner.cli.site import PUBLISHED_HISTORY, render_site
+    from runner.cli.site import PUBLISHED_HISTORY, published_also, render_site
     from runner.report.answers import load_sources, published_paths
 
     # the site links each report relative to itself: build it where it is published, in a copy of the tree
@@ -199,8 +199,12 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source.parent / name, copy)
     store = ROOT / PUBLISHED_HISTORY  # `runner site` renders the published history with the published reports
+    also = [(label, tmp_path / folder.relative_to(ROOT)) for label, folder in published_also(published_paths(ROOT))]
+    for _, folder in also:  # linked from the site, not read: its page must exist where the site links it
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / folder.relative_to(tmp_path) / "index.html", folder / "index.html")
     written = render_site(load_sources(published_paths(tmp_path)), tmp_path / "reports" / "site",
-                          store if store.is_dir() else None)
+                          store if store.is_dir() else None, also)
     assert written
     for path in written:
         committed = REPORTS / "site" / Path(path).name
