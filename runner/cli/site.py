@@ -63,12 +63,13 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
-def published_also(paths: Sequence[Path]) -> List[Tuple[str, Path]]:
-    """The published reports the site links but does not read (PUBLISHED_LINKS without a source among paths)."""
+def published_also(paths: Sequence[Path], root: Optional[Path] = None) -> List[Tuple[str, Path]]:
+    """The published reports the site links but does not read (PUBLISHED_LINKS without a source among paths),
+    under root (default: the checkout, else the working directory)."""
     from runner.report.write import PUBLISHED_LINKS
     from runner.util.paths import source_checkout
 
-    root = source_checkout() or Path(".")
+    root = (root or source_checkout() or Path(".")).resolve()
     read = {Path(p).resolve().parent for p in paths}
     return [(label, root / folder) for label, folder in PUBLISHED_LINKS
             if folder != "reports/site" and (root / folder / "index.html").exists()

@@ -199,7 +199,8 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
                 copy.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source.parent / name, copy)
     store = ROOT / PUBLISHED_HISTORY  # `runner site` renders the published history with the published reports
-    also = [(label, tmp_path / folder.relative_to(ROOT)) for label, folder in published_also(published_paths(ROOT))]
+    also = [(label, tmp_path / folder.relative_to(ROOT))
+            for label, folder in published_also(published_paths(ROOT), ROOT)]
     for _, folder in also:  # linked from the site, not read: its page must exist where the site links it
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / folder.relative_to(tmp_path) / "index.html", folder / "index.html")
