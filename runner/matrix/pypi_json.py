@@ -37,9 +37,9 @@ def index_url(name: str) -> str:
     return "%s/%s/json" % (base.rstrip("/"), name)
 
 
-def _download(url: str, deadline: float, timeout: float) -> bytes:
+def _download(url: str, deadline: float, timeout: float, accept: str, limit: int) -> bytes:
     context = tls_context()  # the same bundle the builds get (corporate TLS interception)
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    request = urllib.request.Request(url, headers={"Accept": accept})
     chunks: List[bytes] = []
     total = 0
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
@@ -50,8 +50,8 @@ def _download(url: str, deadline: float, timeout: float) -> bytes:
             if not chunk:
                 break
             total += len(chunk)
-            if total > MAX_INDEX_BYTES:
-                raise ValueError("the index answered more than %d bytes" % MAX_INDEX_BYTES)
+            if total > limit:
+                raise ValueError("the index answered more than %d bytes" % limit)
             chunks.append(chunk)
         if response.length:  # the connection ended before the Content-Length it announced
             raise http.client.IncompleteRead(b"".join(chunks), response.length)
@@ -59,22 +59,28 @@ def _download(url: str, deadline: float, timeout: float) -> bytes:
 
 
 def fetch_index(name: str, timeout: float) -> Dict[str, Any]:
-    """PyPI's JSON document for a distribution, over TLS checked against the host's CA bundle.
+    """PyPI's JSON document for a distribution (fetch_json)."""
+    return fetch_json(index_url(name), timeout)
+
+
+def fetch_json(url: str, timeout: float, accept: str = "application/json",
+               limit: int = MAX_INDEX_BYTES) -> Dict[str, Any]:
+    """A JSON object from the index, over TLS checked against the host's CA bundle.
 
     `timeout` bounds the whole request, not each read: the download runs in a daemon thread that is left
     behind (it ends at its next read) when the index has not answered in full by then. TimeoutError then;
-    ValueError for an answer that is too large, not JSON, nested too deeply or not an object."""
-    url = index_url(name)
+    ValueError for an answer that is too large, not JSON, nested too deeply or not an object; the index's
+    error statuses as urllib.error.HTTPError."""
     deadline = time.monotonic() + timeout
     outcome: Dict[str, Any] = {}
 
     def work() -> None:
         try:
-            outcome["body"] = _download(url, deadline, timeout)
+            outcome["body"] = _download(url, deadline, timeout, accept, limit)
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
 
-    worker = threading.Thread(target=work, name="index-%s" % name, daemon=True)
+    worker = threading.Thread(target=work, name="index-download", daemon=True)
     worker.start()
     worker.join(timeout)
     if worker.is_alive():

@@ -126,6 +126,18 @@ def index_upload_times(document: Dict[str, Any]) -> Dict[str, str]:
     return out
 
 
+def _by_version(times: Dict[str, str]) -> Dict[Version, str]:
+    """Upload times keyed by release, so '2.2' and '2.2.0' name one (texts that are not versions left out)."""
+    out = {}
+    for text, stamp in times.items():
+        try:
+            if not version_text_problem(text):
+                out[Version(text)] = stamp
+        except InvalidVersion:
+            continue
+    return out
+
+
 def read_list(axis: str, directory: Path = VERSIONS_DIR) -> Tuple[List[Version], str]:
     """(releases, generation date) from the list kept in the package; FileNotFoundError when there is none."""
     versions, date, _ = _read_kept(axis, directory)
@@ -185,7 +197,7 @@ class Resolver:
     lists_dir: Path = VERSIONS_DIR
     expansions: List[Expansion] = field(default_factory=list)
     _known: Dict[str, Tuple[List[Version], str, str, Optional[str]]] = field(default_factory=dict)
-    _uploads: Dict[str, Dict[str, str]] = field(default_factory=dict)  # axis -> release -> upload time
+    _uploads: Dict[str, Dict[Version, str]] = field(default_factory=dict)  # axis -> release -> upload time
 
     def releases(self, axis: str) -> Tuple[List[Version], str, str, Optional[str]]:
         """(releases, source, date, index error) for an axis."""
@@ -199,29 +211,23 @@ class Resolver:
             try:
                 document = self.fetch(DISTRIBUTIONS.get(axis, axis), self.timeout)
                 found = index_releases(document)
-                self._uploads[axis] = index_upload_times(document)
+                self._uploads[axis] = _by_version(index_upload_times(document))
                 return found, "index", time.strftime("%Y-%m-%d", time.gmtime()), None
             except (OSError, ValueError, http.client.HTTPException) as exc:  # unreachable, slow, cut, not JSON
                 problem = "%s: %s" % (type(exc).__name__, one_line(exc, 200))
         try:
-            versions, date = read_list(axis, self.lists_dir)
+            versions, date, times = _read_kept(axis, self.lists_dir)
         except FileNotFoundError:
             raise RangeError("cannot list %s releases: the index was not asked or did not answer (%s) and there "
                              "is no list %s" % (axis, problem, self.lists_dir / ("%s.txt" % axis))) from None
-        self._uploads[axis] = read_upload_times(axis, self.lists_dir)
+        self._uploads[axis] = _by_version(times)
         return versions, "list", date, problem
 
     def uploaded(self, axis: str, version: str) -> Tuple[str, str]:
         """(upload time of the release, where it came from: 'index DATE' or 'list DATE'); RangeError when the
         release is not on the index or its time is unknown (a kept list written before times were kept)."""
         versions, source, date, problem = self.releases(axis)
-        stamp = self._uploads.get(axis, {}).get(version)
-        if stamp is None:
-            try:
-                wanted = Version(version)
-                stamp = next((t for v, t in self._uploads.get(axis, {}).items() if Version(v) == wanted), None)
-            except InvalidVersion:
-                stamp = None
+        stamp = self._uploads.get(axis, {}).get(Version(version))
         if stamp is None:
             known = "is not a release on the index" if Version(version) not in versions else \
                 "has no upload time in the %s of %s" % (source, date)

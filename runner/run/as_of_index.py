@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import http.client
-import json
 import os
 import re
 import threading
@@ -20,7 +19,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from runner.util.net import tls_context
+from runner.matrix.pypi_json import fetch_json
 
 SIMPLE_URL = "https://pypi.org/simple"
 # Another index with PyPI's JSON simple API (a mirror, a local fake in the tests): its base URL.
@@ -49,22 +48,14 @@ def upstream_base() -> str:
 
 def fetch_files(project: str) -> Optional[List[Dict[str, Any]]]:
     """The files of a project from the upstream JSON simple API (PEP 691), None when it has no such project."""
-    request = urllib.request.Request("%s/%s/" % (upstream_base(), project),
-                                     headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     try:
-        with urllib.request.urlopen(request, timeout=UPSTREAM_TIMEOUT, context=tls_context()) as response:
-            body = response.read(MAX_PAGE_BYTES + 1)
+        document = fetch_json("%s/%s/" % (upstream_base(), project), UPSTREAM_TIMEOUT,
+                              accept="application/vnd.pypi.simple.v1+json", limit=MAX_PAGE_BYTES)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None
         raise
-    if len(body) > MAX_PAGE_BYTES:
-        raise ValueError("the index answered more than %d bytes for %s" % (MAX_PAGE_BYTES, project))
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except RecursionError:
-        raise ValueError("the index answered JSON nested too deeply") from None
-    files = document.get("files") if isinstance(document, dict) else None
+    files = document.get("files")
     if not isinstance(files, list):
         raise ValueError("the index's page for %s has no file list (not PEP 691 JSON)" % project)
     return [f for f in files if isinstance(f, dict)]
