@@ -54,6 +54,7 @@ class FakeEngine:
         self.most_parallel_builds = 0
         self.trainings_during_builds = 0
         self.removed_images: List[str] = []
+        self.cache_trims: List[int] = []
         self.lock = threading.Lock()
         self.interrupt_on = interrupt_on
         self.daemon_dies_on = daemon_dies_on
@@ -84,6 +85,10 @@ class FakeEngine:
     def remove_image(self, ref: str) -> bool:
         self.removed_images.append(ref)
         return True
+
+    def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
+        self.cache_trims.append(keep_bytes)
+        return 500
 
     def build(self, spec: BuildSpec) -> BuildOutcome:
         tag = spec.tag

@@ -233,6 +233,16 @@ class DockerEngine:
         except docker.errors.APIError:  # no such image (ImageNotFound is one), or still in use
             return False
 
+    @_engine_call("trim the build cache")
+    def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
+        # keep_storage asks BuildKit's own garbage collector, which drops the least recently used records
+        # first: the era layers every cell builds on were used by the last build and stay.
+        try:
+            answer = self.client.api.prune_builds(keep_storage=keep_bytes)
+        except (*_ENGINE_FAILURES, TypeError, ValueError):
+            return None
+        return int((answer or {}).get("SpaceReclaimed") or 0)
+
     def _plain_cli(self) -> str:
         with self._cli_lock:
             if self._cli is None:

@@ -117,6 +117,10 @@ class Engine(Protocol):
     def remove_image(self, ref: str) -> bool:
         """Remove an image; False when there was none (or it is in use)."""
 
+    def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
+        """Drop the least recently used build cache until at most keep_bytes remain. -> bytes reclaimed, or
+        None when the engine cannot (no BuildKit cache API): removing an image leaves its layers there."""
+
     def build(self, spec: BuildSpec) -> BuildOutcome:
         """Build the spec's image; a failed build is an outcome, not an error."""
 

@@ -67,6 +67,11 @@ def _resumable(run_dir: Path) -> List[CellRecord]:
     return [record for record in previous["cells"] if record["status"] not in RETRY_ON_RESUME]
 
 
+# What --prune leaves of the build cache after each cell: the era layers the next cells build on (BuildKit
+# drops the least recently used first), not every finished cell's install layers (~1-2 GB each).
+PRUNED_BUILD_CACHE_KEEP = 8 * 1024 ** 3
+
+
 def _note_disk(ctx: RunContext) -> None:
     used = ctx.engine.disk_usage()
     if used is not None:
@@ -79,6 +84,10 @@ def _record_done(ctx: RunContext, job: CellJob, record: CellRecord) -> None:
     ctx.progress.cell_done(job.index, job.cell.id, record)
     if ctx.options.prune and record["build"].get("status") == BuildStatus.BUILT:
         ctx.engine.remove_image(image_tag(job.cell))
+        reclaimed = ctx.engine.trim_build_cache(PRUNED_BUILD_CACHE_KEEP)
+        if reclaimed is not None:
+            disk = ctx.doc["disk"]
+            disk["build_cache_trimmed_bytes"] = (disk.get("build_cache_trimmed_bytes") or 0) + reclaimed
     _note_disk(ctx)
 
 

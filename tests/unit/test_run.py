@@ -11,6 +11,7 @@ import pytest
 from runner.engine.protocol import Engine
 from runner.matrix.load import load_matrix
 from runner.results.store import validate_results
+from runner.run import loop
 from runner.run.loop import run_matrix
 from runner.util.errors import EngineError, Interrupted, ResultsError
 from tests.conftest import cores_of
@@ -165,9 +166,20 @@ def test_changing_one_cell_measures_only_that_cell(setup, tmp_path):
 def test_prune_removes_the_images_of_built_cells_only(setup):
     matrix, data, options = setup
     engine = FakeEngine()
-    run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, prune=True))
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, prune=True))
     assert sorted(engine.removed_images) == sorted(["keras-matrix/cell:" + GOOD_ID,
                                                     "keras-matrix/cell:keras2.2.5-tf1.14.0-theano1.0.5-py27-cpu"])
+    # A removed image leaves its layers in BuildKit's cache: --prune trims it after each pruned cell too,
+    # and the run says how much that gave back.
+    assert engine.cache_trims == [loop.PRUNED_BUILD_CACHE_KEEP] * 2
+    assert doc["disk"]["build_cache_trimmed_bytes"] == 1000
+
+
+def test_without_prune_the_build_cache_is_left_alone(setup):
+    matrix, data, options = setup
+    engine = FakeEngine()
+    doc = run_matrix(matrix, matrix.cells, engine, data, options)
+    assert engine.cache_trims == [] and "build_cache_trimmed_bytes" not in doc["disk"]
 
 
 def test_builds_run_in_parallel_but_never_during_a_timed_training(setup):
