@@ -65,7 +65,8 @@ def register(add_command: AddCommand) -> None:
     opts.add_argument("--ca-bundle", help="CA bundle mounted into builds as a secret (default: the host's)")
     opts.add_argument("--no-pull", action="store_true", help="never pull base images; use local or bootstrap")
     opts.add_argument("--no-gpu", action="store_true", help="skip GPU cells even when a GPU runtime exists")
-    opts.add_argument("--prune", action="store_true", help="remove each cell's image once it is measured, and trim the engine's build cache to "
+    opts.add_argument("--prune", action="store_true",
+                      help="remove each cell's image once it is measured, and trim the engine's build cache to "
                            "its 8 GiB most recently used (the era layers later cells reuse)")
     opts.add_argument("--rerun", action="store_true",
                       help="measure every cell again, even one whose Dockerfile, base, scripts and data are "

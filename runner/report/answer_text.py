@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from runner.model.records import STATUS_MEANINGS, Status, short_name
 from runner.model.vocabulary import MeasureMode
-from runner.report.answers import Answer, Pin, Source, Verdict, neighbours, overall
+from runner.report.answers import Answer, Pin, Source, Verdict, as_released, neighbours, overall, today
 from runner.report.fields import default_summary, error_text, fmt_seconds
 from runner.util.text import one_line
 
@@ -74,6 +74,8 @@ def answer_block(answer: Answer) -> List[str]:
     stack = " + ".join("%s %s" % (name, version or "?") for name, version in answer.versions.items())
     where = "%s, %s, Python %s, %s" % (answer.source.name, one_line(cell.get("measure"), 10) or "full",
                                       one_line(cell.get("python"), 10) or "?", one_line(cell.get("device"), 10) or "?")
+    if answer.as_of:
+        where += ", resolved as of %s" % one_line(answer.as_of, 10)
     rows = [("verdict", "%s: %s" % (answer.verdict, stack)),
             ("cell", "%s (%s)" % (one_line(answer.cell_id, 128), where)),
             ("status", _status(cell)),
@@ -115,9 +117,12 @@ def render_text(pins: Sequence[Pin], found: Sequence[Answer], sources: Sequence[
             lines.append("  measured %s with %s: %s" % (axis, others, ", ".join(versions) if versions else "none"))
         lines.append("  measure it: keras-matrix ask %s --measure" % " ".join(p.given for p in pins))
         return "\n".join(lines)
-    lines = ["%s: %s" % (asked, overall(found)),
+    lines = [headline(asked, found),
              "  %s; %d matching record%s (read: %s)" % (_releases(pins, found), len(found),
                                                          "" if len(found) == 1 else "s", names)]
+    released = as_released(found)
+    if released and today(found):
+        lines.append("  on its release day: %s (%s)" % (overall(released), _days(released)))
     shown = found if limit is None else found[:limit]
     for answer in shown:
         lines.append("")
@@ -131,9 +136,25 @@ def render_text(pins: Sequence[Pin], found: Sequence[Answer], sources: Sequence[
     return "\n".join(lines)
 
 
+def _days(released: Sequence[Answer]) -> str:
+    days = sorted({a.as_of for a in released if a.as_of})
+    return "resolved as of %s" % (days[0] if len(days) == 1 else "%s to %s" % (days[0], days[-1]))
+
+
+def headline(asked: str, found: Sequence[Answer]) -> str:
+    """Today's installs answer the question; release-day records answer it only when nothing else does,
+    and then say so."""
+    if today(found) or not found:
+        return "%s: %s" % (asked, overall(today(found)))
+    return "%s: %s on its release day (%s; not measured with today's releases)" % (asked, overall(found),
+                                                                               _days(found))
+
+
 def render_json(pins: Sequence[Pin], found: Sequence[Answer], sources: Sequence[Source]) -> Dict[str, Any]:
+    released = as_released(found)
     return {"question": question(pins), "pins": {p.axis: str(p.specifier) for p in pins},
-            "measured": bool(found), "verdict": overall(found),
+            "measured": bool(found), "verdict": overall(today(found) or found),
+            "verdict_as_released": overall(released) if released else None,
             "sources": [{"name": s.name, "results": str(s.path)} for s in sources],
             "answers": [a.to_dict() for a in found],
             "neighbours": neighbours(sources, pins) if not found else {}}

@@ -36,7 +36,10 @@ DISTRIBUTIONS: Dict[str, Tuple[str, ...]] = {
     "numpy": ("numpy",), "openvino": ("openvino",)}
 # The published results, in the order answers cite them when two agree (deepest measure first anyway).
 PUBLISHED = ("reports/results.json", "reports/cross-products/results.json", "reports/every-release/results.json",
-             "reports/bisect-keras-1.0.0-1.2.2/results.json")
+             "reports/bisect-keras-1.0.0-1.2.2/results.json",
+             # release-day records (as_of): another question ("did it work the day it came out?"), answered
+             # apart from today's installs, never merged into their verdict
+             "reports/as-released/results.json")
 MEASURE_DEPTH = {"full": 0, "smoke": 1, "probe": 2}
 
 
@@ -170,6 +173,13 @@ class Answer:
         return str(self.cell.get("cell_id"))
 
     @property
+    def as_of(self) -> Optional[str]:
+        """The release-day cutoff's date ('2018-07-01') when the record resolved its stack as of a day."""
+        as_of = self.cell.get("as_of")
+        cutoff = as_of.get("cutoff") if isinstance(as_of, dict) else None
+        return str(cutoff)[:10] if cutoff else None
+
+    @property
     def link(self) -> Optional[str]:
         page = self.source.page
         return "%s#cell-%s" % (page, self.cell_id) if page is not None else None
@@ -181,7 +191,7 @@ class Answer:
                 "reason": self.cell.get("reason"), "measure": self.cell.get("measure"),
                 "python": self.cell.get("python"), "device": self.cell.get("device"), "versions": self.versions,
                 "default_backend": backend, "default_error": error_text(error) or None,
-                "conflict": self.cell.get("conflict"), "timings": self.timings}
+                "conflict": self.cell.get("conflict"), "timings": self.timings, "as_of": self.as_of}
 
 
 def load_sources(paths: Sequence[Path]) -> List[Source]:
@@ -244,6 +254,16 @@ def answers(sources: Sequence[Source], pins: Sequence[Pin]) -> List[Answer]:
     found.sort(key=lambda a: (a.verdict is Verdict.UNKNOWN,  # conclusive records, the deepest measure, first
                               MEASURE_DEPTH.get(str(a.cell.get("measure")), len(MEASURE_DEPTH))))
     return found
+
+
+def today(found: Sequence[Answer]) -> List[Answer]:
+    """The records of stacks resolved against today's index (not as of a past day)."""
+    return [a for a in found if a.as_of is None]
+
+
+def as_released(found: Sequence[Answer]) -> List[Answer]:
+    """The records of stacks resolved as of the day their Keras release was published (or a given day)."""
+    return [a for a in found if a.as_of is not None]
 
 
 def overall(found: Sequence[Answer]) -> str:

@@ -228,3 +228,41 @@ def test_the_site_link_sets_the_selector_to_the_pair(fixture_docs, tmp_path):
     assert site_link(None, found[0]) is None
     text = render_text(parse_pins(["keras==2.8", "tensorflow==2.10"]), found, fixture_docs, site=page)
     assert text.splitlines()[-1].startswith("  site      ") and "#keras=2.8.0&with=tensorflow%202.10.1" in text
+
+
+# ---- release-day records (as_of) ----------------------------------------------------------------------------
+
+def _as_released(tmp_path, status="ok", trainings=None):
+    cell = record("k2.8-tf-asof", {"keras": "2.8.0", "tensorflow": "2.8.0"}, {"keras": "2.8.0", "tensorflow": "2.8.0"},
+                  status=status, trainings=trainings or {"tensorflow": "ok"})
+    cell["as_of"] = {"cutoff": "2022-02-03T18:54:40Z", "rule": "release", "source": "index 2026-12-03"}
+    return write_doc(tmp_path / "as-released" / "results.json", [cell])
+
+
+def test_a_release_day_record_is_answered_apart_from_todays_verdict(fixture_docs, tmp_path, capsys):
+    # today's k2.8 + tf 2.10 does not work; the stack of its release day worked: two answers, never one mixed
+    results = [a for s in fixture_docs for a in ("--results", str(s.path))]
+    code, out, _ = run_ask(capsys, "keras==2.8", *results, "--results", str(_as_released(tmp_path)))
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == "keras==2.8.*: depends on the stack: works in 2 of 3 measured stacks"
+    assert lines[2] == "  on its release day: works (resolved as of 2022-02-03)"
+    cell_line = next(line for line in lines if line.startswith("  cell      k2.8-tf-asof"))
+    assert cell_line.startswith("  cell      k2.8-tf-asof (as-released, smoke, Python ")
+    assert cell_line.endswith(", cpu, resolved as of 2022-02-03)")
+
+
+def test_only_release_day_records_say_so_in_the_headline(tmp_path, capsys):
+    code, out, _ = run_ask(capsys, "keras==2.8", "--results", str(_as_released(tmp_path)), "--format", "json")
+    answer = json.loads(out)
+    assert code == 0 and answer["verdict"] == "works" and answer["verdict_as_released"] == "works"
+    assert answer["answers"][0]["as_of"] == "2022-02-03"
+    code, out, _ = run_ask(capsys, "keras==2.8", "--results", str(_as_released(tmp_path, "import_failed", {})))
+    assert out.splitlines()[0] == ("keras==2.8.*: does not work on its release day (resolved as of 2022-02-03; "
+                                   "not measured with today's releases)")
+
+
+def test_published_keras_2_2_0_today_and_on_its_release_day(capsys):
+    # reports/as-released: Keras 2.2.0 imported with the TensorFlow of its day; today's sweep: import_failed
+    out = published(capsys, "keras==2.2.0")
+    assert out.splitlines()[0] == "keras==2.2.0: does not work"
+    assert "  on its release day: imports (not trained) (resolved as of 2018-06-06)" in out.splitlines()
