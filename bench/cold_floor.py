@@ -10,6 +10,9 @@ the figures come from real runs' records.
      them (true of the first cell of a cold run; a later cell's build shows only what it added).
   M  the measuring work: the cells' container seconds (`measure_seconds`: probes and trainings);
   lanes  the cells measured at once (`settings.lanes`).
+  gated floor  M / lanes + B / jobs, for a matrix run: its builds may not overlap a timed training (the
+     TrainingGate), and on a machine whose lanes leave no core free every build also holds up the
+     measuring; B is the builds' total time, jobs the builds run at once (`settings.jobs`).
   wall  the run's own duration: from its first cell's start to its last cell's end; a run that was stopped
      and resumed counts its stretches only (gaps over GAP_SECONDS between one cell's end and the next
      cell's start are left out).
@@ -18,7 +21,10 @@ Inputs: a bench/bench.py result (its cold run: `runs.cold_seconds`, `runs.measur
 `runs.cold_build_seconds_per_cell`) or a results.json (a matrix run). Writes bench/cold-floor.json.
 
   python bench/cold_floor.py [--bench bench/results.json ...] [--results reports/results.json --run-id full]
-                             [--out bench/cold-floor.json]
+                             [--cold] [--out bench/cold-floor.json]
+
+--cold: the operator started the run with an empty build cache (`docker builder prune -af`, no cell image):
+the records cannot tell (a cold run's cells that only reuse other cells' layers build in seconds).
 """
 
 from __future__ import annotations
@@ -85,7 +91,11 @@ def from_results(doc: Dict[str, Any], run_id: Optional[str]) -> Dict[str, Any]:
     # inside a cell's start..end but outside its containers: waiting (for builds: a training never overlaps one)
     waiting = sum((_time(c["finished_at"]) - _time(c["started_at"])).total_seconds() - float(c["measure_seconds"])
                   for c in cells if c.get("started_at") and c.get("finished_at"))
+    jobs = int((doc.get("settings") or {}).get("jobs") or 1)
+    gated = measuring / lanes + sum(builds) / jobs
     return _figure(wall, critical, measuring, lanes, {
+        "jobs": jobs, "gated_floor_seconds": round(gated, 1),
+        "over_gated_floor": round(wall / gated, 3) if gated else None,
         "source": "results", "run_id": run_id, "cells": len(cells), "stretches": [list(p) for p in parts],
         "builds_from": "steps" if from_steps is not None else "the longest cell build (no per-step times recorded)",
         "build_seconds_total": round(sum(builds), 1),
@@ -116,6 +126,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="a bench/bench.py result (default: bench/results.json and bench/results-1cpu.json)")
     parser.add_argument("--results", default=str(ROOT / "reports" / "results.json"), help="a matrix run's results")
     parser.add_argument("--run-id", default="full", help="the cells measured in this run only")
+    parser.add_argument("--cold", action="store_true",
+                        help="the run started with an empty build cache (the records cannot tell)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "cold-floor.json"))
     args = parser.parse_args(argv)
     bench_files = args.bench or [str(ROOT / "bench" / "results.json"), str(ROOT / "bench" / "results-1cpu.json")]
@@ -123,8 +135,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for path in bench_files:
             out["runs"][Path(path).name] = from_bench(json.loads(Path(path).read_text()))
-        out["runs"]["%s (%s)" % (Path(args.results).name, args.run_id)] = from_results(
-            json.loads(Path(args.results).read_text()), args.run_id)
+        run = from_results(json.loads(Path(args.results).read_text()), args.run_id)
+        if args.cold:
+            run["cold"] = True
+        out["runs"]["%s (%s)" % (Path(args.results).name, args.run_id)] = run
     except (OSError, ValueError, KeyError, TypeError) as exc:
         parser.error("cannot read a run's records: %s" % exc)
     Path(args.out).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
@@ -132,6 +146,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("%-32s wall %7.1f s, floor %7.1f s (builds %.1f + measuring %.1f / %d lanes): %.3fx"
               % (name, run["wall_seconds"], run["floor_seconds"], run["critical_build_seconds"],
                  run["measure_seconds"], run["lanes"], run["over_floor"]))
+        if run.get("gated_floor_seconds"):
+            print("%-32s gated floor %7.1f s (measuring / lanes + builds %.1f / %d jobs): %.3fx"
+                  % ("", run["gated_floor_seconds"], run["build_seconds_total"], run["jobs"], run["over_gated_floor"]))
     return 0
 
 
