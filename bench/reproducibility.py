@@ -254,6 +254,32 @@ def print_table(summary: Dict[str, Any], contention: Optional[Dict[str, Any]]) -
               % (contention["all_flagged"], contention["all_shown"]))
 
 
+def _fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else "%.*f" % (digits, value)
+
+
+def markdown_tables(result: Dict[str, Any]) -> str:
+    """The tables docs/timing.md quotes, from a results file (`--table FILE`; a test keeps the page equal)."""
+    reruns = result["reruns"]
+    lines = ["| training | headline per rerun (s) | max/min | calibrated max/min | verdicts |",
+             "| --- | --- | ---: | ---: | --- |"]
+    for name, entry in sorted(reruns["trainings"].items()):
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            name, ", ".join(_fmt(v) for v in entry["seconds"]), _fmt(entry["max_over_min"]),
+            _fmt(entry.get("calibrated_max_over_min")), ", ".join(str(v) for v in entry["verdicts"])))
+    lines += ["", "| within-cell ratio | per rerun | max/min |", "| --- | --- | ---: |"]
+    for pair, entry in sorted((reruns.get("ratios") or {}).items()):
+        lines.append("| %s | %s | %s |" % (pair, ", ".join(_fmt(v) for v in entry["ratios"]),
+                                          _fmt(entry["max_over_min"])))
+    contention = result.get("contention")
+    if contention:
+        lines += ["", "| under the burner | verdict | figure (s) | causes |", "| --- | --- | ---: | --- |"]
+        for name, entry in sorted(contention["trainings"].items()):
+            lines.append("| %s | %s | %s | %s |" % (name, entry["verdict"], _fmt(entry["seconds"]),
+                                                   "; ".join(entry["causes"] or [])))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--matrix", default=str(ROOT / "matrix.yaml"))
@@ -266,7 +292,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data-dir", default=str(ROOT / ".cache" / "data"), help="where mnist.npz is")
     parser.add_argument("--out", default=str(ROOT / "bench" / "reproducibility.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary results directory")
+    parser.add_argument("--table", metavar="RESULTS.json", help="print the Markdown tables of a results file; run "
+                        "nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        sys.stdout.write(markdown_tables(json.loads(Path(args.table).read_text())))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="keras-matrix-repro-"))
     try:
         cache_dir = work / "cache"

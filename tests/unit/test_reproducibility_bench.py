@@ -89,3 +89,12 @@ def test_the_within_cell_ratio_and_its_spread_over_reruns(repro):
     entry = summary["ratios"]["k3: tensorflow / jax"]
     assert entry["ratios"] == [2.0, 2.2] and entry["max_over_min"] == 1.1 and entry["meets_target"] is False
     assert not summary["all_ratios_within_target"]
+
+
+def test_the_markdown_tables_quote_the_results_file(repro):
+    summary = repro.rerun_summary([_doc(SLOW, FAST), _doc(SLOW, FAST)])
+    contention = repro.contention_summary(_doc(SLOW, FAST, "contended"), [0, 1])
+    text = repro.markdown_tables({"reruns": summary, "contention": contention})
+    assert "| k3 tensorflow | 1.000, 1.000 | 1.000 | - | stable, stable |" in text
+    assert "| k3: tensorflow / jax | 2.000, 2.000 | 1.000 |" in text
+    assert "| k3 jax | contended | 0.500 |  |" in text
