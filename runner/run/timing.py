@@ -50,9 +50,10 @@ class TimingProtocol:
     # per-call overhead is ~0.1 s in Keras 3 on TensorFlow (docs/timing.md, "Slices"), 30 calls per epoch.
     slices: int = 0
     # Calibration (train.py --calibrate N): N repetitions of a fixed NumPy workload before and after the fit, in
-    # the training's own process; recorded per sample, so a figure can be read against how fast the machine
-    # was at that moment (bench/reproducibility.py reports it). ~0.1 s a repetition.
-    calibrate: int = 5
+    # the training's own process, recorded per sample, so a figure can be read against how fast the machine
+    # was at that moment. Off: in the 2026-12-03 reproducibility run (docs/timing.md) the figures read against
+    # it reproduced no better than the plain ones (max/min 1.13-1.68 against 1.08-1.52), ~1 s a process wasted.
+    calibrate: int = 0
     estimator: str = "median"
 
     def key(self) -> Dict[str, Any]:
