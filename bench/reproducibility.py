@@ -123,18 +123,31 @@ def ratios(doc: Dict[str, Any]) -> Dict[str, float]:
     return out
 
 
+def calibrated(training: Dict[str, Any]) -> Optional[float]:
+    """The median steady epoch in units of its process's calibration workload (train.py --calibrate): the
+    figure read against how fast the machine was at that moment. None where a sample has no calibration."""
+    steady = [s for s in training.get("samples") or [] if not s.get("warmup")]
+    if not steady or any(not s.get("calibration") for s in steady):
+        return None
+    return round(median([s["wall"] / s["calibration"] for s in steady]), 4)
+
+
 def rerun_summary(docs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     per_training: Dict[str, Dict[str, Any]] = {}
     for doc in docs:
         for cell_id, backend, training in trainings(doc):
             entry = per_training.setdefault("%s %s" % (cell_id, backend), {"seconds": [], "verdicts": [],
-                                                                           "intervals": [], "causes": []})
+                                                                           "intervals": [], "causes": [],
+                                                                           "calibrated": []})
+            entry["calibrated"].append(calibrated(training))
             timing = training.get("timing") or {}
             entry["seconds"].append(timing.get("seconds"))
             entry["intervals"].append(timing.get("interval"))
             entry["verdicts"].append(timing.get("verdict") or training.get("status"))
             entry["causes"].append(timing.get("causes") or [])  # why a rerun was contended, when it was
     for entry in per_training.values():
+        entry["calibrated_max_over_min"] = (stats.max_over_min(entry["calibrated"])
+                                            if None not in entry["calibrated"] else None)
         entry["max_over_min"] = stats.max_over_min(entry["seconds"])
         ratio = entry["max_over_min"]
         entry["meets_target"] = None if ratio is None else ratio <= MAX_OVER_MIN_TARGET  # None: one run only
@@ -213,12 +226,13 @@ def contention_summary(doc: Dict[str, Any], cores: Sequence[int]) -> Dict[str, A
 
 
 def print_table(summary: Dict[str, Any], contention: Optional[Dict[str, Any]]) -> None:
-    rows = [("training", "headline per run (s)", "max/min", "verdicts")]
+    rows = [("training", "headline per run (s)", "max/min", "calibrated max/min", "verdicts")]
     for name, entry in sorted(summary["trainings"].items()):
         rows.append((name, ", ".join("-" if s is None else "%.3f" % s for s in entry["seconds"]),
                      "-" if entry["max_over_min"] is None else "%.3f" % entry["max_over_min"],
+                     "-" if entry.get("calibrated_max_over_min") is None else "%.3f" % entry["calibrated_max_over_min"],
                      ", ".join(str(v) for v in entry["verdicts"])))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)))
     print()
@@ -240,6 +254,32 @@ def print_table(summary: Dict[str, Any], contention: Optional[Dict[str, Any]]) -
               % (contention["all_flagged"], contention["all_shown"]))
 
 
+def _fmt(value: Optional[float], digits: int = 3) -> str:
+    return "-" if value is None else "%.*f" % (digits, value)
+
+
+def markdown_tables(result: Dict[str, Any]) -> str:
+    """The tables docs/timing.md quotes, from a results file (`--table FILE`; a test keeps the page equal)."""
+    reruns = result["reruns"]
+    lines = ["| training | headline per rerun (s) | max/min | calibrated max/min | verdicts |",
+             "| --- | --- | ---: | ---: | --- |"]
+    for name, entry in sorted(reruns["trainings"].items()):
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            name, ", ".join(_fmt(v) for v in entry["seconds"]), _fmt(entry["max_over_min"]),
+            _fmt(entry.get("calibrated_max_over_min")), ", ".join(str(v) for v in entry["verdicts"])))
+    lines += ["", "| within-cell ratio | per rerun | max/min |", "| --- | --- | ---: |"]
+    for pair, entry in sorted((reruns.get("ratios") or {}).items()):
+        lines.append("| %s | %s | %s |" % (pair, ", ".join(_fmt(v) for v in entry["ratios"]),
+                                          _fmt(entry["max_over_min"])))
+    contention = result.get("contention")
+    if contention:
+        lines += ["", "| under the burner | verdict | figure (s) | causes |", "| --- | --- | ---: | --- |"]
+        for name, entry in sorted(contention["trainings"].items()):
+            lines.append("| %s | %s | %s | %s |" % (name, entry["verdict"], _fmt(entry["seconds"]),
+                                                   "; ".join(entry["causes"] or [])))
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--matrix", default=str(ROOT / "matrix.yaml"))
@@ -252,7 +292,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data-dir", default=str(ROOT / ".cache" / "data"), help="where mnist.npz is")
     parser.add_argument("--out", default=str(ROOT / "bench" / "reproducibility.json"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary results directory")
+    parser.add_argument("--table", metavar="RESULTS.json", help="print the Markdown tables of a results file; run "
+                        "nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        sys.stdout.write(markdown_tables(json.loads(Path(args.table).read_text())))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="keras-matrix-repro-"))
     try:
         cache_dir = work / "cache"

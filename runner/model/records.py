@@ -194,6 +194,8 @@ class Sample(TypedDict, total=False):
     batch_group: int
     batch_us: List[int]
     batch_clock: str  # BatchClock; absent: the callback (results recorded before slices have none)
+    # The process's calibration workload, median seconds (train.py --calibrate): how fast the machine was.
+    calibration: Optional[float]
 
 
 class Stability(_TextEnum):

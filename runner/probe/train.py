@@ -85,6 +85,7 @@ def parse_args(argv):
     parser.add_argument("--max-batches", type=int, default=None)
     parser.add_argument("--batch-group", type=int, default=1)
     parser.add_argument("--slices", type=int, default=0)
+    parser.add_argument("--calibrate", type=int, default=0)
     args = parser.parse_args(argv)
     if args.epochs < 1 or (args.max_batches is not None and args.max_batches < 1):
         parser.error("epochs and --max-batches must be at least 1")
@@ -92,6 +93,8 @@ def parse_args(argv):
         parser.error("--batch-group must be 0 (no batch times) or more")
     if args.slices < 0:
         parser.error("--slices must be 0 (one fit call) or more")
+    if args.calibrate < 0:
+        parser.error("--calibrate must be 0 (none) or more repetitions")
     if args.slices:
         args.batch_group = 0  # slices time batches from outside: no batch callback at all
     return args
@@ -133,6 +136,27 @@ class BatchClock(object):
 
 
 SLICES = "slices"  # the batch_clock of slice times (runner/model/vocabulary.py BatchClock)
+
+
+# The calibration workload: the reference model's first layer, forward, on a batch (NumPy only, so the same
+# in every image from Keras 0.3 to 3.x). Timed in the training's own process before and after the fit, it
+# says how fast this machine was for dense float32 work at that moment: a reference for the VM's drift,
+# not a figure of Keras.
+CALIBRATION_DOTS = 100
+
+
+def calibrate(np, repetitions):
+    """Wall seconds of each repetition of CALIBRATION_DOTS (128 x 784) . (784 x 128) products and a relu."""
+    state = np.random.RandomState(1)
+    batch = state.rand(BATCH_SIZE, 784).astype("float32")
+    weights = state.rand(784, 128).astype("float32")
+    seconds = []
+    for _ in range(repetitions):
+        started = _clock()
+        for _ in range(CALIBRATION_DOTS):
+            np.maximum(batch.dot(weights), 0.0)
+        seconds.append(round(_clock() - started, 6))
+    return seconds
 
 
 def slice_bounds(count, batch_size, per_slice):
@@ -273,6 +297,10 @@ def main(argv=None):
             def on_batch_end(self, batch, logs=None):
                 clock.end()
 
+        if args.calibrate:
+            result["stage"] = "calibrate"
+            result["calibration"] = {"before": calibrate(np, args.calibrate)}
+
         result["stage"] = "train"
         callbacks = [EpochTimer()] + ([BatchTimer()] if clock else [])
         started = time.time()
@@ -290,6 +318,9 @@ def main(argv=None):
         scores = scores if isinstance(scores, (list, tuple)) else [scores]
         result["test_loss"] = float(scores[0])
         result["test_accuracy"] = float(scores[-1])
+        if args.calibrate:
+            result["stage"] = "calibrate"
+            result["calibration"]["after"] = calibrate(np, args.calibrate)
         if args.slices:
             result["stage"] = "overhead"
             result["fit_call_us"] = fit_call_overhead(model, x_train, y_train, args.slices, major)

@@ -16,7 +16,14 @@ from runner.engine.protocol import Mount, RunOutcome, RunSpec
 from runner.model.records import ErrorInfo, TrainingRecord, TrainingStatus, now_iso
 from runner.model.vocabulary import Device
 from runner.probe import MARKER
-from runner.run.timing import DEFAULT_PROTOCOL, TimingProtocol, assess, tag_samples, wants_another_process
+from runner.run.timing import (
+    DEFAULT_PROTOCOL,
+    TimingProtocol,
+    assess,
+    calibration_of,
+    tag_samples,
+    wants_another_process,
+)
 from runner.util import paths
 from runner.util.text import clip
 
@@ -106,6 +113,8 @@ def train_process(cell: Cell, engine: Engine, image: str, backend: str, data_dir
         command += ["--slices", str(protocol.slices)]  # batch times from outside; no batch callback
     else:
         command += ["--batch-group", str(protocol.batch_group)]
+    if protocol.calibrate:
+        command += ["--calibrate", str(protocol.calibrate)]
     started_at = now_iso()
     outcome = engine.run(_spec(cell, image, command, timeout, data_dir=data_dir,
                                extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu, protocol=protocol))
@@ -134,7 +143,7 @@ def train_process(cell: Cell, engine: Engine, image: str, backend: str, data_dir
         log_tail=None,
         # An older train.py reported wall times only: they are the samples then.
         samples=tag_samples(raw_samples if raw_samples is not None else [{"wall": x} for x in epochs],
-                            process, warmup_epochs(cell, protocol)),
+                            process, warmup_epochs(cell, protocol), calibration_of(parsed)),
     )
     if outcome.timed_out:
         record["status"] = TrainingStatus.TIMEOUT.value

@@ -49,6 +49,11 @@ class TimingProtocol:
     # Off until the quiet A/B (bench/timing_study.py --ab-slices) shows what the calls cost each backend: fit's
     # per-call overhead is ~0.1 s in Keras 3 on TensorFlow (docs/timing.md, "Slices"), 30 calls per epoch.
     slices: int = 0
+    # Calibration (train.py --calibrate N): N repetitions of a fixed NumPy workload before and after the fit, in
+    # the training's own process, recorded per sample, so a figure can be read against how fast the machine
+    # was at that moment. Off: in the 2026-12-03 reproducibility run (docs/timing.md) the figures read against
+    # it reproduced no better than the plain ones (max/min 1.13-1.68 against 1.08-1.52), ~1 s a process wasted.
+    calibrate: int = 0
     estimator: str = "median"
 
     def key(self) -> Dict[str, Any]:
@@ -69,7 +74,7 @@ DEFAULT_BUDGET = TimingBudget.LEAN.value
 DEFAULT_PROTOCOL = BUDGETS[DEFAULT_BUDGET]
 # A smoke measure (sweeps): one short process per backend, to see that it trains and roughly how fast.
 SMOKE_PROTOCOL = replace(DEFAULT_PROTOCOL, min_processes=1, max_processes=1, min_steady_epochs=2, max_batches=20,
-                         batch_group=1)
+                         batch_group=1, calibrate=0)
 
 
 def measure_mode(cell: Cell) -> str:
@@ -83,9 +88,25 @@ def protocol_for(cell: Cell, budget: str = DEFAULT_BUDGET) -> TimingProtocol:
     return SMOKE_PROTOCOL if measure_mode(cell) == MeasureMode.SMOKE else BUDGETS[budget]
 
 
-def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int) -> List[Sample]:
-    """train.py's per-epoch counter deltas as record samples: process number, epoch, warm-up flag.
-    Untrusted input: anything without a numeric wall time is dropped, other counters must be numbers."""
+def calibration_of(parsed: Any) -> Optional[float]:
+    """The median of train.py's calibration repetitions (before and after the fit), None without any.
+    Untrusted input: only positive, finite numbers count."""
+    block = parsed.get("calibration") if isinstance(parsed, dict) else None
+    if not isinstance(block, dict):
+        return None
+    reps = sorted(float(x) for part in ("before", "after") if isinstance(block.get(part), list)
+                  for x in block[part][:1000] if _number(x) and 0 < float(x) < 1e6)
+    if not reps:
+        return None
+    mid = len(reps) // 2
+    return round(reps[mid] if len(reps) % 2 else (reps[mid - 1] + reps[mid]) / 2, 6)
+
+
+def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int,
+                calibration: Optional[float] = None) -> List[Sample]:
+    """train.py's per-epoch counter deltas as record samples: process number, epoch, warm-up flag (and the
+    process's calibration, when it ran one). Untrusted input: anything without a numeric wall time is dropped,
+    other counters must be numbers."""
     samples: List[Sample] = []
     for epoch, item in enumerate(raw):
         if not isinstance(item, dict) or not _number(item.get("wall")):
@@ -99,6 +120,8 @@ def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int) -> List[Sa
         count = item.get("nr_throttled")
         sample["nr_throttled"] = count if isinstance(count, int) and not isinstance(count, bool) else None
         sample.update(batch_times(item))
+        if calibration is not None:
+            sample["calibration"] = calibration
         samples.append(sample)
     return samples
 

@@ -277,3 +277,15 @@ def test_the_probe_slices_option_turns_the_batch_callback_off(monkeypatch):
     assert train.parse_args(["d", "3"]).slices == 0
     with pytest.raises(SystemExit):
         train.parse_args(["d", "3", "--slices", "-1"])
+
+
+def test_train_py_calibrates_with_numpy_alone_and_refuses_a_negative_count(monkeypatch):
+    import numpy as np
+
+    _, train = probe_scripts(monkeypatch, "common", "train")
+    seconds = train.calibrate(np, 3)
+    assert len(seconds) == 3 and all(s > 0 for s in seconds)
+    assert train.parse_args(["d", "3"]).calibrate == 0
+    assert train.parse_args(["d", "3", "--calibrate", "5"]).calibrate == 5
+    with pytest.raises(SystemExit):
+        train.parse_args(["d", "3", "--calibrate", "-1"])

@@ -8,7 +8,15 @@ from runner.engine.protocol import RunOutcome
 from runner.matrix.load import load_matrix
 from runner.probe import MARKER
 from runner.run.measure import combine, measure_backends, train_backend, train_process
-from runner.run.timing import BUDGETS, DEFAULT_PROTOCOL, LEAN_PROTOCOL, SMOKE_PROTOCOL, THOROUGH_PROTOCOL
+from runner.run.timing import (
+    BUDGETS,
+    DEFAULT_PROTOCOL,
+    LEAN_PROTOCOL,
+    SMOKE_PROTOCOL,
+    THOROUGH_PROTOCOL,
+    calibration_of,
+    tag_samples,
+)
 from tests.conftest import probe_scripts
 
 
@@ -127,7 +135,7 @@ def test_the_lean_budget_gives_one_process_and_a_second_interleaved_one_only_to_
 def test_the_lean_budget_runs_one_process_of_warm_up_and_five_steady_epochs_and_is_the_default(tmp_path):
     engine = _Scripted({"tensorflow": [STEADY]})
     training = _measure(tmp_path, engine, ["tensorflow"], LEAN_PROTOCOL, epochs=3)["tensorflow"]
-    assert engine.specs[0].command[-3] == "6" and training["timing"]["processes"] == 1
+    assert engine.specs[0].command[3] == "6" and training["timing"]["processes"] == 1
     assert DEFAULT_PROTOCOL is LEAN_PROTOCOL is BUDGETS["lean"] and BUDGETS["thorough"] is THOROUGH_PROTOCOL
     assert (THOROUGH_PROTOCOL.min_processes, THOROUGH_PROTOCOL.max_processes) == (2, 4)  # the published runs'
 
@@ -169,6 +177,7 @@ def test_smoke_measure_trains_once_on_a_few_batches(tmp_path):
     engine = _Scripted({"tensorflow": [[2.0, 0.1, 0.1]]})
     _measure(tmp_path, engine, ["tensorflow"], SMOKE_PROTOCOL, epochs=3)
     command = engine.specs[0].command
+    # no calibration: a smoke training's figure is never read against the machine
     assert engine.log == ["tensorflow"] and command[-5:] == ["3", "--max-batches", "20", "--batch-group", "1"]
 
 
@@ -176,7 +185,7 @@ def test_a_process_runs_at_least_warm_up_plus_the_steady_epochs_or_the_cells_own
     for cell_epochs, expected in ((3, "4"), (8, "8")):
         engine = _Scripted({"tensorflow": [STEADY, STEADY]})
         _measure(tmp_path, engine, ["tensorflow"], epochs=cell_epochs)
-        assert engine.specs[0].command[-3] == expected
+        assert engine.specs[0].command[3] == expected
 
 
 def test_a_full_measure_turns_train_pys_batch_clock_off(tmp_path, monkeypatch):
@@ -188,6 +197,18 @@ def test_a_full_measure_turns_train_pys_batch_clock_off(tmp_path, monkeypatch):
     _, train = probe_scripts(monkeypatch, "common", "train")
     args = train.parse_args(engine.specs[0].command[2:])  # after matrix-python and the script
     assert args.batch_group == 0 and args.slices == 0 and args.max_batches is None
+    assert args.calibrate == DEFAULT_PROTOCOL.calibrate == 0  # off: it did not track the drift (docs/timing.md)
+
+
+def test_the_calibration_reaches_every_sample_of_its_process_and_hostile_values_are_dropped():
+    raw = [{"wall": 2.0}, {"wall": 1.0}, {"wall": 1.1}]
+    median_of_both = calibration_of({"calibration": {"before": [0.1, 0.3, 0.2], "after": [0.4, 0.25, 9e9]}})
+    assert median_of_both == 0.25  # 9e9 is no calibration time: dropped
+    samples = tag_samples(raw, 2, 1, median_of_both)
+    assert [s["calibration"] for s in samples] == [0.25] * 3 and samples[0]["warmup"]
+    assert "calibration" not in tag_samples(raw, 1, 1)[0]
+    for hostile in (None, [], {"before": "x"}, {"before": [-1, 0, True, "1"]}, {"after": [float("nan")]}):
+        assert calibration_of({"calibration": hostile}) is None
 
 
 def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):

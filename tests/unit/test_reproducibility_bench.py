@@ -66,3 +66,35 @@ def test_the_hog_spins_on_the_given_core_and_is_stopped(repro):
     finally:
         repro.stop_hogs(hogs)
     assert hogs[0].poll() is not None
+
+
+def test_a_figure_read_against_its_calibration_cancels_a_machine_that_ran_slower(repro):
+    # the second rerun's machine is 1.3x slower for everything: the headline moves, the calibrated figure not
+    def doc(factor):
+        out = _doc([w * factor for w in SLOW], FAST)
+        for training in out["cells"][0]["trainings"].values():
+            for sample in training["samples"]:
+                sample["calibration"] = 0.1 * factor
+        return out
+    summary = repro.rerun_summary([doc(1.0), doc(1.3), doc(1.0)])
+    entry = summary["trainings"]["k3 tensorflow"]
+    assert entry["max_over_min"] == 1.3 and entry["calibrated_max_over_min"] == 1.0
+    assert entry["calibrated"] == [10.0, 10.0, 10.0]
+    # records without calibration (older train.py) give no calibrated figure, not a wrong one
+    assert repro.rerun_summary([_doc(SLOW, FAST)] * 2)["trainings"]["k3 tensorflow"]["calibrated_max_over_min"] is None
+
+
+def test_the_within_cell_ratio_and_its_spread_over_reruns(repro):
+    summary = repro.rerun_summary([_doc(SLOW, FAST), _doc([w * 1.1 for w in SLOW], FAST)])
+    entry = summary["ratios"]["k3: tensorflow / jax"]
+    assert entry["ratios"] == [2.0, 2.2] and entry["max_over_min"] == 1.1 and entry["meets_target"] is False
+    assert not summary["all_ratios_within_target"]
+
+
+def test_the_markdown_tables_quote_the_results_file(repro):
+    summary = repro.rerun_summary([_doc(SLOW, FAST), _doc(SLOW, FAST)])
+    contention = repro.contention_summary(_doc(SLOW, FAST, "contended"), [0, 1])
+    text = repro.markdown_tables({"reruns": summary, "contention": contention})
+    assert "| k3 tensorflow | 1.000, 1.000 | 1.000 | - | stable, stable |" in text
+    assert "| k3: tensorflow / jax | 2.000, 2.000 | 1.000 |" in text
+    assert "| k3 jax | contended | 0.500 |  |" in text
