@@ -132,6 +132,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         doc = json.loads(Path(args.results).read_text())
     except (OSError, ValueError) as exc:
         parser.error("cannot read the results %s: %s" % (args.results, exc))
+    runs = sorted({str(c.get("measured_in_run")) for c in doc.get("cells") or [] if c.get("measured_in_run")})
+    if args.run_id is not None and args.run_id not in runs:
+        # reports/results.json is a lean run since 2026-12-03; the thorough run `full` is in git (db0bfa5)
+        parser.error("no cell of the run %r in %s (its runs: %s); give --run-id, or the thorough run `full`: "
+                     "git show db0bfa5:reports/results.json > full.json" % (args.run_id, args.results,
+                                                                              ", ".join(runs) or "none"))
     budgets = {name: protocol_cost(doc, args.run_id, protocol, args.cell_epochs)
                for name, protocol in BUDGETS.items()}
     variants = {"lean, steady epochs %d, remeasure above +-%d%%" % (steady, width * 100):

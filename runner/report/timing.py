@@ -224,7 +224,8 @@ def comparison(a: Training, b: Training) -> Dict[str, Any]:
     """A cell's two finished trainings compared as a ratio: {ratio: time of B / time of A, interval: its
     bootstrap 95% interval from the steady samples, claimed, why_not, p, n_a, n_b}. Claimed ("A is ratio x
     faster than B") only when stats.compare says so (p < ALPHA, gap >= MIN_EFFECT), the interval excludes 1
-    and neither training is flagged; otherwise why_not says why ('not significant', 'flagged: ...')."""
+    and neither training is flagged; otherwise why_not says why ('not significant', 'under the 5% minimum
+    difference', 'flagged: ...')."""
     sa, sb = steady_samples(a), steady_samples(b)
     result = compare_trainings(a, b)
     seconds_a, seconds_b = seconds(a), seconds(b)
@@ -235,6 +236,9 @@ def comparison(a: Training, b: Training) -> Dict[str, Any]:
     why_not = ""
     if flagged:
         why_not = "flagged"
+    elif not significant and result["verdict"] == "same" and (result.get("p") or 1.0) < stats.ALPHA:
+        # significant, but the medians differ by less than the smallest effect a claim needs
+        why_not = "under the %d%% minimum difference" % round(stats.MIN_EFFECT * 100)
     elif not significant:
         why_not = "not significant"
     return {"ratio": ratio, "interval": bounds, "claimed": significant and not flagged, "why_not": why_not,

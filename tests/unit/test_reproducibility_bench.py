@@ -98,3 +98,13 @@ def test_the_markdown_tables_quote_the_results_file(repro):
     assert "| k3 tensorflow | 1.000, 1.000 | 1.000 | - | stable, stable |" in text
     assert "| k3: tensorflow / jax | 2.000, 2.000 | 1.000 |" in text
     assert "| k3 jax | contended | 0.500 |  |" in text
+
+
+def test_the_docs_quote_the_committed_run(repro):
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = json.loads((root / "bench" / "reproducibility.json").read_text())
+    assert repro.markdown_tables(result) in (root / "docs" / "timing.md").read_text()
+    assert result["settings"]["timing_budget"] == "lean" and result["contention"]["all_shown"]

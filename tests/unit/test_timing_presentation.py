@@ -181,10 +181,20 @@ def test_a_ratio_with_its_interval_is_claimed_only_when_significant_and_unflagge
     text = timing.comparison_text("theano", partial["theano"], "tensorflow", partial["tensorflow"])
     assert text.startswith("theano vs tensorflow: 1.60x (95% ") and "not claimed: theano flagged" in text
     assert "faster" not in text
-    # Overlapping samples 2% apart: not significant.
+    # Samples 2% apart: significant (p < 0.01) but under the smallest difference a claim needs.
     close = {"status": "ok", **sampled([w * 0.98 for w in TF[5:] + TF[:5]])}
     text = timing.comparison_text("jax", close, "tensorflow", multi["tensorflow"])
-    assert "jax vs tensorflow: 1.02x (95% " in text and "not significant (p=" in text
+    assert "jax vs tensorflow: 1.02x (95% " in text and "under the 5% minimum difference (p=" in text
+    # Overlapping samples: not significant.
+    mixed = {"status": "ok", **sampled(TF[::-1])}
+    assert "not significant (p=" in timing.comparison_text("jax", mixed, "tensorflow", multi["tensorflow"])
+    # Apart in every sample (p < 0.01) but only 4%: significant, yet under the smallest difference a claim
+    # needs; said as such, not as "not significant" (keras2.0.9's tensorflow vs cntk in the published run).
+    apart = {"status": "ok", **sampled([w * 0.96 for w in TF])}
+    result = timing.comparison(apart, multi["tensorflow"])
+    assert result["p"] < stats.ALPHA and not result["claimed"]
+    assert "), under the 5% minimum difference (p=" in timing.comparison_text("jax", apart, "tensorflow",
+                                                                             multi["tensorflow"])
 
 
 def test_claims_in_the_findings_name_two_unflagged_trainings(doc):
