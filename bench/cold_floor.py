@@ -92,6 +92,7 @@ def from_results(doc: Dict[str, Any], run_id: Optional[str]) -> Dict[str, Any]:
     waiting = sum((_time(c["finished_at"]) - _time(c["started_at"])).total_seconds() - float(c["measure_seconds"])
                   for c in cells if c.get("started_at") and c.get("finished_at"))
     jobs = int((doc.get("settings") or {}).get("jobs") or 1)
+    cache_at_start = (doc.get("disk") or {}).get("build_cache_bytes_start")
     gated = measuring / lanes + sum(builds) / jobs
     return _figure(wall, critical, measuring, lanes, {
         "jobs": jobs, "gated_floor_seconds": round(gated, 1),
@@ -100,7 +101,8 @@ def from_results(doc: Dict[str, Any], run_id: Optional[str]) -> Dict[str, Any]:
         "builds_from": "steps" if from_steps is not None else "the longest cell build (no per-step times recorded)",
         "build_seconds_total": round(sum(builds), 1),
         "cells_built_over_5s": fresh, "cells_waiting_seconds": round(waiting, 1),
-        "cold": False if fresh < len(cells) else None})
+        # recorded since 2026-12-03: the build cache's bytes at the start; before, a guess from the builds
+        "cold": (cache_at_start == 0) if cache_at_start is not None else (False if fresh < len(cells) else None)})
 
 
 def from_bench(doc: Dict[str, Any]) -> Dict[str, Any]:

@@ -86,6 +86,9 @@ class FakeEngine:
         self.removed_images.append(ref)
         return True
 
+    def build_cache_usage(self) -> Optional[int]:
+        return 0
+
     def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
         self.cache_trims.append(keep_bytes)
         return 500

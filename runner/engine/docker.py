@@ -233,6 +233,15 @@ class DockerEngine:
         except docker.errors.APIError:  # no such image (ImageNotFound is one), or still in use
             return False
 
+    def build_cache_usage(self) -> Optional[int]:
+        try:
+            records = self.client.df().get("BuildCache")
+        except (*_ENGINE_FAILURES, TypeError, ValueError):
+            return None
+        if not isinstance(records, list):
+            return None  # an engine without BuildKit's cache API
+        return sum(int(r.get("Size") or 0) for r in records if isinstance(r, dict))
+
     @_engine_call("trim the build cache")
     def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
         # keep_storage asks BuildKit's own garbage collector, which drops the least recently used records

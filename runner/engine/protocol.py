@@ -117,6 +117,10 @@ class Engine(Protocol):
     def remove_image(self, ref: str) -> bool:
         """Remove an image; False when there was none (or it is in use)."""
 
+    def build_cache_usage(self) -> Optional[int]:
+        """Bytes BuildKit's build cache holds (layers and cache mounts), or None when the engine cannot say:
+        0 at a run's start means a cold run."""
+
     def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
         """Drop the least recently used build cache until at most keep_bytes remain. -> bytes reclaimed, or
         None when the engine cannot (no BuildKit cache API): removing an image leaves its layers there."""

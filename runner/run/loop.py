@@ -119,6 +119,7 @@ def _measure_into(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: M
         settings["cran"] = cran.to_dict()
     doc = run_document(run_id, matrix.path, len(matrix.cells), [c.id for c in cells], settings, facts, gpu_runtime,
                        data.source, data.sha256, engine.disk_usage(), expansions=matrix.expansions)
+    doc["disk"]["build_cache_bytes_start"] = engine.build_cache_usage()  # 0: a cold run (bench/cold_floor.py)
     kept = _resumable(run_dir) if options.resume else []
     if kept:
         by_id = {cell.id: cell for cell in cells}

@@ -51,6 +51,16 @@ def test_with_per_step_times_each_distinct_layer_counts_once_on_the_longest_chai
     assert found["builds_from"] == "steps" and found["critical_build_seconds"] == 49.0
 
 
+def test_the_gated_floor_adds_the_builds_over_jobs_and_cold_comes_from_the_recorded_cache(bench):
+    cells = [_cell("00:00", "01:00", 40.0, 30.0), _cell("01:00", "02:30", 50.0, 20.0)]
+    doc = {"settings": {"lanes": 1, "jobs": 2}, "disk": {"build_cache_bytes_start": 0}, "cells": cells}
+    found = bench.from_results(doc, "r")
+    assert found["gated_floor_seconds"] == 90.0 + 50.0 / 2 and found["over_gated_floor"] == round(150.0 / 115.0, 3)
+    assert found["cold"] is True  # an empty build cache at the start, as recorded
+    doc["disk"]["build_cache_bytes_start"] = 5 << 30
+    assert bench.from_results(doc, "r")["cold"] is False
+
+
 def test_the_docs_state_the_committed_figures(bench):
     runs = FLOOR["runs"]
     for run in runs.values():

@@ -180,6 +180,7 @@ def test_without_prune_the_build_cache_is_left_alone(setup):
     engine = FakeEngine()
     doc = run_matrix(matrix, matrix.cells, engine, data, options)
     assert engine.cache_trims == [] and "build_cache_trimmed_bytes" not in doc["disk"]
+    assert doc["disk"]["build_cache_bytes_start"] == 0  # the fake's cache is empty: a cold run, recorded
 
 
 def test_builds_run_in_parallel_but_never_during_a_timed_training(setup):
