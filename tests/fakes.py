@@ -55,6 +55,7 @@ class FakeEngine:
         self.trainings_during_builds = 0
         self.removed_images: List[str] = []
         self.cache_trims: List[int] = []
+        self.free_disk: Optional[int] = None  # not on this host, as a remote engine
         self.lock = threading.Lock()
         self.interrupt_on = interrupt_on
         self.daemon_dies_on = daemon_dies_on
@@ -89,9 +90,12 @@ class FakeEngine:
     def build_cache_usage(self) -> Optional[int]:
         return 0
 
-    def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
-        self.cache_trims.append(keep_bytes)
+    def trim_build_cache(self, keep_bytes: int, everything: bool = False) -> Optional[int]:
+        self.cache_trims.append(-1 if everything else keep_bytes)
         return 500
+
+    def free_disk_bytes(self) -> Optional[int]:
+        return self.free_disk
 
     def build(self, spec: BuildSpec) -> BuildOutcome:
         tag = spec.tag

@@ -233,21 +233,36 @@ class DockerEngine:
         except docker.errors.APIError:  # no such image (ImageNotFound is one), or still in use
             return False
 
-    def build_cache_usage(self) -> Optional[int]:
+    def free_disk_bytes(self) -> Optional[int]:
         try:
-            records = self.client.df().get("BuildCache")
+            root = self._connected().info.get("DockerRootDir")
+            if not isinstance(root, str) or not os.path.isdir(root):
+                return None
+            stat = os.statvfs(root)
         except (*_ENGINE_FAILURES, TypeError, ValueError):
             return None
-        if not isinstance(records, list):
+        return stat.f_bavail * stat.f_frsize
+
+    def build_cache_usage(self) -> Optional[int]:
+        try:
+            answer = self.client.df()
+        except (*_ENGINE_FAILURES, TypeError, ValueError):
+            return None
+        if not isinstance(answer, dict) or "BuildCache" not in answer:
             return None  # an engine without BuildKit's cache API
+        records = answer["BuildCache"] or []  # null: an empty cache
+        if not isinstance(records, list):
+            return None
         return sum(int(r.get("Size") or 0) for r in records if isinstance(r, dict))
 
     @_engine_call("trim the build cache")
-    def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
+    def trim_build_cache(self, keep_bytes: int, everything: bool = False) -> Optional[int]:
         # keep_storage asks BuildKit's own garbage collector, which drops the least recently used records
-        # first: the era layers every cell builds on were used by the last build and stay.
+        # first: the era layers every cell builds on were used by the last build and stay. Its accounting
+        # misses what a cache mount (pip's, uv's) grew by since it was made, hence `everything`.
         try:
-            answer = self.client.api.prune_builds(keep_storage=keep_bytes)
+            answer = (self.client.api.prune_builds(all=True) if everything
+                      else self.client.api.prune_builds(keep_storage=keep_bytes))
         except (*_ENGINE_FAILURES, TypeError, ValueError):
             return None
         return int((answer or {}).get("SpaceReclaimed") or 0)

@@ -121,9 +121,14 @@ class Engine(Protocol):
         """Bytes BuildKit's build cache holds (layers and cache mounts), or None when the engine cannot say:
         0 at a run's start means a cold run."""
 
-    def trim_build_cache(self, keep_bytes: int) -> Optional[int]:
-        """Drop the least recently used build cache until at most keep_bytes remain. -> bytes reclaimed, or
-        None when the engine cannot (no BuildKit cache API): removing an image leaves its layers there."""
+    def trim_build_cache(self, keep_bytes: int, everything: bool = False) -> Optional[int]:
+        """Drop the least recently used build cache until at most keep_bytes remain (everything=True: all of
+        it, cache mounts too). -> bytes reclaimed, or None when the engine cannot (no BuildKit cache API):
+        removing an image leaves its layers there."""
+
+    def free_disk_bytes(self) -> Optional[int]:
+        """Free bytes on the file system of the engine's data root, or None when it is not on this host (a
+        remote engine, or the runner in a container without it)."""
 
     def build(self, spec: BuildSpec) -> BuildOutcome:
         """Build the spec's image; a failed build is an outcome, not an error."""

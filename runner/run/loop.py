@@ -70,6 +70,9 @@ def _resumable(run_dir: Path) -> List[CellRecord]:
 # What --prune leaves of the build cache after each cell: the era layers the next cells build on (BuildKit
 # drops the least recently used first), not every finished cell's install layers (~1-2 GB each).
 PRUNED_BUILD_CACHE_KEEP = 8 * 1024 ** 3
+# ... but BuildKit's accounting misses what a cache mount grew by (uv's cache took ~70 GB in a release-day
+# sweep while the engine counted 11 GB): below this much free disk the whole build cache goes.
+PRUNED_LOW_DISK = 20 * 1024 ** 3
 
 
 def _note_disk(ctx: RunContext) -> None:
@@ -85,9 +88,14 @@ def _record_done(ctx: RunContext, job: CellJob, record: CellRecord) -> None:
     if ctx.options.prune and record["build"].get("status") == BuildStatus.BUILT:
         ctx.engine.remove_image(image_tag(job.cell))
         reclaimed = ctx.engine.trim_build_cache(PRUNED_BUILD_CACHE_KEEP)
+        disk = ctx.doc["disk"]
         if reclaimed is not None:
-            disk = ctx.doc["disk"]
             disk["build_cache_trimmed_bytes"] = (disk.get("build_cache_trimmed_bytes") or 0) + reclaimed
+        free = ctx.engine.free_disk_bytes()
+        if free is not None and free < PRUNED_LOW_DISK:
+            emptied = ctx.engine.trim_build_cache(0, everything=True)
+            disk["build_cache_emptied"] = (disk.get("build_cache_emptied") or 0) + 1
+            disk["build_cache_trimmed_bytes"] = (disk.get("build_cache_trimmed_bytes") or 0) + (emptied or 0)
     _note_disk(ctx)
 
 

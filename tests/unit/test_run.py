@@ -175,6 +175,16 @@ def test_prune_removes_the_images_of_built_cells_only(setup):
     assert doc["disk"]["build_cache_trimmed_bytes"] == 1000
 
 
+def test_prune_empties_the_build_cache_when_the_engines_disk_runs_low(setup):
+    # BuildKit's size accounting misses what cache mounts grew by; free disk is the fact that counts
+    matrix, data, options = setup
+    engine = FakeEngine()
+    engine.free_disk = loop.PRUNED_LOW_DISK - 1
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, prune=True))
+    assert engine.cache_trims == [loop.PRUNED_BUILD_CACHE_KEEP, -1] * 2
+    assert doc["disk"]["build_cache_emptied"] == 2 and doc["disk"]["build_cache_trimmed_bytes"] == 2000
+
+
 def test_without_prune_the_build_cache_is_left_alone(setup):
     matrix, data, options = setup
     engine = FakeEngine()
