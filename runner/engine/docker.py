@@ -258,8 +258,8 @@ class DockerEngine:
     @_engine_call("trim the build cache")
     def trim_build_cache(self, keep_bytes: int, everything: bool = False) -> Optional[int]:
         # keep_storage asks BuildKit's own garbage collector, which drops the least recently used records
-        # first: the era layers every cell builds on were used by the last build and stay. Its accounting
-        # misses what a cache mount (pip's, uv's) grew by since it was made, hence `everything`.
+        # first: the era layers every cell builds on were used by the last build and stay. Its accounting can
+        # fall far short of the disk the cache holds, hence `everything` (run/loop.py, PRUNED_LOW_DISK).
         try:
             answer = (self.client.api.prune_builds(all=True) if everything
                       else self.client.api.prune_builds(keep_storage=keep_bytes))

@@ -70,8 +70,8 @@ def _resumable(run_dir: Path) -> List[CellRecord]:
 # What --prune leaves of the build cache after each cell: the era layers the next cells build on (BuildKit
 # drops the least recently used first), not every finished cell's install layers (~1-2 GB each).
 PRUNED_BUILD_CACHE_KEEP = 8 * 1024 ** 3
-# ... but BuildKit's accounting misses what a cache mount grew by (uv's cache took ~70 GB in a release-day
-# sweep while the engine counted 11 GB): below this much free disk the whole build cache goes.
+# ... but BuildKit's own accounting can fall far short of the disk it holds (in a release-day sweep the build
+# cache held ~70 GB of disk while the engine counted 11 GB): below this much free disk the whole cache goes.
 PRUNED_LOW_DISK = 20 * 1024 ** 3
 
 
