@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from runner.matrix.load import load_matrix
 from runner.matrix.releases import read_upload_times
@@ -216,10 +217,10 @@ def test_the_published_site_is_generated_from_the_published_results(tmp_path):
 # ---- every Keras release as released (reports/as-released/) ---------------------------------------------
 
 AS_RELEASED = REPORTS / "as-released"
-AS_RELEASED_GROUPS = ("keras0", "keras1.0-1.1", "keras1.2", "keras2.0-2.3")  # the Python 2.7 lines, measured so far
+AS_RELEASED_GROUPS = ("keras0", "keras1.0-1.1", "keras1.2", "keras2.0-2.3", "keras2.4-2.11", "keras2.12-2.15", "keras3")
 
 
-def test_the_release_day_sweep_holds_every_python27_release_resolved_as_of_its_day(tmp_path):
+def test_the_release_day_sweep_holds_every_release_resolved_as_of_its_day(tmp_path):
     doc = load_results(AS_RELEASED / "results.json")
     sweep = load_matrix(ROOT / "sweeps" / "every-keras-release-as-released.yaml", offline=True).cells
     wanted = {c.id: c for c in sweep if c.group in AS_RELEASED_GROUPS}
@@ -240,7 +241,7 @@ def test_docs_sweeps_as_released_claims_are_what_both_sweeps_recorded():
     for cell in load_results(SWEEP / "results.json")["cells"]:
         today.setdefault(keras_version(cell), []).append(cell)
     text = " ".join((ROOT / "docs" / "sweeps.md").read_text().split())
-    assert "the 45 releases of the Python 2.7 lines, Keras 0.2.0 to 2.3.1" in text and len(as_released) == 45
+    assert "every Keras release on PyPI, 0.2.0 to 3.15.1 (99 releases)" in text and len(as_released) == 99
     for version in ("2.2.0", "2.2.1", "2.2.2"):  # worked on the day, fail to import today
         day = as_released[version]
         assert day["status"] == "ok" and day["default_backend"]["backend"] == "tensorflow"
@@ -258,3 +259,37 @@ def test_docs_sweeps_as_released_claims_are_what_both_sweeps_recorded():
         assert re.match(r"building scipy-[\d.]+ from source failed: DistutilsError", as_released[version]["reason"])
     assert {as_released[v]["status"] for v in ("2.0.0", "2.0.1")} == {"unsatisfiable"}
     assert "Theano>=0.9" in as_released["2.0.0"]["reason"]
+
+
+def test_docs_sweeps_as_released_python3_claims_are_what_the_sweep_recorded():
+    """docs/sweeps.md, the Python 3 lines as released: Keras 2.4 unasked on cp39, 2.6-2.15 ahead of their
+    TensorFlow."""
+    as_released = {keras_version(c): c for c in load_results(AS_RELEASED / "results.json")["cells"]}
+    today = {keras_version(c): c for c in load_results(SWEEP / "results.json")["cells"]}
+    for version in ("2.4.0", "2.4.1", "2.4.2", "2.4.3"):
+        assert as_released[version]["status"] == "unsatisfiable"
+        assert "has no wheels with a matching Python ABI tag (e.g., `cp39`)" in as_released[version]["reason"]
+    installed = ["2.6.0", "2.7.0", "2.8.0", "2.9.0", "2.10.0", "2.11.0", "2.13.1", "2.14.0", "2.15.0"]
+    for version in installed:
+        day = as_released[version]
+        tf = day["installed"].get("tensorflow-cpu") or day["installed"].get("tensorflow_cpu")
+        # the TensorFlow of the day is the minor before the release's own
+        assert tf is not None and Version(tf).release[:2] < Version(version).release[:2], (version, tf)
+        assert today[version]["status"] == "ok"  # with its own minor's TensorFlow
+        if version == "2.7.0":  # TensorFlow 2.6.1 admits it: pip check clean, the import fails all the same
+            assert day["pip_check"]["exit_code"] == 0 and day["status"] == "import_failed"
+            continue
+        assert day["conflict"], version  # pip check's, or (2.6.0) two distributions writing keras/
+        assert version == "2.6.0" or day["pip_check"]["exit_code"] != 0, version
+    assert "keras-nightly" in as_released["2.6.0"]["conflict"]
+    failed = [v for v in installed if as_released[v]["status"] == "import_failed"]
+    assert failed == ["2.6.0", "2.7.0", "2.9.0", "2.10.0", "2.11.0", "2.13.1"]
+    assert all(as_released[v]["default_backend"]["backend"] == "tensorflow" for v in ("2.8.0", "2.14.0", "2.15.0"))
+    assert as_released["2.12.0"]["status"] == "unsatisfiable" and "2.12.0rc1" in as_released["2.12.0"]["reason"]
+    keras3 = {v: c for v, c in as_released.items() if v.startswith("3.")}
+    assert len(keras3) == 40 and {c["status"] for c in keras3.values()} == {"ok"}
+    assert {c["default_backend"]["backend"] for c in keras3.values()} == {"tensorflow"}
+    conflicted = sorted((v for v, c in keras3.items() if c["pip_check"]["exit_code"] != 0), key=Version)
+    assert conflicted == ["3.0.0", "3.0.1", "3.0.2", "3.0.3", "3.0.4", "3.0.5"]
+    assert all("has requirement keras<2.16" in keras3[v]["conflict"] for v in conflicted)
+    assert keras3["3.1.0"]["installed"]["tensorflow-cpu"] == "2.16.1"
