@@ -103,23 +103,18 @@ def orderings(doc: Dict[str, Any]) -> Dict[str, str]:
     return out
 
 
-def median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 def ratios(doc: Dict[str, Any]) -> Dict[str, float]:
     """'cell: A / B' -> median steady epoch of A over B's, inside one cell (the backends ran interleaved in
     one run), whatever their verdicts: the target is about how well the ratio reproduces."""
     by_cell: Dict[str, Dict[str, List[float]]] = {}
     for cell_id, backend, training in trainings(doc):
-        if training.get("status") == "ok" and steady_walls(training):
-            by_cell.setdefault(cell_id, {})[backend] = steady_walls(training)
+        walls = steady_walls(training)
+        if training.get("status") == "ok" and walls:
+            by_cell.setdefault(cell_id, {})[backend] = walls
     out: Dict[str, float] = {}
     for cell_id, group in sorted(by_cell.items()):
         for a, b in itertools.combinations(sorted(group, key=backend_sort_key), 2):
-            out["%s: %s / %s" % (cell_id, a, b)] = round(median(group[a]) / median(group[b]), 4)
+            out["%s: %s / %s" % (cell_id, a, b)] = round(stats.median(group[a]) / stats.median(group[b]), 4)
     return out
 
 
@@ -129,7 +124,7 @@ def calibrated(training: Dict[str, Any]) -> Optional[float]:
     steady = [s for s in training.get("samples") or [] if not s.get("warmup")]
     if not steady or any(not s.get("calibration") for s in steady):
         return None
-    return round(median([s["wall"] / s["calibration"] for s in steady]), 4)
+    return round(stats.median([s["wall"] / s["calibration"] for s in steady]), 4)
 
 
 def rerun_summary(docs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

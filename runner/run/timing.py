@@ -94,12 +94,9 @@ def calibration_of(parsed: Any) -> Optional[float]:
     block = parsed.get("calibration") if isinstance(parsed, dict) else None
     if not isinstance(block, dict):
         return None
-    reps = sorted(float(x) for part in ("before", "after") if isinstance(block.get(part), list)
-                  for x in block[part][:1000] if _number(x) and 0 < float(x) < 1e6)
-    if not reps:
-        return None
-    mid = len(reps) // 2
-    return round(reps[mid] if len(reps) % 2 else (reps[mid - 1] + reps[mid]) / 2, 6)
+    reps = [float(x) for part in ("before", "after") if isinstance(block.get(part), list)
+            for x in block[part][:1000] if _number(x) and 0 < float(x) < 1e6]
+    return round(stats.median(reps), 6) if reps else None
 
 
 def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int,
