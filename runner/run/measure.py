@@ -21,6 +21,7 @@ from runner.run.timing import (
     TimingProtocol,
     assess,
     calibration_of,
+    is_number,
     tag_samples,
     wants_another_process,
 )
@@ -119,7 +120,7 @@ def train_process(cell: Cell, engine: Engine, image: str, backend: str, data_dir
     outcome = engine.run(_spec(cell, image, command, timeout, data_dir=data_dir,
                                extra_env={"KERAS_BACKEND": backend}, cpuset=cpuset, gpu=gpu, protocol=protocol))
     parsed = parse_marker(outcome.output) or {}
-    epochs = [float(x) for x in parsed.get("epoch_seconds") or [] if isinstance(x, (int, float))]
+    epochs = [float(x) for x in parsed.get("epoch_seconds") or [] if is_number(x)]
     trained = parsed.get("status") == TrainingStatus.OK and outcome.exit_code == 0  # train.py speaks our words
     raw_samples = parsed.get("samples") if isinstance(parsed.get("samples"), list) else None
     record = TrainingRecord(

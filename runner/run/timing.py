@@ -12,6 +12,7 @@ steal, CFS throttling), `unstable` when it stays too wide after the budget.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -95,7 +96,7 @@ def calibration_of(parsed: Any) -> Optional[float]:
     if not isinstance(block, dict):
         return None
     reps = [float(x) for part in ("before", "after") if isinstance(block.get(part), list)
-            for x in block[part][:1000] if _number(x) and 0 < float(x) < 1e6]
+            for x in block[part][:1000] if is_number(x) and 0 < float(x) < 1e6]
     return round(stats.median(reps), 6) if reps else None
 
 
@@ -106,10 +107,10 @@ def tag_samples(raw: Sequence[Any], process: int, warmup_epochs: int,
     other counters must be numbers."""
     samples: List[Sample] = []
     for epoch, item in enumerate(raw):
-        if not isinstance(item, dict) or not _number(item.get("wall")):
+        if not isinstance(item, dict) or not is_number(item.get("wall")):
             continue
         sample = Sample(process=process, epoch=epoch + 1, warmup=epoch < warmup_epochs, wall=float(item["wall"]))
-        numbers = {key: float(item[key]) if _number(item.get(key)) else None
+        numbers = {key: float(item[key]) if is_number(item.get(key)) else None
                    for key in ("process_cpu", "container_cpu", "throttled", "steal", "cores_busy")}
         sample["process_cpu"], sample["container_cpu"] = numbers["process_cpu"], numbers["container_cpu"]
         sample["throttled"], sample["steal"] = numbers["throttled"], numbers["steal"]
@@ -153,13 +154,20 @@ def _count(value: Any) -> bool:
     return _natural(value) and value > 0
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+def is_number(value: Any) -> bool:
+    """A finite number, as a float can hold it: train.py's output is untrusted, and a 400-digit integer in
+    it (valid JSON) would make float() raise OverflowError, infinity and NaN would poison every median."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _counter(sample: Sample, key: str) -> Optional[float]:
     value: Any = sample.get(key)
-    return float(value) if _number(value) else None
+    return float(value) if is_number(value) else None
 
 
 def foreign_seconds(sample: Sample) -> Optional[float]:

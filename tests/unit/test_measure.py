@@ -209,6 +209,12 @@ def test_the_calibration_reaches_every_sample_of_its_process_and_hostile_values_
     assert "calibration" not in tag_samples(raw, 1, 1)[0]
     for hostile in (None, [], {"before": "x"}, {"before": [-1, 0, True, "1"]}, {"after": [float("nan")]}):
         assert calibration_of({"calibration": hostile}) is None
+    # valid JSON that no float holds (a 400-digit integer: float() raises OverflowError), and 1e999 (infinity)
+    huge = json.loads("1" + "0" * 400)
+    for hostile in ({"before": [huge]}, {"after": [float("inf"), float("-inf")]}):
+        assert calibration_of({"calibration": hostile}) is None
+    [kept] = tag_samples([{"wall": huge}, {"wall": float("inf")}, {"wall": 1.0, "steal": huge}], 1, 0)
+    assert kept["epoch"] == 3 and kept["wall"] == 1.0 and kept["steal"] is None  # the third epoch, its steal dropped
 
 
 def test_a_process_that_reported_only_its_warm_up_gives_no_figure_rather_than_a_warm_one(tmp_path):
