@@ -86,7 +86,8 @@ def command(args: argparse.Namespace) -> int:
     pins = parse_pins(options.pins)
     if options.measure and not any(p.axis == "keras" for p in pins):
         raise UsageError("--measure builds a Keras stack: pin keras too (e.g. keras==3.15.1)")
-    paths = [Path(p) for p in options.results] or published_paths(source_checkout()) or published_paths(None)
+    paths = [Path(p) for p in options.results] or published_paths(source_checkout(), release_day=True) or \
+        published_paths(None, release_day=True)
     if not paths:
         raise UsageError("no published results here (reports/results.json); give --results FILE")
     sources = load_sources(paths)

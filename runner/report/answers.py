@@ -36,10 +36,10 @@ DISTRIBUTIONS: Dict[str, Tuple[str, ...]] = {
     "numpy": ("numpy",), "openvino": ("openvino",)}
 # The published results, in the order answers cite them when two agree (deepest measure first anyway).
 PUBLISHED = ("reports/results.json", "reports/cross-products/results.json", "reports/every-release/results.json",
-             "reports/bisect-keras-1.0.0-1.2.2/results.json",
-             # release-day records (as_of): another question ("did it work the day it came out?"), answered
-             # apart from today's installs, never merged into their verdict
-             "reports/as-released/results.json")
+             "reports/bisect-keras-1.0.0-1.2.2/results.json")
+# Release-day records (as_of) answer another question, "did it work the day it came out?": `ask` reads them and
+# answers them apart from today's installs; the site's tables and rules read today's installs only.
+PUBLISHED_RELEASE_DAY = ("reports/as-released/results.json",)
 MEASURE_DEPTH = {"full": 0, "smoke": 1, "probe": 2}
 
 
@@ -212,10 +212,12 @@ def load_sources(paths: Sequence[Path]) -> List[Source]:
     return sources
 
 
-def published_paths(root: Optional[Path]) -> List[Path]:
-    """The published results documents under root (the source checkout, else the working directory)."""
+def published_paths(root: Optional[Path], release_day: bool = False) -> List[Path]:
+    """The published results documents under root (the source checkout, else the working directory); with
+    release_day, the release-day sweep's too."""
     base = root if root is not None else Path(".")
-    return [base / p for p in PUBLISHED if (base / p).is_file()]
+    names = PUBLISHED + (PUBLISHED_RELEASE_DAY if release_day else ())
+    return [base / p for p in names if (base / p).is_file()]
 
 
 def verdict_of(cell: Cell, pins: Sequence[Pin]) -> Verdict:

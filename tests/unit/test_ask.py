@@ -266,3 +266,14 @@ def test_published_keras_2_2_0_today_and_on_its_release_day(capsys):
     out = published(capsys, "keras==2.2.0")
     assert out.splitlines()[0] == "keras==2.2.0: does not work"
     assert "  on its release day: imports (not trained) (resolved as of 2018-06-06)" in out.splitlines()
+
+
+def test_the_release_day_sweep_is_read_by_ask_and_not_by_the_sites_tables():
+    # the site's default-backend table and rules are about today's installs: a release-day record there
+    # turned Keras 2.2.0-2.2.2's AttributeError into 'tensorflow' (2026-12-03)
+    from runner.report.answers import published_paths
+
+    assert not any("as-released" in str(p) for p in published_paths(ROOT))
+    assert any("as-released" in str(p) for p in published_paths(ROOT, release_day=True))
+    site = (ROOT / "reports" / "site" / "index.html").read_text()
+    assert "asof" not in site and "as released</a>: linked, not read by this page" in site
