@@ -31,6 +31,15 @@ def _time(text: Optional[str]) -> Optional[datetime.datetime]:
     return datetime.datetime.fromisoformat(text) if text else None
 
 
+def _installer(cell: Dict[str, Any]) -> str:
+    """uv or pip, from the cell's build steps (the engine clips their text, so by the installer's cache mount or
+    command, whichever shows); '?' when none says."""
+    steps = [str(step.get("step") or "") for step in (cell.get("build") or {}).get("steps") or []]
+    if any("keras-matrix-uv-" in step or "uv pip install" in step for step in steps):
+        return "uv"
+    return "pip" if any("keras-matrix-pip-" in step or "pip install" in step for step in steps) else "?"
+
+
 def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
     """One run's cost from its results document."""
     cells: List[Dict[str, Any]] = doc.get("cells") or []
@@ -58,6 +67,9 @@ def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
         "probe_phase_seconds": {name: round(value, 1) for name, value in sorted(phases.items())},
         "training_seconds": round(trainings, 1),
         "settings": {k: (doc.get("settings") or {}).get(k) for k in ("lanes", "jobs", "prune", "rerun")},
+        # 0: a cold run (no build cache at its start); None: a run from before the runner recorded it
+        "build_cache_bytes_start": (doc.get("disk") or {}).get("build_cache_bytes_start"),
+        "installers": dict(sorted(Counter(_installer(c) for c in measured).items())),
     }
 
 

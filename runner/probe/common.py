@@ -45,6 +45,41 @@ def emit(result):
     sys.stdout.flush()
 
 
+def import_in_turn(names):
+    """In a probe's child process: import each library in turn, printing one answer line each. The first
+    import that fails after loading anything stops it: a half-imported module must not colour the next
+    answer, so the caller asks the rest one per process. "Not installed" (nothing loaded) goes on."""
+    for name in names:
+        out = {"library": name}
+        loaded = set(sys.modules)
+        clean = True
+        try:
+            module = __import__(name)
+            out["version"] = str(getattr(module, "__version__", ""))
+            out["importable"] = True
+        except BaseException as exc:
+            clean = isinstance(exc, ImportError) and not set(sys.modules) - loaded
+            out["importable"] = False
+            out["error"] = describe_exception(exc)
+        emit(out)
+        if not clean:
+            break
+
+
+def marker_lines(stdout):
+    """Every marker line's JSON object, in order (a line that is not one is skipped: output is untrusted)."""
+    answers = []
+    for line in stdout.splitlines():
+        if line.startswith(MARKER):
+            try:
+                answer = json.loads(line[len(MARKER):])
+            except ValueError:
+                continue
+            if isinstance(answer, dict):
+                answers.append(answer)
+    return answers
+
+
 def run(argv, env=None, timeout=600):
     """Run a command with a timeout (Python 2.7 has none built in). -> (code, stdout, stderr, timed_out)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

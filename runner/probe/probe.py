@@ -20,16 +20,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import installed
 import scenarios
-from common import MARKER, clean_env, clip, cpus_allowed, describe_exception, emit, parse_marker, run
+from common import clean_env, clip, cpus_allowed, describe_exception, emit, marker_lines, parse_marker, run
 
 # Libraries whose import we report. Reporting is all: the backends trained are the cell's declared ones.
 LIBRARIES = ["keras", "tensorflow", "theano", "cntk", "jax", "torch", "numpy", "openvino"]
 
+# Keras first, in a clean process: nothing imported before it colours its choice. Once it imported and answered,
+# its backend is loaded, so the other libraries are asked in the same process (`then`): a cell's dearest import
+# (TensorFlow's, seconds) is paid once for both questions. Their stderr goes after a split line, so the
+# default's stderr_tail stays Keras' own.
 _DEFAULT_BACKEND_CODE = r"""
 from __future__ import print_function
-import json, sys
+import sys
 sys.path.insert(0, %(here)r)
-from common import describe_exception, emit
+from common import describe_exception, emit, import_in_turn
 out = {}
 try:
     import keras
@@ -44,32 +48,23 @@ try:
 except BaseException as exc:  # SystemExit and friends are answers too
     out["error"] = describe_exception(exc)
 emit(out)
+if "error" not in out and %(then)r:
+    emit({"library": "keras", "importable": True, "version": str(getattr(keras, "__version__", ""))})
+    sys.stdout.flush()
+    sys.stderr.write(%(split)r + "\n")
+    sys.stderr.flush()
+    import_in_turn(%(then)r)
 """
+STDERR_SPLIT = "@@KERAS_MATRIX_LIBRARIES@@"
 
-# Imports the named libraries in turn, one answer line each. library_imports gives it all of them, Keras last
-# (it imports its backend, so that import is paid once); the first import that fails after loading anything
-# stops it: a half-imported module must not colour the next answer, so the rest are asked one per process.
-# "Not installed" (nothing loaded) goes on.
+# Imports the named libraries in turn, one answer line each (common.import_in_turn). library_imports gives it
+# all of them, Keras last (it imports its backend, so that import is paid once), where the default-backend
+# process could not ask them.
 _IMPORTS_CODE = r"""
-from __future__ import print_function
 import sys
 sys.path.insert(0, %(here)r)
-from common import describe_exception, emit
-for name in %(names)r:
-    out = {"library": name}
-    loaded = set(sys.modules)
-    clean = True
-    try:
-        module = __import__(name)
-        out["version"] = str(getattr(module, "__version__", ""))
-        out["importable"] = True
-    except BaseException as exc:
-        clean = isinstance(exc, ImportError) and not set(sys.modules) - loaded
-        out["importable"] = False
-        out["error"] = describe_exception(exc)
-    emit(out)
-    if not clean:
-        break
+from common import import_in_turn
+import_in_turn(%(names)r)
 """
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -82,16 +77,21 @@ def fresh_home():
     return tempfile.mkdtemp(prefix="home-", dir=os.environ.get("TMPDIR", "/tmp"))
 
 
-def default_backend():
+def default_backend(then=()):
+    """-> (the default-backend answer, {library: answer} asked after it in the same process). `then`: the
+    libraries to ask there once Keras imported and answered; none when it did not."""
     home = fresh_home()
-    code, out, err, timed_out = run([sys.executable, "-c", _DEFAULT_BACKEND_CODE % {"here": HERE}],
-                                    env=clean_env(home), timeout=600)
-    result = parse_marker(out) or {}
+    code, out, err, timed_out = run([sys.executable, "-c", _DEFAULT_BACKEND_CODE % {
+        "here": HERE, "then": list(then), "split": STDERR_SPLIT}], env=clean_env(home), timeout=600)
+    lines = marker_lines(out)
+    result = next((line for line in lines if "library" not in line), None) or {}
+    libraries = dict((line.pop("library"), line) for line in lines
+                     if line.get("library") in set(then) | {"keras"})
     if not result:
         result["error"] = {"type": "timeout" if timed_out else "crash",
                            "message": "the Keras import %s (exit code %s)" % (
                                "timed out" if timed_out else "died without an answer", code)}
-    result["stderr_tail"] = clip(err, 2000)
+    result["stderr_tail"] = clip(err.split(STDERR_SPLIT)[0], 2000)
     keras_json = os.path.join(home, ".keras", "keras.json")
     result["keras_json_written"] = os.path.exists(keras_json)
     if result["keras_json_written"]:
@@ -103,14 +103,17 @@ def default_backend():
             result["keras_json"] = clip(text, 2000)
     else:
         result["keras_json"] = None
-    return result
+    return result, libraries
 
 
-def library_imports(width=2):
-    """library -> {importable, version | error}, each answer what a fresh process importing it would see."""
+def library_imports(width=2, answered=None):
+    """library -> {importable, version | error}, each answer what a fresh process importing it would see.
+    answered: what the default-backend process already said (Keras' own answer among them when it imported)."""
     order = [name for name in LIBRARIES if name != "keras"] + ["keras"]
-    answers = _imports(order)[0]
-    # Where the shared process stopped (a failed import, a crash, a timeout): one fresh process each.
+    answers = dict(answered or {})
+    if "keras" not in answers:  # Keras did not import there: one shared process of its own, Keras last
+        answers = _imports(order)[0]
+    # Where a shared process stopped (a failed import, a crash, a timeout): one fresh process each.
     rest = [name for name in order if name not in answers]
     answers.update(zip(rest, scenarios.parallel([lambda name=name: _import(name) for name in rest], width)))
     return dict((name, answers[name]) for name in LIBRARIES)
@@ -121,15 +124,10 @@ def _imports(names, timeout=600):
     code, out, err, timed_out = run([sys.executable, "-c", _IMPORTS_CODE % {"here": HERE, "names": list(names)}],
                                     env=clean_env(fresh_home()), timeout=timeout)
     answers = {}
-    for line in out.splitlines():
-        if line.startswith(MARKER):
-            try:
-                answer = json.loads(line[len(MARKER):])
-            except ValueError:
-                continue
-            name = answer.pop("library", None) if isinstance(answer, dict) else None
-            if name in names:
-                answers[name] = answer
+    for answer in marker_lines(out):
+        name = answer.pop("library", None)
+        if name in names:
+            answers[name] = answer
     return answers, code, err, timed_out
 
 
@@ -240,8 +238,11 @@ def main():
     if not result["installed"]:
         result["installed"], result["pip_freeze_error"] = timed("pip_freeze", pip_freeze)
         result["installed_from"] = "pip freeze"
-    result["libraries"] = timed("libraries", lambda: library_imports(width))
-    result["default_backend"] = timed("default_backend", default_backend)
+    # The default first, and the libraries in its process after it (default_backend: its phase is both);
+    # "libraries" is only what that process could not answer.
+    then = [name for name in LIBRARIES if name != "keras"]
+    result["default_backend"], asked = timed("default_backend", lambda: default_backend(then))
+    result["libraries"] = timed("libraries", lambda: library_imports(width, asked))
     result["pip_check"] = timed("pip_check", installed.pip_check, {"exit_code": None, "problems": []})
     result["package_owners"], result["shared_packages"] = timed(
         "ownership", lambda: installed.ownership(installed.site_directories(), dists), ({}, {}))

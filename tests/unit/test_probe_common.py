@@ -50,3 +50,58 @@ def test_library_imports_share_one_process_until_an_import_fails_after_loading_s
     assert answers["missing_lib"]["importable"] is False and "missing_lib" in answers["missing_lib"]["error"]["message"]
     assert answers["half"]["error"]["message"] == "half imported"
     assert answers["crashy"]["error"]["type"] == "crash" and "exit code 3" in answers["crashy"]["error"]["message"]
+
+
+def _fake_libraries(tmp_path, monkeypatch, keras_backend_code):
+    """The fake libraries above plus a Keras package whose backend module is keras_backend_code."""
+    (tmp_path / "good.py").write_text("__version__ = '1.0'\n")
+    (tmp_path / "half.py").write_text("import helper_mod\nraise ValueError('half imported')\n")
+    (tmp_path / "helper_mod.py").write_text("")
+    (tmp_path / "crashy.py").write_text("import os\nos._exit(3)\n")
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text("import sys\nsys.stderr.write('keras says hi\\n')\n"
+                                                    "__version__ = '9.9'\n")
+    (tmp_path / "keras" / "backend.py").write_text(keras_backend_code)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.syspath_prepend(str(PROBE_DIR))
+    for name in ("common", "installed", "scenarios", "probe"):
+        sys.modules.pop(name, None)
+    import probe
+
+    monkeypatch.setattr(probe, "LIBRARIES", ["keras", "missing_lib", "good", "half", "crashy"])
+    calls = []
+    real = probe._imports
+    monkeypatch.setattr(probe, "_imports", lambda names, timeout=600: calls.append(list(names)) or real(names, timeout))
+    return probe, calls
+
+
+def test_the_default_backend_process_asks_the_other_libraries_once_keras_answered(monkeypatch, tmp_path):
+    """Keras imported and answered: the libraries are asked in that process after it (no second process
+    paying the backend's import), with the same stop rule; what it could not answer goes one per process."""
+    probe, calls = _fake_libraries(tmp_path, monkeypatch, "def backend():\n    return 'fakebackend'\n")
+    then = ["missing_lib", "good", "half", "crashy"]
+    default, asked = probe.default_backend(then)
+    assert default["backend"] == "fakebackend" and default["keras_version"] == "9.9"
+    assert "error" not in default and "library" not in default
+    # Keras' own stderr only: what the library imports printed is not the default's
+    assert "keras says hi" in default["stderr_tail"] and probe.STDERR_SPLIT not in default["stderr_tail"]
+    assert sorted(asked) == ["good", "half", "keras", "missing_lib"]  # half stopped it: crashy not asked there
+    answers = probe.library_imports(width=1, answered=asked)
+    assert calls == [["crashy"]]
+    assert answers["keras"] == {"importable": True, "version": "9.9"}
+    assert answers["good"] == {"importable": True, "version": "1.0"}
+    assert answers["missing_lib"]["importable"] is False
+    assert answers["half"]["error"]["message"] == "half imported"
+    assert answers["crashy"]["error"]["type"] == "crash"
+
+
+def test_a_keras_that_fails_leaves_the_libraries_to_a_process_of_their_own(monkeypatch, tmp_path):
+    """Keras' backend() raised: its process may be half-initialised, so it asks nothing more and the
+    libraries get the shared process (Keras last) as before."""
+    probe, calls = _fake_libraries(tmp_path, monkeypatch, "def backend():\n    raise RuntimeError('no backend')\n")
+    default, asked = probe.default_backend(["missing_lib", "good", "half", "crashy"])
+    assert default["error"]["message"] == "no backend" and asked == {}
+    answers = probe.library_imports(width=1, answered=asked)
+    assert calls == [["missing_lib", "good", "half", "crashy", "keras"], ["crashy"], ["keras"]]
+    assert answers["keras"] == {"importable": True, "version": "9.9"}

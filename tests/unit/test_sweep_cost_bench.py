@@ -54,3 +54,15 @@ def test_a_real_results_file_is_summarized_into_the_output(tmp_path):
     assert _module().main(["run=%s" % FIXTURE, "--out", str(out)]) == 0
     summary = json.loads(out.read_text())["run"]
     assert summary["cells"] == 17 and summary["wall_seconds"] == 5100.0
+
+
+def test_the_summary_says_whether_the_run_was_cold_and_which_installer_built_its_cells():
+    uv = {"status": "ok", "build": {"seconds": 3.0, "steps": [{"step": "RUN uv pip install --python x keras==3.0"}]}}
+    pip = {"status": "ok", "build": {"seconds": 3.0, "steps": [{"step": "RUN /opt/venv/bin/python -m pip install a"}]}}
+    clipped = {"status": "ok", "build": {"steps": [  # as the engine records them: the command clipped
+        {"step": "[stage-0 4/8] RUN --mount=type=cache,id=keras-matrix-pip-py3.9,target=/root/.cache/pip  if"},
+        {"step": "[stage-0 6/8] RUN --mount=type=cache,id=keras-matrix-uv-py3.9,target=/root/.cache/uv  if [ -s"}]}}
+    doc = {"disk": {"build_cache_bytes_start": 0}, "cells": [uv, clipped, pip, {"status": "ok", "build": {}}]}
+    summary = _module().summarize(doc)
+    assert summary["build_cache_bytes_start"] == 0 and summary["installers"] == {"?": 1, "pip": 1, "uv": 2}
+    assert _module().summarize({"cells": []})["build_cache_bytes_start"] is None
