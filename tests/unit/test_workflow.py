@@ -115,8 +115,9 @@ def test_the_pip_caches_are_kept_and_no_layer_cache_is_exported() -> None:
     assert "id=keras-matrix-pip-py{{ python }},target=/root/.cache/pip" in template
     mounts = _step("run", run="keras-matrix-pip-py")["run"]
     assert '"keras-matrix-pip-py%s" % p' in mounts and '"target": "/root/.cache/pip"' in mounts
-    assert "id=keras-matrix-uv-py{{ python }},target=/root/.cache/uv" in template  # uv's, for the Python 3 eras
-    assert '"keras-matrix-uv-py%s" % p' in mounts and '"target": "/root/.cache/uv"' in mounts
+    # uv's mounts (the Python 3 eras) are not saved: unpacked wheels, gigabytes a stack (docs/ci.md "Caches")
+    assert "id=keras-matrix-uv-py{{ python }},target=/root/.cache/uv" in template
+    assert "\"keras-matrix-uv-py" not in mounts
     dance = _step("run", uses="reproducible-containers/buildkit-cache-dance")["with"]
     assert dance["cache-map"] == "${{ steps.pip-mounts.outputs.map }}"
     assert dance["skip-extraction"] == "${{ steps.pip-cache.outputs.cache-hit }}"
