@@ -7,6 +7,7 @@ settings (lanes, jobs). A resumed run has no single wall time (its parts ran apa
 and its cells' own seconds still count.
 
   python bench/sweep_cost.py LABEL=RESULTS.json [LABEL=RESULTS.json ...] [--out bench/sweep-cost.json]
+  python bench/sweep_cost.py --table bench/sweep-cost.json bench/sweep-cost-uv.json   # the docs' table
 """
 
 from __future__ import annotations
@@ -73,11 +74,45 @@ def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
+def _minutes(seconds: Optional[float]) -> str:
+    return "-" if seconds is None else "%.1f" % (seconds / 60)
+
+
+def _cache_state(summary: Dict[str, Any]) -> str:
+    start = summary.get("build_cache_bytes_start")
+    return "not recorded" if start is None else "cold (empty)" if start == 0 else "%.1f GB" % (start / 1e9)
+
+
+def table(summaries: Dict[str, Dict[str, Any]]) -> str:
+    """The docs' table (docs/sweeps.md "What a sweep costs"): one row per run, minutes from its records."""
+    rows = []
+    for label, s in summaries.items():
+        phases = s.get("probe_phase_seconds") or {}
+        scenarios = phases.get("scenarios", 0.0)
+        rows.append([label, (s.get("started_at") or "")[:10], "+".join(s.get("installers") or {}) or "-",
+                     "%d (%d cached)" % (s["cells"], s["cached"]), _cache_state(s), _minutes(s["wall_seconds"]),
+                     _minutes(s["build_seconds"]), _minutes(s["container_seconds"] - scenarios - s["training_seconds"]),
+                     _minutes(scenarios), _minutes(s["training_seconds"])])
+    return tabulate(rows, tablefmt="github", disable_numparse=True, headers=[
+        "run", "date", "installer", "cells", "build cache at start", "wall min", "builds min",
+        "probes min", "scenario probes min", "trainings min"])
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("runs", nargs="+", metavar="LABEL=RESULTS.json")
+    parser.add_argument("runs", nargs="*", metavar="LABEL=RESULTS.json")
     parser.add_argument("--out", default=str(Path(__file__).with_name("sweep-cost.json")))
+    parser.add_argument("--table", nargs="+", metavar="SWEEP-COST.json",
+                        help="print the docs' Markdown table from these summaries instead (no run is read)")
     args = parser.parse_args(argv)
+    if args.table:
+        merged: Dict[str, Any] = {}
+        for path in args.table:
+            merged.update(json.loads(Path(path).read_text(encoding="utf-8")))
+        print(table(merged))
+        return 0
+    if not args.runs:
+        parser.error("give LABEL=RESULTS.json, or --table")
     summaries: Dict[str, Any] = {}
     for item in args.runs:
         label, sep, path = item.partition("=")
@@ -89,10 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             print("sweep_cost: %s" % exc, file=sys.stderr)
             return 2
     Path(args.out).write_text(json.dumps(summaries, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    rows = [[label, s["cells"], s["measured"], s["cached"], s["settings"]["lanes"],
-             "%.1f" % (s["wall_seconds"] / 60) if s["wall_seconds"] is not None else "-",
-             "%.1f" % (s["build_seconds"] / 60), "%.1f" % (s["container_seconds"] / 60)]
-            for label, s in summaries.items()]
+    rows = [[label, s["cells"], s["measured"], s["cached"], s["settings"]["lanes"], _minutes(s["wall_seconds"]),
+             _minutes(s["build_seconds"]), _minutes(s["container_seconds"])] for label, s in summaries.items()]
     print(tabulate(rows, headers=["run", "cells", "measured", "cached", "lanes", "wall min", "build min",
                                   "container min"]))
     return 0

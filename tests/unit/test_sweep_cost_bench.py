@@ -66,3 +66,16 @@ def test_the_summary_says_whether_the_run_was_cold_and_which_installer_built_its
     summary = _module().summarize(doc)
     assert summary["build_cache_bytes_start"] == 0 and summary["installers"] == {"?": 1, "pip": 1, "uv": 2}
     assert _module().summarize({"cells": []})["build_cache_bytes_start"] is None
+
+
+def test_the_docs_table_splits_container_minutes_into_probes_scenarios_and_trainings(tmp_path, capsys):
+    summary = {"started_at": "2026-12-03T18:00:00+00:00", "installers": {"uv": 3}, "cells": 4, "cached": 1,
+               "build_cache_bytes_start": 0, "wall_seconds": 600.0, "build_seconds": 120.0,
+               "container_seconds": 900.0, "training_seconds": 300.0, "probe_phase_seconds": {"scenarios": 240.0}}
+    path = tmp_path / "cost.json"
+    path.write_text(json.dumps({"sweep": summary, "old": dict(summary, build_cache_bytes_start=None)}))
+    assert _module().main(["--table", str(path)]) == 0
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][:6] == ["run", "date", "installer", "cells", "build cache at start", "wall min"]
+    assert rows[2] == ["sweep", "2026-12-03", "uv", "4 (1 cached)", "cold (empty)", "10.0", "2.0", "6.0", "4.0", "5.0"]
+    assert rows[3][4] == "not recorded"
