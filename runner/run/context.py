@@ -6,6 +6,7 @@ the tools the threads share), handed to every job function (runner/run/jobs.py) 
 from __future__ import annotations
 
 import signal
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,32 @@ class StopRequest:
             raise KeyboardInterrupt
 
 
+class AheadLimit:
+    """How far builds may run ahead of measuring. Builds are quicker than measuring, so without a bound every
+    cell's image is built long before its turn: under --prune that held dozens of unmeasured images (51 GB
+    on 2026-12-03), the low-disk rule then emptied the build cache, and later builds made their shared
+    layers again, as new copies. The n-th build (in the order the cells are measured) starts once n - slots
+    cells have been measured and removed. In that order, not first come: lanes measure in order, so a later
+    cell holding the slot an earlier one waits for could stall both."""
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self._returned = 0
+        self._changed = threading.Condition()
+
+    def take(self, turn: int, stop: StopRequest) -> None:
+        """Waits until build number `turn` (0-based) may start; short waits, so a stopping run is not held."""
+        with self._changed:
+            while turn >= self.slots + self._returned:
+                self._changed.wait(timeout=0.5)
+                stop.check()
+
+    def give_back(self) -> None:
+        with self._changed:
+            self._returned += 1
+            self._changed.notify_all()
+
+
 @dataclass
 class RunContext:
     """One run's derived settings and shared tools, handed to every job function."""
@@ -95,6 +122,8 @@ class RunContext:
     stop: StopRequest = field(default_factory=StopRequest)
     cran: Optional[CranCheck] = None  # asked once, before building, when a cell wants CRAN packages
     as_of_index: Optional[str] = None  # host:port of the as-of index while the run builds as_of cells
+    # With --prune: how many cells may be built and not yet measured and removed (AheadLimit below). None: any.
+    ahead: Optional[AheadLimit] = None
 
     @property
     def doc(self) -> RunDocument:

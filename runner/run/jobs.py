@@ -42,6 +42,8 @@ class CellJob:
     dockerfile: Optional[str] = None  # rendered once: the text keyed in the cache is the text built
     cache_key: Optional[str] = None
     build: Optional[Future[BuildResult]] = None
+    build_turn: int = 0  # this build's place among the run's builds (RunContext.ahead)
+    holds_slot: bool = False  # took one of RunContext.ahead's slots, to give back once measured and removed
 
 
 def prepare_job(ctx: RunContext, job: CellJob) -> Optional[CellRecord]:
@@ -68,6 +70,9 @@ def build_job(ctx: RunContext, job: CellJob) -> BuildResult:
     """Runs in the build pool. -> (cell status or None when built, reason, build record)."""
     cell = job.cell
     assert job.base.ref is not None  # prepare_job recorded the cells without a base
+    if ctx.ahead is not None:
+        ctx.ahead.take(job.build_turn, ctx.stop)
+        job.holds_slot = True
     with ctx.gate.building():
         ctx.stop.check()
         ctx.progress.event(job.index, cell.id, "build")

@@ -25,7 +25,7 @@ from runner.run.bases import BaseOutcome, ensure_base
 from runner.run.build import image_tag
 from runner.run.cache import ResultCache
 from runner.run.cell_record import apply_expectation
-from runner.run.context import RunContext, RunOptions
+from runner.run.context import AheadLimit, RunContext, RunOptions
 from runner.run.cran import check_cran, wants_cran
 from runner.run.jobs import CellJob, build_job, measure_job, measured_record, prepare_job
 from runner.run.progress import Progress
@@ -140,7 +140,9 @@ def _measure_into(matrix: Matrix, cells: Sequence[Cell], engine: Engine, data: M
                      gpu_runtime=gpu_runtime, jobs=jobs, lanes=lanes, host_cpus=host_cpus,
                      progress=Progress(options.progress, len(cells), costs={c.id: cell_cost(c) for c in cells}),
                      cache=ResultCache(Path(options.cache_dir) / "results"),
-                     writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus), cran=cran)
+                     writer=ResultsWriter(run_dir, doc, keep_cells=kept), core_pool=CorePool(host_cpus), cran=cran,
+                     # --prune keeps the disk to a few cells' images: builds stay within one round of the lanes
+                     ahead=AheadLimit(lanes + jobs) if options.prune else None)
     ctx.cache.warn = lambda message: ctx.progress.event(0, None, "cache", message)  # once per run
     if kept:
         ctx.progress.event(0, None, "resume", "%d finished cells kept, %d to run" % (len(kept), len(cells)))
@@ -201,6 +203,7 @@ def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
                 job = CellJob(index, cell, bases.get(cell.base.name) or _unused_base(cell))
                 job.record = prepare_job(ctx, job)
                 if job.record is None:
+                    job.build_turn = len(measuring)
                     job.build = builders.submit(build_job, ctx, job)
                     measuring[measurers.submit(measure_job, ctx, job)] = job
                 else:
@@ -215,6 +218,10 @@ def _run_cells(ctx: RunContext, cells: Sequence[Cell]) -> None:
                         _record_done(ctx, job, measured_record(ctx, job, future))
                     except EngineError as exc:  # keep what the other lanes finished, then stop
                         engine_died = engine_died or exc
+                    finally:
+                        if job.holds_slot and ctx.ahead is not None:  # measured and (with --prune) removed
+                            job.holds_slot = False
+                            ctx.ahead.give_back()
                 if engine_died:
                     raise engine_died
             completed = True

@@ -272,3 +272,62 @@ def test_build_cache_gives_each_cell_a_directory_of_its_own(setup, tmp_path):
     run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, build_cache=cache))
     built = [tag.split(":", 1)[1] for tag in engine.builds]
     assert built and engine.build_caches == [cache / cell_id for cell_id in built]
+
+
+class _CountingEngine(FakeEngine):
+    """Records, as each build starts, how many built images are still on the engine (not yet removed)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.built_ok, self.present_at_build = [], []
+
+    def build(self, spec):
+        with self.lock:
+            self.present_at_build.append(len(set(self.built_ok) - set(self.removed_images)))
+        outcome = super().build(spec)
+        if outcome.ok:
+            with self.lock:
+                self.built_ok.append(spec.tag)
+        return outcome
+
+
+def test_prune_keeps_builds_within_its_slots_of_measuring(setup, monkeypatch):
+    """Builds are quicker than measuring: unbounded, every image was built long before its turn (51 GB of
+    unmeasured images on 2026-12-03). Under --prune a build waits for a slot, given back once its cell is
+    measured and its image removed; without --prune builds run ahead as before."""
+    from runner.run.context import AheadLimit
+
+    matrix, data, options = setup
+    made = []
+    monkeypatch.setattr(loop, "AheadLimit", lambda slots: made.append(slots) or AheadLimit(1))
+    engine = _CountingEngine(run_seconds=0.05)
+    doc = run_matrix(matrix, matrix.cells, engine, data, dataclasses.replace(options, prune=True, jobs=3))
+    assert made == [doc["settings"]["lanes"] + 3]  # the real bound: one round of the lanes and the builds
+    assert len(engine.present_at_build) == 4 and max(engine.present_at_build) == 0
+    assert {c["name"]: c["status"] for c in doc["cells"]}["good"] == "ok"
+    free = _CountingEngine(run_seconds=0.05)
+    run_matrix(matrix, matrix.cells, free, data, dataclasses.replace(options, jobs=3, run_id="unbounded", rerun=True))
+    assert max(free.present_at_build) >= 1
+
+
+def test_builds_take_their_slots_in_turn_and_a_waiting_build_stops_with_the_run():
+    import threading
+
+    from runner.run.context import AheadLimit, StopRequest
+
+    limit, stop = AheadLimit(2), StopRequest()
+    limit.take(0, stop)
+    limit.take(1, stop)
+    started = []
+    later = threading.Thread(target=lambda: (limit.take(3, stop), started.append(3)))
+    later.start()
+    limit.give_back()  # one cell measured: build 2 may start, build 3 still waits its turn
+    limit.take(2, stop)
+    later.join(timeout=1.0)
+    assert started == [] and later.is_alive()
+    limit.give_back()
+    later.join(timeout=5.0)
+    assert started == [3]
+    stop.requested = True
+    with pytest.raises(KeyboardInterrupt):
+        limit.take(10, stop)

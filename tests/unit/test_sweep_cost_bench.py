@@ -79,3 +79,16 @@ def test_the_docs_table_splits_container_minutes_into_probes_scenarios_and_train
     assert rows[0][:6] == ["run", "date", "installer", "cells", "build cache at start", "wall min"]
     assert rows[2] == ["sweep", "2026-12-03", "uv", "4 (1 cached)", "cold (empty)", "10.0", "2.0", "6.0", "4.0", "5.0"]
     assert rows[3][4] == "not recorded"
+
+
+def test_the_docs_sweep_cost_table_is_generated_from_the_committed_summaries():
+    """docs/sweeps.md "What a sweep costs" is `bench/sweep_cost.py --table` over the committed summaries."""
+    root = BENCH.parents[1]
+    merged = {}
+    for name in ("sweep-cost.json", "sweep-cost-uv.json"):
+        merged.update(json.loads((root / "bench" / name).read_text()))
+    docs = (root / "docs" / "sweeps.md").read_text()
+    assert _module().table(merged) + "\n" in docs, "regenerate with: python bench/sweep_cost.py --table " \
+        "bench/sweep-cost.json bench/sweep-cost-uv.json"
+    uv = json.loads((root / "bench" / "sweep-cost-uv.json").read_text())
+    assert all(s["build_cache_bytes_start"] == 0 for label, s in uv.items() if "warm" not in label)  # cold, as said
