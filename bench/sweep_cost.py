@@ -70,6 +70,8 @@ def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
         "settings": {k: (doc.get("settings") or {}).get(k) for k in ("lanes", "jobs", "prune", "rerun")},
         # 0: a cold run (no build cache at its start); None: a run from before the runner recorded it
         "build_cache_bytes_start": (doc.get("disk") or {}).get("build_cache_bytes_start"),
+        "layers_bytes_peak": (doc.get("disk") or {}).get("layers_bytes_peak"),
+        "build_cache_emptied": (doc.get("disk") or {}).get("build_cache_emptied") or 0,  # --prune's low-disk rule
         "installers": dict(sorted(Counter(_installer(c) for c in measured).items())),
     }
 

@@ -92,3 +92,31 @@ def test_the_docs_sweep_cost_table_is_generated_from_the_committed_summaries():
         "bench/sweep-cost.json bench/sweep-cost-uv.json"
     uv = json.loads((root / "bench" / "sweep-cost-uv.json").read_text())
     assert all(s["build_cache_bytes_start"] == 0 for label, s in uv.items() if "warm" not in label)  # cold, as said
+
+
+def test_the_docs_sweep_cost_sentences_are_the_summaries():
+    """The figures docs/sweeps.md and docs/performance.md state about the uv runs, from bench/sweep-cost-uv.json."""
+    root = BENCH.parents[1]
+    old = json.loads((root / "bench" / "sweep-cost.json").read_text())
+    uv = json.loads((root / "bench" / "sweep-cost-uv.json").read_text())
+    sweeps = " ".join((root / "docs" / "sweeps.md").read_text().split())
+    performance = " ".join((root / "docs" / "performance.md").read_text().split())
+
+    def minutes(seconds):
+        return "%.1f" % (seconds / 60)
+
+    cross, first, every = uv["cross-products-uv-2"], uv["cross-products-uv"], uv["every-release-uv"]
+    assert "196 cells (smoke, no scenario probes), cold: %s min" % minutes(cross["wall_seconds"]) in sweeps
+    assert "uv took the builds from %s to %s min of work" % (
+        minutes(old["cross-products"]["build_seconds"]), minutes(first["build_seconds"])) in sweeps
+    assert "%s min of them in `cross-uv-cold`" % minutes(first["container_seconds"]) in sweeps
+    assert "takes %d s: every cell from the result cache" % round(uv["cross-products-uv-2-warm"]["wall_seconds"]) \
+        in sweeps
+    assert "104 cells, cold: %s min" % minutes(every["wall_seconds"]) in sweeps
+    assert "scenario probes are %s of its %s min of containers" % (
+        minutes(every["probe_phase_seconds"]["scenarios"]), minutes(every["container_seconds"])) in sweeps
+    assert "A warm rerun takes %d s." % round(uv["every-release-uv-warm"]["wall_seconds"]) in sweeps
+    unbounded = uv["cross-products-uv-unbounded"]
+    assert unbounded["complete"] is False
+    assert "its image layers peaked at %.1f GB, the low-disk rule emptied the build cache %d times" % (
+        unbounded["layers_bytes_peak"] / 1e9, unbounded["build_cache_emptied"]) in performance
