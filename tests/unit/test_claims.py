@@ -434,10 +434,12 @@ CLAIMS: List[Tuple[str, Callable[[re.Match[str]], None]]] = [
     (r"`(\w+)` from \d+\.\d+\.\d+ \(ignored again in (\d+\.\d+\.\d+-\d+\.\d+\.\d+)\)", check_ignored_again),
     (r"where the records show the order \(Keras ([^)]*)\)", check_order_shown),
     (r"Keras (\d+\.\d+\.\d+-\d+\.\d+\.\d+) has no choice", check_no_choice),
-    (r"Keras ((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))+\d+\.\d+\.\d+) read `KERAS_BACKEND` and then "
+    (r"Keras ((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))+\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?) read `KERAS_BACKEND` "
+     r"and then "
      r"raise", check_reads_then_raises),
     (r"`KERAS_HOME` is honoured from Keras (\d+\.\d+\.\d+) on", check_keras_home_from),
-    (r"; ((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))+\d+\.\d+\.\d+) read it and then raise on the backend",
+    (r"; ((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))+\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?) read it and then raise "
+     r"on the backend",
      check_keras_home_raised),
     (r"((?:\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?(?:, | and ))*\d+\.\d+\.\d+(?:-\d+\.\d+\.\d+)?) write none",
      check_unwritable_none),
