@@ -28,21 +28,7 @@ def test_library_imports_share_one_process_until_an_import_fails_after_loading_s
     """Fake libraries on the host's Python: a missing one and a working one are answered by the shared
     process; one that raises after loading a module stops it, and each library after it (here a crashing
     one and Keras) is asked in a fresh process of its own, with the same answers a lone import gives."""
-    (tmp_path / "good.py").write_text("__version__ = '1.0'\n")
-    (tmp_path / "half.py").write_text("import helper_mod\nraise ValueError('half imported')\n")
-    (tmp_path / "helper_mod.py").write_text("")
-    (tmp_path / "crashy.py").write_text("import os\nos._exit(3)\n")
-    (tmp_path / "keras.py").write_text("__version__ = '9.9'\n")
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    monkeypatch.syspath_prepend(str(PROBE_DIR))
-    for name in ("common", "installed", "scenarios", "probe"):
-        sys.modules.pop(name, None)
-    import probe
-
-    monkeypatch.setattr(probe, "LIBRARIES", ["keras", "missing_lib", "good", "half", "crashy"])
-    calls = []
-    real = probe._imports
-    monkeypatch.setattr(probe, "_imports", lambda names, timeout=600: calls.append(list(names)) or real(names, timeout))
+    probe, calls = _fake_libraries(tmp_path, monkeypatch, "def backend():\n    return 'fake'\n")
     answers = probe.library_imports(width=1)
     assert calls == [["missing_lib", "good", "half", "crashy", "keras"], ["crashy"], ["keras"]]
     assert answers["good"] == {"importable": True, "version": "1.0"}
@@ -53,7 +39,8 @@ def test_library_imports_share_one_process_until_an_import_fails_after_loading_s
 
 
 def _fake_libraries(tmp_path, monkeypatch, keras_backend_code):
-    """The fake libraries above plus a Keras package whose backend module is keras_backend_code."""
+    """Fake libraries on the host's Python (a working one, one that raises half imported, one that crashes) and a
+    Keras package whose backend module is keras_backend_code; the probe imported with LIBRARIES set to them."""
     (tmp_path / "good.py").write_text("__version__ = '1.0'\n")
     (tmp_path / "half.py").write_text("import helper_mod\nraise ValueError('half imported')\n")
     (tmp_path / "helper_mod.py").write_text("")
