@@ -51,6 +51,7 @@ def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
             phases[name] = phases.get(name, 0.0) + float(seconds or 0)
     trainings = sum(float(t.get("seconds") or 0) for c in measured for t in (c.get("trainings") or {}).values())
     started, finished = _time(doc.get("started_at")), _time(doc.get("finished_at"))
+    disk: Dict[str, Any] = doc.get("disk") or {}
     return {
         "run_id": doc.get("run_id"),
         "matrix": (doc.get("matrix") or {}).get("path"),
@@ -69,9 +70,9 @@ def summarize(doc: Dict[str, Any]) -> Dict[str, Any]:
         "training_seconds": round(trainings, 1),
         "settings": {k: (doc.get("settings") or {}).get(k) for k in ("lanes", "jobs", "prune", "rerun")},
         # 0: a cold run (no build cache at its start); None: a run from before the runner recorded it
-        "build_cache_bytes_start": (doc.get("disk") or {}).get("build_cache_bytes_start"),
-        "layers_bytes_peak": (doc.get("disk") or {}).get("layers_bytes_peak"),
-        "build_cache_emptied": (doc.get("disk") or {}).get("build_cache_emptied") or 0,  # --prune's low-disk rule
+        "build_cache_bytes_start": disk.get("build_cache_bytes_start"),
+        "layers_bytes_peak": disk.get("layers_bytes_peak"),
+        "build_cache_emptied": disk.get("build_cache_emptied") or 0,  # --prune's low-disk rule
         "installers": dict(sorted(Counter(_installer(c) for c in measured).items())),
     }
 

@@ -85,8 +85,8 @@ def default_backend(then=()):
         "here": HERE, "then": list(then), "split": STDERR_SPLIT}], env=clean_env(home), timeout=600)
     lines = marker_lines(out)
     result = next((line for line in lines if "library" not in line), None) or {}
-    libraries = dict((line.pop("library"), line) for line in lines
-                     if line.get("library") in set(then) | {"keras"})
+    asked = list(then) + ["keras"]  # a list: a "library" value that is not hashable is simply not one of them
+    libraries = dict((line.pop("library"), line) for line in lines if line.get("library") in asked)
     if not result:
         result["error"] = {"type": "timeout" if timed_out else "crash",
                            "message": "the Keras import %s (exit code %s)" % (

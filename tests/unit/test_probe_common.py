@@ -92,3 +92,13 @@ def test_a_keras_that_fails_leaves_the_libraries_to_a_process_of_their_own(monke
     answers = probe.library_imports(width=1, answered=asked)
     assert calls == [["missing_lib", "good", "half", "crashy", "keras"], ["crashy"], ["keras"]]
     assert answers["keras"] == {"importable": True, "version": "9.9"}
+
+
+def test_a_marker_line_whose_library_is_not_a_name_is_not_an_answer(monkeypatch, tmp_path):
+    """The default-backend process's output is read, not trusted: a marker line with a list for its library
+    (unhashable) is passed over, not a TypeError."""
+    probe, _ = _fake_libraries(tmp_path, monkeypatch, "import sys\nfrom common import emit\n"
+                               "emit({'library': ['x']})\ndef backend():\n    return 'fake'\n")
+    monkeypatch.setenv("PYTHONPATH", "%s:%s" % (tmp_path, PROBE_DIR))
+    default, asked = probe.default_backend(["good"])
+    assert default["backend"] == "fake" and sorted(asked) == ["good", "keras"]
