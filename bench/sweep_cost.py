@@ -111,6 +111,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.table:
         merged: Dict[str, Any] = {}
         for path in args.table:
+            if not Path(path).is_file():  # a FIFO or a directory would hang or fail later
+                parser.error("not a regular file: %s" % path)
             merged.update(json.loads(Path(path).read_text(encoding="utf-8")))
         print(table(merged))
         return 0
